@@ -1,0 +1,76 @@
+//! The action an agent submits, as the engine sees it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::cell::OnceCell;
+
+/// A tool call an agent wants to make.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionRequest {
+    pub agent_id: String,
+    pub tool: String,
+    pub operation: String,
+    #[serde(default)]
+    pub params: Map<String, Value>,
+    /// Free metadata; `{}` when absent.
+    #[serde(default)]
+    pub context: Map<String, Value>,
+}
+
+/// An action under evaluation: borrowed fields plus the probe text, built at most once and
+/// only if a `contains`/`pattern` condition is reached.
+pub(crate) struct Subject<'a> {
+    pub agent_id: &'a str,
+    pub tool: &'a str,
+    pub operation: &'a str,
+    pub params: &'a Map<String, Value>,
+    pub context: &'a Map<String, Value>,
+    probe: OnceCell<String>,
+}
+
+impl<'a> Subject<'a> {
+    pub fn new(action: &'a ActionRequest) -> Self {
+        Subject {
+            agent_id: &action.agent_id,
+            tool: &action.tool,
+            operation: &action.operation,
+            params: &action.params,
+            context: &action.context,
+            probe: OnceCell::new(),
+        }
+    }
+
+    pub fn probe(&self) -> &str {
+        self.probe
+            .get_or_init(|| crate::json::probe_text(self.params))
+    }
+
+    /// `key` in params, else in context; a null counts as absent.
+    pub fn lookup(&self, key: &str) -> Option<&'a Value> {
+        let present = |v: &&Value| !v.is_null();
+        self.params
+            .get(key)
+            .filter(present)
+            .or_else(|| self.context.get(key).filter(present))
+    }
+
+    /// `field` in params, then context, then as a dotted path into params (`query.kind`).
+    pub fn field(&self, field: &str) -> Option<&'a Value> {
+        if let Some(v) = self.lookup(field) {
+            return Some(v);
+        }
+        if !field.contains('.') {
+            return None;
+        }
+        let mut parts = field.split('.');
+        let mut current = self.params.get(parts.next()?)?;
+        for part in parts {
+            current = match current {
+                Value::Object(map) => map.get(part)?,
+                Value::Array(items) => items.get(part.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(current)
+    }
+}

@@ -1,0 +1,372 @@
+//! Match conditions (`match:` of a rule, `when:` of a risk rule), parsed once and evaluated
+//! per action.
+
+use crate::action::Subject;
+use crate::diagnostic::{did_you_mean, Diagnostic, Item};
+use crate::yaml::{Kind, Node};
+use regex::{Regex, RegexBuilder};
+use serde_json::Value;
+
+/// Every key a `match`/`when` mapping may hold.
+pub const MATCH_KEYS: &[&str] = &[
+    "tool",
+    "op",
+    "operation",
+    "agent_id",
+    "contains",
+    "pattern",
+    "amount_gt",
+    "amount_gte",
+    "amount_lt",
+    "amount_lte",
+    "path_contains",
+    "path_starts_with",
+    "path_ends_with",
+    "method",
+    "branch",
+    "field",
+    "value",
+];
+
+/// Compiled size limit of one regular expression. Matching is linear in the input with the
+/// `regex` crate; this bounds the per-pattern memory and compile time as well.
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathTest {
+    Contains,
+    StartsWith,
+    EndsWith,
+}
+
+/// All conditions of one `match`/`when`; every listed one must hold.
+#[derive(Debug, Clone, Default)]
+pub struct Conditions {
+    /// `None` for `"*"` or absent.
+    pub tool: Option<String>,
+    /// `None` for `"*"` or absent.
+    pub op: Option<String>,
+    pub agent_id: Option<String>,
+    pub contains: Option<String>,
+    pub pattern: Option<Regex>,
+    pub amounts: Vec<(Comparison, f64)>,
+    pub paths: Vec<(PathTest, String)>,
+    pub method: Option<String>,
+    pub branch: Option<String>,
+    pub field: Option<(String, Value)>,
+}
+
+impl Conditions {
+    /// True when only tool and operation are constrained, so the rule matches every action
+    /// that reaches it through the index.
+    pub fn is_unconditional(&self) -> bool {
+        self.agent_id.is_none()
+            && self.contains.is_none()
+            && self.pattern.is_none()
+            && self.amounts.is_empty()
+            && self.paths.is_empty()
+            && self.method.is_none()
+            && self.branch.is_none()
+            && self.field.is_none()
+    }
+
+    /// Whether every condition holds. Cheap checks run first; the probe text is built only
+    /// when a `contains`/`pattern` condition is reached.
+    pub(crate) fn matches(&self, s: &Subject<'_>) -> bool {
+        if self.tool.as_deref().is_some_and(|t| t != s.tool)
+            || self.op.as_deref().is_some_and(|o| o != s.operation)
+            || self.agent_id.as_deref().is_some_and(|a| a != s.agent_id)
+        {
+            return false;
+        }
+        if let Some(method) = &self.method {
+            match s.lookup("method") {
+                Some(Value::String(m)) if m.to_lowercase() == *method => {}
+                _ => return false,
+            }
+        }
+        if let Some(branch) = &self.branch {
+            match s.lookup("branch") {
+                Some(Value::String(b)) if b == branch => {}
+                _ => return false,
+            }
+        }
+        if !self.paths.is_empty() {
+            let Some(Value::String(path)) = s.lookup("path") else {
+                return false;
+            };
+            let holds = |(test, needle): &(PathTest, String)| match test {
+                PathTest::Contains => path.contains(needle.as_str()),
+                PathTest::StartsWith => path.starts_with(needle.as_str()),
+                PathTest::EndsWith => path.ends_with(needle.as_str()),
+            };
+            if !self.paths.iter().all(holds) {
+                return false;
+            }
+        }
+        if !self.amounts.is_empty() {
+            // Missing or non-numeric amount: every amount condition is false (fail closed).
+            let Some(amount) = s.lookup("amount").and_then(numeric) else {
+                return false;
+            };
+            let holds = |(cmp, limit): &(Comparison, f64)| match cmp {
+                Comparison::Gt => amount > *limit,
+                Comparison::Gte => amount >= *limit,
+                Comparison::Lt => amount < *limit,
+                Comparison::Lte => amount <= *limit,
+            };
+            if !self.amounts.iter().all(holds) {
+                return false;
+            }
+        }
+        if let Some((field, expected)) = &self.field {
+            match s.field(field) {
+                Some(found) if json_equal(found, expected) => {}
+                _ => return false,
+            }
+        }
+        if let Some(needle) = &self.contains {
+            if !s.probe().contains(needle.as_str()) {
+                return false;
+            }
+        }
+        if let Some(re) = &self.pattern {
+            if !re.is_match(s.probe()) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// A JSON number, or a string holding a finite decimal number.
+pub(crate) fn numeric(value: &Value) -> Option<f64> {
+    let x: f64 = match value {
+        Value::Number(n) => n.as_str().parse().ok()?,
+        Value::String(s) => s.trim().parse().ok()?,
+        _ => return None,
+    };
+    x.is_finite().then_some(x)
+}
+
+/// JSON equality where numbers compare by value (`1` equals `1.0`).
+pub(crate) fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            x.as_str() == y.as_str()
+                || matches!((numeric(a), numeric(b)), (Some(p), Some(q)) if p == q)
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// Compiles a regular expression from a policy or profile, with the size limit.
+pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| match e {
+            regex::Error::CompiledTooBig(limit) => format!(
+                "the regular expression compiles to more than {limit} bytes; simplify it or split it into several rules"
+            ),
+            other => {
+                let text = other.to_string();
+                // The syntax error's last line names the problem; earlier lines repeat the pattern.
+                let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(&text);
+                last.trim().trim_start_matches("error: ").to_owned()
+            }
+        })
+}
+
+/// Parses a `match` (or `when`) mapping, reporting every problem into `diags`.
+pub(crate) fn parse_conditions(
+    node: &Node,
+    section: &str,
+    item: Item,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Conditions> {
+    let Some(entries) = node.as_map() else {
+        diags.push(
+            Diagnostic::error(
+                "bad-match",
+                node.span,
+                format!(
+                    "`{section}` must be a mapping of conditions, found {}",
+                    node.describe()
+                ),
+            )
+            .hint(format!(
+                "write for example `{section}: {{tool: \"shell\", op: \"run\"}}`"
+            ))
+            .in_item(Some(item)),
+        );
+        return None;
+    };
+    if entries.is_empty() {
+        diags.push(
+            Diagnostic::error("empty-match", node.span, format!("`{section}` is empty"))
+                .hint(format!(
+                    "to match every action write `{section}: {{tool: \"*\", op: \"*\"}}`"
+                ))
+                .in_item(Some(item)),
+        );
+        return None;
+    }
+    let errors_before = diags.len();
+    let mut c = Conditions::default();
+    let mut value: Option<(&Node, &Node)> = None;
+    let mut field_key: Option<&Node> = None;
+    let mut op_key: Option<&Node> = None;
+    for (key, val) in entries {
+        let name = key.as_str().unwrap_or("");
+        let mut err = |code: &'static str, at: &Node, msg: String, hint: Option<String>| {
+            let mut d = Diagnostic::error(code, at.span, msg).in_item(Some(item));
+            d.hint = hint;
+            diags.push(d);
+        };
+        match name {
+            "tool" | "op" | "operation" | "agent_id" | "contains" | "pattern" | "path_contains"
+            | "path_starts_with" | "path_ends_with" | "method" | "branch" | "field" => {
+                let Some(text) = val.as_str() else {
+                    err(
+                        "not-text",
+                        val,
+                        format!("`{name}` must be text, found {}", val.describe()),
+                        Some(format!("quote it: {name}: \"...\"")),
+                    );
+                    continue;
+                };
+                let any = |t: &str| (t != "*").then(|| t.to_owned());
+                match name {
+                    "tool" => c.tool = any(text),
+                    "op" | "operation" => {
+                        if let Some(first) = op_key {
+                            err(
+                                "duplicate-op",
+                                key,
+                                format!("both `{}` and `{name}` are given", first.as_str().unwrap_or("op")),
+                                Some("`op` and `operation` are synonyms; keep one".to_owned()),
+                            );
+                        }
+                        op_key = Some(key);
+                        c.op = any(text);
+                    }
+                    "agent_id" => c.agent_id = any(text),
+                    "contains" => c.contains = Some(text.to_owned()),
+                    "pattern" => match compile_regex(text) {
+                        Ok(re) => c.pattern = Some(re),
+                        Err(why) => err(
+                            "bad-regex",
+                            val,
+                            format!("`pattern` is not a usable regular expression: {why}"),
+                            Some("the syntax is that of the Rust `regex` crate (no look-around or back-references); escape literal characters such as `(` with `\\\\(`".to_owned()),
+                        ),
+                    },
+                    "path_contains" => c.paths.push((PathTest::Contains, text.to_owned())),
+                    "path_starts_with" => c.paths.push((PathTest::StartsWith, text.to_owned())),
+                    "path_ends_with" => c.paths.push((PathTest::EndsWith, text.to_owned())),
+                    "method" => c.method = Some(text.to_lowercase()),
+                    "branch" => c.branch = Some(text.to_owned()),
+                    "field" => {
+                        field_key = Some(key);
+                        c.field = Some((text.to_owned(), Value::Null));
+                    }
+                    _ => unreachable!("all text keys are listed above"),
+                }
+            }
+            "amount_gt" | "amount_gte" | "amount_lt" | "amount_lte" => {
+                let limit = match &val.kind {
+                    Kind::Number(n) => n.as_str().parse::<f64>().ok().filter(|x| x.is_finite()),
+                    _ => None,
+                };
+                let Some(limit) = limit else {
+                    let hint = match val.as_str() {
+                        Some(s) if numeric(&Value::String(s.to_owned())).is_some() => {
+                            format!("write the number without quotes: {name}: {}", s.trim())
+                        }
+                        _ => format!("write a number, for example {name}: 1000"),
+                    };
+                    err(
+                        "amount-not-number",
+                        val,
+                        format!("`{name}` must be a number, found {}", val.describe()),
+                        Some(hint),
+                    );
+                    continue;
+                };
+                let cmp = match name {
+                    "amount_gt" => Comparison::Gt,
+                    "amount_gte" => Comparison::Gte,
+                    "amount_lt" => Comparison::Lt,
+                    _ => Comparison::Lte,
+                };
+                c.amounts.push((cmp, limit));
+            }
+            "value" => value = Some((key, val)),
+            _ => {
+                let shown = key.key_text().unwrap_or_default();
+                let hint = match did_you_mean(&shown, MATCH_KEYS) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("known conditions: {}", MATCH_KEYS.join(", ")),
+                };
+                err(
+                    "unknown-key",
+                    key,
+                    format!("unknown condition `{shown}` in `{section}`"),
+                    Some(hint),
+                );
+            }
+        }
+    }
+    match (field_key, value) {
+        (Some(_), Some((_, v))) => match v.to_json() {
+            Ok(json) => {
+                if let Some((_, expected)) = c.field.as_mut() {
+                    *expected = json;
+                }
+            }
+            Err(e) => {
+                diags.push(Diagnostic::error("bad-value", e.span, e.message).in_item(Some(item)))
+            }
+        },
+        (Some(f), None) => diags.push(
+            Diagnostic::error(
+                "field-without-value",
+                f.span,
+                "`field` is given without `value`",
+            )
+            .hint("add `value:` with the value the field must equal")
+            .in_item(Some(item)),
+        ),
+        (None, Some((k, _))) => {
+            diags.push(
+                Diagnostic::error(
+                    "value-without-field",
+                    k.span,
+                    "`value` is given without `field`",
+                )
+                .hint("add `field:` naming the params/context key to compare, e.g. field: env")
+                .in_item(Some(item)),
+            );
+        }
+        (None, None) => {}
+    }
+    (diags.len() == errors_before).then_some(c)
+}

@@ -1,0 +1,153 @@
+//! The policy file: parsed and checked as a whole, then compiled once into an indexed form.
+
+mod condition;
+mod index;
+mod parse;
+
+pub use condition::{Comparison, Conditions, PathTest, MATCH_KEYS, REGEX_SIZE_LIMIT};
+pub use index::{Candidates, RuleIndex};
+
+pub(crate) use condition::compile_regex;
+pub(crate) use parse::unknown_keys;
+
+use crate::action::Subject;
+use crate::decision::RiskLevel;
+use crate::diagnostic::{Diagnostic, Report};
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What a rule does when it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    Allow,
+    Deny,
+    RequireApproval,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
+            Effect::RequireApproval => "require_approval",
+        }
+    }
+}
+
+/// A compiled policy rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// 1-based position in `rules:`.
+    pub number: usize,
+    /// Line of the rule in the file.
+    pub line: usize,
+    pub name: Option<String>,
+    pub conditions: Conditions,
+    pub effect: Effect,
+    pub description: Option<String>,
+    /// The rule's own risk, which replaces the computed one.
+    pub risk: Option<RiskLevel>,
+    /// The reason given when this rule decides: the description or the default reason.
+    pub reason: Arc<str>,
+    /// The reason when an `allow` is upgraded to `require_approval` by high risk.
+    pub upgraded_reason: Arc<str>,
+}
+
+/// A compiled risk rule.
+#[derive(Debug, Clone)]
+pub struct RiskRule {
+    /// 1-based position in `risk.rules:`.
+    pub number: usize,
+    pub line: usize,
+    pub name: String,
+    pub conditions: Conditions,
+    pub level: RiskLevel,
+}
+
+/// A policy ready to decide: validated, hashed and indexed.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    source: String,
+    rules: Vec<Rule>,
+    risk_rules: Vec<RiskRule>,
+    rules_json: Vec<Value>,
+    risk_rules_json: Vec<Value>,
+    hash: Arc<str>,
+    index: RuleIndex,
+    risk_index: RuleIndex,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Policy {
+    /// Parses and checks a policy file. `source` names the file in diagnostics. Every problem
+    /// is reported at once; warnings alone do not fail.
+    pub fn parse(source: &str, text: &str) -> Result<Policy, Report> {
+        parse::parse(source, text)
+    }
+
+    /// The file name the policy was read from, as given.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// `policy_hash` (audit.md): SHA-256 of the canonical `{"rules", "risk_rules"}` as parsed.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    pub(crate) fn hash_arc(&self) -> &Arc<str> {
+        &self.hash
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    pub fn risk_rules(&self) -> &[RiskRule] {
+        &self.risk_rules
+    }
+
+    /// The rules as parsed (JSON), in file order.
+    pub fn rules_json(&self) -> &[Value] {
+        &self.rules_json
+    }
+
+    /// The risk rules as parsed (JSON), in file order.
+    pub fn risk_rules_json(&self) -> &[Value] {
+        &self.risk_rules_json
+    }
+
+    /// Problems that do not stop the policy from working (an unreachable rule, for example).
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// `<file name>@<first 12 hex of policy_hash>`: the default `policy_version`.
+    pub fn default_version(&self) -> String {
+        let file = self
+            .source
+            .rsplit(['/', '\\'])
+            .next()
+            .unwrap_or(&self.source);
+        format!("{file}@{}", &self.hash[..12])
+    }
+
+    /// The first rule that matches, visiting only rules indexed under the action's tool and
+    /// operation.
+    pub(crate) fn first_match(&self, s: &Subject<'_>) -> Option<&Rule> {
+        self.index
+            .candidates(s.tool, s.operation)
+            .map(|i| &self.rules[i])
+            .find(|rule| rule.conditions.matches(s))
+    }
+
+    /// The first risk rule that matches, if any.
+    pub(crate) fn risk(&self, s: &Subject<'_>) -> Option<&RiskRule> {
+        self.risk_index
+            .candidates(s.tool, s.operation)
+            .map(|i| &self.risk_rules[i])
+            .find(|rule| rule.conditions.matches(s))
+    }
+}

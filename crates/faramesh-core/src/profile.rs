@@ -1,0 +1,469 @@
+//! The execution profile: a coarse gate that runs before the policy (policy.md).
+
+use crate::action::Subject;
+use crate::decision::{reason_code, Outcome};
+use crate::diagnostic::{Diagnostic, Item, Report, Severity};
+use crate::hash::canonical_sha256;
+use crate::policy::compile_regex;
+use crate::policy::unknown_keys;
+use crate::yaml::{self, Kind, Node};
+use regex::Regex;
+use serde_json::{json, Map, Value};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+const TOP_KEYS: &[&str] = &[
+    "id",
+    "version",
+    "allowed_tools",
+    "rules",
+    "required_controls",
+    "description",
+];
+const RULE_KEYS: &[&str] = &["name", "when", "pattern", "outcome", "reason_code"];
+const WHEN_KEYS: &[&str] = &["tool", "op", "operation"];
+const CONTROL_KEYS: &[&str] = &["approval_token"];
+
+/// A compiled profile rule.
+#[derive(Debug, Clone)]
+pub struct ProfileRule {
+    pub number: usize,
+    pub name: Arc<str>,
+    /// `None` for `"*"` or absent.
+    pub tool: Option<String>,
+    pub op: Option<String>,
+    pub pattern: Option<Regex>,
+    pub outcome: Outcome,
+    pub reason_code: Arc<str>,
+}
+
+/// A checked execution profile.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    source: String,
+    id: Arc<str>,
+    version: Arc<str>,
+    allowed_tools: HashSet<String>,
+    rules: Vec<ProfileRule>,
+    approval_token_required: bool,
+    hashed_form: Value,
+    hash: Arc<str>,
+    warnings: Vec<Diagnostic>,
+}
+
+/// What the profile says about an action.
+pub(crate) enum Verdict<'a> {
+    /// The tool is not in `allowed_tools`.
+    ToolNotAllowed,
+    /// A profile rule matched.
+    Rule(&'a ProfileRule),
+    /// `required_controls.approval_token` is set and the action carries none.
+    MissingApprovalToken,
+    /// The profile lets the policy decide.
+    Pass,
+}
+
+impl Profile {
+    /// Parses and checks a profile file, reporting every problem at once.
+    pub fn parse(source: &str, text: &str) -> Result<Profile, Report> {
+        let report = |diagnostics| Report {
+            file: source.to_owned(),
+            diagnostics,
+        };
+        let doc = yaml::load(text)
+            .map_err(|e| report(vec![Diagnostic::error("yaml-syntax", e.span, e.message)]))?;
+        let Some(entries) = doc.as_map() else {
+            return Err(report(vec![Diagnostic::error(
+                "not-a-mapping",
+                doc.span,
+                format!("a profile must be a mapping with `id`, `version` and `allowed_tools`, found {}", doc.describe()),
+            )]));
+        };
+        let mut diags = Vec::new();
+        unknown_keys(entries, TOP_KEYS, "at the top level", None, &mut diags);
+
+        let id = required_text(
+            &doc,
+            "id",
+            "name the profile, e.g. id: \"default\"",
+            &mut diags,
+        );
+        let version = required_text(
+            &doc,
+            "version",
+            "version the profile, e.g. version: \"1\"",
+            &mut diags,
+        );
+
+        let mut allowed_tools = Vec::new();
+        match doc.get("allowed_tools") {
+            None => diags.push(
+                Diagnostic::error("missing-key", doc.span, "the profile has no `allowed_tools`")
+                    .hint("list the tools this profile lets through, e.g. allowed_tools: [\"http\", \"shell\"]"),
+            ),
+            Some(node) => match node.as_seq() {
+                Some(items) => {
+                    for item in items {
+                        match item.as_str() {
+                            Some(tool) => {
+                                if tool == "*" {
+                                    diags.push(
+                                        Diagnostic::warning("wildcard-tool", item.span, "`*` in allowed_tools is a tool name, not a wildcard")
+                                            .hint("list every tool the profile lets through"),
+                                    );
+                                }
+                                allowed_tools.push(tool.to_owned());
+                            }
+                            None => diags.push(Diagnostic::error(
+                                "not-text",
+                                item.span,
+                                format!("each allowed tool must be text, found {}", item.describe()),
+                            )),
+                        }
+                    }
+                    if items.is_empty() {
+                        diags.push(
+                            Diagnostic::warning("no-tools", node.span, "allowed_tools is empty: every action will be halted")
+                                .hint("list the tools this profile lets through"),
+                        );
+                    }
+                }
+                None => diags.push(Diagnostic::error(
+                    "not-a-list",
+                    node.span,
+                    format!("`allowed_tools` must be a list, found {}", node.describe()),
+                )),
+            },
+        }
+
+        let mut rules = Vec::new();
+        let mut hashed_rules = Vec::new();
+        if let Some(node) = doc.get("rules") {
+            match node.as_seq() {
+                Some(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        if let Some((rule, hashed)) = parse_rule(item, i + 1, &mut diags) {
+                            rules.push(rule);
+                            hashed_rules.push(hashed);
+                        }
+                    }
+                }
+                None if matches!(node.kind, Kind::Null) => {}
+                None => diags.push(Diagnostic::error(
+                    "not-a-list",
+                    node.span,
+                    format!("`rules` must be a list, found {}", node.describe()),
+                )),
+            }
+        }
+
+        let mut approval_token_required = false;
+        if let Some(node) = doc.get("required_controls") {
+            match node.as_map() {
+                Some(controls) => {
+                    unknown_keys(
+                        controls,
+                        CONTROL_KEYS,
+                        "in `required_controls`",
+                        None,
+                        &mut diags,
+                    );
+                    if let Some(v) = node.get("approval_token") {
+                        match v.kind {
+                            Kind::Bool(b) => approval_token_required = b,
+                            _ => diags.push(Diagnostic::error(
+                                "not-boolean",
+                                v.span,
+                                format!(
+                                    "`approval_token` must be true or false, found {}",
+                                    v.describe()
+                                ),
+                            )),
+                        }
+                    }
+                }
+                None if matches!(node.kind, Kind::Null) => {}
+                None => diags.push(Diagnostic::error(
+                    "not-a-mapping",
+                    node.span,
+                    format!(
+                        "`required_controls` must be a mapping, found {}",
+                        node.describe()
+                    ),
+                )),
+            }
+        }
+
+        if diags.iter().any(|d| d.severity == Severity::Error) {
+            return Err(report(diags));
+        }
+        let (Some(id), Some(version)) = (id, version) else {
+            return Err(report(diags));
+        };
+        // The hashed form has every default filled in (audit.md).
+        let hashed_form = json!({
+            "id": id,
+            "version": version,
+            "allowed_tools": allowed_tools,
+            "rules": hashed_rules,
+            "required_controls": {"approval_token": approval_token_required},
+        });
+        let hash = canonical_sha256(&hashed_form).map_err(|e| {
+            report(vec![Diagnostic::error(
+                "bad-value",
+                doc.span,
+                format!("the profile holds a value with no JSON form: {e}"),
+            )])
+        })?;
+        Ok(Profile {
+            source: source.to_owned(),
+            id: id.into(),
+            version: version.into(),
+            allowed_tools: allowed_tools.into_iter().collect(),
+            rules,
+            approval_token_required,
+            hashed_form,
+            hash: hash.into(),
+            warnings: diags,
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn id(&self) -> &Arc<str> {
+        &self.id
+    }
+
+    pub fn version(&self) -> &Arc<str> {
+        &self.version
+    }
+
+    /// `profile_hash` (audit.md).
+    pub fn hash(&self) -> &Arc<str> {
+        &self.hash
+    }
+
+    /// The object `profile_hash` is computed over.
+    pub fn hashed_form(&self) -> &Value {
+        &self.hashed_form
+    }
+
+    pub fn rules(&self) -> &[ProfileRule] {
+        &self.rules
+    }
+
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    pub(crate) fn evaluate(&self, s: &Subject<'_>) -> Verdict<'_> {
+        if !self.allowed_tools.contains(s.tool) {
+            return Verdict::ToolNotAllowed;
+        }
+        let matched = self.rules.iter().find(|rule| {
+            rule.tool.as_deref().is_none_or(|t| t == s.tool)
+                && rule.op.as_deref().is_none_or(|o| o == s.operation)
+                && rule
+                    .pattern
+                    .as_ref()
+                    .is_none_or(|re| re.is_match(s.probe()))
+        });
+        if let Some(rule) = matched {
+            return Verdict::Rule(rule);
+        }
+        if self.approval_token_required && !carries_token(s) {
+            return Verdict::MissingApprovalToken;
+        }
+        Verdict::Pass
+    }
+}
+
+/// An `approval_token` that is present and not empty, null or false.
+fn carries_token(s: &Subject<'_>) -> bool {
+    let truthy = |v: Option<&Value>| match v {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+        Some(Value::String(t)) => !t.is_empty(),
+        Some(_) => true,
+    };
+    truthy(s.context.get("approval_token")) || truthy(s.params.get("approval_token"))
+}
+
+fn required_text(doc: &Node, key: &str, hint: &str, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    match doc.get(key) {
+        None => {
+            diags.push(
+                Diagnostic::error(
+                    "missing-key",
+                    doc.span,
+                    format!("the profile has no `{key}`"),
+                )
+                .hint(hint.to_owned()),
+            );
+            None
+        }
+        Some(v) => match v.as_str() {
+            Some(s) => Some(s.to_owned()),
+            None => {
+                diags.push(
+                    Diagnostic::error(
+                        "not-text",
+                        v.span,
+                        format!("`{key}` must be text, found {}", v.describe()),
+                    )
+                    .hint(format!("quote it: {key}: \"...\"")),
+                );
+                None
+            }
+        },
+    }
+}
+
+fn parse_rule(
+    node: &Node,
+    number: usize,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(ProfileRule, Value)> {
+    let item = Some(Item::ProfileRule(number));
+    let Some(entries) = node.as_map() else {
+        diags.push(
+            Diagnostic::error(
+                "rule-not-mapping",
+                node.span,
+                format!(
+                    "a profile rule must be a mapping, found {}",
+                    node.describe()
+                ),
+            )
+            .in_item(item),
+        );
+        return None;
+    };
+    let before = diags.len();
+    unknown_keys(entries, RULE_KEYS, "in a profile rule", item, diags);
+    let text = |key: &str, diags: &mut Vec<Diagnostic>| -> Option<String> {
+        let v = node.get(key)?;
+        match v.as_str() {
+            Some(s) => Some(s.to_owned()),
+            None => {
+                diags.push(
+                    Diagnostic::error(
+                        "not-text",
+                        v.span,
+                        format!("`{key}` must be text, found {}", v.describe()),
+                    )
+                    .in_item(item),
+                );
+                None
+            }
+        }
+    };
+    let name = text("name", diags);
+    if node.get("name").is_none() {
+        diags.push(
+            Diagnostic::error("missing-key", node.span, "the profile rule has no `name`")
+                .hint("add `name:`; it becomes the reason of decisions this rule makes")
+                .in_item(item),
+        );
+    }
+    let mut when_json = Map::new();
+    let (mut tool, mut op) = (None, None);
+    match node.get("when") {
+        None => diags.push(
+            Diagnostic::error("missing-key", node.span, "the profile rule has no `when`")
+                .hint("add `when: {tool: \"shell\"}` (tool and op/operation, \"*\" allowed)")
+                .in_item(item),
+        ),
+        Some(w) => match w.as_map() {
+            Some(when) if !when.is_empty() => {
+                unknown_keys(when, WHEN_KEYS, "in a profile rule's `when`", item, diags);
+                for (k, v) in when {
+                    let key = k.key_text().unwrap_or_default();
+                    match v.as_str() {
+                        Some(s) => {
+                            let value = (s != "*").then(|| s.to_owned());
+                            if key == "tool" {
+                                tool = value;
+                            } else if WHEN_KEYS.contains(&key.as_str()) {
+                                op = value;
+                            }
+                            when_json.insert(key, Value::String(s.to_owned()));
+                        }
+                        None => diags.push(
+                            Diagnostic::error(
+                                "not-text",
+                                v.span,
+                                format!("`{key}` must be text, found {}", v.describe()),
+                            )
+                            .in_item(item),
+                        ),
+                    }
+                }
+            }
+            _ => diags.push(
+                Diagnostic::error("empty-match", w.span, "`when` must be a non-empty mapping")
+                    .hint("write `when: {tool: \"*\"}` to match every tool")
+                    .in_item(item),
+            ),
+        },
+    }
+    let pattern_text = text("pattern", diags);
+    let pattern = match &pattern_text {
+        Some(p) => match compile_regex(p) {
+            Ok(re) => Some(re),
+            Err(why) => {
+                let span = node.get("pattern").map(|n| n.span).unwrap_or(node.span);
+                diags.push(
+                    Diagnostic::error(
+                        "bad-regex",
+                        span,
+                        format!("`pattern` is not a usable regular expression: {why}"),
+                    )
+                    .in_item(item),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let outcome_text = text("outcome", diags).unwrap_or_else(|| "HALT".to_owned());
+    let outcome = Outcome::parse(&outcome_text);
+    if outcome.is_none() {
+        let span = node.get("outcome").map(|n| n.span).unwrap_or(node.span);
+        diags.push(
+            Diagnostic::error(
+                "bad-outcome",
+                span,
+                format!("`outcome` must be HALT, ABSTAIN or EXECUTE, found {outcome_text:?}"),
+            )
+            .in_item(item),
+        );
+    }
+    let reason_code =
+        text("reason_code", diags).unwrap_or_else(|| reason_code::PROFILE_RULE_DENY.to_owned());
+    if diags[before..]
+        .iter()
+        .any(|d| d.severity == Severity::Error)
+    {
+        return None;
+    }
+    let name = name?;
+    let hashed = json!({
+        "name": name,
+        "when": when_json,
+        "pattern": pattern_text,
+        "outcome": outcome_text,
+        "reason_code": reason_code,
+    });
+    let rule = ProfileRule {
+        number,
+        name: name.into(),
+        tool,
+        op,
+        pattern,
+        outcome: outcome?,
+        reason_code: reason_code.into(),
+    };
+    Some((rule, hashed))
+}
