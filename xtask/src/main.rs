@@ -1,1 +1,105 @@
-fn main() {}
+//! Project tasks: `cargo xtask bench [--quick]` runs the benchmarks and prints one table of
+//! measured medians against the targets of quality.md.
+
+use anyhow::{bail, Context};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// (criterion id, what, target in nanoseconds, target as written)
+const CORE_TARGETS: &[(&str, &str, f64, &str)] = &[
+    (
+        "decide_default_policy",
+        "in-process decision, default policy",
+        2_000.0,
+        "≤ 2 µs",
+    ),
+    (
+        "decide_1000_rules_match_at_end",
+        "in-process decision, 1,000-rule policy, match at the end",
+        20_000.0,
+        "≤ 20 µs",
+    ),
+    (
+        "canonicalize_hash_1kib",
+        "canonicalize + hash a 1 KiB params object",
+        5_000.0,
+        "≤ 5 µs",
+    ),
+];
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("bench") => bench(args.iter().any(|a| a == "--quick")),
+        _ => bail!("usage: cargo xtask bench [--quick]\n  --quick: a short run that proves the benchmarks work (numbers are rough)"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn bench(quick: bool) -> anyhow::Result<()> {
+    let root = workspace_root();
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(&root)
+        .args(["bench", "-p", "faramesh-core", "--bench", "core", "--"]);
+    if quick {
+        cmd.args([
+            "--warm-up-time",
+            "0.5",
+            "--measurement-time",
+            "1",
+            "--sample-size",
+            "20",
+        ]);
+    }
+    let status = cmd.status().context("cannot run cargo bench")?;
+    if !status.success() {
+        bail!("cargo bench failed ({status})");
+    }
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    println!();
+    println!("| what | median | target | met |");
+    println!("| --- | --- | --- | --- |");
+    let mut missed = 0;
+    for (id, what, target_ns, target_text) in CORE_TARGETS {
+        let median = median_ns(&target.join("criterion").join(id).join("new/estimates.json"))?;
+        let met = median <= *target_ns;
+        missed += usize::from(!met);
+        println!(
+            "| {what} | {} | {target_text} | {} |",
+            human(median),
+            if met { "yes" } else { "NO" }
+        );
+    }
+    println!();
+    if quick {
+        println!("(quick mode: short measurement, numbers are indicative only)");
+    } else if missed > 0 {
+        println!("{missed} target(s) missed");
+    }
+    Ok(())
+}
+
+fn median_ns(path: &Path) -> anyhow::Result<f64> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("no criterion result at {}", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).context("criterion estimates are not JSON")?;
+    value["median"]["point_estimate"]
+        .as_f64()
+        .with_context(|| format!("no median in {}", path.display()))
+}
+
+fn human(ns: f64) -> String {
+    if ns >= 1_000.0 {
+        format!("{:.2} µs", ns / 1_000.0)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}

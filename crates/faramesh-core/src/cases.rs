@@ -152,7 +152,7 @@ pub fn parse(source: &str, text: &str) -> Result<Vec<Case>, Report> {
         _ => {
             return Err(report(vec![Diagnostic::error(
                 "missing-cases",
-                doc.span,
+                doc.head_span(),
                 "a cases file must be a mapping with a `cases:` list",
             )
             .hint(
@@ -268,7 +268,7 @@ fn parse_case(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
     }
     Some(Case {
         name,
-        line: node.span.line,
+        line: node.head_span().line,
         action: ActionRequest {
             agent_id,
             tool: tool?,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub enum ProfileState {
     /// No profile: the policy alone decides.
     None,
-    Loaded(Profile),
+    Loaded(Box<Profile>),
     /// A profile was configured but could not be loaded: every action is halted.
     Failed(String),
 }

@@ -75,7 +75,7 @@ impl Profile {
         let Some(entries) = doc.as_map() else {
             return Err(report(vec![Diagnostic::error(
                 "not-a-mapping",
-                doc.span,
+                doc.head_span(),
                 format!("a profile must be a mapping with `id`, `version` and `allowed_tools`, found {}", doc.describe()),
             )]));
         };
@@ -98,7 +98,7 @@ impl Profile {
         let mut allowed_tools = Vec::new();
         match doc.get("allowed_tools") {
             None => diags.push(
-                Diagnostic::error("missing-key", doc.span, "the profile has no `allowed_tools`")
+                Diagnostic::error("missing-key", doc.head_span(), "the profile has no `allowed_tools`")
                     .hint("list the tools this profile lets through, e.g. allowed_tools: [\"http\", \"shell\"]"),
             ),
             Some(node) => match node.as_seq() {
@@ -123,14 +123,14 @@ impl Profile {
                     }
                     if items.is_empty() {
                         diags.push(
-                            Diagnostic::warning("no-tools", node.span, "allowed_tools is empty: every action will be halted")
+                            Diagnostic::warning("no-tools", node.head_span(), "allowed_tools is empty: every action will be halted")
                                 .hint("list the tools this profile lets through"),
                         );
                     }
                 }
                 None => diags.push(Diagnostic::error(
                     "not-a-list",
-                    node.span,
+                    node.head_span(),
                     format!("`allowed_tools` must be a list, found {}", node.describe()),
                 )),
             },
@@ -151,7 +151,7 @@ impl Profile {
                 None if matches!(node.kind, Kind::Null) => {}
                 None => diags.push(Diagnostic::error(
                     "not-a-list",
-                    node.span,
+                    node.head_span(),
                     format!("`rules` must be a list, found {}", node.describe()),
                 )),
             }
@@ -185,7 +185,7 @@ impl Profile {
                 None if matches!(node.kind, Kind::Null) => {}
                 None => diags.push(Diagnostic::error(
                     "not-a-mapping",
-                    node.span,
+                    node.head_span(),
                     format!(
                         "`required_controls` must be a mapping, found {}",
                         node.describe()
@@ -211,7 +211,7 @@ impl Profile {
         let hash = canonical_sha256(&hashed_form).map_err(|e| {
             report(vec![Diagnostic::error(
                 "bad-value",
-                doc.span,
+                doc.head_span(),
                 format!("the profile holds a value with no JSON form: {e}"),
             )])
         })?;
@@ -296,7 +296,7 @@ fn required_text(doc: &Node, key: &str, hint: &str, diags: &mut Vec<Diagnostic>)
             diags.push(
                 Diagnostic::error(
                     "missing-key",
-                    doc.span,
+                    doc.head_span(),
                     format!("the profile has no `{key}`"),
                 )
                 .hint(hint.to_owned()),
@@ -330,7 +330,7 @@ fn parse_rule(
         diags.push(
             Diagnostic::error(
                 "rule-not-mapping",
-                node.span,
+                node.head_span(),
                 format!(
                     "a profile rule must be a mapping, found {}",
                     node.describe()
@@ -362,18 +362,26 @@ fn parse_rule(
     let name = text("name", diags);
     if node.get("name").is_none() {
         diags.push(
-            Diagnostic::error("missing-key", node.span, "the profile rule has no `name`")
-                .hint("add `name:`; it becomes the reason of decisions this rule makes")
-                .in_item(item),
+            Diagnostic::error(
+                "missing-key",
+                node.head_span(),
+                "the profile rule has no `name`",
+            )
+            .hint("add `name:`; it becomes the reason of decisions this rule makes")
+            .in_item(item),
         );
     }
     let mut when_json = Map::new();
     let (mut tool, mut op) = (None, None);
     match node.get("when") {
         None => diags.push(
-            Diagnostic::error("missing-key", node.span, "the profile rule has no `when`")
-                .hint("add `when: {tool: \"shell\"}` (tool and op/operation, \"*\" allowed)")
-                .in_item(item),
+            Diagnostic::error(
+                "missing-key",
+                node.head_span(),
+                "the profile rule has no `when`",
+            )
+            .hint("add `when: {tool: \"shell\"}` (tool and op/operation, \"*\" allowed)")
+            .in_item(item),
         ),
         Some(w) => match w.as_map() {
             Some(when) if !when.is_empty() => {
@@ -413,7 +421,10 @@ fn parse_rule(
         Some(p) => match compile_regex(p) {
             Ok(re) => Some(re),
             Err(why) => {
-                let span = node.get("pattern").map(|n| n.span).unwrap_or(node.span);
+                let span = node
+                    .get("pattern")
+                    .map(|n| n.span)
+                    .unwrap_or(node.head_span());
                 diags.push(
                     Diagnostic::error(
                         "bad-regex",
@@ -430,7 +441,10 @@ fn parse_rule(
     let outcome_text = text("outcome", diags).unwrap_or_else(|| "HALT".to_owned());
     let outcome = Outcome::parse(&outcome_text);
     if outcome.is_none() {
-        let span = node.get("outcome").map(|n| n.span).unwrap_or(node.span);
+        let span = node
+            .get("outcome")
+            .map(|n| n.span)
+            .unwrap_or(node.head_span());
         diags.push(
             Diagnostic::error(
                 "bad-outcome",

@@ -60,6 +60,15 @@ impl Node {
         }
     }
 
+    /// Where a diagnostic about the whole node should point: the first key of a mapping (its
+    /// full span runs on to the next item), the node itself otherwise.
+    pub fn head_span(&self) -> Span {
+        match &self.kind {
+            Kind::Map(entries) if !entries.is_empty() => entries[0].0.span,
+            _ => self.span,
+        }
+    }
+
     /// The value of `key` in a mapping.
     pub fn get(&self, key: &str) -> Option<&Node> {
         self.as_map()?

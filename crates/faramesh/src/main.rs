@@ -1,1 +1,40 @@
-fn main() {}
+//! `faramesh`: the command line of the Faramesh execution gatekeeper.
+
+mod cli;
+mod output;
+mod params;
+mod policy;
+mod render;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// How a command ended, as an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything as expected.
+    Success = 0,
+    /// The command ran and found a problem (invalid policy, failing case, differences).
+    Failure = 1,
+    /// The command could not run (unreadable file, bad arguments, unusable input).
+    Error = 2,
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    output::configure(&cli.global);
+    let status = match &cli.command {
+        cli::Command::Policy(cmd) => policy::run(cmd, &cli.global),
+    };
+    match status {
+        Ok(status) => ExitCode::from(status as u8),
+        Err(err) => {
+            anstream::eprintln!(
+                "{}error:{} {err:#}",
+                output::ERROR.render(),
+                output::ERROR.render_reset()
+            );
+            ExitCode::from(Status::Error as u8)
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! written, other numbers as the shortest round-tripping decimal without exponent.
 
 use serde_json::{Map, Number, Value};
+use smallvec::SmallVec;
 use std::fmt::Write as _;
 
 /// Why a value has no canonical form.
@@ -50,7 +51,8 @@ pub(crate) fn write_object(
     map: &Map<String, Value>,
 ) -> Result<(), CanonicalError> {
     // Rust orders `str` by UTF-8 bytes, which is exactly Unicode code-point order.
-    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    // Most objects are small: sort their entries on the stack.
+    let mut entries: SmallVec<[(&String, &Value); 16]> = map.iter().collect();
     entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
     out.push('{');
     for (i, (key, value)) in entries.into_iter().enumerate() {
@@ -77,6 +79,10 @@ pub(crate) fn write_number(out: &mut String, n: &Number) -> Result<(), Canonical
         }
         return Ok(());
     }
+    if is_shortest_plain_decimal(text) {
+        out.push_str(text);
+        return Ok(());
+    }
     let x: f64 = text
         .parse()
         .map_err(|_| CanonicalError::BadNumber(text.to_owned()))?;
@@ -96,6 +102,34 @@ pub(crate) fn write_float(out: &mut String, x: f64, literal: &str) -> Result<(),
     // `Display` for f64 is the shortest round-trip representation and never uses an exponent.
     let _ = write!(out, "{x}");
     Ok(())
+}
+
+/// A literal such as `12.5` or `-0.0025` that is already its own canonical form, so the
+/// parse-and-format round trip can be skipped. Any decimal of at most 15 significant digits
+/// survives the trip through a double unchanged (15 is `f64::DIGITS`) and no shorter decimal
+/// maps to the same double, so the shortest round-trip text is the literal itself once it has
+/// no exponent and no trailing zero.
+fn is_shortest_plain_decimal(text: &str) -> bool {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let Some((int, frac)) = unsigned.split_once('.') else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int)
+        || !digits(frac)
+        || frac.ends_with('0')
+        || (int.len() > 1 && int.starts_with('0'))
+    {
+        return false;
+    }
+    if int == "0" {
+        let significant = frac.trim_start_matches('0');
+        // Far below 1e-300 doubles lose precision (subnormals) or underflow to zero.
+        let leading_zeros = frac.len() - significant.len();
+        significant.len() <= f64::DIGITS as usize && leading_zeros < 300
+    } else {
+        int.len() + frac.len() <= f64::DIGITS as usize
+    }
 }
 
 fn is_integer_literal(text: &str) -> bool {
@@ -127,6 +161,35 @@ mod tests {
             canon("[-1e400]"),
             Err(CanonicalError::NonFinite(_))
         ));
+    }
+
+    #[test]
+    fn plain_decimals_take_the_fast_path_only_when_already_canonical() {
+        for (literal, fast) in [
+            ("0.5", true),
+            ("12.5", true),
+            ("-0.0025", true),
+            ("0.000000000000000000001", true),
+            ("123456789012.345", true),
+            ("1.50", false),
+            ("1.0", false),
+            ("-0.0", false),
+            ("1234567890123.456", false),
+            ("123456789.123456789", false),
+            ("1e3", false),
+            ("5", false),
+            (&format!("0.{}1", "0".repeat(400)), false),
+            (&format!("0.{}5", "0".repeat(320)), false),
+        ] {
+            assert_eq!(is_shortest_plain_decimal(literal), fast, "{literal}");
+            // Whichever path it takes, the output is the shortest round-trip form.
+            let via_double = {
+                let mut out = String::new();
+                write_float(&mut out, literal.parse().unwrap(), literal).unwrap();
+                out
+            };
+            assert_eq!(canon(literal).unwrap(), via_double, "{literal}");
+        }
     }
 
     #[test]

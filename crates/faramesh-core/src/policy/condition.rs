@@ -276,7 +276,7 @@ pub(crate) fn parse_conditions(
                             "bad-regex",
                             val,
                             format!("`pattern` is not a usable regular expression: {why}"),
-                            Some("the syntax is that of the Rust `regex` crate (no look-around or back-references); escape literal characters such as `(` with `\\\\(`".to_owned()),
+                            Some("the syntax is that of the Rust `regex` crate (no look-around or back-references); escape characters meant literally, such as `(`, with a backslash".to_owned()),
                         ),
                     },
                     "path_contains" => c.paths.push((PathTest::Contains, text.to_owned())),

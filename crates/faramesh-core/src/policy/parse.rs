@@ -39,7 +39,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
     let Some(entries) = doc.as_map() else {
         let d = Diagnostic::error(
             "not-a-mapping",
-            doc.span,
+            doc.head_span(),
             format!(
                 "a policy must be a mapping with a `rules:` list, found {}",
                 doc.describe()
@@ -56,7 +56,12 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
     let mut rules = Vec::new();
     match rules_node {
         None => diags.push(
-            Diagnostic::error("missing-rules", doc.span, "the policy has no `rules:` list").hint(
+            Diagnostic::error(
+                "missing-rules",
+                doc.head_span(),
+                "the policy has no `rules:` list",
+            )
+            .hint(
                 "add `rules:` with a list of rules; an empty list (`rules: []`) denies everything",
             ),
         ),
@@ -72,7 +77,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
             None => diags.push(
                 Diagnostic::error(
                     "rules-not-list",
-                    node.span,
+                    node.head_span(),
                     format!("`rules` must be a list, found {}", node.describe()),
                 )
                 .hint("write each rule as a list item starting with `- match:`"),
@@ -108,7 +113,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
                     None => diags.push(
                         Diagnostic::error(
                             "missing-risk-rules",
-                            risk.span,
+                            risk.head_span(),
                             "`risk` has no `rules:` list",
                         )
                         .hint(
@@ -120,7 +125,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
             None if matches!(risk.kind, yaml::Kind::Null) => {}
             None => diags.push(Diagnostic::error(
                 "risk-not-mapping",
-                risk.span,
+                risk.head_span(),
                 format!(
                     "`risk` must be a mapping with a `rules:` list, found {}",
                     risk.describe()
@@ -147,7 +152,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
     let hash = canonical_sha256(&hashed).map_err(|e| {
         report(vec![Diagnostic::error(
             "bad-value",
-            doc.span,
+            doc.head_span(),
             format!("the policy holds a value with no JSON form: {e}"),
         )])
     })?;
@@ -187,7 +192,7 @@ fn parse_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
     let item = Item::Rule(number);
     let Some(entries) = node.as_map() else {
         diags.push(
-            Diagnostic::error("rule-not-mapping", node.span, format!("a rule must be a mapping, found {}", node.describe()))
+            Diagnostic::error("rule-not-mapping", node.head_span(), format!("a rule must be a mapping, found {}", node.describe()))
                 .hint("write a rule as `- match: {...}` followed by `allow: true`, `deny: true` or `require_approval: true`")
                 .in_item(Some(item)),
         );
@@ -200,9 +205,15 @@ fn parse_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
         Some(m) => parse_conditions(m, "match", item, diags),
         None => {
             diags.push(
-                Diagnostic::error("missing-match", node.span, "the rule has no `match:`")
-                    .hint("add `match:` with the conditions, e.g. `match: {tool: \"shell\", op: \"*\"}`")
-                    .in_item(Some(item)),
+                Diagnostic::error(
+                    "missing-match",
+                    node.head_span(),
+                    "the rule has no `match:`",
+                )
+                .hint(
+                    "add `match:` with the conditions, e.g. `match: {tool: \"shell\", op: \"*\"}`",
+                )
+                .in_item(Some(item)),
             );
             None
         }
@@ -229,7 +240,7 @@ fn parse_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
         [one] => Some(*one),
         [] => {
             diags.push(
-                Diagnostic::error("missing-effect", node.span, "the rule has no effect")
+                Diagnostic::error("missing-effect", node.head_span(), "the rule has no effect")
                     .hint("add exactly one of `allow: true`, `deny: true` or `require_approval: true`")
                     .in_item(Some(item)),
             );
@@ -240,7 +251,7 @@ fn parse_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
             diags.push(
                 Diagnostic::error(
                     "several-effects",
-                    node.span,
+                    node.head_span(),
                     format!("the rule has several effects: {}", names.join(", ")),
                 )
                 .hint("keep exactly one of allow, deny and require_approval")
@@ -272,7 +283,7 @@ fn parse_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
     let upgraded_reason = format!("{reason} (high risk requires approval)").into();
     Some(Rule {
         number,
-        line: node.span.line,
+        line: node.head_span().line,
         name,
         conditions,
         effect,
@@ -289,7 +300,7 @@ fn parse_risk_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> O
         diags.push(
             Diagnostic::error(
                 "rule-not-mapping",
-                node.span,
+                node.head_span(),
                 format!("a risk rule must be a mapping, found {}", node.describe()),
             )
             .hint("write a risk rule as `- name: ...` with `when:` and `risk_level:`")
@@ -303,7 +314,7 @@ fn parse_risk_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> O
         diags.push(
             Diagnostic::error(
                 "missing-key",
-                node.span,
+                node.head_span(),
                 format!("the risk rule has no `{key}`"),
             )
             .hint(hint.to_owned())
@@ -340,7 +351,7 @@ fn parse_risk_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> O
     }
     Some(RiskRule {
         number,
-        line: node.span.line,
+        line: node.head_span().line,
         name: name?,
         conditions: conditions?,
         level: level?,
@@ -368,7 +379,7 @@ fn risk_level(
             diags.push(
                 Diagnostic::error(
                     "bad-risk",
-                    node.span,
+                    node.head_span(),
                     format!("`{key}` must be low, medium or high, found {shown}"),
                 )
                 .hint(hint)
@@ -453,7 +464,7 @@ fn unreachable_rules(rules: &[Rule], rules_node: Option<&Node>) -> Vec<Diagnosti
                     .is_none_or(|o| later.conditions.op.as_ref() == Some(o))
         };
         if let Some(earlier) = rules[..j].iter().find(|r| covers(r)) {
-            let span = items.get(j).map(|n| n.span).unwrap_or_default();
+            let span = items.get(j).map(Node::head_span).unwrap_or_default();
             warnings.push(
                 Diagnostic::warning(
                     "unreachable-rule",

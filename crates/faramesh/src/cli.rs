@@ -1,0 +1,104 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "faramesh",
+    version,
+    about = "Execution gatekeeper for AI agents",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Machine-readable JSON output (no colour).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Never colour the output (colour is used only on a terminal anyway).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write, check, test and compare policy files, without a server.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Check a policy (or, with --profile, a profile too) and report every problem with its line and column.
+    ///
+    /// Exit code: 0 valid, 1 invalid, 2 unreadable.
+    Validate {
+        /// The policy file.
+        file: PathBuf,
+        /// Also check this execution profile.
+        #[arg(long)]
+        profile: Option<PathBuf>,
+    },
+    /// Decide one action offline, or run a file of test cases against the policy.
+    ///
+    /// With a cases file: prints PASS/FAIL per case; exit code 0 all pass, 1 any failure,
+    /// 2 when the policy or cases file is unreadable or invalid.
+    Test(TestArgs),
+    /// Compare two policies: rules added, removed, moved and changed; with a cases file, the
+    /// decisions that change.
+    ///
+    /// Exit code: 0 no differences, 1 differences, 2 error.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        /// A cases file whose actions are decided under both policies.
+        cases: Option<PathBuf>,
+    },
+    /// Write a commented starter policy.
+    New {
+        /// Name of the policy; the file is policies/<name>.yaml unless --output is given.
+        name: String,
+        /// Where to write the policy.
+        #[arg(long, short, conflicts_with = "stdout")]
+        output: Option<PathBuf>,
+        /// Print the policy instead of writing a file.
+        #[arg(long)]
+        stdout: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The policy file.
+    pub policy: PathBuf,
+    /// A cases file (YAML with `cases:`); omit it to decide the one action given by flags.
+    pub cases: Option<PathBuf>,
+    /// Tool of the action (e.g. shell, http, stripe).
+    #[arg(long, conflicts_with = "cases")]
+    pub tool: Option<String>,
+    /// Operation of the action (e.g. run, get, refund).
+    #[arg(long, visible_alias = "operation", conflicts_with = "cases")]
+    pub op: Option<String>,
+    /// A params entry, key=value; the value is read as JSON when it parses (5000, true, {"a":1}), else as text.
+    #[arg(long = "param", value_name = "KEY=VALUE", conflicts_with = "cases")]
+    pub params: Vec<String>,
+    /// The whole params object as JSON (entries from --param are added to it).
+    #[arg(long, value_name = "JSON", conflicts_with = "cases")]
+    pub params_json: Option<String>,
+    /// A context entry, key=value (value read as with --param).
+    #[arg(long = "context", value_name = "KEY=VALUE", conflicts_with = "cases")]
+    pub context: Vec<String>,
+    /// Agent id of the action.
+    #[arg(long, default_value = faramesh_core::cases::DEFAULT_AGENT, conflicts_with = "cases")]
+    pub agent: String,
+    /// Decide with this execution profile as well.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+}

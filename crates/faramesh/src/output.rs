@@ -1,0 +1,43 @@
+//! Colour and styles. Colour is used only on a terminal, never with --json or --no-color
+//! (or `NO_COLOR`); `anstream` strips styles everywhere else.
+
+use crate::cli::Global;
+use anstyle::{AnsiColor, Style};
+use std::io::IsTerminal;
+
+pub const ERROR: Style = AnsiColor::Red.on_default().bold();
+pub const GOOD: Style = AnsiColor::Green.on_default().bold();
+pub const WARN: Style = AnsiColor::Yellow.on_default().bold();
+pub const DIM: Style = Style::new().dimmed();
+pub const BOLD: Style = Style::new().bold();
+
+pub fn configure(global: &Global) {
+    if global.json || global.no_color {
+        anstream::ColorChoice::Never.write_global();
+    }
+}
+
+/// Whether stdout gets colour.
+pub fn stdout_colored() -> bool {
+    match anstream::ColorChoice::global() {
+        anstream::ColorChoice::Never => false,
+        anstream::ColorChoice::Always | anstream::ColorChoice::AlwaysAnsi => true,
+        anstream::ColorChoice::Auto => {
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    }
+}
+
+/// `text` in `style`.
+pub fn paint(style: Style, text: impl std::fmt::Display) -> String {
+    format!("{}{text}{}", style.render(), style.render_reset())
+}
+
+/// The style of an outcome: green to run, yellow to wait, red to stop.
+pub fn outcome_style(outcome: faramesh_core::Outcome) -> Style {
+    match outcome {
+        faramesh_core::Outcome::Execute => GOOD,
+        faramesh_core::Outcome::Abstain => WARN,
+        faramesh_core::Outcome::Halt => ERROR,
+    }
+}
