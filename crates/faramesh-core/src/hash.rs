@@ -3,17 +3,55 @@
 use crate::json::{write_canonical, CanonicalError};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::cell::RefCell;
 
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    to_hex(&Sha256::digest(bytes))
+}
+
+/// Lower-case hex of a 32-byte digest, through a stack buffer (this runs twice per decision).
+fn to_hex(digest: &[u8]) -> String {
+    let mut buf = [0u8; 64];
+    match hex::encode_to_slice(digest, &mut buf) {
+        Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
+        Err(_) => hex::encode(digest),
+    }
+}
+
+thread_local! {
+    /// Scratch space for the text being hashed, reused so that hashing on the hot path does
+    /// not grow a new buffer each time.
+    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Largest scratch buffer kept between calls; a bigger one is released after use.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+/// Hashes the text that `write` produces, in the thread's scratch buffer.
+fn hash_written(
+    write: impl FnOnce(&mut String) -> Result<(), CanonicalError>,
+) -> Result<String, CanonicalError> {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut text) => {
+            text.clear();
+            let result = write(&mut text).map(|()| sha256_hex(text.as_bytes()));
+            if text.capacity() > SCRATCH_KEEP {
+                *text = String::new();
+            }
+            result
+        }
+        // Only reachable if `write` itself hashes; fall back to a fresh buffer.
+        Err(_) => {
+            let mut text = String::new();
+            write(&mut text).map(|()| sha256_hex(text.as_bytes()))
+        }
+    })
 }
 
 /// Lower-case hex SHA-256 of the canonical text of `value`.
 pub fn canonical_sha256(value: &Value) -> Result<String, CanonicalError> {
-    let mut text = String::with_capacity(256);
-    write_canonical(&mut text, value)?;
-    Ok(sha256_hex(text.as_bytes()))
+    hash_written(|text| write_canonical(text, value))
 }
 
 /// `request_hash`: SHA-256 of the canonical `{"agent_id","tool","operation","params","context"}`.
@@ -27,9 +65,7 @@ pub fn request_hash(
     params: &Map<String, Value>,
     context: &Map<String, Value>,
 ) -> Result<String, CanonicalError> {
-    let mut text = String::with_capacity(256);
-    request_canonical_into(&mut text, agent_id, tool, operation, params, context)?;
-    Ok(sha256_hex(text.as_bytes()))
+    hash_written(|text| request_canonical_into(text, agent_id, tool, operation, params, context))
 }
 
 /// The canonical text `request_hash` is computed over.
@@ -89,7 +125,7 @@ pub fn provenance_id(
     hasher.update(profile_hash.unwrap_or("").as_bytes());
     hasher.update(b"|");
     hasher.update(runtime_version.as_bytes());
-    hex::encode(hasher.finalize())
+    to_hex(&hasher.finalize())
 }
 
 /// `record_hash` of a ledger event: SHA-256 of the canonical

@@ -1,11 +1,16 @@
 //! Decision paths beyond the reference vectors: failures are HALT, profiles gate first,
 //! hostile input stays cheap.
 
-use faramesh_core::{ActionRequest, DecidedBy, Engine, Outcome, Policy, Profile, ProfileState, RiskLevel};
+use faramesh_core::{
+    ActionRequest, DecidedBy, Engine, Outcome, Policy, Profile, ProfileState, RiskLevel,
+};
 use serde_json::{json, Value};
 
 fn action(tool: &str, op: &str, params: Value) -> ActionRequest {
-    serde_json::from_value(json!({"agent_id": "a", "tool": tool, "operation": op, "params": params})).unwrap()
+    serde_json::from_value(
+        json!({"agent_id": "a", "tool": tool, "operation": op, "params": params}),
+    )
+    .unwrap()
 }
 
 fn policy(text: &str) -> Policy {
@@ -17,15 +22,22 @@ const ALLOW_ALL: &str = "rules:\n  - match: {tool: \"*\", op: \"*\"}\n    allow:
 #[test]
 fn without_a_policy_everything_halts_with_missing_policy() {
     let d = Engine::new(None, "1").decide(&action("http", "get", json!({})));
-    assert_eq!((d.outcome, &*d.reason_code, d.risk_level), (Outcome::Halt, "MISSING_POLICY", RiskLevel::High));
+    assert_eq!(
+        (d.outcome, &*d.reason_code, d.risk_level),
+        (Outcome::Halt, "MISSING_POLICY", RiskLevel::High)
+    );
     assert!(d.request_hash.is_some() && d.policy_hash.is_none());
 }
 
 #[test]
 fn a_profile_that_failed_to_load_halts_everything() {
-    let engine = Engine::new(Some(policy(ALLOW_ALL)), "1").with_profile(ProfileState::Failed("bad yaml".into()));
+    let engine = Engine::new(Some(policy(ALLOW_ALL)), "1")
+        .with_profile(ProfileState::Failed("bad yaml".into()));
     let d = engine.decide(&action("http", "get", json!({})));
-    assert_eq!((d.outcome, &*d.reason_code), (Outcome::Halt, "PROFILE_LOAD_ERROR"));
+    assert_eq!(
+        (d.outcome, &*d.reason_code),
+        (Outcome::Halt, "PROFILE_LOAD_ERROR")
+    );
     assert!(d.reason.contains("bad yaml"));
 }
 
@@ -33,7 +45,10 @@ fn a_profile_that_failed_to_load_halts_everything() {
 fn an_action_without_canonical_form_halts_with_internal_error() {
     let params: Value = serde_json::from_str(r#"{"amount": 1e400}"#).unwrap();
     let d = Engine::new(Some(policy(ALLOW_ALL)), "1").decide(&action("pay", "send", params));
-    assert_eq!((d.outcome, &*d.reason_code, d.decided_by.clone()), (Outcome::Halt, "INTERNAL_ERROR", DecidedBy::Failure));
+    assert_eq!(
+        (d.outcome, &*d.reason_code, d.decided_by.clone()),
+        (Outcome::Halt, "INTERNAL_ERROR", DecidedBy::Failure)
+    );
     assert_eq!(d.request_hash, None);
 }
 
@@ -44,21 +59,34 @@ fn required_approval_token_is_checked_after_profile_rules() {
         "id: p\nversion: \"2\"\nallowed_tools: [http, shell]\nrules:\n  - name: shell_needs_human\n    when: {tool: shell}\n    outcome: ABSTAIN\n    reason_code: PROFILE_SHELL\nrequired_controls:\n  approval_token: true\n",
     )
     .unwrap();
-    let engine = Engine::new(Some(policy(ALLOW_ALL)), "1").with_profile(ProfileState::Loaded(Box::new(profile)));
+    let engine = Engine::new(Some(policy(ALLOW_ALL)), "1")
+        .with_profile(ProfileState::Loaded(Box::new(profile)));
 
     let d = engine.decide(&action("http", "get", json!({})));
-    assert_eq!((d.outcome, &*d.reason_code), (Outcome::Halt, "PROFILE_MISSING_REQUIRED_CONTROL"));
+    assert_eq!(
+        (d.outcome, &*d.reason_code),
+        (Outcome::Halt, "PROFILE_MISSING_REQUIRED_CONTROL")
+    );
 
     let with_token: ActionRequest = serde_json::from_value(
         json!({"agent_id": "a", "tool": "http", "operation": "get", "params": {}, "context": {"approval_token": "t-1"}}),
     )
     .unwrap();
     let d = engine.decide(&with_token);
-    assert_eq!((d.outcome, &*d.reason_code), (Outcome::Execute, "POLICY_ALLOW"));
-    assert_eq!((d.profile_id.as_deref(), d.profile_version.as_deref()), (Some("p"), Some("2")));
+    assert_eq!(
+        (d.outcome, &*d.reason_code),
+        (Outcome::Execute, "POLICY_ALLOW")
+    );
+    assert_eq!(
+        (d.profile_id.as_deref(), d.profile_version.as_deref()),
+        (Some("p"), Some("2"))
+    );
 
     let d = engine.decide(&action("shell", "run", json!({})));
-    assert_eq!((d.outcome, &*d.reason_code, &*d.reason), (Outcome::Abstain, "PROFILE_SHELL", "shell_needs_human"));
+    assert_eq!(
+        (d.outcome, &*d.reason_code, &*d.reason),
+        (Outcome::Abstain, "PROFILE_SHELL", "shell_needs_human")
+    );
 }
 
 #[test]
@@ -70,17 +98,35 @@ fn an_allow_meeting_high_risk_waits_for_a_human_unless_the_rule_sets_its_risk() 
         "1",
     );
     let d = engine.decide(&action("shell", "run", json!({})));
-    assert_eq!((d.outcome, &*d.reason), (Outcome::Abstain, "Allowed by policy rule (high risk requires approval)"));
+    assert_eq!(
+        (d.outcome, &*d.reason),
+        (
+            Outcome::Abstain,
+            "Allowed by policy rule (high risk requires approval)"
+        )
+    );
     assert_eq!(d.risk_rule.as_deref(), Some("everything_is_high"));
     let d = engine.decide(&action("http", "get", json!({})));
-    assert_eq!((d.outcome, d.risk_level), (Outcome::Execute, RiskLevel::Low));
+    assert_eq!(
+        (d.outcome, d.risk_level),
+        (Outcome::Execute, RiskLevel::Low)
+    );
 }
 
 #[test]
 fn hostile_regex_and_input_are_decided_normally() {
     // Exponential with a backtracking engine; linear with the one the policy uses.
-    let engine = Engine::new(Some(policy("rules:\n  - match: {tool: t, pattern: \"^(a+)+$\"}\n    deny: true\n")), "1");
-    let d = engine.decide(&action("t", "o", json!({"x": format!("{}!", "a".repeat(100_000))})));
+    let engine = Engine::new(
+        Some(policy(
+            "rules:\n  - match: {tool: t, pattern: \"^(a+)+$\"}\n    deny: true\n",
+        )),
+        "1",
+    );
+    let d = engine.decide(&action(
+        "t",
+        "o",
+        json!({"x": format!("{}!", "a".repeat(100_000))}),
+    ));
     assert_eq!(&*d.reason_code, "DEFAULT_DENY_NO_MATCH");
 }
 
@@ -96,8 +142,16 @@ fn decisions_are_deterministic_field_for_field() {
 #[test]
 fn key_order_does_not_change_the_request_hash() {
     let engine = Engine::new(Some(policy(ALLOW_ALL)), "1");
-    let a = engine.decide(&action("h", "g", serde_json::from_str(r#"{"a":1,"b":{"y":2,"x":3}}"#).unwrap()));
-    let b = engine.decide(&action("h", "g", serde_json::from_str(r#"{"b":{"x":3,"y":2},"a":1.0}"#).unwrap()));
+    let a = engine.decide(&action(
+        "h",
+        "g",
+        serde_json::from_str(r#"{"a":1,"b":{"y":2,"x":3}}"#).unwrap(),
+    ));
+    let b = engine.decide(&action(
+        "h",
+        "g",
+        serde_json::from_str(r#"{"b":{"x":3,"y":2},"a":1.0}"#).unwrap(),
+    ));
     assert_eq!(a.request_hash, b.request_hash);
 }
 
@@ -119,7 +173,22 @@ fn a_rule_behind_a_catch_all_is_reported_unreachable() {
 
 #[test]
 fn profile_problems_are_all_reported() {
-    let report = Profile::parse("p.yaml", "id: 1\nallowed_tools: shell\nrules:\n  - when: {}\n    outcome: STOP\n").unwrap_err();
+    let report = Profile::parse(
+        "p.yaml",
+        "id: 1\nallowed_tools: shell\nrules:\n  - when: {}\n    outcome: STOP\n",
+    )
+    .unwrap_err();
     let codes: Vec<&str> = report.diagnostics.iter().map(|d| d.code).collect();
-    assert_eq!(codes, ["not-text", "missing-key", "not-a-list", "missing-key", "empty-match", "bad-outcome"], "{report}");
+    assert_eq!(
+        codes,
+        [
+            "not-text",
+            "missing-key",
+            "not-a-list",
+            "missing-key",
+            "empty-match",
+            "bad-outcome"
+        ],
+        "{report}"
+    );
 }

@@ -170,7 +170,8 @@ fn profile_hash_and_decisions() {
     let text = decisions["policies"][policy_name]
         .as_str()
         .expect("policy text");
-    let engine = policy_engine(policy_name, text).with_profile(ProfileState::Loaded(Box::new(profile)));
+    let engine =
+        policy_engine(policy_name, text).with_profile(ProfileState::Loaded(Box::new(profile)));
     for case in vector["decisions_with_this_profile"]
         .as_array()
         .expect("list")

@@ -65,7 +65,9 @@ fn load<T>(
 fn engine(policy: &Path, profile: Option<&Path>, global: &Global) -> anyhow::Result<Engine> {
     let policy = load(policy, "policy", global, Policy::parse)?;
     let profile = match profile {
-        Some(path) => ProfileState::Loaded(Box::new(load(path, "profile", global, Profile::parse)?)),
+        Some(path) => {
+            ProfileState::Loaded(Box::new(load(path, "profile", global, Profile::parse)?))
+        }
         None => ProfileState::None,
     };
     let version = std::env::var("FARAMESH_POLICY_VERSION").ok();
