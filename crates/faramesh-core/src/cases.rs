@@ -19,7 +19,7 @@ use crate::decision::{Decision, Outcome, RiskLevel};
 use crate::diagnostic::{Diagnostic, Report};
 use crate::engine::Engine;
 use crate::policy::unknown_keys;
-use crate::yaml::{self, Node};
+use crate::yaml::Node;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -141,8 +141,7 @@ pub fn parse(source: &str, text: &str) -> Result<Vec<Case>, Report> {
         file: source.to_owned(),
         diagnostics,
     };
-    let doc = yaml::load(text)
-        .map_err(|e| report(vec![Diagnostic::error("yaml-syntax", e.span, e.message)]))?;
+    let doc = Report::load_yaml(source, text)?;
     let mut diags = Vec::new();
     let items = match (doc.as_map(), doc.get("cases").and_then(Node::as_seq)) {
         (Some(entries), Some(items)) => {

@@ -95,6 +95,14 @@ pub struct Report {
 }
 
 impl Report {
+    /// Parses `text` as one YAML document, or reports why it is not one.
+    pub(crate) fn load_yaml(source: &str, text: &str) -> Result<crate::yaml::Node, Report> {
+        crate::yaml::load(text).map_err(|e| Report {
+            file: source.to_owned(),
+            diagnostics: vec![Diagnostic::error("yaml-syntax", e.span, e.message)],
+        })
+    }
+
     pub fn has_errors(&self) -> bool {
         self.diagnostics
             .iter()

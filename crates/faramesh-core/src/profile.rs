@@ -6,7 +6,7 @@ use crate::diagnostic::{Diagnostic, Item, Report, Severity};
 use crate::hash::canonical_sha256;
 use crate::policy::compile_regex;
 use crate::policy::unknown_keys;
-use crate::yaml::{self, Kind, Node};
+use crate::yaml::{Kind, Node};
 use regex::Regex;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
@@ -70,8 +70,7 @@ impl Profile {
             file: source.to_owned(),
             diagnostics,
         };
-        let doc = yaml::load(text)
-            .map_err(|e| report(vec![Diagnostic::error("yaml-syntax", e.span, e.message)]))?;
+        let doc = Report::load_yaml(source, text)?;
         let Some(entries) = doc.as_map() else {
             return Err(report(vec![Diagnostic::error(
                 "not-a-mapping",
@@ -421,10 +420,7 @@ fn parse_rule(
         Some(p) => match compile_regex(p) {
             Ok(re) => Some(re),
             Err(why) => {
-                let span = node
-                    .get("pattern")
-                    .map(|n| n.span)
-                    .unwrap_or(node.head_span());
+                let span = span_of(node, "pattern");
                 diags.push(
                     Diagnostic::error(
                         "bad-regex",
@@ -441,10 +437,7 @@ fn parse_rule(
     let outcome_text = text("outcome", diags).unwrap_or_else(|| "HALT".to_owned());
     let outcome = Outcome::parse(&outcome_text);
     if outcome.is_none() {
-        let span = node
-            .get("outcome")
-            .map(|n| n.span)
-            .unwrap_or(node.head_span());
+        let span = span_of(node, "outcome");
         diags.push(
             Diagnostic::error(
                 "bad-outcome",
@@ -480,4 +473,9 @@ fn parse_rule(
         reason_code: reason_code.into(),
     };
     Some((rule, hashed))
+}
+
+/// Where the value of `key` stands, or the rule itself when the key is absent.
+fn span_of(node: &Node, key: &str) -> crate::yaml::Span {
+    node.get(key).map_or(node.head_span(), |n| n.span)
 }

@@ -32,8 +32,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
         file: source.to_owned(),
         diagnostics,
     };
-    let doc = yaml::load(text)
-        .map_err(|e| report(vec![Diagnostic::error("yaml-syntax", e.span, e.message)]))?;
+    let doc = Report::load_yaml(source, text)?;
     let mut diags = Vec::new();
 
     let Some(entries) = doc.as_map() else {
