@@ -11,7 +11,12 @@ use std::path::Path;
 pub fn run(file: &Path, profile: Option<&Path>, global: &Global) -> anyhow::Result<Status> {
     let mut status = check(file, "policy", global, |name, text| {
         Policy::parse(name, text).map(|p| {
-            let summary = format!("{} rules, {} risk rules, policy_hash {}", p.rules().len(), p.risk_rules().len(), p.hash());
+            let summary = format!(
+                "{}, {}, policy_hash {}",
+                count(p.rules().len(), "rule"),
+                count(p.risk_rules().len(), "risk rule"),
+                p.hash()
+            );
             let details = json!({"rules": p.rules().len(), "risk_rules": p.risk_rules().len(), "policy_hash": p.hash(), "policy_version": p.default_version()});
             (p.warnings().to_vec(), summary, details)
         })
@@ -19,7 +24,13 @@ pub fn run(file: &Path, profile: Option<&Path>, global: &Global) -> anyhow::Resu
     if let Some(profile) = profile {
         let profile_status = check(profile, "profile", global, |name, text| {
             Profile::parse(name, text).map(|p| {
-                let summary = format!("profile {} version {}, {} rules, profile_hash {}", p.id(), p.version(), p.rules().len(), p.hash());
+                let summary = format!(
+                    "profile {} version {}, {}, profile_hash {}",
+                    p.id(),
+                    p.version(),
+                    count(p.rules().len(), "rule"),
+                    p.hash()
+                );
                 let details = json!({"id": &**p.id(), "version": &**p.version(), "rules": p.rules().len(), "profile_hash": &**p.hash()});
                 (p.warnings().to_vec(), summary, details)
             })
@@ -87,4 +98,13 @@ fn check(
     } else {
         Status::Failure
     })
+}
+
+/// `1 rule`, `3 rules`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
