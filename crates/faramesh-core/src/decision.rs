@@ -113,7 +113,7 @@ pub enum DecidedBy {
     PolicyRule {
         number: usize,
         line: usize,
-        name: Option<String>,
+        name: Option<Arc<str>>,
     },
     /// An execution-profile rule.
     ProfileRule { number: usize, name: Arc<str> },
@@ -133,7 +133,7 @@ pub struct Decision {
     pub reason: Arc<str>,
     pub risk_level: RiskLevel,
     /// Name of the risk rule that gave the computed risk, if one matched.
-    pub risk_rule: Option<String>,
+    pub risk_rule: Option<Arc<str>>,
     pub decided_by: DecidedBy,
     /// `None` only when the action itself has no canonical form.
     pub request_hash: Option<String>,

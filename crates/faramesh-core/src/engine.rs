@@ -19,6 +19,45 @@ pub enum ProfileState {
     Failed(String),
 }
 
+/// Reason codes and reasons that do not depend on the action, built once so that a decision
+/// shares them instead of allocating its own copy.
+#[derive(Debug, Clone)]
+struct Texts {
+    policy_allow: Arc<str>,
+    policy_deny: Arc<str>,
+    policy_require_approval: Arc<str>,
+    default_deny: Arc<str>,
+    profile_disallows_tool: Arc<str>,
+    profile_missing_control: Arc<str>,
+    internal_error: Arc<str>,
+    missing_policy: Arc<str>,
+    profile_load_error: Arc<str>,
+    no_match_reason: Arc<str>,
+    missing_token_reason: Arc<str>,
+    no_policy_reason: Arc<str>,
+    panic_reason: Arc<str>,
+}
+
+impl Texts {
+    fn new() -> Texts {
+        Texts {
+            policy_allow: reason_code::POLICY_ALLOW.into(),
+            policy_deny: reason_code::POLICY_DENY.into(),
+            policy_require_approval: reason_code::POLICY_REQUIRE_APPROVAL.into(),
+            default_deny: reason_code::DEFAULT_DENY_NO_MATCH.into(),
+            profile_disallows_tool: reason_code::PROFILE_DISALLOWS_TOOL.into(),
+            profile_missing_control: reason_code::PROFILE_MISSING_REQUIRED_CONTROL.into(),
+            internal_error: reason_code::INTERNAL_ERROR.into(),
+            missing_policy: reason_code::MISSING_POLICY.into(),
+            profile_load_error: reason_code::PROFILE_LOAD_ERROR.into(),
+            no_match_reason: "No rule matched (deny by default)".into(),
+            missing_token_reason: "Profile requires approval_token but none provided".into(),
+            no_policy_reason: "No policy is loaded: every action is denied".into(),
+            panic_reason: "Internal error while deciding; the action is denied".into(),
+        }
+    }
+}
+
 /// A policy (or its absence), a profile and a runtime version, ready to decide.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -26,7 +65,17 @@ pub struct Engine {
     profile: ProfileState,
     runtime_version: Arc<str>,
     policy_version: Option<Arc<str>>,
-    no_policy_reason: Arc<str>,
+    texts: Texts,
+}
+
+/// A decision before its version-bound fields are added.
+struct Ruling {
+    outcome: Outcome,
+    reason_code: Arc<str>,
+    reason: Arc<str>,
+    risk_level: RiskLevel,
+    risk_rule: Option<Arc<str>>,
+    decided_by: DecidedBy,
 }
 
 impl Engine {
@@ -38,7 +87,7 @@ impl Engine {
             profile: ProfileState::None,
             runtime_version: runtime_version.into(),
             policy_version,
-            no_policy_reason: "No policy is loaded: every action is denied".into(),
+            texts: Texts::new(),
         }
     }
 
@@ -76,10 +125,9 @@ impl Engine {
     pub fn decide(&self, action: &ActionRequest) -> Decision {
         match catch_unwind(AssertUnwindSafe(|| self.decide_inner(action))) {
             Ok(decision) => decision,
-            Err(_) => self.failure(
+            Err(_) => self.finish(
                 None,
-                reason_code::INTERNAL_ERROR,
-                "Internal error while deciding; the action is denied".into(),
+                self.failure(&self.texts.internal_error, self.texts.panic_reason.clone()),
             ),
         }
     }
@@ -94,163 +142,132 @@ impl Engine {
         ) {
             Ok(h) => h,
             Err(e) => {
-                return self.failure(
-                    None,
-                    reason_code::INTERNAL_ERROR,
-                    format!("The action cannot be canonicalized: {e}").into(),
-                )
+                let reason = format!("The action cannot be canonicalized: {e}").into();
+                return self.finish(None, self.failure(&self.texts.internal_error, reason));
             }
         };
+        let verdict = self.verdict(action);
+        self.finish(Some(hash), verdict)
+    }
+
+    /// Profile first, then the policy's first matching rule, then deny by default.
+    fn verdict(&self, action: &ActionRequest) -> Ruling {
+        let t = &self.texts;
         let Some(policy) = &self.policy else {
-            return self.failure(
-                Some(hash),
-                reason_code::MISSING_POLICY,
-                self.no_policy_reason.clone(),
-            );
+            return self.failure(&t.missing_policy, t.no_policy_reason.clone());
+        };
+        let profile = match &self.profile {
+            ProfileState::None => None,
+            ProfileState::Loaded(p) => Some(p),
+            ProfileState::Failed(why) => {
+                let reason = format!("The execution profile could not be loaded: {why}").into();
+                return self.failure(&t.profile_load_error, reason);
+            }
         };
         let s = Subject::new(action);
         let risk_rule = policy.risk(&s);
         let computed_risk = risk_rule.map_or(RiskLevel::Low, |r| r.level);
         let risk_rule_name = risk_rule.map(|r| r.name.clone());
 
-        let profile = match &self.profile {
-            ProfileState::None => None,
-            ProfileState::Loaded(p) => Some(p),
-            ProfileState::Failed(why) => {
-                return self.failure(
-                    Some(hash),
-                    reason_code::PROFILE_LOAD_ERROR,
-                    format!("The execution profile could not be loaded: {why}").into(),
-                )
-            }
-        };
         if let Some(profile) = profile {
-            let halt = |code: &str, reason: Arc<str>, by: DecidedBy| {
-                self.finish(
-                    Some(hash.clone()),
-                    Outcome::Halt,
-                    code.into(),
-                    reason,
-                    RiskLevel::High,
-                    None,
-                    by,
-                )
+            let halt = |code: &Arc<str>, reason: Arc<str>, decided_by: DecidedBy| Ruling {
+                outcome: Outcome::Halt,
+                reason_code: code.clone(),
+                reason,
+                risk_level: RiskLevel::High,
+                risk_rule: None,
+                decided_by,
             };
             match profile.evaluate(&s) {
                 Verdict::ToolNotAllowed => {
-                    let reason = format!("Tool '{}' is not in profile allowed_tools", action.tool);
-                    return halt(
-                        reason_code::PROFILE_DISALLOWS_TOOL,
-                        reason.into(),
-                        DecidedBy::Profile,
-                    );
+                    let reason =
+                        format!("Tool '{}' is not in profile allowed_tools", action.tool).into();
+                    return halt(&t.profile_disallows_tool, reason, DecidedBy::Profile);
                 }
                 Verdict::MissingApprovalToken => {
                     return halt(
-                        reason_code::PROFILE_MISSING_REQUIRED_CONTROL,
-                        "Profile requires approval_token but none provided".into(),
+                        &t.profile_missing_control,
+                        t.missing_token_reason.clone(),
                         DecidedBy::Profile,
                     );
                 }
                 Verdict::Rule(rule) => {
-                    let by = DecidedBy::ProfileRule {
+                    let decided_by = DecidedBy::ProfileRule {
                         number: rule.number,
                         name: rule.name.clone(),
                     };
                     if rule.outcome == Outcome::Halt {
-                        return halt(&rule.reason_code, rule.name.clone(), by);
+                        return halt(&rule.reason_code, rule.name.clone(), decided_by);
                     }
-                    return self.finish(
-                        Some(hash),
-                        rule.outcome,
-                        rule.reason_code.clone(),
-                        rule.name.clone(),
-                        computed_risk,
-                        risk_rule_name,
-                        by,
-                    );
+                    return Ruling {
+                        outcome: rule.outcome,
+                        reason_code: rule.reason_code.clone(),
+                        reason: rule.name.clone(),
+                        risk_level: computed_risk,
+                        risk_rule: risk_rule_name,
+                        decided_by,
+                    };
                 }
                 Verdict::Pass => {}
             }
         }
 
         let Some(rule) = policy.first_match(&s) else {
-            return self.finish(
-                Some(hash),
-                Outcome::Halt,
-                reason_code::DEFAULT_DENY_NO_MATCH.into(),
-                "No rule matched (deny by default)".into(),
-                computed_risk,
-                risk_rule_name,
-                DecidedBy::Default,
-            );
+            return Ruling {
+                outcome: Outcome::Halt,
+                reason_code: t.default_deny.clone(),
+                reason: t.no_match_reason.clone(),
+                risk_level: computed_risk,
+                risk_rule: risk_rule_name,
+                decided_by: DecidedBy::Default,
+            };
         };
-        let risk = rule.risk.unwrap_or(computed_risk);
         let upgrade =
             rule.effect == Effect::Allow && rule.risk.is_none() && computed_risk == RiskLevel::High;
-        let (outcome, code, reason) = match (rule.effect, upgrade) {
+        let (outcome, reason_code, reason) = match (rule.effect, upgrade) {
             (Effect::Allow, true) => (
                 Outcome::Abstain,
-                reason_code::POLICY_REQUIRE_APPROVAL,
-                rule.upgraded_reason.clone(),
+                &t.policy_require_approval,
+                &rule.upgraded_reason,
             ),
-            (Effect::Allow, false) => (
-                Outcome::Execute,
-                reason_code::POLICY_ALLOW,
-                rule.reason.clone(),
-            ),
-            (Effect::Deny, _) => (Outcome::Halt, reason_code::POLICY_DENY, rule.reason.clone()),
-            (Effect::RequireApproval, _) => (
-                Outcome::Abstain,
-                reason_code::POLICY_REQUIRE_APPROVAL,
-                rule.reason.clone(),
-            ),
+            (Effect::Allow, false) => (Outcome::Execute, &t.policy_allow, &rule.reason),
+            (Effect::Deny, _) => (Outcome::Halt, &t.policy_deny, &rule.reason),
+            (Effect::RequireApproval, _) => {
+                (Outcome::Abstain, &t.policy_require_approval, &rule.reason)
+            }
         };
-        let by = DecidedBy::PolicyRule {
-            number: rule.number,
-            line: rule.line,
-            name: rule.name.clone(),
-        };
-        // The rule's own risk replaces the computed one; the risk rule is named only if it counted.
-        let risk_rule_name = if rule.risk.is_some() {
-            None
-        } else {
-            risk_rule_name
-        };
-        self.finish(
-            Some(hash),
+        Ruling {
             outcome,
-            code.into(),
-            reason,
-            risk,
-            risk_rule_name,
-            by,
-        )
+            reason_code: reason_code.clone(),
+            reason: reason.clone(),
+            // The rule's own risk replaces the computed one; the risk rule is named only if it counted.
+            risk_level: rule.risk.unwrap_or(computed_risk),
+            risk_rule: if rule.risk.is_some() {
+                None
+            } else {
+                risk_rule_name
+            },
+            decided_by: DecidedBy::PolicyRule {
+                number: rule.number,
+                line: rule.line,
+                name: rule.name.clone(),
+            },
+        }
     }
 
-    fn failure(&self, hash: Option<String>, code: &str, reason: Arc<str>) -> Decision {
-        self.finish(
-            hash,
-            Outcome::Halt,
-            code.into(),
+    fn failure(&self, code: &Arc<str>, reason: Arc<str>) -> Ruling {
+        Ruling {
+            outcome: Outcome::Halt,
+            reason_code: code.clone(),
             reason,
-            RiskLevel::High,
-            None,
-            DecidedBy::Failure,
-        )
+            risk_level: RiskLevel::High,
+            risk_rule: None,
+            decided_by: DecidedBy::Failure,
+        }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn finish(
-        &self,
-        request_hash: Option<String>,
-        outcome: Outcome,
-        reason_code: Arc<str>,
-        reason: Arc<str>,
-        risk_level: RiskLevel,
-        risk_rule: Option<String>,
-        decided_by: DecidedBy,
-    ) -> Decision {
+    /// Adds the version-bound fields.
+    fn finish(&self, request_hash: Option<String>, v: Ruling) -> Decision {
         let policy_hash = self.policy.as_ref().map(|p| p.hash_arc().clone());
         let (profile_id, profile_version, profile_hash) = match &self.profile {
             ProfileState::Loaded(p) => (
@@ -267,12 +284,12 @@ impl Engine {
             &self.runtime_version,
         );
         Decision {
-            outcome,
-            reason_code,
-            reason,
-            risk_level,
-            risk_rule,
-            decided_by,
+            outcome: v.outcome,
+            reason_code: v.reason_code,
+            reason: v.reason,
+            risk_level: v.risk_level,
+            risk_rule: v.risk_rule,
+            decided_by: v.decided_by,
             request_hash,
             policy_hash,
             policy_version: self.policy_version.clone(),

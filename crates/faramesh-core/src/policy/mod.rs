@@ -43,7 +43,7 @@ pub struct Rule {
     pub number: usize,
     /// Line of the rule in the file.
     pub line: usize,
-    pub name: Option<String>,
+    pub name: Option<Arc<str>>,
     pub conditions: Conditions,
     pub effect: Effect,
     pub description: Option<String>,
@@ -61,7 +61,7 @@ pub struct RiskRule {
     /// 1-based position in `risk.rules:`.
     pub number: usize,
     pub line: usize,
-    pub name: String,
+    pub name: Arc<str>,
     pub conditions: Conditions,
     pub level: RiskLevel,
 }

@@ -283,7 +283,7 @@ fn parse_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
     Some(Rule {
         number,
         line: node.head_span().line,
-        name,
+        name: name.map(Into::into),
         conditions,
         effect,
         description,
@@ -351,7 +351,7 @@ fn parse_risk_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> O
     Some(RiskRule {
         number,
         line: node.head_span().line,
-        name: name?,
+        name: name?.into(),
         conditions: conditions?,
         level: level?,
     })
