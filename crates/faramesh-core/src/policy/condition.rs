@@ -89,7 +89,8 @@ impl Conditions {
         }
         if let Some(method) = &self.method {
             match s.lookup("method") {
-                Some(Value::String(m)) if m.to_lowercase() == *method => {}
+                Some(Value::String(m))
+                    if m.chars().flat_map(char::to_lowercase).eq(method.chars()) => {}
                 _ => return false,
             }
         }
