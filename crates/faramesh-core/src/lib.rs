@@ -6,6 +6,7 @@
 //! - [`yaml`]: a YAML tree that remembers where every node stands, for diagnostics;
 //! - [`policy`] and [`profile`]: parsed, checked as a whole, compiled once;
 //! - [`engine`]: profile → policy → risk → version-bound fields, fail closed;
+//! - [`lifecycle`] and [`ledger`]: action statuses and transitions, hash-chain verification;
 //! - [`cases`] and [`diff`]: policy test suites and policy comparison for the CLI.
 
 pub mod action;
@@ -16,6 +17,8 @@ pub mod diff;
 pub mod engine;
 pub mod hash;
 pub mod json;
+pub mod ledger;
+pub mod lifecycle;
 pub mod policy;
 pub mod profile;
 pub mod yaml;
@@ -24,5 +27,6 @@ pub use action::ActionRequest;
 pub use decision::{DecidedBy, Decision, Outcome, RiskLevel};
 pub use diagnostic::{Diagnostic, Report, Severity};
 pub use engine::{Engine, ProfileState};
+pub use lifecycle::{ActionStatus, EventType, Transition};
 pub use policy::Policy;
 pub use profile::Profile;

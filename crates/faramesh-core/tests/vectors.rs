@@ -191,3 +191,38 @@ fn profile_hash_and_decisions() {
         assert_eq!(d.provenance_id, expected, "{what}");
     }
 }
+
+#[test]
+fn event_chain_verifies_and_names_the_first_broken_link() {
+    use faramesh_core::ledger::{verify_chain, ChainedEvent};
+    let all = vectors("canonical.json");
+    let cases = all["event_chain"].as_array().expect("list");
+    let events: Vec<ChainedEvent<'_>> = cases
+        .iter()
+        .map(|c| ChainedEvent {
+            id: s(&c["event"], "id"),
+            action_id: s(&c["event"], "action_id"),
+            event_type: s(&c["event"], "event_type"),
+            created_at: s(&c["event"], "created_at"),
+            meta: &c["event"]["meta"],
+            prev_hash: c["prev_hash"].as_str(),
+            record_hash: s(c, "record_hash"),
+        })
+        .collect();
+    assert_eq!(verify_chain(&events), Ok(()));
+
+    let tampered_meta = serde_json::json!({"reason": "Looks risky"});
+    let mut tampered = events.clone();
+    tampered[2].meta = &tampered_meta;
+    let broken = verify_chain(&tampered).unwrap_err();
+    assert_eq!(
+        (broken.event_id.as_str(), broken.position, broken.what),
+        ("e3", 3, "record_hash")
+    );
+    assert_eq!(broken.found, s(&cases[2], "record_hash"));
+
+    let mut reordered = events.clone();
+    reordered.swap(1, 2);
+    let broken = verify_chain(&reordered).unwrap_err();
+    assert_eq!((broken.event_id.as_str(), broken.what), ("e3", "prev_hash"));
+}

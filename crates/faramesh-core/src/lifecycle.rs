@@ -1,0 +1,237 @@
+//! The action lifecycle of api.md: statuses, the transitions between them, and the ledger
+//! event each transition writes.
+//!
+//! ```text
+//! submit ──► allowed ─────────────┐
+//!        ├─► denied (terminal)    ├─► start ──► executing ──► succeeded | failed | timeout
+//!        └─► pending_approval ─► approved ┘
+//!                             ├─► denied (human)
+//!                             └─► timeout (approval expired)
+//! ```
+
+use crate::decision::Outcome;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where an action stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    Allowed,
+    Denied,
+    PendingApproval,
+    Approved,
+    Executing,
+    Succeeded,
+    Failed,
+    Timeout,
+}
+
+impl ActionStatus {
+    pub const ALL: [ActionStatus; 8] = [
+        ActionStatus::Allowed,
+        ActionStatus::Denied,
+        ActionStatus::PendingApproval,
+        ActionStatus::Approved,
+        ActionStatus::Executing,
+        ActionStatus::Succeeded,
+        ActionStatus::Failed,
+        ActionStatus::Timeout,
+    ];
+
+    /// The status a fresh action gets from its decision.
+    pub fn from_outcome(outcome: Outcome) -> ActionStatus {
+        match outcome {
+            Outcome::Execute => ActionStatus::Allowed,
+            Outcome::Abstain => ActionStatus::PendingApproval,
+            Outcome::Halt => ActionStatus::Denied,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionStatus::Allowed => "allowed",
+            ActionStatus::Denied => "denied",
+            ActionStatus::PendingApproval => "pending_approval",
+            ActionStatus::Approved => "approved",
+            ActionStatus::Executing => "executing",
+            ActionStatus::Succeeded => "succeeded",
+            ActionStatus::Failed => "failed",
+            ActionStatus::Timeout => "timeout",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ActionStatus> {
+        ActionStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// No transition leaves a terminal status.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            ActionStatus::Denied
+                | ActionStatus::Succeeded
+                | ActionStatus::Failed
+                | ActionStatus::Timeout
+        )
+    }
+}
+
+impl fmt::Display for ActionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kinds of ledger event (audit.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    Created,
+    DecisionMade,
+    Approved,
+    Denied,
+    Started,
+    Succeeded,
+    Failed,
+    Timeout,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Created => "created",
+            EventType::DecisionMade => "decision_made",
+            EventType::Approved => "approved",
+            EventType::Denied => "denied",
+            EventType::Started => "started",
+            EventType::Succeeded => "succeeded",
+            EventType::Failed => "failed",
+            EventType::Timeout => "timeout",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventType> {
+        use EventType::*;
+        [
+            Created,
+            DecisionMade,
+            Approved,
+            Denied,
+            Started,
+            Succeeded,
+            Failed,
+            Timeout,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == text)
+    }
+}
+
+/// A change of status after submission. Each is applied as one conditional update: it
+/// happens only if the action is in one of [`Transition::from`] at that instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transition {
+    /// A human approves a pending action.
+    Approve,
+    /// A human denies a pending action.
+    Deny,
+    /// Execution starts: only from `allowed` or `approved`.
+    Start,
+    /// The executor or the agent reports success.
+    Succeed,
+    /// The executor or the agent reports failure.
+    Fail,
+    /// The executor ran out of time.
+    ExecutionTimeout,
+    /// Nobody decided before the approval expired.
+    ApprovalExpired,
+}
+
+impl Transition {
+    /// The statuses this transition may start from.
+    pub fn from(self) -> &'static [ActionStatus] {
+        use ActionStatus::*;
+        match self {
+            Transition::Approve | Transition::Deny | Transition::ApprovalExpired => {
+                &[PendingApproval]
+            }
+            Transition::Start => &[Allowed, Approved],
+            Transition::Succeed | Transition::Fail => &[Executing, Allowed, Approved],
+            Transition::ExecutionTimeout => &[Executing],
+        }
+    }
+
+    /// The status it leads to.
+    pub fn to(self) -> ActionStatus {
+        match self {
+            Transition::Approve => ActionStatus::Approved,
+            Transition::Deny => ActionStatus::Denied,
+            Transition::Start => ActionStatus::Executing,
+            Transition::Succeed => ActionStatus::Succeeded,
+            Transition::Fail => ActionStatus::Failed,
+            Transition::ExecutionTimeout | Transition::ApprovalExpired => ActionStatus::Timeout,
+        }
+    }
+
+    /// The ledger event it writes.
+    pub fn event(self) -> EventType {
+        match self {
+            Transition::Approve => EventType::Approved,
+            Transition::Deny => EventType::Denied,
+            Transition::Start => EventType::Started,
+            Transition::Succeed => EventType::Succeeded,
+            Transition::Fail => EventType::Failed,
+            Transition::ExecutionTimeout | Transition::ApprovalExpired => EventType::Timeout,
+        }
+    }
+
+    /// Whether it may happen to an action in `status`.
+    pub fn allowed_from(self, status: ActionStatus) -> bool {
+        self.from().contains(&status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_leaves_a_terminal_status() {
+        let all = [
+            Transition::Approve,
+            Transition::Deny,
+            Transition::Start,
+            Transition::Succeed,
+            Transition::Fail,
+            Transition::ExecutionTimeout,
+            Transition::ApprovalExpired,
+        ];
+        for status in ActionStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
+            assert!(
+                all.iter().all(|t| !t.allowed_from(status)),
+                "{status} must be terminal"
+            );
+        }
+    }
+
+    #[test]
+    fn execution_starts_only_from_allowed_or_approved() {
+        for status in ActionStatus::ALL {
+            let expected = matches!(status, ActionStatus::Allowed | ActionStatus::Approved);
+            assert_eq!(Transition::Start.allowed_from(status), expected, "{status}");
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for status in ActionStatus::ALL {
+            assert_eq!(ActionStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(
+            EventType::parse("decision_made"),
+            Some(EventType::DecisionMade)
+        );
+        assert_eq!(ActionStatus::parse("pending"), None);
+    }
+}
