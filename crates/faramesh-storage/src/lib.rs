@@ -1,0 +1,82 @@
+//! Storage of actions and their hash-chained ledger events, behind one trait.
+//!
+//! Guarantees every implementation keeps:
+//! - an action and the events of the same request are written in one transaction: a caller
+//!   that got `Ok` has them durably, and a crash never leaves one without the other;
+//! - status changes are conditional updates on the current status, so of two racing
+//!   transitions exactly one wins and the other gets [`StoreError::Conflict`];
+//! - events are only ever appended; each carries `prev_hash`/`record_hash` (audit.md) computed
+//!   in the transaction that writes it.
+
+mod model;
+pub mod sqlite;
+
+pub use model::{
+    now_timestamp, ActionFilter, ActionRecord, Created, EventRecord, NewAction, NewEvent,
+    TransitionUpdate,
+};
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use faramesh_core::{ActionStatus, Transition};
+
+/// What can go wrong in storage, as a caller must act on it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No action with that id.
+    #[error("no action with id {0}")]
+    NotFound(String),
+    /// The action is not in a status the transition may start from.
+    #[error("action {id} is {status}, so it cannot be {attempted}")]
+    Conflict {
+        id: String,
+        status: ActionStatus,
+        attempted: &'static str,
+    },
+    /// The idempotency key was used before with a different request body.
+    #[error("idempotency key {key} was already used for action {action_id} with a different body")]
+    IdempotencyMismatch { key: String, action_id: String },
+    /// The database cannot be used right now (locked, disk full, connection lost).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data that cannot be read back (a bug or outside tampering).
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The storage every backend provides.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Writes a new action and its events in one transaction. With an idempotency key that was
+    /// used before with the same body hash, returns the original action instead
+    /// (`Created::replayed`).
+    async fn create_action(&self, new: NewAction) -> StoreResult<Created>;
+
+    /// Applies `transition` if the action's status allows it at that instant, appending its
+    /// event to the chain in the same transaction.
+    async fn transition(
+        &self,
+        id: &str,
+        transition: Transition,
+        update: TransitionUpdate,
+    ) -> StoreResult<(ActionRecord, EventRecord)>;
+
+    async fn get_action(&self, id: &str) -> StoreResult<Option<ActionRecord>>;
+
+    /// Ids starting with `prefix`, at most `limit`.
+    async fn ids_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>>;
+
+    /// Actions matching `filter`, newest first.
+    async fn list_actions(&self, filter: &ActionFilter) -> StoreResult<Vec<ActionRecord>>;
+
+    /// The events of one action, oldest first.
+    async fn events(&self, action_id: &str) -> StoreResult<Vec<EventRecord>>;
+
+    /// Ids of actions pending approval since before `created_before` (ISO-8601).
+    async fn pending_since_before(&self, created_before: &str) -> StoreResult<Vec<String>>;
+
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+}

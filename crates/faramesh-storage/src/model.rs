@@ -1,0 +1,111 @@
+//! The records storage reads and writes.
+
+use faramesh_core::{ActionStatus, EventType};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The current UTC time as stored and returned: ISO-8601 with microseconds and `Z`.
+pub fn now_timestamp() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+/// An action as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionRecord {
+    pub id: String,
+    pub agent_id: String,
+    pub tool: String,
+    pub operation: String,
+    /// Exactly as received.
+    pub params: Map<String, Value>,
+    pub context: Map<String, Value>,
+    pub status: ActionStatus,
+    /// `allow`, `deny` or `require_approval`.
+    pub decision: Option<String>,
+    pub reason: Option<String>,
+    pub risk_level: Option<String>,
+    pub approval_token: Option<String>,
+    pub policy_version: Option<String>,
+    pub outcome: Option<String>,
+    pub reason_code: Option<String>,
+    pub reason_details: Option<Value>,
+    pub request_hash: Option<String>,
+    pub policy_hash: Option<String>,
+    pub profile_id: Option<String>,
+    pub profile_version: Option<String>,
+    pub profile_hash: Option<String>,
+    pub runtime_version: Option<String>,
+    pub provenance_id: Option<String>,
+    /// Executor output, when the server executed it.
+    pub result: Option<Value>,
+    /// Seeded demonstration data.
+    pub demo: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A ledger event as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRecord {
+    /// Position in the whole ledger: increases with every event written.
+    pub seq: i64,
+    pub id: String,
+    pub action_id: String,
+    pub event_type: EventType,
+    pub meta: Value,
+    pub created_at: String,
+    pub prev_hash: Option<String>,
+    pub record_hash: String,
+}
+
+/// An event to append; id, time and hashes are assigned when it is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub event_type: EventType,
+    pub meta: Value,
+}
+
+/// A new action with the events of its submission.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAction {
+    /// `created_at`/`updated_at` are replaced by the time of writing.
+    pub action: ActionRecord,
+    pub events: Vec<NewEvent>,
+    /// `(Idempotency-Key, hash of the request body)`.
+    pub idempotency: Option<(String, String)>,
+}
+
+/// The result of [`crate::Store::create_action`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Created {
+    pub action: ActionRecord,
+    /// The events written; empty when `replayed`.
+    pub events: Vec<EventRecord>,
+    /// True when an earlier action with the same idempotency key and body was returned.
+    pub replayed: bool,
+}
+
+/// Field changes that come with a transition.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TransitionUpdate {
+    /// New `decision` (after a human decides: `allow` or `deny`).
+    pub decision: Option<String>,
+    /// New `reason`.
+    pub reason: Option<String>,
+    /// New `result` (executor output).
+    pub result: Option<Value>,
+    /// Meta of the event the transition writes.
+    pub meta: Value,
+}
+
+/// Filters of `GET /v1/actions`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ActionFilter {
+    pub limit: usize,
+    pub offset: usize,
+    pub agent_id: Option<String>,
+    pub tool: Option<String>,
+    pub status: Option<ActionStatus>,
+}

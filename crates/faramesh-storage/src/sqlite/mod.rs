@@ -1,0 +1,215 @@
+//! The embedded default: one SQLite file in WAL mode.
+//!
+//! All writes go through one writer thread that commits many requests in one transaction
+//! (group commit), each request answered only after that commit. Reads use a small pool of
+//! their own connections and never wait for the writer.
+
+mod rows;
+mod writer;
+
+use crate::{
+    ActionFilter, ActionRecord, Created, EventRecord, NewAction, Store, StoreError, StoreResult,
+    TransitionUpdate,
+};
+use async_trait::async_trait;
+use faramesh_core::{ActionStatus, Transition};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite_migration::{Migrations, M};
+use std::path::{Path, PathBuf};
+use tokio::sync::{mpsc, oneshot};
+use writer::WriteOp;
+
+/// The schema, one migration per step; applied on open and recorded in `user_version`.
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!(
+        "../../migrations/sqlite/0001_init.sql"
+    ))])
+}
+
+/// Connection settings for every connection: wait for locks instead of failing at once,
+/// enforce foreign keys.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Actions and events in a SQLite file.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: mpsc::Sender<WriteOp>,
+    readers: r2d2::Pool<SqliteConnectionManager>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, with its parent directory, and
+    /// brings the schema up to date.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create directory {}: {e}", dir.display()))
+            })?;
+        }
+        let mut conn = Connection::open(path).map_err(|e| {
+            StoreError::Unavailable(format!("cannot open database {}: {e}", path.display()))
+        })?;
+        configure(&conn).map_err(unavailable)?;
+        // WAL lets readers work while the writer commits; FULL makes each commit durable
+        // before any request it contains is answered.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(unavailable)?;
+        migrations().to_latest(&mut conn).map_err(|e| {
+            StoreError::Unavailable(format!("cannot migrate database {}: {e}", path.display()))
+        })?;
+
+        let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c));
+        let readers = r2d2::Pool::builder()
+            .max_size(8)
+            .build(manager)
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot open database {}: {e}", path.display()))
+            })?;
+        let writer = writer::spawn(conn)?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer,
+            readers,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<StoreResult<T>>) -> WriteOp,
+    ) -> StoreResult<T> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(op(reply))
+            .await
+            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool
+                .get()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("database read failed: {e}")))?
+    }
+}
+
+pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_action(&self, new: NewAction) -> StoreResult<Created> {
+        self.write(|reply| WriteOp::Create(Box::new(new), reply))
+            .await
+    }
+
+    async fn transition(
+        &self,
+        id: &str,
+        transition: Transition,
+        update: TransitionUpdate,
+    ) -> StoreResult<(ActionRecord, EventRecord)> {
+        let id = id.to_owned();
+        self.write(|reply| WriteOp::Transition {
+            id,
+            transition,
+            update: Box::new(update),
+            reply,
+        })
+        .await
+    }
+
+    async fn get_action(&self, id: &str) -> StoreResult<Option<ActionRecord>> {
+        let id = id.to_owned();
+        self.read(move |conn| rows::get_action(conn, &id)).await
+    }
+
+    async fn ids_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>> {
+        // `LIKE` treats % and _ as wildcards; ids are hex and dashes, so refuse anything else.
+        if !prefix.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Ok(Vec::new());
+        }
+        let pattern = format!("{prefix}%");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT id FROM actions WHERE id LIKE ?1 ORDER BY id LIMIT ?2")
+                .map_err(unavailable)?;
+            let ids = stmt
+                .query_map(params![pattern, limit], |row| row.get(0))
+                .map_err(unavailable)?;
+            ids.collect::<Result<Vec<String>, _>>().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn list_actions(&self, filter: &ActionFilter) -> StoreResult<Vec<ActionRecord>> {
+        let filter = filter.clone();
+        self.read(move |conn| rows::list_actions(conn, &filter))
+            .await
+    }
+
+    async fn events(&self, action_id: &str) -> StoreResult<Vec<EventRecord>> {
+        let id = action_id.to_owned();
+        self.read(move |conn| rows::events(conn, &id)).await
+    }
+
+    async fn pending_since_before(&self, created_before: &str) -> StoreResult<Vec<String>> {
+        let before = created_before.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id FROM actions WHERE status = ?1 AND created_at < ?2 ORDER BY rowid",
+                )
+                .map_err(unavailable)?;
+            let ids = stmt
+                .query_map(
+                    params![ActionStatus::PendingApproval.as_str(), before],
+                    |row| row.get(0),
+                )
+                .map_err(unavailable)?;
+            ids.collect::<Result<Vec<String>, _>>().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
+                .optional()
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+}

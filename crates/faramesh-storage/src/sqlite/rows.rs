@@ -1,0 +1,249 @@
+//! Rows to records and back.
+
+use super::unavailable;
+use crate::{ActionFilter, ActionRecord, EventRecord, StoreError, StoreResult};
+use faramesh_core::{ActionStatus, EventType};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use serde_json::{Map, Value};
+
+pub(super) const ACTION_COLUMNS: &str = "id, agent_id, tool, operation, params, context, status, decision, reason, \
+    risk_level, approval_token, policy_version, outcome, reason_code, reason_details, request_hash, policy_hash, \
+    profile_id, profile_version, profile_hash, runtime_version, provenance_id, result, demo, created_at, updated_at";
+
+const EVENT_COLUMNS: &str =
+    "seq, id, action_id, event_type, meta, created_at, prev_hash, record_hash";
+
+/// Reading a row: a value that does not decode is reported as corrupt data, not a crash.
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn json_object(text: &str, what: &str) -> StoreResult<Map<String, Value>> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+fn json_opt(text: Option<String>, what: &str) -> StoreResult<Option<Value>> {
+    text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt(what, e)))
+        .transpose()
+}
+
+/// The raw columns of an action row, decoded afterwards so errors can be reported.
+struct RawAction {
+    text: [Option<String>; 25],
+    demo: bool,
+}
+
+fn raw_action(row: &Row<'_>) -> rusqlite::Result<RawAction> {
+    let mut text: [Option<String>; 25] = Default::default();
+    for (i, slot) in text.iter_mut().enumerate().take(23) {
+        *slot = row.get(i)?;
+    }
+    text[23] = row.get(24)?;
+    text[24] = row.get(25)?;
+    Ok(RawAction {
+        text,
+        demo: row.get::<_, i64>(23)? != 0,
+    })
+}
+
+fn decode_action(raw: RawAction) -> StoreResult<ActionRecord> {
+    let [id, agent_id, tool, operation, params, context, status, decision, reason, risk_level, approval_token, policy_version, outcome, reason_code, reason_details, request_hash, policy_hash, profile_id, profile_version, profile_hash, runtime_version, provenance_id, result, created_at, updated_at] =
+        raw.text;
+    let required = |v: Option<String>, what: &str| v.ok_or_else(|| corrupt(what, "missing"));
+    let status_text = required(status, "status")?;
+    Ok(ActionRecord {
+        id: required(id, "id")?,
+        agent_id: required(agent_id, "agent_id")?,
+        tool: required(tool, "tool")?,
+        operation: required(operation, "operation")?,
+        params: json_object(&required(params, "params")?, "params")?,
+        context: json_object(&required(context, "context")?, "context")?,
+        status: ActionStatus::parse(&status_text).ok_or_else(|| corrupt("status", status_text))?,
+        decision,
+        reason,
+        risk_level,
+        approval_token,
+        policy_version,
+        outcome,
+        reason_code,
+        reason_details: json_opt(reason_details, "reason_details")?,
+        request_hash,
+        policy_hash,
+        profile_id,
+        profile_version,
+        profile_hash,
+        runtime_version,
+        provenance_id,
+        result: json_opt(result, "result")?,
+        demo: raw.demo,
+        created_at: required(created_at, "created_at")?,
+        updated_at: required(updated_at, "updated_at")?,
+    })
+}
+
+fn decode_event(row: &Row<'_>) -> rusqlite::Result<(i64, [String; 6], Option<String>)> {
+    Ok((
+        row.get(0)?,
+        [
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+            row.get(5)?,
+            row.get(7)?,
+        ],
+        row.get(6)?,
+    ))
+}
+
+fn to_event(
+    (seq, [id, action_id, event_type, meta, created_at, record_hash], prev_hash): (
+        i64,
+        [String; 6],
+        Option<String>,
+    ),
+) -> StoreResult<EventRecord> {
+    Ok(EventRecord {
+        seq,
+        event_type: EventType::parse(&event_type)
+            .ok_or_else(|| corrupt("event_type", &event_type))?,
+        meta: serde_json::from_str(&meta).map_err(|e| corrupt("event meta", e))?,
+        id,
+        action_id,
+        created_at,
+        prev_hash,
+        record_hash,
+    })
+}
+
+pub(super) fn get_action(conn: &Connection, id: &str) -> StoreResult<Option<ActionRecord>> {
+    let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE id = ?1");
+    let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+    stmt.query_row([id], raw_action)
+        .optional()
+        .map_err(unavailable)?
+        .map(decode_action)
+        .transpose()
+}
+
+pub(super) fn list_actions(
+    conn: &Connection,
+    filter: &ActionFilter,
+) -> StoreResult<Vec<ActionRecord>> {
+    let mut sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE 1 = 1");
+    let mut args: Vec<SqlValue> = Vec::new();
+    let mut add = |clause: &str, value: String| {
+        args.push(SqlValue::Text(value));
+        sql.push_str(&format!(" AND {clause} = ?{}", args.len()));
+    };
+    if let Some(agent) = &filter.agent_id {
+        add("agent_id", agent.clone());
+    }
+    if let Some(tool) = &filter.tool {
+        add("tool", tool.clone());
+    }
+    if let Some(status) = filter.status {
+        add("status", status.as_str().to_owned());
+    }
+    args.push(SqlValue::Integer(
+        i64::try_from(filter.limit).unwrap_or(i64::MAX),
+    ));
+    args.push(SqlValue::Integer(
+        i64::try_from(filter.offset).unwrap_or(i64::MAX),
+    ));
+    sql.push_str(&format!(
+        " ORDER BY rowid DESC LIMIT ?{} OFFSET ?{}",
+        args.len() - 1,
+        args.len()
+    ));
+    let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+    let raws = stmt
+        .query_map(params_from_iter(args), raw_action)
+        .map_err(unavailable)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    raws.into_iter().map(decode_action).collect()
+}
+
+pub(super) fn events(conn: &Connection, action_id: &str) -> StoreResult<Vec<EventRecord>> {
+    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE action_id = ?1 ORDER BY seq");
+    let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+    let raws = stmt
+        .query_map(params![action_id], decode_event)
+        .map_err(unavailable)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    raws.into_iter().map(to_event).collect()
+}
+
+/// The `record_hash` of the action's newest event: the next event's `prev_hash`.
+pub(super) fn last_record_hash(conn: &Connection, action_id: &str) -> StoreResult<Option<String>> {
+    conn.prepare_cached(
+        "SELECT record_hash FROM events WHERE action_id = ?1 ORDER BY seq DESC LIMIT 1",
+    )
+    .map_err(unavailable)?
+    .query_row([action_id], |row| row.get(0))
+    .optional()
+    .map_err(unavailable)
+}
+
+fn json_text(value: &impl serde::Serialize, what: &str) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| corrupt(what, e))
+}
+
+pub(super) fn insert_action(conn: &Connection, a: &ActionRecord) -> StoreResult<()> {
+    let sql = format!("INSERT INTO actions ({ACTION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)");
+    let reason_details = a
+        .reason_details
+        .as_ref()
+        .map(|v| json_text(v, "reason_details"))
+        .transpose()?;
+    let result = a
+        .result
+        .as_ref()
+        .map(|v| json_text(v, "result"))
+        .transpose()?;
+    conn.prepare_cached(&sql)
+        .map_err(unavailable)?
+        .execute(params![
+            a.id,
+            a.agent_id,
+            a.tool,
+            a.operation,
+            json_text(&a.params, "params")?,
+            json_text(&a.context, "context")?,
+            a.status.as_str(),
+            a.decision,
+            a.reason,
+            a.risk_level,
+            a.approval_token,
+            a.policy_version,
+            a.outcome,
+            a.reason_code,
+            reason_details,
+            a.request_hash,
+            a.policy_hash,
+            a.profile_id,
+            a.profile_version,
+            a.profile_hash,
+            a.runtime_version,
+            a.provenance_id,
+            result,
+            i64::from(a.demo),
+            a.created_at,
+            a.updated_at,
+        ])
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+pub(super) fn insert_event(conn: &Connection, e: &EventRecord) -> StoreResult<i64> {
+    conn.prepare_cached(
+        "INSERT INTO events (id, action_id, event_type, meta, created_at, prev_hash, record_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .map_err(unavailable)?
+    .execute(params![e.id, e.action_id, e.event_type.as_str(), json_text(&e.meta, "event meta")?, e.created_at, e.prev_hash, e.record_hash])
+    .map_err(unavailable)?;
+    Ok(conn.last_insert_rowid())
+}
