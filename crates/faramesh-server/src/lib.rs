@@ -1,1 +1,67 @@
 //! The Faramesh HTTP server: thin routes over the decision core and the storage crate.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod routes;
+pub mod state;
+pub mod validate;
+pub mod view;
+
+pub use config::{Backend, ServerConfig};
+pub use state::AppState;
+
+use arc_swap::ArcSwap;
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use faramesh_storage::{SqliteStore, Store};
+use std::sync::Arc;
+use tower_http::cors::CorsLayer;
+
+/// Largest request body accepted (413 beyond).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Load(#[from] state::LoadError),
+    #[error(transparent)]
+    Storage(#[from] faramesh_storage::StoreError),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Opens the configured storage and loads the policy.
+pub fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
+    let store: Arc<dyn Store> = match &config.backend {
+        Backend::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
+        Backend::Postgres(_) => {
+            return Err(StartError::Unsupported(
+                "the PostgreSQL backend is not available yet; use FARA_DB_BACKEND=sqlite".into(),
+            ))
+        }
+    };
+    let loaded = state::load(&config)?;
+    Ok(AppState {
+        store,
+        loaded: Arc::new(ArcSwap::from_pointee(loaded)),
+        config: Arc::new(config),
+    })
+}
+
+/// The whole application: API routes, authentication, body limit and CORS.
+pub fn app(state: AppState) -> Router {
+    let tokens = Arc::new(state.config.tokens.clone());
+    let cors = state.config.enable_cors;
+    let mut router = routes::api(state)
+        .layer(axum::middleware::from_fn_with_state(
+            tokens,
+            auth::require_token,
+        ))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    if cors {
+        router = router.layer(CorsLayer::permissive());
+    }
+    router
+}

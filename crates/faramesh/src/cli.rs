@@ -29,6 +29,8 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start the server: the HTTP API on the embedded SQLite database by default.
+    Serve(ServeArgs),
     /// Write, check, test and compare policy files, without a server.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -101,4 +103,30 @@ pub struct TestArgs {
     /// Decide with this execution profile as well.
     #[arg(long)]
     pub profile: Option<PathBuf>,
+}
+
+/// Flags of `faramesh serve`; each overrides its environment variable (which overrides `.env`).
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Bind address [env: FARAMESH_HOST, default 127.0.0.1].
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Port [env: FARAMESH_PORT, default 8000].
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Policy file [env: FARA_POLICY_FILE, default policies/default.yaml].
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Execution profile, used if the file exists [env: FARAMESH_PROFILE_FILE, default profiles/default.yaml].
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// SQLite database file [env: FARA_SQLITE_PATH, default data/actions.db].
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Start even if the policy file is missing, denying every action until one is loaded.
+    #[arg(long)]
+    pub allow_missing_policy: bool,
+    /// Log format: `text` or `json` (level from RUST_LOG, default info).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
 }

@@ -5,6 +5,7 @@ mod output;
 mod params;
 mod policy;
 mod render;
+mod serve;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
     output::configure(&cli.global);
     let status = match &cli.command {
         cli::Command::Policy(cmd) => policy::run(cmd, &cli.global),
+        cli::Command::Serve(args) => serve::run(args),
     };
     match status {
         Ok(status) => ExitCode::from(status as u8),

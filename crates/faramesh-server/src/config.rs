@@ -1,0 +1,212 @@
+//! Server configuration from the environment (api.md). The binary loads `.env` first (without
+//! overriding real variables) and applies its flags last, so flags > environment > `.env`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which database to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    /// Admin bearer tokens; empty means the API is open.
+    pub tokens: Vec<String>,
+    pub enable_cors: bool,
+    pub demo: bool,
+    pub policy_file: PathBuf,
+    pub profile_file: PathBuf,
+    pub policy_version: Option<String>,
+    pub hot_reload: bool,
+    pub allow_missing_policy: bool,
+    pub backend: Backend,
+    pub executors: String,
+    pub action_timeout: Duration,
+    pub approval_ttl: Option<Duration>,
+}
+
+/// A variable with a value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}={value:?} is not valid: {why}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub value: String,
+    pub why: String,
+}
+
+impl ServerConfig {
+    /// Reads the configuration through `var` (the process environment in production).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<ServerConfig, ConfigError> {
+        // The new name wins over the legacy one.
+        let get =
+            |name: &'static str, legacy: Option<&'static str>| -> Option<(&'static str, String)> {
+                var(name)
+                    .map(|v| (name, v))
+                    .or_else(|| legacy.and_then(|l| var(l).map(|v| (l, v))))
+                    .filter(|(_, v)| !v.trim().is_empty())
+            };
+        let flag = |name: &'static str, default: bool| -> Result<bool, ConfigError> {
+            match get(name, None) {
+                None => Ok(default),
+                Some((variable, v)) => match v.trim().to_ascii_lowercase().as_str() {
+                    "1" | "true" | "yes" | "on" => Ok(true),
+                    "0" | "false" | "no" | "off" => Ok(false),
+                    _ => Err(ConfigError {
+                        variable,
+                        value: v,
+                        why: "use 1 or 0".into(),
+                    }),
+                },
+            }
+        };
+        let seconds = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
+            match get(name, None) {
+                None => Ok(None),
+                Some((variable, v)) => match v.trim().parse::<f64>() {
+                    Ok(s) if s > 0.0 && s.is_finite() => Ok(Some(Duration::from_secs_f64(s))),
+                    _ => Err(ConfigError {
+                        variable,
+                        value: v,
+                        why: "expected a positive number of seconds".into(),
+                    }),
+                },
+            }
+        };
+        let port = match get("FARAMESH_PORT", Some("FARA_API_PORT")) {
+            None => 8000,
+            Some((variable, v)) => v.trim().parse().map_err(|_| ConfigError {
+                variable,
+                value: v,
+                why: "expected a port number 0-65535".into(),
+            })?,
+        };
+        let backend =
+            match get("FARA_DB_BACKEND", None).map(|(n, v)| (n, v.trim().to_ascii_lowercase())) {
+                None => Backend::Sqlite(sqlite_path(&get)),
+                Some((_, b)) if b == "sqlite" => Backend::Sqlite(sqlite_path(&get)),
+                Some((variable, b)) if b == "postgres" || b == "postgresql" => {
+                    match get("FARA_POSTGRES_DSN", None) {
+                        Some((_, dsn)) => Backend::Postgres(dsn),
+                        None => return Err(ConfigError {
+                            variable,
+                            value: b,
+                            why: "FARA_POSTGRES_DSN must be set to a PostgreSQL connection string"
+                                .into(),
+                        }),
+                    }
+                }
+                Some((variable, b)) => {
+                    return Err(ConfigError {
+                        variable,
+                        value: b,
+                        why: "use sqlite or postgres".into(),
+                    })
+                }
+            };
+        Ok(ServerConfig {
+            host: get("FARAMESH_HOST", Some("FARA_API_HOST"))
+                .map_or_else(|| "127.0.0.1".to_owned(), |(_, v)| v.trim().to_owned()),
+            port,
+            tokens: get("FARAMESH_TOKEN", Some("FARA_AUTH_TOKEN"))
+                .map(|(_, v)| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            enable_cors: flag("FARAMESH_ENABLE_CORS", true)?,
+            demo: flag("FARAMESH_DEMO", false)?,
+            policy_file: get("FARA_POLICY_FILE", None).map_or_else(
+                || PathBuf::from("policies/default.yaml"),
+                |(_, v)| PathBuf::from(v),
+            ),
+            profile_file: get("FARAMESH_PROFILE_FILE", None).map_or_else(
+                || PathBuf::from("profiles/default.yaml"),
+                |(_, v)| PathBuf::from(v),
+            ),
+            policy_version: get("FARAMESH_POLICY_VERSION", None).map(|(_, v)| v),
+            hot_reload: flag("FARAMESH_HOT_RELOAD", false)?,
+            allow_missing_policy: false,
+            backend,
+            executors: get("FARAMESH_EXECUTORS", None)
+                .map_or_else(|| "shell".to_owned(), |(_, v)| v),
+            action_timeout: seconds("FARAMESH_ACTION_TIMEOUT")?.unwrap_or(Duration::from_secs(300)),
+            approval_ttl: seconds("FARAMESH_APPROVAL_TTL")?,
+        })
+    }
+}
+
+fn sqlite_path(
+    get: &impl Fn(&'static str, Option<&'static str>) -> Option<(&'static str, String)>,
+) -> PathBuf {
+    get("FARA_SQLITE_PATH", None).map_or_else(
+        || PathBuf::from("data/actions.db"),
+        |(_, v)| PathBuf::from(v),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<ServerConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ServerConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.host.as_str(), c.port), ("127.0.0.1", 8000));
+        assert!(c.tokens.is_empty() && c.enable_cors && !c.demo && !c.hot_reload);
+        assert_eq!(c.backend, Backend::Sqlite(PathBuf::from("data/actions.db")));
+        assert_eq!(c.policy_file, PathBuf::from("policies/default.yaml"));
+        assert_eq!(c.action_timeout, Duration::from_secs(300));
+        assert_eq!(c.approval_ttl, None);
+    }
+
+    #[test]
+    fn new_names_win_over_legacy_ones() {
+        let c = config(&[
+            ("FARA_API_PORT", "9000"),
+            ("FARA_AUTH_TOKEN", "old"),
+            ("FARAMESH_TOKEN", "a, b"),
+        ])
+        .unwrap();
+        assert_eq!(c.port, 9000);
+        assert_eq!(c.tokens, ["a", "b"]);
+        let c = config(&[("FARA_API_PORT", "9000"), ("FARAMESH_PORT", "9100")]).unwrap();
+        assert_eq!(c.port, 9100);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        assert!(config(&[("FARAMESH_PORT", "eighty")])
+            .unwrap_err()
+            .to_string()
+            .contains("FARAMESH_PORT"));
+        assert!(config(&[("FARA_DB_BACKEND", "postgres")])
+            .unwrap_err()
+            .to_string()
+            .contains("FARA_POSTGRES_DSN"));
+        assert!(config(&[("FARAMESH_APPROVAL_TTL", "-1")])
+            .unwrap_err()
+            .to_string()
+            .contains("FARAMESH_APPROVAL_TTL"));
+        assert!(config(&[("FARAMESH_DEMO", "maybe")])
+            .unwrap_err()
+            .to_string()
+            .contains("use 1 or 0"));
+    }
+}

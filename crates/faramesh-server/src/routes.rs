@@ -1,0 +1,397 @@
+//! The HTTP API of api.md.
+
+use crate::error::ApiError;
+use crate::state::{self, AppState};
+use crate::validate;
+use crate::view::{self, TokenVisibility};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use faramesh_core::{ActionStatus, Decision, EventType, Transition};
+use faramesh_storage::{ActionFilter, ActionRecord, NewAction, NewEvent, TransitionUpdate};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+pub fn api(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/actions", post(submit).get(list))
+        .route("/v1/actions/{id}", get(get_action))
+        .route("/v1/actions/{id}/events", get(events))
+        .route("/v1/actions/{id}/approval", post(approval))
+        .route("/v1/actions/{id}/start", post(start))
+        .route("/v1/actions/{id}/result", post(result))
+        .route("/v1/gate/decide", post(decide))
+        .route("/v1/policy/info", get(policy_info))
+        .route("/v1/policy/reload", post(policy_reload))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .with_state(state)
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// A JSON body whose rejection is a 422/413 with `detail`, never axum's plain text.
+fn body(payload: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
+    payload.map(|Json(v)| v).map_err(ApiError::from)
+}
+
+fn ok(value: Value) -> ApiResult {
+    Ok((StatusCode::OK, Json(value)).into_response())
+}
+
+async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    payload: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    let raw = body(payload)?;
+    let idempotency = match headers.get("idempotency-key") {
+        None => None,
+        Some(key) => {
+            let key = key.to_str().map_err(|_| {
+                ApiError::Validation("The Idempotency-Key header must be printable ASCII".into())
+            })?;
+            if key.is_empty() || key.len() > 255 {
+                return Err(ApiError::Validation(
+                    "The Idempotency-Key header must be 1 to 255 characters".into(),
+                ));
+            }
+            let body_hash = faramesh_core::hash::canonical_sha256(&raw)
+                .map_err(|e| ApiError::Validation(e.to_string()))?;
+            Some((key.to_owned(), body_hash))
+        }
+    };
+    let request = validate::action_request(raw)?;
+    let decision = state.loaded.load().engine.decide(&request);
+    let status = ActionStatus::from_outcome(decision.outcome);
+    let record = ActionRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        agent_id: request.agent_id,
+        tool: request.tool,
+        operation: request.operation,
+        params: request.params,
+        context: request.context,
+        status,
+        decision: Some(decision.decision().to_owned()),
+        reason: Some(decision.reason.to_string()),
+        risk_level: Some(decision.risk_level.as_str().to_owned()),
+        approval_token: (status == ActionStatus::PendingApproval).then(approval_token),
+        policy_version: decision.policy_version.as_deref().map(str::to_owned),
+        outcome: Some(decision.outcome.as_str().to_owned()),
+        reason_code: Some(decision.reason_code.to_string()),
+        reason_details: Some(json!({"risk_level": decision.risk_level.as_str()})),
+        request_hash: decision.request_hash.clone(),
+        policy_hash: decision.policy_hash.as_deref().map(str::to_owned),
+        profile_id: decision.profile_id.as_deref().map(str::to_owned),
+        profile_version: decision.profile_version.as_deref().map(str::to_owned),
+        profile_hash: decision.profile_hash.as_deref().map(str::to_owned),
+        runtime_version: Some(decision.runtime_version.to_string()),
+        provenance_id: Some(decision.provenance_id.clone()),
+        result: None,
+        demo: false,
+        created_at: String::new(),
+        updated_at: String::new(),
+    };
+    let events = submission_events(&decision);
+    let created = state
+        .store
+        .create_action(NewAction {
+            action: record,
+            events,
+            idempotency,
+        })
+        .await?;
+    ok(view::action(&created.action, TokenVisibility::Shown))
+}
+
+/// `created` and `decision_made` (audit.md).
+fn submission_events(d: &Decision) -> Vec<NewEvent> {
+    vec![
+        NewEvent {
+            event_type: EventType::Created,
+            meta: json!({"decision": d.decision(), "risk_level": d.risk_level.as_str()}),
+        },
+        NewEvent {
+            event_type: EventType::DecisionMade,
+            meta: json!({
+                "decision": d.decision(),
+                "outcome": d.outcome.as_str(),
+                "reason_code": &*d.reason_code,
+                "reason": &*d.reason,
+                "risk_level": d.risk_level.as_str(),
+                "request_hash": d.request_hash,
+            }),
+        },
+    ]
+}
+
+/// 128 random bits, hex.
+fn approval_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    limit: Option<String>,
+    offset: Option<String>,
+    agent_id: Option<String>,
+    tool: Option<String>,
+    status: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) =
+        query.map_err(|e| ApiError::Validation(format!("Bad query: {}", e.body_text())))?;
+    let number = |name: &str, text: Option<String>, default: i64| -> Result<i64, ApiError> {
+        match text {
+            None => Ok(default),
+            Some(t) => t.trim().parse().map_err(|_| {
+                ApiError::Validation(format!("`{name}` must be an integer, not {t:?}"))
+            }),
+        }
+    };
+    let limit = number("limit", q.limit, 20)?.clamp(1, 1000);
+    let offset = number("offset", q.offset, 0)?;
+    if offset < 0 {
+        return Err(ApiError::Validation("`offset` must not be negative".into()));
+    }
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(ActionStatus::parse(s).ok_or_else(|| {
+            let all: Vec<&str> = ActionStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::Validation(format!(
+                "`status` must be one of {}, not {s:?}",
+                all.join(", ")
+            ))
+        })?),
+    };
+    let filter = ActionFilter {
+        limit: usize::try_from(limit).unwrap_or(20),
+        offset: usize::try_from(offset).unwrap_or(0),
+        agent_id: q.agent_id.filter(|s| !s.is_empty()),
+        tool: q.tool.filter(|s| !s.is_empty()),
+        status,
+    };
+    let actions = state.store.list_actions(&filter).await?;
+    ok(Value::Array(
+        actions
+            .iter()
+            .map(|a| view::action(a, TokenVisibility::Shown))
+            .collect(),
+    ))
+}
+
+async fn find(state: &AppState, id: &str) -> Result<ActionRecord, ApiError> {
+    state
+        .store
+        .get_action(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Action {id} not found")))
+}
+
+async fn get_action(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let action = find(&state, &id).await?;
+    ok(view::action(&action, TokenVisibility::Shown))
+}
+
+async fn events(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    find(&state, &id).await?;
+    let events = state.store.events(&id).await?;
+    ok(Value::Array(events.iter().map(view::event).collect()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalBody {
+    token: Option<String>,
+    approve: bool,
+    reason: Option<String>,
+}
+
+async fn approval(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    payload: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    let body: ApprovalBody = serde_json::from_value(body(payload)?).map_err(|e| {
+        ApiError::Validation(format!(
+            "The approval body must be {{token, approve, reason?}}: {e}"
+        ))
+    })?;
+    let action = find(&state, &id).await?;
+    if action.status != ActionStatus::PendingApproval {
+        return Err(ApiError::Conflict {
+            detail: format!("Action {id} is {}, not pending approval", action.status),
+            action_id: id,
+            status: action.status.as_str().to_owned(),
+        });
+    }
+    let expected = action.approval_token.as_deref().unwrap_or("");
+    let given = body.token.as_deref().unwrap_or("");
+    if expected.is_empty() || !crate::auth::constant_time_eq(given.as_bytes(), expected.as_bytes())
+    {
+        return Err(ApiError::Unauthorized(format!(
+            "The approval token for action {id} is missing or wrong"
+        )));
+    }
+    let (transition, decision) = if body.approve {
+        (Transition::Approve, "allow")
+    } else {
+        (Transition::Deny, "deny")
+    };
+    let reason = body.reason.filter(|r| !r.trim().is_empty());
+    let meta = json!({"reason": reason, "by": "admin"});
+    let update = TransitionUpdate {
+        decision: Some(decision.to_owned()),
+        reason,
+        result: None,
+        meta,
+    };
+    let (action, _) = state.store.transition(&id, transition, update).await?;
+    ok(view::action(&action, TokenVisibility::Shown))
+}
+
+async fn start(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let (action, _) = state
+        .store
+        .transition(
+            &id,
+            Transition::Start,
+            TransitionUpdate {
+                meta: json!({}),
+                ..Default::default()
+            },
+        )
+        .await?;
+    ok(view::action(&action, TokenVisibility::Shown))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResultBody {
+    success: bool,
+    error: Option<String>,
+    output: Option<Value>,
+}
+
+/// Longest error text kept from a result report.
+const MAX_ERROR_CHARS: usize = 1000;
+
+async fn result(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    payload: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    let body: ResultBody = serde_json::from_value(body(payload)?).map_err(|e| {
+        ApiError::Validation(format!(
+            "The result body must be {{success, error?, output?}}: {e}"
+        ))
+    })?;
+    let error: Option<String> = body
+        .error
+        .map(|e| e.chars().take(MAX_ERROR_CHARS).collect());
+    let transition = if body.success {
+        Transition::Succeed
+    } else {
+        Transition::Fail
+    };
+    let meta =
+        json!({"reason": error.clone(), "error": error.clone(), "output": body.output.clone()});
+    let update = TransitionUpdate {
+        decision: None,
+        reason: error,
+        result: body.output,
+        meta,
+    };
+    let (action, _) = state.store.transition(&id, transition, update).await?;
+    ok(view::action(&action, TokenVisibility::Shown))
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    payload: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    let request = validate::action_request(body(payload)?)?;
+    let d = state.loaded.load().engine.decide(&request);
+    ok(json!({
+        "outcome": d.outcome.as_str(),
+        "decision": d.decision(),
+        "reason_code": &*d.reason_code,
+        "reason": &*d.reason,
+        "request_hash": d.request_hash,
+        "policy_version": d.policy_version.as_deref(),
+        "policy_hash": d.policy_hash.as_deref(),
+        "profile_id": d.profile_id.as_deref(),
+        "profile_version": d.profile_version.as_deref(),
+        "profile_hash": d.profile_hash.as_deref(),
+        "runtime_version": &*d.runtime_version,
+        "provenance_id": d.provenance_id,
+        "risk_level": d.risk_level.as_str(),
+    }))
+}
+
+fn info(state: &AppState) -> Value {
+    let loaded = state.loaded.load();
+    let policy = loaded.engine.policy();
+    let path = &state.config.policy_file;
+    json!({
+        "policy_file": path.file_name().map(|f| f.to_string_lossy().into_owned()),
+        "policy_path": std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()).display().to_string(),
+        "exists": loaded.policy_exists,
+        "policy_version": loaded.engine.policy_version(),
+        "policy_hash": policy.map(|p| p.hash()),
+        "rules": policy.map_or_else(Vec::new, |p| p.rules_json().to_vec()),
+        "risk_rules": policy.map_or_else(Vec::new, |p| p.risk_rules_json().to_vec()),
+        "loaded_at": loaded.loaded_at,
+    })
+}
+
+async fn policy_info(State(state): State<AppState>) -> ApiResult {
+    ok(info(&state))
+}
+
+async fn policy_reload(State(state): State<AppState>) -> ApiResult {
+    match state::load(&state.config) {
+        Ok(loaded) => {
+            state.loaded.store(Arc::new(loaded));
+            tracing::info!("policy reloaded");
+            ok(info(&state))
+        }
+        Err(state::LoadError::Invalid(report)) => {
+            let body = json!({
+                "detail": format!("The policy was not reloaded; the previous one stays active: {} problem(s) in {}", report.diagnostics.len(), report.file),
+                "code": "invalid_policy",
+                "errors": report.diagnostics,
+            });
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+        }
+        Err(e) => Err(ApiError::Validation(format!(
+            "The policy was not reloaded; the previous one stays active: {e}"
+        ))),
+    }
+}
+
+async fn health() -> ApiResult {
+    ok(json!({"status": "healthy"}))
+}
+
+async fn ready(State(state): State<AppState>) -> ApiResult {
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("The database does not answer: {e}")))?;
+    if state.loaded.load().engine.policy().is_none() {
+        return Err(ApiError::Unavailable(
+            "No policy is loaded; every action is denied".into(),
+        ));
+    }
+    ok(json!({"status": "ready"}))
+}

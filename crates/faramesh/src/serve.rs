@@ -1,0 +1,115 @@
+//! `faramesh serve`.
+
+use crate::cli::ServeArgs;
+use crate::Status;
+use anyhow::Context;
+use faramesh_server::{Backend, ServerConfig};
+
+pub fn run(args: &ServeArgs) -> anyhow::Result<Status> {
+    // `.env` fills in only variables the environment does not set; a missing file is fine.
+    let _ = dotenvy::dotenv();
+    init_logging(&args.log_format);
+    let mut config = ServerConfig::from_lookup(|name| std::env::var(name).ok())
+        .context("invalid configuration")?;
+    if let Some(host) = &args.host {
+        config.host.clone_from(host);
+    }
+    if let Some(port) = args.port {
+        config.port = port;
+    }
+    if let Some(policy) = &args.policy {
+        config.policy_file.clone_from(policy);
+    }
+    if let Some(profile) = &args.profile {
+        config.profile_file.clone_from(profile);
+    }
+    if let Some(db) = &args.db {
+        config.backend = Backend::Sqlite(db.clone());
+    }
+    config.allow_missing_policy |= args.allow_missing_policy;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: ServerConfig) -> anyhow::Result<Status> {
+    let address = format!("{}:{}", config.host, config.port);
+    let open = config.tokens.is_empty();
+    let state = match faramesh_server::build_state(config.clone()) {
+        Ok(state) => state,
+        Err(faramesh_server::StartError::Load(faramesh_server::state::LoadError::Invalid(
+            report,
+        ))) => {
+            eprintln!("{report}");
+            anyhow::bail!(
+                "the policy or profile is invalid ({} problem(s)); fix it and start again",
+                report.diagnostics.len()
+            );
+        }
+        Err(e) => return Err(e).context("cannot start the server"),
+    };
+    if state.loaded.load().engine.policy().is_none() {
+        tracing::warn!(policy = %config.policy_file.display(), "no policy file: EVERY ACTION WILL BE DENIED until one is loaded");
+    }
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .with_context(|| {
+            format!("cannot listen on {address} (is another server running? choose another --port)")
+        })?;
+    let bound = listener.local_addr().map_or(address, |a| a.to_string());
+    match &config.backend {
+        Backend::Sqlite(path) => tracing::info!(database = %path.display(), "storage: SQLite"),
+        Backend::Postgres(_) => tracing::info!("storage: PostgreSQL"),
+    }
+    if open {
+        tracing::warn!("no FARAMESH_TOKEN set: the API is open to anyone who can reach {bound}");
+    }
+    tracing::info!("Faramesh listening on http://{bound}");
+    axum::serve(listener, faramesh_server::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the server stopped with an error")?;
+    tracing::info!("stopped");
+    Ok(Status::Success)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM: stop accepting, finish in-flight requests.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
