@@ -1,0 +1,538 @@
+//! The HTTP API over a real socket, a real SQLite file and the shipped default policy.
+
+use faramesh_core::ledger::{verify_chain, ChainedEvent};
+use faramesh_server::{Backend, ServerConfig};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use tempfile::TempDir;
+
+struct Server {
+    base: String,
+    client: reqwest::Client,
+    dir: TempDir,
+}
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+async fn start_with(tokens: &[&str], policy: Option<&str>) -> Server {
+    let dir = TempDir::new().unwrap();
+    let policy_file = match policy {
+        Some(text) => {
+            let path = dir.path().join("policy.yaml");
+            std::fs::write(&path, text).unwrap();
+            path
+        }
+        None => repo("policies/default.yaml"),
+    };
+    let mut config = ServerConfig::from_lookup(|_| None).unwrap();
+    config.policy_file = policy_file;
+    config.profile_file = dir.path().join("no-profile.yaml");
+    config.backend = Backend::Sqlite(dir.path().join("data/actions.db"));
+    config.tokens = tokens.iter().map(|t| t.to_string()).collect();
+    let state = faramesh_server::build_state(config).expect("server state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, faramesh_server::app(state)).await });
+    Server {
+        base,
+        client: reqwest::Client::new(),
+        dir,
+    }
+}
+
+async fn start() -> Server {
+    start_with(&[], None).await
+}
+
+impl Server {
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn submit(&self, tool: &str, operation: &str, params: Value) -> Value {
+        let (status, action) = self.post("/v1/actions", json!({"agent_id": "agent-1", "tool": tool, "operation": operation, "params": params})).await;
+        assert_eq!(status, StatusCode::OK, "{action}");
+        action
+    }
+}
+
+fn id(action: &Value) -> String {
+    action["id"].as_str().expect("id").to_owned()
+}
+
+fn assert_chain_intact(events: &Value) {
+    let list = events.as_array().expect("events array");
+    let chained: Vec<ChainedEvent<'_>> = list
+        .iter()
+        .map(|e| ChainedEvent {
+            id: e["id"].as_str().unwrap(),
+            action_id: e["action_id"].as_str().unwrap(),
+            event_type: e["event_type"].as_str().unwrap(),
+            created_at: e["created_at"].as_str().unwrap(),
+            meta: &e["meta"],
+            prev_hash: e["prev_hash"].as_str(),
+            record_hash: e["record_hash"].as_str().unwrap(),
+        })
+        .collect();
+    assert_eq!(verify_chain(&chained), Ok(()));
+}
+
+#[tokio::test]
+async fn approval_flow_from_submission_to_result() {
+    let s = start().await;
+    let action = s.submit("shell", "run", json!({"cmd": "echo hi"})).await;
+    assert_eq!(action["status"], "pending_approval");
+    assert_eq!(action["decision"], "require_approval");
+    assert_eq!(action["outcome"], "ABSTAIN");
+    assert_eq!(action["reason_code"], "POLICY_REQUIRE_APPROVAL");
+    assert_eq!(action["reason_details"], json!({"risk_level": "medium"}));
+    assert_eq!(action["request_hash"].as_str().map(str::len), Some(64));
+    assert!(action["created_at"].as_str().unwrap().ends_with('Z'));
+    assert!(action["python_example"]
+        .as_str()
+        .unwrap()
+        .contains(&id(&action)));
+    let token = action["approval_token"]
+        .as_str()
+        .expect("token while pending")
+        .to_owned();
+    assert_eq!(token.len(), 32);
+    let path = format!("/v1/actions/{}", id(&action));
+
+    let (status, body) = s
+        .post(
+            &format!("{path}/approval"),
+            json!({"token": "wrong", "approve": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, _) = s.post(&format!("{path}/start"), json!({})).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "nothing starts before approval"
+    );
+
+    let (status, approved) = s
+        .post(
+            &format!("{path}/approval"),
+            json!({"token": token, "approve": true, "reason": "Looks safe"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (approved["status"].as_str(), approved["decision"].as_str()),
+        (Some("approved"), Some("allow"))
+    );
+    assert_eq!(approved["approval_token"], Value::Null);
+
+    let (status, started) = s.post(&format!("{path}/start"), json!({})).await;
+    assert_eq!(
+        (status, started["status"].as_str()),
+        (StatusCode::OK, Some("executing"))
+    );
+    let (status, done) = s
+        .post(
+            &format!("{path}/result"),
+            json!({"success": true, "output": {"stdout": "hi\n"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, done["status"].as_str()),
+        (StatusCode::OK, Some("succeeded"))
+    );
+    assert_eq!(done["result"], json!({"stdout": "hi\n"}));
+
+    let (_, events) = s.get(&format!("{path}/events")).await;
+    let types: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "created",
+            "decision_made",
+            "approved",
+            "started",
+            "succeeded"
+        ]
+    );
+    assert_eq!(events[1]["meta"]["request_hash"], action["request_hash"]);
+    assert_eq!(events[2]["meta"]["reason"], "Looks safe");
+    assert_chain_intact(&events);
+}
+
+#[tokio::test]
+async fn a_human_denial_is_final() {
+    let s = start().await;
+    let action = s
+        .submit("shell", "run", json!({"cmd": "rm -rf /tmp/x"}))
+        .await;
+    let path = format!("/v1/actions/{}", id(&action));
+    let (status, denied) = s
+        .post(
+            &format!("{path}/approval"),
+            json!({"token": action["approval_token"], "approve": false, "reason": "No"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            denied["status"].as_str(),
+            denied["decision"].as_str(),
+            denied["reason"].as_str()
+        ),
+        (Some("denied"), Some("deny"), Some("No"))
+    );
+    let (status, body) = s.post(&format!("{path}/start"), json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["status"], "denied");
+    assert!(body["detail"].as_str().unwrap().contains("denied"));
+}
+
+#[tokio::test]
+async fn a_policy_denial_is_stored_and_answered_with_200() {
+    let s = start().await;
+    let action = s.submit("unknown_tool", "do", json!({})).await;
+    assert_eq!(
+        (action["status"].as_str(), action["reason"].as_str()),
+        (Some("denied"), Some("Default deny rule"))
+    );
+    assert_eq!(action["approval_token"], Value::Null);
+    let allowed = s
+        .submit("http", "get", json!({"url": "https://example.com"}))
+        .await;
+    assert_eq!(allowed["status"], "allowed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_approvals_have_exactly_one_winner() {
+    let s = start().await;
+    let action = s.submit("shell", "run", json!({"cmd": "ls"})).await;
+    let url = format!("{}/v1/actions/{}/approval", s.base, id(&action));
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let (client, url, token) = (
+            s.client.clone(),
+            url.clone(),
+            action["approval_token"].clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(&url)
+                .json(&json!({"token": token, "approve": i % 3 != 0}))
+                .send()
+                .await
+                .map(|r| r.status())
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap().unwrap());
+    }
+    assert_eq!(
+        codes.iter().filter(|c| **c == StatusCode::OK).count(),
+        1,
+        "{codes:?}"
+    );
+    assert!(
+        codes.iter().all(|c| *c == StatusCode::OK
+            || *c == StatusCode::CONFLICT
+            || *c == StatusCode::UNAUTHORIZED),
+        "{codes:?}"
+    );
+    let (_, events) = s.get(&format!("/v1/actions/{}/events", id(&action))).await;
+    assert_eq!(events.as_array().unwrap().len(), 3);
+    let (_, stored) = s.get(&format!("/v1/actions/{}", id(&action))).await;
+    let expected = if events[2]["event_type"] == "approved" {
+        "approved"
+    } else {
+        "denied"
+    };
+    assert_eq!(
+        stored["status"], expected,
+        "the final status and the ledger agree"
+    );
+    assert_chain_intact(&events);
+}
+
+#[tokio::test]
+async fn idempotency_key_returns_the_original_or_409() {
+    let s = start().await;
+    let body = json!({"agent_id": "a", "tool": "http", "operation": "get", "params": {"url": "https://x"}});
+    let send = |body: Value, key: &'static str| {
+        let (client, url) = (s.client.clone(), format!("{}/v1/actions", s.base));
+        async move {
+            let r = client
+                .post(url)
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s1, first) = send(body.clone(), "k-1").await;
+    let (s2, again) = send(body.clone(), "k-1").await;
+    assert_eq!((s1, s2), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(first["id"], again["id"]);
+    let mut other = body;
+    other["params"]["url"] = json!("https://y");
+    let (s3, conflict) = send(other, "k-1").await;
+    assert_eq!(s3, StatusCode::CONFLICT);
+    assert_eq!(conflict["action_id"], first["id"]);
+    let (_, list) = s.get("/v1/actions").await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn every_validation_error_is_a_422_naming_the_field() {
+    let s = start().await;
+    let base = json!({"agent_id": "a", "tool": "t", "operation": "o", "params": {}});
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"tool": "t", "operation": "o", "params": {}}),
+            "agent_id",
+        ),
+        (
+            json!({"agent_id": "a", "tool": "", "operation": "o", "params": {}}),
+            "tool",
+        ),
+        (
+            json!({"agent_id": "a", "tool": "t", "operation": 3, "params": {}}),
+            "operation",
+        ),
+        (
+            json!({"agent_id": "a", "tool": "t", "operation": "o", "params": "x"}),
+            "params",
+        ),
+        (
+            json!({"agent_id": "a", "tool": "t", "operation": "o", "params": {}, "context": []}),
+            "context",
+        ),
+        (
+            json!({"agent_id": "a", "tool": "t", "operation": "o", "params": {}, "nope": 1}),
+            "nope",
+        ),
+        (
+            json!({"agent_id": "a".repeat(10_001), "tool": "t", "operation": "o", "params": {}}),
+            "agent_id",
+        ),
+        (
+            json!({"agent_id": "a", "tool": "t", "operation": "o", "params": {"big": "x".repeat(99_990), "more": "y".repeat(20)}}),
+            "params",
+        ),
+        (json!([1, 2]), "object"),
+    ];
+    for (body, field) in cases {
+        for path in ["/v1/actions", "/v1/gate/decide"] {
+            let (status, answer) = s.post(path, body.clone()).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path} {body}");
+            assert!(
+                answer["detail"].as_str().unwrap().contains(field),
+                "{path}: {answer} should name {field}"
+            );
+        }
+    }
+    let raw = s
+        .client
+        .post(format!("{}/v1/actions", s.base))
+        .header("content-type", "application/json")
+        .body("{\"agent_id\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(raw.json::<Value>().await.unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("not valid JSON"));
+    let huge = json!({"agent_id": "a", "tool": "t", "operation": "o", "params": {"x": "y".repeat(1_100_000)}});
+    let (status, answer) = s.post("/v1/actions", huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    assert!(answer["detail"].is_string());
+    let (status, _) = s.post("/v1/actions", base).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_ids_are_404_and_bad_filters_422() {
+    let s = start().await;
+    for path in [
+        "/v1/actions/00000000-0000-0000-0000-000000000000",
+        "/v1/actions/nope/events",
+    ] {
+        let (status, body) = s.get(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(body["detail"].is_string());
+    }
+    for path in ["start", "result"] {
+        let body = if path == "result" {
+            json!({"success": true})
+        } else {
+            json!({})
+        };
+        let (status, _) = s.post(&format!("/v1/actions/nope/{path}"), body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+    for query in ["status=weird", "limit=ten", "offset=-1"] {
+        let (status, body) = s.get(&format!("/v1/actions?{query}")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn listing_filters_newest_first() {
+    let s = start().await;
+    let first = s.submit("http", "get", json!({})).await;
+    let second = s.submit("shell", "run", json!({"cmd": "ls"})).await;
+    let (_, all) = s.get("/v1/actions").await;
+    let ids: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            second["id"].as_str().unwrap(),
+            first["id"].as_str().unwrap()
+        ]
+    );
+    let (_, pending) = s
+        .get("/v1/actions?status=pending_approval&limit=5000")
+        .await;
+    assert_eq!(pending.as_array().unwrap().len(), 1);
+    let (_, by_tool) = s.get("/v1/actions?tool=http").await;
+    assert_eq!(by_tool[0]["id"], first["id"]);
+}
+
+#[tokio::test]
+async fn gate_decide_answers_without_storing() {
+    let s = start().await;
+    let (status, d) = s
+        .post(
+            "/v1/gate/decide",
+            json!({"agent_id": "a", "tool": "http", "operation": "get", "params": {}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            d["outcome"].as_str(),
+            d["reason_code"].as_str(),
+            d["risk_level"].as_str()
+        ),
+        (Some("EXECUTE"), Some("POLICY_ALLOW"), Some("low"))
+    );
+    for field in [
+        "request_hash",
+        "policy_hash",
+        "policy_version",
+        "runtime_version",
+        "provenance_id",
+    ] {
+        assert!(d[field].is_string(), "{field}");
+    }
+    let (_, list) = s.get("/v1/actions").await;
+    assert!(list.as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn auth_requires_a_bearer_token_except_on_public_paths() {
+    let s = start_with(&["secret-1", "secret-2"], None).await;
+    let url = format!("{}/v1/actions", s.base);
+    assert_eq!(
+        s.client.get(&url).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let wrong = s.client.get(&url).bearer_auth("nope").send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.json::<Value>().await.unwrap()["detail"].is_string());
+    assert_eq!(
+        s.client
+            .get(&url)
+            .bearer_auth("secret-2")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    for public in ["/health", "/ready"] {
+        assert_eq!(
+            s.client
+                .get(format!("{}{public}", s.base))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK,
+            "{public}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_broken_policy_reload_keeps_the_old_policy() {
+    let s = start_with(
+        &[],
+        Some("rules:\n  - match: {tool: http}\n    allow: true\n"),
+    )
+    .await;
+    let policy = s.dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "rules:\n  - match: {tool: http, patern: x}\n    deny: true\n",
+    )
+    .unwrap();
+    let (status, body) = s.post("/v1/policy/reload", json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["errors"][0]["code"], "unknown-key");
+    let action = s.submit("http", "get", json!({})).await;
+    assert_eq!(
+        action["status"], "allowed",
+        "the last good policy still decides"
+    );
+
+    std::fs::write(&policy, "rules:\n  - match: {tool: http}\n    deny: true\n").unwrap();
+    let (status, info) = s.post("/v1/policy/reload", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(info["rules"].as_array().unwrap().len(), 1);
+    let action = s.submit("http", "get", json!({})).await;
+    assert_eq!(action["status"], "denied");
+    let (_, info) = s.get("/v1/policy/info").await;
+    assert_eq!(
+        (info["policy_file"].as_str(), info["exists"].as_bool()),
+        (Some("policy.yaml"), Some(true))
+    );
+}
