@@ -1,6 +1,7 @@
 //! The Faramesh HTTP server: thin routes over the decision core and the storage crate.
 
 pub mod auth;
+pub mod background;
 pub mod config;
 pub mod error;
 pub mod routes;

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use faramesh_core::{ActionStatus, Decision, EventType, Transition};
+use faramesh_core::{ActionRequest, ActionStatus, Decision, EventType, Transition};
 use faramesh_storage::{ActionFilter, ActionRecord, NewAction, NewEvent, TransitionUpdate};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -66,6 +66,17 @@ async fn submit(
         }
     };
     let request = validate::action_request(raw)?;
+    let action = submit_action(&state, request, idempotency, false).await?;
+    ok(view::action(&action, TokenVisibility::Shown))
+}
+
+/// Decides an action and stores it with its `created` and `decision_made` events.
+pub async fn submit_action(
+    state: &AppState,
+    request: ActionRequest,
+    idempotency: Option<(String, String)>,
+    demo: bool,
+) -> Result<ActionRecord, ApiError> {
     let decision = state.loaded.load().engine.decide(&request);
     let status = ActionStatus::from_outcome(decision.outcome);
     let record = ActionRecord {
@@ -92,7 +103,7 @@ async fn submit(
         runtime_version: Some(decision.runtime_version.to_string()),
         provenance_id: Some(decision.provenance_id.clone()),
         result: None,
-        demo: false,
+        demo,
         created_at: String::new(),
         updated_at: String::new(),
     };
@@ -105,7 +116,7 @@ async fn submit(
             idempotency,
         })
         .await?;
-    ok(view::action(&created.action, TokenVisibility::Shown))
+    Ok(created.action)
 }
 
 /// `created` and `decision_made` (audit.md).

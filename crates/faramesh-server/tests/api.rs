@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use tempfile::TempDir;
 
 struct Server {
+    state: faramesh_server::AppState,
     base: String,
     client: reqwest::Client,
     dir: TempDir,
@@ -37,8 +38,10 @@ async fn start_with(tokens: &[&str], policy: Option<&str>) -> Server {
     let state = faramesh_server::build_state(config).expect("server state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, faramesh_server::app(state)).await });
+    let app_state = state.clone();
+    tokio::spawn(async move { axum::serve(listener, faramesh_server::app(app_state)).await });
     Server {
+        state,
         base,
         client: reqwest::Client::new(),
         dir,
@@ -534,5 +537,60 @@ async fn a_broken_policy_reload_keeps_the_old_policy() {
     assert_eq!(
         (info["policy_file"].as_str(), info["exists"].as_bool()),
         (Some("policy.yaml"), Some(true))
+    );
+}
+
+#[tokio::test]
+async fn expired_approvals_become_timeout_with_an_event() {
+    let s = start().await;
+    let pending = s.submit("shell", "run", json!({"cmd": "ls"})).await;
+    let allowed = s.submit("http", "get", json!({})).await;
+    let n = faramesh_server::background::expire_approvals(&s.state, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let (_, expired) = s.get(&format!("/v1/actions/{}", id(&pending))).await;
+    assert_eq!(expired["status"], "timeout");
+    assert_eq!(expired["approval_token"], Value::Null);
+    let (_, events) = s.get(&format!("/v1/actions/{}/events", id(&pending))).await;
+    assert_eq!(events[2]["event_type"], "timeout");
+    assert_chain_intact(&events);
+    let (_, untouched) = s.get(&format!("/v1/actions/{}", id(&allowed))).await;
+    assert_eq!(untouched["status"], "allowed");
+    // A long TTL expires nothing.
+    let later = s.submit("shell", "run", json!({"cmd": "ls"})).await;
+    assert_eq!(
+        faramesh_server::background::expire_approvals(
+            &s.state,
+            std::time::Duration::from_secs(3600)
+        )
+        .await
+        .unwrap(),
+        0
+    );
+    let (_, still) = s.get(&format!("/v1/actions/{}", id(&later))).await;
+    assert_eq!(still["status"], "pending_approval");
+}
+
+#[tokio::test]
+async fn demo_seeding_fills_only_an_empty_database() {
+    let s = start().await;
+    assert_eq!(
+        faramesh_server::background::seed_demo(&s.state)
+            .await
+            .unwrap(),
+        4
+    );
+    let (_, list) = s.get("/v1/actions").await;
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 4);
+    assert!(list
+        .iter()
+        .all(|a| a["demo"] == true && a["context"]["demo"] == true));
+    assert_eq!(
+        faramesh_server::background::seed_demo(&s.state)
+            .await
+            .unwrap(),
+        0
     );
 }

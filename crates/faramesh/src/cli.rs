@@ -123,6 +123,9 @@ pub struct ServeArgs {
     /// SQLite database file [env: FARA_SQLITE_PATH, default data/actions.db].
     #[arg(long)]
     pub db: Option<PathBuf>,
+    /// Seed a few demonstration actions into an empty database [env: FARAMESH_DEMO=1].
+    #[arg(long)]
+    pub demo: bool,
     /// Start even if the policy file is missing, denying every action until one is loaded.
     #[arg(long)]
     pub allow_missing_policy: bool,

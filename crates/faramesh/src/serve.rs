@@ -27,6 +27,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<Status> {
         config.backend = Backend::Sqlite(db.clone());
     }
     config.allow_missing_policy |= args.allow_missing_policy;
+    config.demo |= args.demo;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -53,6 +54,17 @@ async fn serve(config: ServerConfig) -> anyhow::Result<Status> {
     };
     if state.loaded.load().engine.policy().is_none() {
         tracing::warn!(policy = %config.policy_file.display(), "no policy file: EVERY ACTION WILL BE DENIED until one is loaded");
+    }
+    if config.demo {
+        match faramesh_server::background::seed_demo(&state).await {
+            Ok(0) => tracing::info!("demo: the database already has actions; nothing seeded"),
+            Ok(n) => tracing::info!(actions = n, "demo actions seeded"),
+            Err(e) => tracing::warn!(error = %e, "could not seed demo actions"),
+        }
+    }
+    if let Some(ttl) = config.approval_ttl {
+        faramesh_server::background::spawn_approval_expiry(state.clone(), ttl);
+        tracing::info!(seconds = ttl.as_secs_f64(), "pending approvals expire");
     }
     let listener = tokio::net::TcpListener::bind(&address)
         .await

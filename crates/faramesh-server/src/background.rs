@@ -1,0 +1,101 @@
+//! Work the server does on its own: expiring approvals nobody decided, seeding demo actions.
+
+use crate::routes::submit_action;
+use crate::state::AppState;
+use faramesh_core::{ActionRequest, Transition};
+use faramesh_storage::{ActionFilter, StoreError, TransitionUpdate};
+use serde_json::{json, Map, Value};
+use std::time::Duration;
+
+/// Moves actions pending approval for longer than `ttl` to `timeout`, with a `timeout` event.
+/// Returns how many expired.
+pub async fn expire_approvals(state: &AppState, ttl: Duration) -> Result<usize, StoreError> {
+    let ttl_chrono = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+    let cutoff = chrono::Utc::now()
+        .checked_sub_signed(ttl_chrono)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    let cutoff = cutoff.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let mut expired = 0;
+    for id in state.store.pending_since_before(&cutoff).await? {
+        let reason = format!(
+            "Approval expired after {} s without a decision",
+            ttl.as_secs_f64()
+        );
+        let update = TransitionUpdate {
+            reason: Some(reason.clone()),
+            meta: json!({"reason": reason}),
+            ..Default::default()
+        };
+        match state
+            .store
+            .transition(&id, Transition::ApprovalExpired, update)
+            .await
+        {
+            Ok(_) => expired += 1,
+            // Decided in the meantime: nothing to expire.
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(expired)
+}
+
+/// Checks for expired approvals periodically, for as long as the server runs.
+pub fn spawn_approval_expiry(state: AppState, ttl: Duration) {
+    let every = (ttl / 4).clamp(Duration::from_millis(200), Duration::from_secs(10));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match expire_approvals(&state, ttl).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "approvals expired"),
+                Err(e) => tracing::warn!(error = %e, "could not expire approvals"),
+            }
+        }
+    });
+}
+
+/// Seeds a few demonstration actions, marked `demo`, into an empty database.
+pub async fn seed_demo(state: &AppState) -> Result<usize, crate::error::ApiError> {
+    let existing = state
+        .store
+        .list_actions(&ActionFilter {
+            limit: 1,
+            ..Default::default()
+        })
+        .await?;
+    if !existing.is_empty() {
+        return Ok(0);
+    }
+    let samples: [(&str, &str, Value); 4] = [
+        (
+            "http",
+            "get",
+            json!({"url": "https://api.example.com/status"}),
+        ),
+        ("shell", "run", json!({"cmd": "ls -la /var/log"})),
+        (
+            "stripe",
+            "refund",
+            json!({"amount": 2500, "currency": "usd", "charge": "ch_demo"}),
+        ),
+        ("shell", "run", json!({"cmd": "rm -rf /tmp/build-cache"})),
+    ];
+    let mut context = Map::new();
+    context.insert("demo".into(), Value::Bool(true));
+    for (tool, operation, params) in &samples {
+        let Value::Object(params) = params.clone() else {
+            continue;
+        };
+        let request = ActionRequest {
+            agent_id: "demo-agent".into(),
+            tool: (*tool).into(),
+            operation: (*operation).into(),
+            params,
+            context: context.clone(),
+        };
+        submit_action(state, request, None, true).await?;
+    }
+    Ok(samples.len())
+}
