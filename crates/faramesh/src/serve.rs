@@ -52,6 +52,15 @@ async fn serve(config: ServerConfig) -> anyhow::Result<Status> {
         }
         Err(e) => return Err(e).context("cannot start the server"),
     };
+    {
+        let loaded = state.loaded.load();
+        if let Some(policy) = loaded.engine.policy() {
+            tracing::info!(file = %config.policy_file.display(), version = loaded.engine.policy_version().unwrap_or(""), rules = policy.rules().len(), "policy loaded");
+        }
+        if let faramesh_core::ProfileState::Loaded(profile) = loaded.engine.profile() {
+            tracing::info!(file = %config.profile_file.display(), id = %profile.id(), version = %profile.version(), "execution profile loaded");
+        }
+    }
     if state.loaded.load().engine.policy().is_none() {
         tracing::warn!(policy = %config.policy_file.display(), "no policy file: EVERY ACTION WILL BE DENIED until one is loaded");
     }
