@@ -48,6 +48,7 @@ pub fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
         store,
         loaded: Arc::new(ArcSwap::from_pointee(loaded)),
         config: Arc::new(config),
+        hub: faramesh_events::EventHub::new(faramesh_events::HubConfig::default()),
     })
 }
 
@@ -55,7 +56,9 @@ pub fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
 pub fn app(state: AppState) -> Router {
     let tokens = Arc::new(state.config.tokens.clone());
     let cors = state.config.enable_cors;
+    let hub = state.hub.clone();
     let mut router = routes::api(state)
+        .merge(faramesh_events::router(hub))
         .layer(axum::middleware::from_fn_with_state(
             tokens,
             auth::require_token,

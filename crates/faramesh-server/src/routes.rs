@@ -116,6 +116,13 @@ pub async fn submit_action(
             idempotency,
         })
         .await?;
+    // A replayed idempotent request changed nothing, so there is nothing to announce.
+    if !created.replayed {
+        state.hub.publish(
+            faramesh_events::EventKind::Created,
+            view::stream_data(&created.action),
+        );
+    }
     Ok(created.action)
 }
 
@@ -265,7 +272,7 @@ async fn approval(
         result: None,
         meta,
     };
-    let (action, _) = state.store.transition(&id, transition, update).await?;
+    let action = state.transition(&id, transition, update).await?;
     ok(view::action(&action, TokenVisibility::Shown))
 }
 
@@ -321,7 +328,7 @@ async fn result(
         result: body.output,
         meta,
     };
-    let (action, _) = state.store.transition(&id, transition, update).await?;
+    let action = state.transition(&id, transition, update).await?;
     ok(view::action(&action, TokenVisibility::Shown))
 }
 

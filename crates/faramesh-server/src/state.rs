@@ -2,8 +2,10 @@
 
 use crate::config::ServerConfig;
 use arc_swap::ArcSwap;
+use faramesh_core::Transition;
 use faramesh_core::{Engine, Policy, Profile, ProfileState, Report};
-use faramesh_storage::Store;
+use faramesh_events::{EventHub, EventKind};
+use faramesh_storage::{ActionRecord, Store, StoreError, TransitionUpdate};
 use std::sync::Arc;
 
 /// The server's version, stamped on every decision as `runtime_version`.
@@ -22,6 +24,23 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub loaded: Arc<ArcSwap<Loaded>>,
     pub config: Arc<ServerConfig>,
+    /// The live stream every state change is announced on.
+    pub hub: Arc<EventHub>,
+}
+
+impl AppState {
+    /// Applies a transition and announces the new state on the live stream.
+    pub async fn transition(
+        &self,
+        id: &str,
+        transition: Transition,
+        update: TransitionUpdate,
+    ) -> Result<ActionRecord, StoreError> {
+        let (action, _) = self.store.transition(id, transition, update).await?;
+        self.hub
+            .publish(EventKind::Updated, crate::view::stream_data(&action));
+        Ok(action)
+    }
 }
 
 /// Why the policy or profile could not be loaded.

@@ -594,3 +594,96 @@ async fn demo_seeding_fills_only_an_empty_database() {
         0
     );
 }
+
+/// Reads SSE frames from `response` until `count` `data:` messages arrived.
+async fn read_messages(response: &mut reqwest::Response, count: usize) -> Vec<(u64, Value)> {
+    let mut text = String::new();
+    let mut messages = Vec::new();
+    while messages.len() < count {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), response.chunk())
+            .await
+            .expect("a message arrives")
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find("\n\n") {
+            let frame: String = text.drain(..end + 2).collect();
+            let id = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("id: "))
+                .and_then(|v| v.parse().ok());
+            let data = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .and_then(|v| serde_json::from_str(v).ok());
+            if let (Some(id), Some(data)) = (id, data) {
+                messages.push((id, data));
+            }
+        }
+    }
+    messages
+}
+
+#[tokio::test]
+async fn state_changes_stream_live_and_resume_after_last_event_id() {
+    let s = start().await;
+    let mut stream = s
+        .client
+        .get(format!("{}/v1/events", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(stream.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+
+    let action = s.submit("shell", "run", json!({"cmd": "ls"})).await;
+    let path = format!("/v1/actions/{}", id(&action));
+    s.post(
+        &format!("{path}/approval"),
+        json!({"token": action["approval_token"], "approve": true}),
+    )
+    .await;
+    let messages = read_messages(&mut stream, 2).await;
+    assert_eq!(messages[0].1["type"], "action.created");
+    assert_eq!(messages[0].1["data"]["status"], "pending_approval");
+    assert_eq!(messages[1].1["type"], "action.updated");
+    assert_eq!(messages[1].1["data"]["status"], "approved");
+    assert_eq!(messages[1].1["data"]["id"], action["id"]);
+    assert!(messages[1].0 > messages[0].0);
+
+    let mut resumed = s
+        .client
+        .get(format!("{}/v1/events", s.base))
+        .header("Last-Event-ID", messages[0].0.to_string())
+        .send()
+        .await
+        .unwrap();
+    let replay = read_messages(&mut resumed, 1).await;
+    assert_eq!(
+        replay[0].0, messages[1].0,
+        "resume continues after the last seen id"
+    );
+}
+
+#[tokio::test]
+async fn the_stream_needs_a_token_when_auth_is_on() {
+    let s = start_with(&["secret"], None).await;
+    let url = format!("{}/v1/events", s.base);
+    assert_eq!(
+        s.client.get(&url).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.client
+            .get(&url)
+            .bearer_auth("secret")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}

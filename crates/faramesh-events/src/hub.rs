@@ -1,0 +1,307 @@
+//! The in-process hub: numbering, ring buffer, replay and fan-out.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::Stream;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// Which kind of state change a message reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// The action was submitted.
+    Created,
+    /// Any later transition of the action.
+    Updated,
+}
+
+impl EventKind {
+    /// The wire name of the kind (the message's `type`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Created => "action.created",
+            EventKind::Updated => "action.updated",
+        }
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// One published message, as held in the buffer and handed to subscribers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StreamMessage {
+    /// Monotonic event sequence number, starting at 1.
+    pub id: u64,
+    /// `"action.created"` or `"action.updated"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The action snapshot (id, status, decision, agent_id, tool, ...).
+    pub data: Value,
+    /// UTC publication time, `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+    pub timestamp: String,
+}
+
+/// Optional per-client filters; a message is delivered only if every set
+/// filter equals the corresponding field of its data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct StreamFilter {
+    /// Compared with `data["id"]`.
+    pub action_id: Option<String>,
+    /// Compared with `data["agent_id"]`.
+    pub agent_id: Option<String>,
+    /// Compared with `data["status"]`.
+    pub status: Option<String>,
+}
+
+impl StreamFilter {
+    /// Whether a message whose data is `data` passes this filter.
+    pub fn matches(&self, data: &Value) -> bool {
+        field_matches(data, "id", self.action_id.as_deref())
+            && field_matches(data, "agent_id", self.agent_id.as_deref())
+            && field_matches(data, "status", self.status.as_deref())
+    }
+}
+
+fn field_matches(data: &Value, field: &str, wanted: Option<&str>) -> bool {
+    let Some(wanted) = wanted else {
+        return true;
+    };
+    match data.get(field) {
+        Some(Value::String(s)) => s == wanted,
+        // Ids may be numeric in some producers; a query string can only carry
+        // text, so compare against the number's JSON spelling.
+        Some(Value::Number(n)) => n.to_string() == wanted,
+        _ => false,
+    }
+}
+
+/// Hub sizing and timing.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// How many recent messages are kept for replay and resume.
+    pub buffer: usize,
+    /// How many (matching) messages a client without `Last-Event-ID` gets on connect.
+    pub replay_on_connect: usize,
+    /// Capacity of each client's live queue; overflowing it disconnects the client.
+    pub client_queue: usize,
+    /// Idle time after which a `: ping` comment is sent.
+    pub ping_interval: Duration,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            buffer: 1000,
+            replay_on_connect: 10,
+            client_queue: 256,
+            ping_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+/// A registered client: its filter and the sending half of its queue.
+struct Client {
+    key: u64,
+    filter: StreamFilter,
+    tx: mpsc::Sender<Arc<StreamMessage>>,
+}
+
+/// Everything publish and subscribe must see consistently, under one lock.
+struct Inner {
+    last_id: u64,
+    buffer: VecDeque<Arc<StreamMessage>>,
+    clients: Vec<Client>,
+    next_client_key: u64,
+}
+
+/// The event hub. Cheap to share behind an [`Arc`]; all methods take `&self`.
+pub struct EventHub {
+    config: HubConfig,
+    // Shared (rather than owned) so a Subscription can unregister itself on
+    // drop; it holds only a Weak, so dropping the hub ends every stream.
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for EventHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventHub")
+            .field("config", &self.config)
+            .field("last_id", &self.last_id())
+            .field("clients", &self.client_count())
+            .finish()
+    }
+}
+
+/// Locks, recovering from poisoning: the protected state is updated in a way
+/// that stays consistent even if a holder panicked, and the stream must keep
+/// working rather than propagate a panic into every request.
+fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    inner.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl EventHub {
+    /// Creates a hub.
+    pub fn new(config: HubConfig) -> Arc<EventHub> {
+        let capacity = config.buffer.min(4096);
+        Arc::new(EventHub {
+            config,
+            inner: Arc::new(Mutex::new(Inner {
+                last_id: 0,
+                buffer: VecDeque::with_capacity(capacity),
+                clients: Vec::new(),
+                next_client_key: 0,
+            })),
+        })
+    }
+
+    /// The configuration the hub was created with.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// Assigns the next id (starting at 1), timestamps the message, stores it
+    /// in the ring buffer and hands it to every matching subscriber without
+    /// ever waiting: a subscriber whose queue is full is disconnected.
+    /// Returns the message.
+    pub fn publish(&self, kind: EventKind, data: Value) -> StreamMessage {
+        let mut inner = lock(&self.inner);
+        // Id and timestamp are taken under the lock so that id order and
+        // timestamp order agree across concurrent publishers.
+        inner.last_id = inner.last_id.saturating_add(1);
+        let msg = Arc::new(StreamMessage {
+            id: inner.last_id,
+            kind: kind.as_str(),
+            data,
+            timestamp: chrono::Utc::now()
+                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                .to_string(),
+        });
+        if self.config.buffer > 0 {
+            while inner.buffer.len() >= self.config.buffer {
+                inner.buffer.pop_front();
+            }
+            inner.buffer.push_back(Arc::clone(&msg));
+        }
+        // Sending under the same lock as subscribe's replay+registration is
+        // what guarantees a client neither misses nor duplicates a message at
+        // the replay/live boundary, and that each queue sees ids in order.
+        inner.clients.retain(|client| {
+            if !client.filter.matches(&msg.data) {
+                // Prune clients whose receiver is gone even if they would not
+                // have received this message.
+                return !client.tx.is_closed();
+            }
+            // Full or closed: drop the sender, which ends that client's stream
+            // after it drains what is already queued; it resumes with
+            // Last-Event-ID.
+            client.tx.try_send(Arc::clone(&msg)).is_ok()
+        });
+        drop(inner);
+        Arc::unwrap_or_clone(msg)
+    }
+
+    /// Messages to replay (the last `replay_on_connect` matching ones, or with
+    /// `last_event_id` all buffered matching messages with a greater id)
+    /// followed by live ones, as a stream that ends when the client is
+    /// disconnected for being slow (or the hub is dropped).
+    pub fn subscribe(&self, last_event_id: Option<u64>, filter: StreamFilter) -> Subscription {
+        // mpsc::channel panics on a zero capacity; one slot is the smallest
+        // queue that can work at all.
+        let (tx, rx) = mpsc::channel(self.config.client_queue.max(1));
+        let mut inner = lock(&self.inner);
+        let replay: VecDeque<Arc<StreamMessage>> = match last_event_id {
+            Some(after) => inner
+                .buffer
+                .iter()
+                .filter(|m| m.id > after && filter.matches(&m.data))
+                .cloned()
+                .collect(),
+            None => {
+                let mut recent: Vec<Arc<StreamMessage>> = inner
+                    .buffer
+                    .iter()
+                    .rev()
+                    .filter(|m| filter.matches(&m.data))
+                    .take(self.config.replay_on_connect)
+                    .cloned()
+                    .collect();
+                recent.reverse();
+                recent.into()
+            }
+        };
+        let key = inner.next_client_key;
+        inner.next_client_key = inner.next_client_key.wrapping_add(1);
+        inner.clients.push(Client { key, filter, tx });
+        drop(inner);
+        Subscription {
+            replay,
+            rx,
+            hub: Arc::downgrade(&self.inner),
+            key,
+        }
+    }
+
+    /// Number of currently registered clients.
+    pub fn client_count(&self) -> usize {
+        lock(&self.inner).clients.len()
+    }
+
+    /// Id of the most recently published message (0 before the first).
+    pub fn last_id(&self) -> u64 {
+        lock(&self.inner).last_id
+    }
+}
+
+/// A client's view of the hub: replayed messages, then live ones.
+///
+/// Dropping it unregisters the client.
+pub struct Subscription {
+    replay: VecDeque<Arc<StreamMessage>>,
+    rx: mpsc::Receiver<Arc<StreamMessage>>,
+    hub: Weak<Mutex<Inner>>,
+    key: u64,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("pending_replay", &self.replay.len())
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl Stream for Subscription {
+    type Item = StreamMessage;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<StreamMessage>> {
+        if let Some(msg) = self.replay.pop_front() {
+            return Poll::Ready(Some(Arc::unwrap_or_clone(msg)));
+        }
+        self.rx
+            .poll_recv(cx)
+            .map(|next| next.map(Arc::unwrap_or_clone))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.replay.len(), None)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Some(inner) = self.hub.upgrade() {
+            let key = self.key;
+            lock(&inner).clients.retain(|c| c.key != key);
+        }
+    }
+}
