@@ -4,6 +4,8 @@ pub mod auth;
 pub mod background;
 pub mod config;
 pub mod error;
+pub mod execution;
+pub mod metrics;
 pub mod routes;
 pub mod state;
 pub mod validate;
@@ -31,6 +33,8 @@ pub enum StartError {
     Storage(#[from] faramesh_storage::StoreError),
     #[error("{0}")]
     Unsupported(String),
+    #[error(transparent)]
+    Executors(#[from] faramesh_executors::ConfigError),
 }
 
 /// Opens the configured storage and loads the policy.
@@ -43,25 +47,34 @@ pub fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
             ))
         }
     };
+    let executors = faramesh_executors::ExecutorSet::parse(&config.executors)?;
     let loaded = state::load(&config)?;
     Ok(AppState {
         store,
         loaded: Arc::new(ArcSwap::from_pointee(loaded)),
         config: Arc::new(config),
         hub: faramesh_events::EventHub::new(faramesh_events::HubConfig::default()),
+        metrics: Arc::new(metrics::Metrics::new()),
+        executors,
     })
 }
 
-/// The whole application: API routes, authentication, body limit and CORS.
+/// The whole application: API routes, the live stream, authentication, metrics, body limit and CORS.
 pub fn app(state: AppState) -> Router {
     let tokens = Arc::new(state.config.tokens.clone());
     let cors = state.config.enable_cors;
     let hub = state.hub.clone();
+    let tracked = state.clone();
     let mut router = routes::api(state)
         .merge(faramesh_events::router(hub))
         .layer(axum::middleware::from_fn_with_state(
             tokens,
             auth::require_token,
+        ))
+        // Outside authentication, so refused requests are counted too.
+        .layer(axum::middleware::from_fn_with_state(
+            tracked,
+            metrics::track,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
     if cors {

@@ -29,6 +29,7 @@ pub fn api(state: AppState) -> Router {
         .route("/v1/policy/reload", post(policy_reload))
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(crate::metrics::exposition))
         .with_state(state)
 }
 
@@ -77,8 +78,15 @@ pub async fn submit_action(
     idempotency: Option<(String, String)>,
     demo: bool,
 ) -> Result<ActionRecord, ApiError> {
-    let decision = state.loaded.load().engine.decide(&request);
+    let loaded = state.loaded.load();
+    let decision = loaded.engine.decide(&request);
     let status = ActionStatus::from_outcome(decision.outcome);
+    state
+        .metrics
+        .decision(decision.outcome.as_str(), &decision.reason_code);
+    state
+        .metrics
+        .action_status(status, loaded.known.tool(&request.tool));
     let record = ActionRecord {
         id: uuid::Uuid::new_v4().to_string(),
         agent_id: request.agent_id,
@@ -277,8 +285,8 @@ async fn approval(
 }
 
 async fn start(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let (action, _) = state
-        .store
+    // The conditional update is the gate: only an `allowed` or `approved` action gets here.
+    let action = state
         .transition(
             &id,
             Transition::Start,
@@ -288,6 +296,9 @@ async fn start(State(state): State<AppState>, Path(id): Path<String>) -> ApiResu
             },
         )
         .await?;
+    if let Some(kind) = state.executors.for_tool(&action.tool) {
+        crate::execution::spawn(state.clone(), kind, action.clone());
+    }
     ok(view::action(&action, TokenVisibility::Shown))
 }
 
@@ -338,6 +349,7 @@ async fn decide(
 ) -> ApiResult {
     let request = validate::action_request(body(payload)?)?;
     let d = state.loaded.load().engine.decide(&request);
+    state.metrics.decision(d.outcome.as_str(), &d.reason_code);
     ok(json!({
         "outcome": d.outcome.as_str(),
         "decision": d.decision(),
@@ -379,10 +391,12 @@ async fn policy_reload(State(state): State<AppState>) -> ApiResult {
     match state::load(&state.config) {
         Ok(loaded) => {
             state.loaded.store(Arc::new(loaded));
+            state.metrics.reload(true);
             tracing::info!("policy reloaded");
             ok(info(&state))
         }
         Err(state::LoadError::Invalid(report)) => {
+            state.metrics.reload(false);
             let body = json!({
                 "detail": format!("The policy was not reloaded; the previous one stays active: {} problem(s) in {}", report.diagnostics.len(), report.file),
                 "code": "invalid_policy",
@@ -390,9 +404,12 @@ async fn policy_reload(State(state): State<AppState>) -> ApiResult {
             });
             Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
         }
-        Err(e) => Err(ApiError::Validation(format!(
-            "The policy was not reloaded; the previous one stays active: {e}"
-        ))),
+        Err(e) => {
+            state.metrics.reload(false);
+            Err(ApiError::Validation(format!(
+                "The policy was not reloaded; the previous one stays active: {e}"
+            )))
+        }
     }
 }
 

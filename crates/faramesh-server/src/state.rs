@@ -2,7 +2,7 @@
 
 use crate::config::ServerConfig;
 use arc_swap::ArcSwap;
-use faramesh_core::Transition;
+use faramesh_core::{ActionStatus, Transition};
 use faramesh_core::{Engine, Policy, Profile, ProfileState, Report};
 use faramesh_events::{EventHub, EventKind};
 use faramesh_storage::{ActionRecord, Store, StoreError, TransitionUpdate};
@@ -15,6 +15,8 @@ pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");
 #[derive(Debug)]
 pub struct Loaded {
     pub engine: Engine,
+    /// Tool and operation names allowed as metric labels.
+    pub known: crate::metrics::KnownNames,
     pub policy_exists: bool,
     pub loaded_at: String,
 }
@@ -26,6 +28,9 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     /// The live stream every state change is announced on.
     pub hub: Arc<EventHub>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Built-in executors enabled for `start`.
+    pub executors: faramesh_executors::ExecutorSet,
 }
 
 impl AppState {
@@ -39,6 +44,18 @@ impl AppState {
         let (action, _) = self.store.transition(id, transition, update).await?;
         self.hub
             .publish(EventKind::Updated, crate::view::stream_data(&action));
+        let loaded = self.loaded.load();
+        let tool = loaded.known.tool(&action.tool);
+        self.metrics.action_status(action.status, tool);
+        if matches!(
+            action.status,
+            ActionStatus::Succeeded | ActionStatus::Failed | ActionStatus::Timeout
+        ) {
+            if let Some(seconds) = seconds_between(&action.created_at, &action.updated_at) {
+                self.metrics
+                    .finished(tool, loaded.known.operation(&action.operation), seconds);
+            }
+        }
         Ok(action)
     }
 }
@@ -93,8 +110,16 @@ pub fn load(config: &ServerConfig) -> Result<Loaded, LoadError> {
         .with_profile(profile)
         .with_policy_version(config.policy_version.as_deref());
     Ok(Loaded {
+        known: crate::metrics::KnownNames::of(&engine),
         engine,
         policy_exists: exists,
         loaded_at: faramesh_storage::now_timestamp(),
     })
+}
+
+/// Seconds from one stored timestamp to another.
+fn seconds_between(start: &str, end: &str) -> Option<f64> {
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+    let elapsed = parse(end)?.signed_duration_since(parse(start)?);
+    Some(elapsed.num_microseconds()? as f64 / 1e6)
 }

@@ -21,6 +21,14 @@ fn repo(path: &str) -> PathBuf {
 }
 
 async fn start_with(tokens: &[&str], policy: Option<&str>) -> Server {
+    start_custom(tokens, policy, |_| {}).await
+}
+
+async fn start_custom(
+    tokens: &[&str],
+    policy: Option<&str>,
+    adjust: impl FnOnce(&mut ServerConfig),
+) -> Server {
     let dir = TempDir::new().unwrap();
     let policy_file = match policy {
         Some(text) => {
@@ -35,6 +43,7 @@ async fn start_with(tokens: &[&str], policy: Option<&str>) -> Server {
     config.profile_file = dir.path().join("no-profile.yaml");
     config.backend = Backend::Sqlite(dir.path().join("data/actions.db"));
     config.tokens = tokens.iter().map(|t| t.to_string()).collect();
+    adjust(&mut config);
     let state = faramesh_server::build_state(config).expect("server state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -106,7 +115,8 @@ fn assert_chain_intact(events: &Value) {
 
 #[tokio::test]
 async fn approval_flow_from_submission_to_result() {
-    let s = start().await;
+    // The agent reports the result itself here, so no built-in executor may race it.
+    let s = start_custom(&[], None, |c| c.executors = "none".into()).await;
     let action = s.submit("shell", "run", json!({"cmd": "echo hi"})).await;
     assert_eq!(action["status"], "pending_approval");
     assert_eq!(action["decision"], "require_approval");
@@ -686,4 +696,168 @@ async fn the_stream_needs_a_token_when_auth_is_on() {
             .status(),
         StatusCode::OK
     );
+}
+
+const ALLOW_SHELL: &str = "rules:\n  - match: {tool: shell}\n    allow: true\n";
+
+/// Waits on the live stream until action `id` reaches a final status; returns that status.
+async fn final_status(s: &Server, id: &str) -> String {
+    let mut stream = s
+        .client
+        .get(format!("{}/v1/events?action_id={id}", s.base))
+        .send()
+        .await
+        .unwrap();
+    loop {
+        for (_, message) in read_messages(&mut stream, 1).await {
+            let status = message["data"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if ["succeeded", "failed", "timeout"].contains(&status.as_str()) {
+                return status;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_shell_executor_runs_an_allowed_action_and_records_its_output() {
+    let s = start_with(&[], Some(ALLOW_SHELL)).await;
+    let action = s
+        .submit("shell", "run", json!({"cmd": "echo governed"}))
+        .await;
+    assert_eq!(action["status"], "allowed");
+    let path = format!("/v1/actions/{}", id(&action));
+    let (status, started) = s.post(&format!("{path}/start"), json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(["executing", "succeeded"].contains(&started["status"].as_str().unwrap()));
+    assert_eq!(final_status(&s, &id(&action)).await, "succeeded");
+    let (_, done) = s.get(&path).await;
+    assert_eq!(done["result"]["exit_code"], 0);
+    assert_eq!(done["result"]["stdout"], "governed\n");
+    let (_, events) = s.get(&format!("{path}/events")).await;
+    let last = &events.as_array().unwrap()[3];
+    assert_eq!(
+        (
+            last["event_type"].as_str(),
+            last["meta"]["output"]["stdout"].as_str()
+        ),
+        (Some("succeeded"), Some("governed\n"))
+    );
+    assert_chain_intact(&events);
+}
+
+#[tokio::test]
+async fn a_failing_command_and_a_timeout_are_recorded() {
+    let s = start_with(&[], Some(ALLOW_SHELL)).await;
+    let failing = s
+        .submit("shell", "run", json!({"cmd": "echo oops >&2; exit 3"}))
+        .await;
+    s.post(&format!("/v1/actions/{}/start", id(&failing)), json!({}))
+        .await;
+    assert_eq!(final_status(&s, &id(&failing)).await, "failed");
+    let (_, failed) = s.get(&format!("/v1/actions/{}", id(&failing))).await;
+    assert_eq!(
+        (
+            failed["reason"].as_str(),
+            failed["result"]["stderr"].as_str()
+        ),
+        (Some("exit code 3"), Some("oops\n"))
+    );
+
+    let request = json!({"agent_id": "a", "tool": "shell", "operation": "run", "params": {"cmd": "sleep 30"}, "context": {"timeout": 0.3}});
+    let (_, slow) = s.post("/v1/actions", request).await;
+    s.post(&format!("/v1/actions/{}/start", id(&slow)), json!({}))
+        .await;
+    assert_eq!(final_status(&s, &id(&slow)).await, "timeout");
+}
+
+#[tokio::test]
+async fn without_an_executor_the_agent_reports_the_result() {
+    let s = start_custom(&[], Some(ALLOW_SHELL), |c| c.executors = "none".into()).await;
+    let action = s.submit("shell", "run", json!({"cmd": "echo hi"})).await;
+    let path = format!("/v1/actions/{}", id(&action));
+    let (_, started) = s.post(&format!("{path}/start"), json!({})).await;
+    assert_eq!(started["status"], "executing");
+    let (status, done) = s
+        .post(
+            &format!("{path}/result"),
+            json!({"success": false, "error": "x".repeat(2000)}),
+        )
+        .await;
+    assert_eq!(
+        (status, done["status"].as_str()),
+        (StatusCode::OK, Some("failed"))
+    );
+    assert_eq!(
+        done["reason"].as_str().map(|r| r.chars().count()),
+        Some(1000),
+        "error text is cut at 1,000 characters"
+    );
+    let (status, _) = s
+        .post(&format!("{path}/result"), json!({"success": true}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_keep_labels_bounded() {
+    let s = start().await;
+    s.submit("shell", "run", json!({"cmd": "ls"})).await;
+    s.submit("invented-tool-1234", "x", json!({})).await;
+    s.get("/v1/actions/00000000-0000-0000-0000-000000000000")
+        .await;
+    let text = s
+        .client
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"faramesh_requests_total{endpoint="/v1/actions",method="POST",status="200"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"faramesh_requests_total{endpoint="/v1/actions/{id}",method="GET",status="404"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"faramesh_actions_total{status="pending_approval",tool="shell"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"faramesh_actions_total{status="denied",tool="other"} 1"#),
+        "{text}"
+    );
+    assert!(
+        !text.contains("invented-tool-1234"),
+        "agent-chosen names never become labels"
+    );
+    assert!(
+        text.contains(
+            r#"faramesh_decisions_total{outcome="ABSTAIN",reason_code="POLICY_REQUIRE_APPROVAL"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains("faramesh_pending_approvals 1"), "{text}");
+    assert!(text.contains("faramesh_sse_clients 0"), "{text}");
+}
+
+#[tokio::test]
+async fn an_unknown_executor_name_stops_start_up() {
+    let dir = TempDir::new().unwrap();
+    let mut config = ServerConfig::from_lookup(|_| None).unwrap();
+    config.policy_file = repo("policies/default.yaml");
+    config.backend = Backend::Sqlite(dir.path().join("db"));
+    config.executors = "shell,python".into();
+    let err = faramesh_server::build_state(config).err().expect("refused");
+    assert!(err.to_string().contains("python"), "{err}");
 }

@@ -77,6 +77,9 @@ pub trait Store: Send + Sync + 'static {
     /// Ids of actions pending approval since before `created_before` (ISO-8601).
     async fn pending_since_before(&self, created_before: &str) -> StoreResult<Vec<String>>;
 
+    /// How many actions are in `status` now.
+    async fn count_with_status(&self, status: ActionStatus) -> StoreResult<u64>;
+
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;
 }

@@ -421,6 +421,24 @@ async fn listing_is_newest_first_with_filters_and_paging() {
     .await
     .is_empty());
 
+    assert_eq!(
+        store
+            .count_with_status(ActionStatus::PendingApproval)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .count_with_status(ActionStatus::Allowed)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store.count_with_status(ActionStatus::Denied).await.unwrap(),
+        0
+    );
     let prefix = &ids[0][..8];
     assert_eq!(
         store.ids_with_prefix(prefix, 10).await.unwrap(),

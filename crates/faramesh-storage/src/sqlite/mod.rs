@@ -203,6 +203,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn count_with_status(&self, status: ActionStatus) -> StoreResult<u64> {
+        self.read(move |conn| {
+            let n: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM actions WHERE status = ?1")
+                .map_err(unavailable)?
+                .query_row([status.as_str()], |row| row.get(0))
+                .map_err(unavailable)?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.read(|conn| {
             conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))

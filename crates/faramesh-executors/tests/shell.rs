@@ -1,0 +1,293 @@
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use faramesh_executors::{execute, ExecOutcome, ExecutorKind, Limits};
+use nix::errno::Errno;
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+use serde_json::{json, Map, Value};
+
+fn params(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("test params must be an object, got {other}"),
+    }
+}
+
+fn limits() -> Limits {
+    Limits {
+        timeout: Duration::from_secs(60),
+        max_output_bytes: Limits::DEFAULT_MAX_OUTPUT,
+    }
+}
+
+async fn run(value: Value, limits: &Limits) -> ExecOutcome {
+    execute(ExecutorKind::Shell, &params(value), limits).await
+}
+
+fn succeeded(outcome: ExecOutcome) -> Value {
+    match outcome {
+        ExecOutcome::Succeeded { output } => output,
+        other => panic!("expected Succeeded, got {other:?}"),
+    }
+}
+
+fn failed(outcome: ExecOutcome) -> (String, Value) {
+    match outcome {
+        ExecOutcome::Failed { error, output } => (error, output),
+        other => panic!("expected Failed, got {other:?}"),
+    }
+}
+
+fn text<'a>(output: &'a Value, field: &str) -> &'a str {
+    output[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} should be a string in {output}"))
+}
+
+/// A fresh directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "faramesh-executors-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// True once `pid` no longer runs. A zombie counts as gone: it has been
+/// killed and only waits for whoever inherited it (the container's init,
+/// which may be slow to reap or never do so) to collect its status.
+fn process_gone(pid: Pid) -> bool {
+    match kill(pid, None) {
+        Err(Errno::ESRCH) => true,
+        _ => std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false),
+    }
+}
+
+/// Bounded wait for a condition that another process brings about.
+async fn wait_until(mut condition: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    condition()
+}
+
+fn read_pid(file: &Path) -> Option<Pid> {
+    let text = std::fs::read_to_string(file).ok()?;
+    // The trailing newline shows `echo` finished writing.
+    let line = text.strip_suffix('\n')?;
+    line.trim().parse().ok().map(Pid::from_raw)
+}
+
+#[tokio::test]
+async fn echo_succeeds_with_stdout() {
+    let output = succeeded(run(json!({"cmd": "echo hello"}), &limits()).await);
+    assert_eq!(text(&output, "stdout"), "hello\n");
+    assert_eq!(text(&output, "stderr"), "");
+    assert_eq!(output["exit_code"], json!(0));
+    assert_eq!(output["stdout_truncated"], json!(false));
+    assert_eq!(output["stderr_truncated"], json!(false));
+    assert!(output["duration_ms"].is_number(), "{output}");
+}
+
+#[tokio::test]
+async fn stderr_is_captured_separately() {
+    let output = succeeded(run(json!({"cmd": "echo out; echo oops >&2"}), &limits()).await);
+    assert_eq!(text(&output, "stdout"), "out\n");
+    assert_eq!(text(&output, "stderr"), "oops\n");
+}
+
+#[tokio::test]
+async fn nonzero_exit_fails_with_exit_code() {
+    let (error, output) = failed(run(json!({"cmd": "echo partial; exit 3"}), &limits()).await);
+    assert_eq!(error, "exit code 3");
+    assert_eq!(output["exit_code"], json!(3));
+    assert_eq!(text(&output, "stdout"), "partial\n");
+}
+
+#[tokio::test]
+async fn killed_by_signal_fails_with_signal_number() {
+    let (error, output) = failed(run(json!({"cmd": "kill -9 $$"}), &limits()).await);
+    assert_eq!(error, "killed by signal 9");
+    assert_eq!(output["exit_code"], Value::Null);
+}
+
+#[tokio::test]
+async fn missing_empty_or_non_string_cmd_fails() {
+    for value in [
+        json!({}),
+        json!({"cmd": ""}),
+        json!({"cmd": "   "}),
+        json!({"cmd": 5}),
+        json!({"cmd": null}),
+    ] {
+        let (error, _) = failed(run(value.clone(), &limits()).await);
+        assert_eq!(
+            error, "params.cmd must be a non-empty string",
+            "for {value}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn env_and_cwd_are_applied() {
+    let dir = TempDir::new();
+    let cwd = dir.path().to_str().expect("temp path is UTF-8");
+    let output = succeeded(
+        run(
+            json!({"cmd": "echo $FOO; pwd -P", "cwd": cwd, "env": {"FOO": "bar baz"}}),
+            &limits(),
+        )
+        .await,
+    );
+    let real = dir.path().canonicalize().expect("canonical temp dir");
+    assert_eq!(
+        text(&output, "stdout"),
+        format!("bar baz\n{}\n", real.display())
+    );
+}
+
+#[tokio::test]
+async fn env_adds_to_the_inherited_environment() {
+    let output = succeeded(
+        run(
+            json!({"cmd": "test -n \"$PATH\" && echo $FOO", "env": {"FOO": "x"}}),
+            &limits(),
+        )
+        .await,
+    );
+    assert_eq!(text(&output, "stdout"), "x\n");
+}
+
+#[tokio::test]
+async fn missing_cwd_fails_naming_it() {
+    let dir = TempDir::new();
+    let missing = dir.path().join("no-such-dir");
+    let missing = missing.to_str().expect("temp path is UTF-8");
+    let (error, _) = failed(run(json!({"cmd": "true", "cwd": missing}), &limits()).await);
+    assert!(error.contains(missing), "{error}");
+}
+
+#[tokio::test]
+async fn non_string_env_value_fails_naming_the_key() {
+    let (error, _) = failed(
+        run(
+            json!({"cmd": "true", "env": {"OK": "1", "COUNT": 3}}),
+            &limits(),
+        )
+        .await,
+    );
+    assert!(error.contains("COUNT"), "{error}");
+
+    let (error, _) = failed(run(json!({"cmd": "true", "env": "FOO=1"}), &limits()).await);
+    assert!(error.contains("params.env"), "{error}");
+}
+
+#[tokio::test]
+async fn output_is_capped_and_the_child_still_finishes() {
+    let limits = Limits {
+        timeout: Duration::from_secs(60),
+        max_output_bytes: 1000,
+    };
+    // 200 kB is far beyond a pipe buffer: this only finishes if reading
+    // goes on past the cap.
+    let output = succeeded(run(json!({"cmd": "yes | head -c 200000"}), &limits).await);
+    assert_eq!(text(&output, "stdout").len(), 1000);
+    assert_eq!(output["stdout_truncated"], json!(true));
+    assert_eq!(output["stderr_truncated"], json!(false));
+}
+
+#[tokio::test]
+async fn timeout_kills_the_whole_process_group() {
+    let dir = TempDir::new();
+    let pid_file = dir.path().join("pid");
+    let cmd = format!("sleep 30 & echo $! > '{}'; wait", pid_file.display());
+    let limits = Limits {
+        timeout: Duration::from_millis(300),
+        max_output_bytes: Limits::DEFAULT_MAX_OUTPUT,
+    };
+
+    let outcome = run(json!({ "cmd": cmd }), &limits).await;
+    match &outcome {
+        ExecOutcome::TimedOut { error, output } => {
+            assert_eq!(error, "timed out after 300 ms");
+            assert_eq!(output["exit_code"], Value::Null);
+        }
+        other => panic!("expected TimedOut, got {other:?}"),
+    }
+
+    let sleeper = read_pid(&pid_file).expect("the shell wrote the background pid");
+    assert!(
+        wait_until(|| process_gone(sleeper)).await,
+        "background sleep {sleeper} survived the timeout"
+    );
+}
+
+#[tokio::test]
+async fn dropping_the_future_kills_the_whole_process_group() {
+    let dir = TempDir::new();
+    let pid_file = dir.path().join("pid");
+    let cmd = format!("sleep 30 & echo $! > '{}'; wait", pid_file.display());
+    let limits = limits();
+    let params = params(json!({ "cmd": cmd }));
+
+    // Boxed so that `drop` below really drops the future, not a pin.
+    let mut execution = Box::pin(execute(ExecutorKind::Shell, &params, &limits));
+    let sleeper = tokio::select! {
+        outcome = &mut execution => panic!("command ended before being cancelled: {outcome:?}"),
+        started = wait_until(|| read_pid(&pid_file).is_some()) => {
+            assert!(started, "the shell never wrote the background pid");
+            read_pid(&pid_file).expect("pid file was complete")
+        }
+    };
+    drop(execution);
+
+    assert!(
+        wait_until(|| process_gone(sleeper)).await,
+        "background sleep {sleeper} survived cancellation"
+    );
+}
+
+#[tokio::test]
+async fn background_jobs_do_not_outlive_a_finished_command() {
+    let dir = TempDir::new();
+    let pid_file = dir.path().join("pid");
+    // The sleeper inherits stdout and outlasts the executor's timeout, so
+    // without cleanup after the shell exits this would end as TimedOut.
+    let cmd = format!("sleep 3600 & echo $! > '{}'; echo done", pid_file.display());
+    let output = succeeded(run(json!({ "cmd": cmd }), &limits()).await);
+    assert_eq!(text(&output, "stdout"), "done\n");
+
+    let sleeper = read_pid(&pid_file).expect("the shell wrote the background pid");
+    assert!(
+        wait_until(|| process_gone(sleeper)).await,
+        "background sleep {sleeper} outlived the command"
+    );
+}
