@@ -861,3 +861,41 @@ async fn an_unknown_executor_name_stops_start_up() {
     let err = faramesh_server::build_state(config).err().expect("refused");
     assert!(err.to_string().contains("python"), "{err}");
 }
+
+#[tokio::test]
+async fn hot_reload_applies_good_edits_and_ignores_broken_ones() {
+    use faramesh_server::background::{reload_if_changed, FileFingerprint, ReloadCheck};
+    let s = start_with(
+        &[],
+        Some("rules:\n  - match: {tool: http}\n    allow: true\n"),
+    )
+    .await;
+    let mut seen = FileFingerprint::read(&s.state.config);
+    assert_eq!(
+        reload_if_changed(&s.state, &mut seen),
+        ReloadCheck::Unchanged
+    );
+
+    let policy = s.dir.path().join("policy.yaml");
+    std::fs::write(&policy, "rules:\n  - match: {tool: http}\n    deny: true\n").unwrap();
+    assert_eq!(
+        reload_if_changed(&s.state, &mut seen),
+        ReloadCheck::Reloaded
+    );
+    assert_eq!(s.submit("http", "get", json!({})).await["status"], "denied");
+
+    std::fs::write(&policy, "rules:\n  - match: {tool: http\n").unwrap();
+    assert!(
+        matches!(reload_if_changed(&s.state, &mut seen), ReloadCheck::Rejected(why) if why.contains("YAML"))
+    );
+    assert_eq!(
+        s.submit("http", "get", json!({})).await["status"],
+        "denied",
+        "the last good policy stays active"
+    );
+    assert_eq!(
+        reload_if_changed(&s.state, &mut seen),
+        ReloadCheck::Unchanged,
+        "a broken file is reported once"
+    );
+}

@@ -123,6 +123,9 @@ pub struct ServeArgs {
     /// SQLite database file [env: FARA_SQLITE_PATH, default data/actions.db].
     #[arg(long)]
     pub db: Option<PathBuf>,
+    /// Reload policy and profile when their files change [env: FARAMESH_HOT_RELOAD=1].
+    #[arg(long)]
+    pub hot_reload: bool,
     /// Seed a few demonstration actions into an empty database [env: FARAMESH_DEMO=1].
     #[arg(long)]
     pub demo: bool,

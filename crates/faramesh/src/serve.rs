@@ -28,6 +28,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<Status> {
     }
     config.allow_missing_policy |= args.allow_missing_policy;
     config.demo |= args.demo;
+    config.hot_reload |= args.hot_reload;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -70,6 +71,13 @@ async fn serve(config: ServerConfig) -> anyhow::Result<Status> {
             Ok(n) => tracing::info!(actions = n, "demo actions seeded"),
             Err(e) => tracing::warn!(error = %e, "could not seed demo actions"),
         }
+    }
+    if config.hot_reload {
+        faramesh_server::background::spawn_hot_reload(
+            state.clone(),
+            std::time::Duration::from_secs(1),
+        );
+        tracing::info!("hot reload: policy and profile files are checked every second");
     }
     if let Some(ttl) = config.approval_ttl {
         faramesh_server::background::spawn_approval_expiry(state.clone(), ttl);
