@@ -30,6 +30,7 @@ pub fn api(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(crate::metrics::exposition))
+        .route("/openapi.json", get(openapi))
         .with_state(state)
 }
 
@@ -44,7 +45,10 @@ fn ok(value: Value) -> ApiResult {
     Ok((StatusCode::OK, Json(value)).into_response())
 }
 
-async fn submit(
+#[utoipa::path(post, path = "/v1/actions", request_body = crate::openapi::ActionSubmission,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the original action")),
+    responses((status = 200, body = crate::openapi::Action), (status = 401, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 413, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 503, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     payload: Result<Json<Value>, JsonRejection>,
@@ -161,7 +165,7 @@ fn approval_token() -> String {
 }
 
 #[derive(Debug, Deserialize)]
-struct ListQuery {
+pub(crate) struct ListQuery {
     limit: Option<String>,
     offset: Option<String>,
     agent_id: Option<String>,
@@ -169,7 +173,10 @@ struct ListQuery {
     status: Option<String>,
 }
 
-async fn list(
+#[utoipa::path(get, path = "/v1/actions",
+    params(("limit" = Option<i64>, Query, description = "1..1000, default 20"), ("offset" = Option<i64>, Query), ("agent_id" = Option<String>, Query), ("tool" = Option<String>, Query), ("status" = Option<String>, Query)),
+    responses((status = 200, body = Vec<crate::openapi::Action>), (status = 401, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
@@ -222,12 +229,16 @@ async fn find(state: &AppState, id: &str) -> Result<ActionRecord, ApiError> {
         .ok_or_else(|| ApiError::NotFound(format!("Action {id} not found")))
 }
 
-async fn get_action(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+#[utoipa::path(get, path = "/v1/actions/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = crate::openapi::Action), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn get_action(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let action = find(&state, &id).await?;
     ok(view::action(&action, TokenVisibility::Shown))
 }
 
-async fn events(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+#[utoipa::path(get, path = "/v1/actions/{id}/events", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<crate::openapi::LedgerEvent>), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn events(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
     find(&state, &id).await?;
     let events = state.store.events(&id).await?;
     ok(Value::Array(events.iter().map(view::event).collect()))
@@ -241,7 +252,9 @@ struct ApprovalBody {
     reason: Option<String>,
 }
 
-async fn approval(
+#[utoipa::path(post, path = "/v1/actions/{id}/approval", params(("id" = String, Path)), request_body = crate::openapi::ApprovalRequest,
+    responses((status = 200, body = crate::openapi::Action), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn approval(
     State(state): State<AppState>,
     Path(id): Path<String>,
     payload: Result<Json<Value>, JsonRejection>,
@@ -284,7 +297,9 @@ async fn approval(
     ok(view::action(&action, TokenVisibility::Shown))
 }
 
-async fn start(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+#[utoipa::path(post, path = "/v1/actions/{id}/start", params(("id" = String, Path)),
+    responses((status = 200, body = crate::openapi::Action), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn start(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
     // The conditional update is the gate: only an `allowed` or `approved` action gets here.
     let action = state
         .transition(
@@ -313,7 +328,9 @@ struct ResultBody {
 /// Longest error text kept from a result report.
 const MAX_ERROR_CHARS: usize = 1000;
 
-async fn result(
+#[utoipa::path(post, path = "/v1/actions/{id}/result", params(("id" = String, Path)), request_body = crate::openapi::ResultReport,
+    responses((status = 200, body = crate::openapi::Action), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn result(
     State(state): State<AppState>,
     Path(id): Path<String>,
     payload: Result<Json<Value>, JsonRejection>,
@@ -343,7 +360,9 @@ async fn result(
     ok(view::action(&action, TokenVisibility::Shown))
 }
 
-async fn decide(
+#[utoipa::path(post, path = "/v1/gate/decide", request_body = crate::openapi::ActionSubmission,
+    responses((status = 200, body = crate::openapi::GateDecision), (status = 401, body = crate::openapi::ErrorBody), (status = 413, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn decide(
     State(state): State<AppState>,
     payload: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
@@ -383,11 +402,13 @@ fn info(state: &AppState) -> Value {
     })
 }
 
-async fn policy_info(State(state): State<AppState>) -> ApiResult {
+#[utoipa::path(get, path = "/v1/policy/info", responses((status = 200, body = crate::openapi::PolicyInfo), (status = 401, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn policy_info(State(state): State<AppState>) -> ApiResult {
     ok(info(&state))
 }
 
-async fn policy_reload(State(state): State<AppState>) -> ApiResult {
+#[utoipa::path(post, path = "/v1/policy/reload", responses((status = 200, body = crate::openapi::PolicyInfo), (status = 401, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn policy_reload(State(state): State<AppState>) -> ApiResult {
     match state::load(&state.config) {
         Ok(loaded) => {
             state.loaded.store(Arc::new(loaded));
@@ -413,11 +434,13 @@ async fn policy_reload(State(state): State<AppState>) -> ApiResult {
     }
 }
 
-async fn health() -> ApiResult {
+#[utoipa::path(get, path = "/health", responses((status = 200, body = crate::openapi::StatusBody)))]
+pub(crate) async fn health() -> ApiResult {
     ok(json!({"status": "healthy"}))
 }
 
-async fn ready(State(state): State<AppState>) -> ApiResult {
+#[utoipa::path(get, path = "/ready", responses((status = 200, body = crate::openapi::StatusBody), (status = 503, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn ready(State(state): State<AppState>) -> ApiResult {
     state
         .store
         .ping()
@@ -429,4 +452,8 @@ async fn ready(State(state): State<AppState>) -> ApiResult {
         ));
     }
     ok(json!({"status": "ready"}))
+}
+
+async fn openapi() -> Json<Value> {
+    Json(crate::openapi::document())
 }

@@ -899,3 +899,49 @@ async fn hot_reload_applies_good_edits_and_ignores_broken_ones() {
         "a broken file is reported once"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_endpoint() {
+    let s = start_with(&["secret"], None).await;
+    let response = s
+        .client
+        .get(format!("{}/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "public even with auth on"
+    );
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/actions", "post"),
+        ("/v1/actions", "get"),
+        ("/v1/actions/{id}", "get"),
+        ("/v1/actions/{id}/events", "get"),
+        ("/v1/actions/{id}/approval", "post"),
+        ("/v1/actions/{id}/start", "post"),
+        ("/v1/actions/{id}/result", "post"),
+        ("/v1/gate/decide", "post"),
+        ("/v1/policy/info", "get"),
+        ("/v1/policy/reload", "post"),
+        ("/health", "get"),
+        ("/ready", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is described"
+        );
+    }
+    let submission = &doc["components"]["schemas"]["ActionSubmission"];
+    let required: Vec<&str> = submission["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(required, ["agent_id", "tool", "operation", "params"]);
+}

@@ -1,0 +1,177 @@
+//! The OpenAPI 3 description served at `/openapi.json`, generated from the route handlers'
+//! annotations and the schema types below (which mirror what the handlers accept and return).
+
+#![allow(dead_code)] // The types exist to describe the wire format, not to be constructed.
+
+use serde_json::{Map, Value};
+use utoipa::{OpenApi, ToSchema};
+
+/// The body of `POST /v1/actions` and `POST /v1/gate/decide`. Unknown fields are refused.
+#[derive(ToSchema)]
+pub struct ActionSubmission {
+    /// Non-empty, at most 10,000 characters, no NUL.
+    #[schema(min_length = 1, max_length = 10000)]
+    agent_id: String,
+    #[schema(min_length = 1, max_length = 10000)]
+    tool: String,
+    #[schema(min_length = 1, max_length = 10000)]
+    operation: String,
+    /// Tool-specific; at most 100,000 bytes as JSON and 10 levels of objects.
+    params: Map<String, Value>,
+    /// Free metadata; `{}` when absent.
+    context: Option<Map<String, Value>>,
+}
+
+/// An action (api.md).
+#[derive(ToSchema)]
+pub struct Action {
+    id: String,
+    agent_id: String,
+    tool: String,
+    operation: String,
+    params: Map<String, Value>,
+    context: Map<String, Value>,
+    /// allowed | denied | pending_approval | approved | executing | succeeded | failed | timeout
+    status: String,
+    /// allow | deny | require_approval
+    decision: Option<String>,
+    reason: Option<String>,
+    /// low | medium | high
+    risk_level: Option<String>,
+    /// Present only while pending approval.
+    approval_token: Option<String>,
+    policy_version: Option<String>,
+    created_at: String,
+    updated_at: String,
+    /// EXECUTE | ABSTAIN | HALT
+    outcome: Option<String>,
+    reason_code: Option<String>,
+    reason_details: Option<Map<String, Value>>,
+    request_hash: Option<String>,
+    policy_hash: Option<String>,
+    profile_id: Option<String>,
+    profile_version: Option<String>,
+    profile_hash: Option<String>,
+    runtime_version: Option<String>,
+    provenance_id: Option<String>,
+    result: Option<Value>,
+    demo: bool,
+    js_example: String,
+    python_example: String,
+}
+
+/// One ledger event (audit.md).
+#[derive(ToSchema)]
+pub struct LedgerEvent {
+    id: String,
+    action_id: String,
+    /// created | decision_made | approved | denied | started | succeeded | failed | timeout
+    event_type: String,
+    meta: Value,
+    created_at: String,
+    prev_hash: Option<String>,
+    record_hash: String,
+}
+
+/// The body of `POST /v1/actions/{id}/approval`.
+#[derive(ToSchema)]
+pub struct ApprovalRequest {
+    token: String,
+    approve: bool,
+    reason: Option<String>,
+}
+
+/// The body of `POST /v1/actions/{id}/result`.
+#[derive(ToSchema)]
+pub struct ResultReport {
+    success: bool,
+    /// Cut at 1,000 characters.
+    error: Option<String>,
+    output: Option<Value>,
+}
+
+/// The answer of `POST /v1/gate/decide`.
+#[derive(ToSchema)]
+pub struct GateDecision {
+    outcome: String,
+    decision: String,
+    reason_code: String,
+    reason: String,
+    request_hash: Option<String>,
+    policy_version: Option<String>,
+    policy_hash: Option<String>,
+    profile_id: Option<String>,
+    profile_version: Option<String>,
+    profile_hash: Option<String>,
+    runtime_version: String,
+    provenance_id: String,
+    risk_level: String,
+}
+
+/// `GET /v1/policy/info`.
+#[derive(ToSchema)]
+pub struct PolicyInfo {
+    policy_file: Option<String>,
+    policy_path: String,
+    exists: bool,
+    policy_version: Option<String>,
+    policy_hash: Option<String>,
+    rules: Vec<Value>,
+    risk_rules: Vec<Value>,
+    loaded_at: String,
+}
+
+/// Every error.
+#[derive(ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong and what to do.
+    detail: String,
+    code: Option<String>,
+    action_id: Option<String>,
+    status: Option<String>,
+}
+
+/// `{"status": "healthy"}` or `{"status": "ready"}`.
+#[derive(ToSchema)]
+pub struct StatusBody {
+    status: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Faramesh",
+        description = "Execution gatekeeper for AI agents: submit tool calls as actions, get them decided, approve them, execute them, audit them."
+    ),
+    paths(
+        crate::routes::submit,
+        crate::routes::list,
+        crate::routes::get_action,
+        crate::routes::events,
+        crate::routes::approval,
+        crate::routes::start,
+        crate::routes::result,
+        crate::routes::decide,
+        crate::routes::policy_info,
+        crate::routes::policy_reload,
+        crate::routes::health,
+        crate::routes::ready,
+    ),
+    components(schemas(
+        ActionSubmission,
+        Action,
+        LedgerEvent,
+        ApprovalRequest,
+        ResultReport,
+        GateDecision,
+        PolicyInfo,
+        ErrorBody,
+        StatusBody
+    ))
+)]
+pub struct ApiDoc;
+
+/// The document as JSON.
+pub fn document() -> Value {
+    serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null)
+}
