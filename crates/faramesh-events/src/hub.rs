@@ -121,6 +121,8 @@ struct Inner {
     buffer: VecDeque<Arc<StreamMessage>>,
     clients: Vec<Client>,
     next_client_key: u64,
+    /// Set by [`EventHub::close`]: no client is registered any more.
+    closed: bool,
 }
 
 /// The event hub. Cheap to share behind an [`Arc`]; all methods take `&self`.
@@ -159,6 +161,7 @@ impl EventHub {
                 buffer: VecDeque::with_capacity(capacity),
                 clients: Vec::new(),
                 next_client_key: 0,
+                closed: false,
             })),
         })
     }
@@ -240,7 +243,10 @@ impl EventHub {
         };
         let key = inner.next_client_key;
         inner.next_client_key = inner.next_client_key.wrapping_add(1);
-        inner.clients.push(Client { key, filter, tx });
+        // After close the sender is dropped at once: the stream ends after its replay.
+        if !inner.closed {
+            inner.clients.push(Client { key, filter, tx });
+        }
         drop(inner);
         Subscription {
             replay,
@@ -248,6 +254,14 @@ impl EventHub {
             hub: Arc::downgrade(&self.inner),
             key,
         }
+    }
+
+    /// Ends every stream (after what is already queued) and every later one after its
+    /// replay. Used at shutdown: open streams would otherwise keep the server waiting forever.
+    pub fn close(&self) {
+        let mut inner = lock(&self.inner);
+        inner.closed = true;
+        inner.clients.clear();
     }
 
     /// Number of currently registered clients.

@@ -370,3 +370,21 @@ async fn concurrent_publishers_yield_strictly_increasing_ids_to_each_client() {
     let ids = take_ids(&mut sub, 400).await;
     assert_eq!(ids, (1..=400).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn close_ends_every_stream_and_later_ones_after_replay() {
+    use futures::StreamExt;
+    let hub = EventHub::new(HubConfig::default());
+    hub.publish(EventKind::Created, serde_json::json!({"id": "a"}));
+    let mut live = hub.subscribe(None, StreamFilter::default());
+    assert_eq!(live.next().await.map(|m| m.id), Some(1));
+    hub.close();
+    assert_eq!(hub.client_count(), 0);
+    assert!(live.next().await.is_none(), "an open stream ends");
+    let late: Vec<u64> = hub
+        .subscribe(None, StreamFilter::default())
+        .map(|m| m.id)
+        .collect()
+        .await;
+    assert_eq!(late, [1], "a later stream gets its replay, then ends");
+}

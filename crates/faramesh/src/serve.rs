@@ -97,8 +97,13 @@ async fn serve(config: ServerConfig) -> anyhow::Result<Status> {
         tracing::warn!("no FARAMESH_TOKEN set: the API is open to anyone who can reach {bound}");
     }
     tracing::info!("Faramesh listening on http://{bound}");
+    let hub = state.hub.clone();
     axum::serve(listener, faramesh_server::app(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Live streams never end by themselves; end them so shutdown can finish.
+            hub.close();
+        })
         .await
         .context("the server stopped with an error")?;
     tracing::info!("stopped");

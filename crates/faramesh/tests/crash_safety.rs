@@ -188,3 +188,30 @@ fn acknowledged_submissions_survive_kill_9() {
     let _ = restarted.kill();
     let _ = restarted.wait();
 }
+
+#[test]
+fn sigterm_with_a_live_stream_open_exits_cleanly() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (mut server, url) = serve(dir.path());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut stream = runtime.block_on(async {
+        let response = reqwest::get(format!("{url}/v1/events")).await.unwrap();
+        assert!(response.status().is_success());
+        response
+    });
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(server.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    // The open stream ends instead of holding the shutdown forever.
+    let ended = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(_)) = stream.chunk().await {}
+        })
+        .await
+    });
+    if ended.is_err() {
+        let _ = server.kill();
+        panic!("the live stream was not closed at shutdown");
+    }
+    let status = server.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+}
