@@ -26,6 +26,10 @@ const MAX_PING: Duration = Duration::from_secs(24 * 60 * 60);
 /// instead, as the contract specifies.
 #[derive(Serialize)]
 struct WireMessage<'a> {
+    /// The action's id at the top level too: clients (such as the original Python SDK)
+    /// filter the stream on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action_id: Option<&'a str>,
     #[serde(rename = "type")]
     kind: &'static str,
     data: &'a Value,
@@ -81,6 +85,7 @@ fn normalise(filter: StreamFilter) -> StreamFilter {
 
 fn to_event(msg: &StreamMessage) -> Option<Event> {
     let wire = WireMessage {
+        action_id: msg.data.get("id").and_then(|v| v.as_str()),
         kind: msg.kind,
         data: &msg.data,
         timestamp: &msg.timestamp,

@@ -166,7 +166,11 @@ async fn streams_published_messages_as_sse() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(keys, vec!["type", "data", "timestamp"]);
+    assert_eq!(keys, vec!["action_id", "type", "data", "timestamp"]);
+    assert_eq!(
+        body["action_id"], "act-1",
+        "the action id is also at the top level"
+    );
     assert_eq!(body["type"], "action.created");
     assert_eq!(body["data"], data);
     assert_eq!(body["timestamp"], published.timestamp.as_str());

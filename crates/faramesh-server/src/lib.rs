@@ -68,6 +68,8 @@ pub fn app(state: AppState) -> Router {
     let tracked = state.clone();
     let mut router = routes::api(state)
         .merge(faramesh_events::router(hub))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(
             tokens,
             auth::require_token,
@@ -82,4 +84,17 @@ pub fn app(state: AppState) -> Router {
         router = router.layer(CorsLayer::permissive());
     }
     router
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::NotFound(format!("Not Found: no endpoint at {}", uri.path()))
+}
+
+async fn wrong_method(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({"detail": format!("Method Not Allowed: {method} is not supported on {}", uri.path()), "code": "method_not_allowed"});
+    (axum::http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
 }

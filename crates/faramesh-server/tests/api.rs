@@ -945,3 +945,25 @@ async fn the_openapi_document_describes_every_endpoint() {
         .collect();
     assert_eq!(required, ["agent_id", "tool", "operation", "params"]);
 }
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_with_detail() {
+    let s = start().await;
+    let (status, body) = s.get("/v1/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("/v1/nothing-here"));
+    let response = s
+        .client
+        .delete(format!("{}/v1/actions", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(response.json::<Value>().await.unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("DELETE"));
+}
