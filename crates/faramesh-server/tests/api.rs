@@ -967,3 +967,32 @@ async fn unknown_routes_and_methods_answer_with_detail() {
         .unwrap()
         .contains("DELETE"));
 }
+
+#[tokio::test]
+async fn without_a_policy_the_server_is_not_ready_and_denies_everything() {
+    let s = start_custom(&[], None, |c| {
+        c.policy_file = PathBuf::from("/nonexistent/policy.yaml");
+        c.allow_missing_policy = true;
+    })
+    .await;
+    let (status, body) = s.get("/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body["detail"].as_str().unwrap().contains("No policy"));
+    let action = s.submit("http", "get", json!({})).await;
+    assert_eq!(
+        (action["status"].as_str(), action["reason_code"].as_str()),
+        (Some("denied"), Some("MISSING_POLICY"))
+    );
+    let (_, info) = s.get("/v1/policy/info").await;
+    assert_eq!(info["exists"], false);
+}
+
+#[tokio::test]
+async fn a_missing_policy_stops_start_up_unless_allowed() {
+    let mut config = ServerConfig::from_lookup(|_| None).unwrap();
+    let dir = TempDir::new().unwrap();
+    config.policy_file = dir.path().join("missing.yaml");
+    config.backend = Backend::Sqlite(dir.path().join("db"));
+    let err = faramesh_server::build_state(config).err().expect("refused");
+    assert!(err.to_string().contains("missing.yaml"), "{err}");
+}

@@ -10,16 +10,30 @@ use std::time::Duration;
 
 /// Starts `faramesh serve` on a free port and returns it with its base URL, once it listens.
 fn serve(dir: &Path) -> (Child, String) {
+    serve_with(dir, &[], &[])
+}
+
+/// `serve` with extra environment variables and flags.
+fn serve_with(dir: &Path, env: &[(&str, &str)], flags: &[&str]) -> (Child, String) {
     let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.yaml");
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("faramesh"))
-        .args(["serve", "--port", "0", "--db"])
+        .arg("serve")
+        .args(if flags.contains(&"--port") {
+            &[][..]
+        } else {
+            &["--port", "0"][..]
+        })
+        .arg("--db")
         .arg(dir.join("actions.db"))
         .arg("--policy")
         .arg(&policy)
         .arg("--profile")
         .arg(dir.join("no-profile.yaml"))
+        .args(flags)
         .env("RUST_LOG", "info")
         .env_remove("FARAMESH_TOKEN")
+        .env_remove("FARAMESH_DEMO")
+        .envs(env.iter().copied())
         .current_dir(dir)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -214,4 +228,75 @@ fn sigterm_with_a_live_stream_open_exits_cleanly() {
     }
     let status = server.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn flags_override_the_environment_which_overrides_dot_env() {
+    let dir = tempfile::TempDir::new().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "FARAMESH_TOKEN=from-dotenv\nFARAMESH_DEMO=1\n",
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+    let status = |url: String, token: &'static str| {
+        let client = client.clone();
+        runtime.block_on(async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+
+    // .env alone: its token is required and its demo flag seeds actions.
+    let (mut server, url) = serve_with(dir.path(), &[], &[]);
+    assert_eq!(status(format!("{url}/v1/actions"), "from-dotenv"), 200);
+    assert_eq!(status(format!("{url}/v1/actions"), "wrong"), 401);
+    let seeded: Value = runtime.block_on(async {
+        client
+            .get(format!("{url}/v1/actions"))
+            .bearer_auth("from-dotenv")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        seeded.as_array().map(Vec::len),
+        Some(4),
+        "FARAMESH_DEMO=1 from .env seeded the demo actions"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+
+    // The environment wins over .env.
+    let (mut server, url) = serve_with(dir.path(), &[("FARAMESH_TOKEN", "from-env")], &[]);
+    assert_eq!(status(format!("{url}/v1/actions"), "from-env"), 200);
+    assert_eq!(status(format!("{url}/v1/actions"), "from-dotenv"), 401);
+    let _ = server.kill();
+    let _ = server.wait();
+
+    // A flag wins over both: --port given explicitly is the one listened on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let port_text = port.to_string();
+    let (mut server, url) = serve_with(
+        dir.path(),
+        &[("FARAMESH_PORT", "1")],
+        &["--port", port_text.as_str()],
+    );
+    assert!(url.ends_with(&format!(":{port}")), "{url}");
+    let _ = server.kill();
+    let _ = server.wait();
 }
