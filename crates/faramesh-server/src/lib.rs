@@ -79,7 +79,11 @@ pub fn app(state: AppState) -> Router {
             tracked,
             metrics::track,
         ))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // A panic is a bug; the client still gets an answer instead of a dropped connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ));
     if cors {
         router = router.layer(CorsLayer::permissive());
     }
@@ -97,4 +101,18 @@ async fn wrong_method(
     use axum::response::IntoResponse;
     let body = serde_json::json!({"detail": format!("Method Not Allowed: {method} is not supported on {}", uri.path()), "code": "method_not_allowed"});
     (axum::http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    tracing::error!("a request handler panicked");
+    let body = serde_json::json!({
+        "detail": "Internal error while handling the request; check the action's current status before retrying, and report this",
+        "code": "internal_error"
+    });
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(body),
+    )
+        .into_response()
 }
