@@ -6,44 +6,13 @@ use faramesh_executors::{execute, ExecOutcome, ExecutorKind, Limits};
 use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
-fn params(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        other => panic!("test params must be an object, got {other}"),
-    }
-}
-
-fn limits() -> Limits {
-    Limits {
-        timeout: Duration::from_secs(60),
-        max_output_bytes: Limits::DEFAULT_MAX_OUTPUT,
-    }
-}
+mod common;
+use common::{failed, limits, params, succeeded, text};
 
 async fn run(value: Value, limits: &Limits) -> ExecOutcome {
     execute(ExecutorKind::Shell, &params(value), limits).await
-}
-
-fn succeeded(outcome: ExecOutcome) -> Value {
-    match outcome {
-        ExecOutcome::Succeeded { output } => output,
-        other => panic!("expected Succeeded, got {other:?}"),
-    }
-}
-
-fn failed(outcome: ExecOutcome) -> (String, Value) {
-    match outcome {
-        ExecOutcome::Failed { error, output } => (error, output),
-        other => panic!("expected Failed, got {other:?}"),
-    }
-}
-
-fn text<'a>(output: &'a Value, field: &str) -> &'a str {
-    output[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} should be a string in {output}"))
 }
 
 /// A fresh directory removed when dropped.

@@ -54,6 +54,10 @@ fn serve_with(dir: &Path, env: &[(&str, &str)], flags: &[&str]) -> (Child, Strin
     (child, url)
 }
 
+async fn get_json(client: &reqwest::Client, url: String) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 fn chain_of(events: &Value) -> Result<(), faramesh_core::ledger::BrokenLink> {
     let chained: Vec<ChainedEvent<'_>> = events
         .as_array()
@@ -127,27 +131,13 @@ fn acknowledged_submissions_survive_kill_9() {
     runtime.block_on(async {
         let client = reqwest::Client::new();
         for id in &acknowledged {
-            let action: Value = client
-                .get(format!("{url}/v1/actions/{id}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let action: Value = get_json(&client, format!("{url}/v1/actions/{id}")).await;
             assert_eq!(
                 action["id"].as_str(),
                 Some(id.as_str()),
                 "acknowledged action {id} is stored"
             );
-            let events: Value = client
-                .get(format!("{url}/v1/actions/{id}/events"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let events: Value = get_json(&client, format!("{url}/v1/actions/{id}/events")).await;
             assert_eq!(
                 events.as_array().map(Vec::len),
                 Some(2),
@@ -156,14 +146,7 @@ fn acknowledged_submissions_survive_kill_9() {
             assert_eq!(chain_of(&events), Ok(()));
         }
         // No half-written rows: every stored action, acknowledged or not, has both events.
-        let all: Value = client
-            .get(format!("{url}/v1/actions?limit=1000"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let all: Value = get_json(&client, format!("{url}/v1/actions?limit=1000")).await;
         let mut offset = 0;
         let mut page = all;
         loop {
@@ -173,14 +156,8 @@ fn acknowledged_submissions_survive_kill_9() {
             }
             for a in &list {
                 let id = a["id"].as_str().unwrap_or_default();
-                let events: Value = client
-                    .get(format!("{url}/v1/actions/{id}/events"))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let events: Value =
+                    get_json(&client, format!("{url}/v1/actions/{id}/events")).await;
                 assert_eq!(
                     events.as_array().map(Vec::len),
                     Some(2),
@@ -188,14 +165,11 @@ fn acknowledged_submissions_survive_kill_9() {
                 );
             }
             offset += list.len();
-            page = client
-                .get(format!("{url}/v1/actions?limit=1000&offset={offset}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            page = get_json(
+                &client,
+                format!("{url}/v1/actions?limit=1000&offset={offset}"),
+            )
+            .await;
         }
         assert!(offset >= acknowledged.len());
     });
