@@ -171,10 +171,12 @@ pub(crate) struct ListQuery {
     agent_id: Option<String>,
     tool: Option<String>,
     status: Option<String>,
+    /// Actions whose id starts with this (hex digits and dashes), for short ids in the CLI.
+    id_prefix: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/actions",
-    params(("limit" = Option<i64>, Query, description = "1..1000, default 20"), ("offset" = Option<i64>, Query), ("agent_id" = Option<String>, Query), ("tool" = Option<String>, Query), ("status" = Option<String>, Query)),
+    params(("limit" = Option<i64>, Query, description = "1..1000, default 20"), ("offset" = Option<i64>, Query), ("agent_id" = Option<String>, Query), ("tool" = Option<String>, Query), ("status" = Option<String>, Query), ("id_prefix" = Option<String>, Query, description = "Only actions whose id starts with this")),
     responses((status = 200, body = Vec<crate::openapi::Action>), (status = 401, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -212,6 +214,24 @@ pub(crate) async fn list(
         tool: q.tool.filter(|s| !s.is_empty()),
         status,
     };
+    if let Some(prefix) = q.id_prefix.filter(|p| !p.is_empty()) {
+        if !prefix.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Err(ApiError::Validation(format!(
+                "`id_prefix` may hold only hex digits and dashes, not {prefix:?}"
+            )));
+        }
+        let mut actions = Vec::new();
+        for id in state
+            .store
+            .ids_with_prefix(&prefix.to_ascii_lowercase(), filter.limit)
+            .await?
+        {
+            if let Some(action) = state.store.get_action(&id).await? {
+                actions.push(view::action(&action, TokenVisibility::Shown));
+            }
+        }
+        return ok(Value::Array(actions));
+    }
     let actions = state.store.list_actions(&filter).await?;
     ok(Value::Array(
         actions

@@ -996,3 +996,28 @@ async fn a_missing_policy_stops_start_up_unless_allowed() {
     let err = faramesh_server::build_state(config).err().expect("refused");
     assert!(err.to_string().contains("missing.yaml"), "{err}");
 }
+
+#[tokio::test]
+async fn actions_can_be_found_by_id_prefix() {
+    let s = start().await;
+    let action = s.submit("http", "get", json!({})).await;
+    let prefix = &id(&action)[..8];
+    let (status, found) = s.get(&format!("/v1/actions?id_prefix={prefix}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found.as_array().map(Vec::len), Some(1));
+    assert_eq!(found[0]["id"], action["id"]);
+    let other_first = if prefix.starts_with('a') { 'b' } else { 'a' };
+    let (_, none) = s
+        .get(&format!(
+            "/v1/actions?id_prefix={other_first}{}",
+            &prefix[1..]
+        ))
+        .await;
+    assert_eq!(
+        none.as_array().map(Vec::len),
+        Some(0),
+        "the only action does not match"
+    );
+    let (status, _) = s.get("/v1/actions?id_prefix=%25").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
