@@ -1,0 +1,308 @@
+//! A typed client of the Faramesh HTTP API (api.md). The `faramesh` CLI makes every API call
+//! through it.
+
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// An action as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Action {
+    pub id: String,
+    pub agent_id: String,
+    pub tool: String,
+    pub operation: String,
+    #[serde(default)]
+    pub params: Map<String, Value>,
+    #[serde(default)]
+    pub context: Map<String, Value>,
+    pub status: String,
+    pub decision: Option<String>,
+    pub reason: Option<String>,
+    pub risk_level: Option<String>,
+    pub approval_token: Option<String>,
+    pub policy_version: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub outcome: Option<String>,
+    pub reason_code: Option<String>,
+    pub request_hash: Option<String>,
+    pub policy_hash: Option<String>,
+    pub profile_id: Option<String>,
+    pub profile_hash: Option<String>,
+    pub runtime_version: Option<String>,
+    pub provenance_id: Option<String>,
+    pub result: Option<Value>,
+    #[serde(default)]
+    pub demo: bool,
+}
+
+/// A ledger event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: String,
+    pub action_id: String,
+    pub event_type: String,
+    pub meta: Value,
+    pub created_at: String,
+    pub prev_hash: Option<String>,
+    pub record_hash: String,
+}
+
+/// A new action.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Submission {
+    pub agent_id: String,
+    pub tool: String,
+    pub operation: String,
+    pub params: Map<String, Value>,
+    pub context: Map<String, Value>,
+}
+
+/// Filters of the action list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ListFilter {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_prefix: Option<String>,
+}
+
+/// What went wrong, phrased for the person at the terminal.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the Faramesh server at {url} ({reason}); start one with `faramesh serve` or pass --url")]
+    Unreachable { url: String, reason: String },
+    #[error("the server refused the token ({detail}); pass one with --token or FARAMESH_TOKEN")]
+    Unauthorized { detail: String },
+    #[error("not allowed: {detail}")]
+    Forbidden { detail: String },
+    #[error("{detail}")]
+    NotFound { detail: String },
+    #[error("{detail}")]
+    Conflict {
+        detail: String,
+        status: Option<String>,
+    },
+    #[error("the request was refused: {detail}")]
+    Invalid { detail: String },
+    #[error("the server answered {status}: {detail}")]
+    Server { status: u16, detail: String },
+    #[error("no action id starts with {prefix}")]
+    NoMatch { prefix: String },
+    #[error("{prefix} matches several actions: {}; give more characters", candidates.join(", "))]
+    Ambiguous {
+        prefix: String,
+        candidates: Vec<String>,
+    },
+    #[error("an action id or prefix needs at least 8 characters, not {0:?}")]
+    PrefixTooShort(String),
+    #[error("unexpected answer from the server: {0}")]
+    Decode(String),
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+/// A connection to one server.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// `base` such as `http://127.0.0.1:8000`.
+    pub fn new(base: &str, token: Option<String>) -> Client {
+        Client {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        query: Option<&ListFilter>,
+    ) -> ClientResult<T> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        if let Some(query) = query {
+            request = request.query(query);
+        }
+        let response = request.send().await.map_err(|e| ClientError::Unreachable {
+            url: self.base.clone(),
+            reason: short_reason(&e),
+        })?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        if status.is_success() {
+            return serde_json::from_str(&text)
+                .map_err(|e| ClientError::Decode(format!("{e} in {}", truncate(&text))));
+        }
+        let error: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let detail = error["detail"]
+            .as_str()
+            .map_or_else(|| truncate(&text), str::to_owned);
+        Err(match status {
+            StatusCode::UNAUTHORIZED => ClientError::Unauthorized { detail },
+            StatusCode::FORBIDDEN => ClientError::Forbidden { detail },
+            StatusCode::NOT_FOUND => ClientError::NotFound { detail },
+            StatusCode::CONFLICT => ClientError::Conflict {
+                detail,
+                status: error["status"].as_str().map(str::to_owned),
+            },
+            StatusCode::UNPROCESSABLE_ENTITY
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::BAD_REQUEST => ClientError::Invalid { detail },
+            other => ClientError::Server {
+                status: other.as_u16(),
+                detail,
+            },
+        })
+    }
+
+    pub async fn submit(&self, submission: &Submission) -> ClientResult<Action> {
+        let body =
+            serde_json::to_value(submission).map_err(|e| ClientError::Decode(e.to_string()))?;
+        self.call(Method::POST, "/v1/actions", Some(&body), None)
+            .await
+    }
+
+    pub async fn get(&self, id: &str) -> ClientResult<Action> {
+        self.call(Method::GET, &format!("/v1/actions/{id}"), None, None)
+            .await
+    }
+
+    pub async fn list(&self, filter: &ListFilter) -> ClientResult<Vec<Action>> {
+        self.call(Method::GET, "/v1/actions", None, Some(filter))
+            .await
+    }
+
+    pub async fn events(&self, id: &str) -> ClientResult<Vec<Event>> {
+        self.call(Method::GET, &format!("/v1/actions/{id}/events"), None, None)
+            .await
+    }
+
+    /// Approves (`approve = true`) or denies a pending action, fetching its approval token first.
+    pub async fn decide_approval(
+        &self,
+        id: &str,
+        approve: bool,
+        reason: Option<&str>,
+    ) -> ClientResult<Action> {
+        let action = self.get(id).await?;
+        let token = match (&action.status[..], action.approval_token) {
+            ("pending_approval", Some(token)) => token,
+            ("pending_approval", None) => {
+                return Err(ClientError::Forbidden { detail: format!("the server did not show the approval token of action {id} to this token's role") })
+            }
+            (status, _) => {
+                return Err(ClientError::Conflict { detail: format!("Action {id} is {status}, not pending approval"), status: Some(status.to_owned()) })
+            }
+        };
+        let body = json!({"token": token, "approve": approve, "reason": reason});
+        self.call(
+            Method::POST,
+            &format!("/v1/actions/{id}/approval"),
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn start(&self, id: &str) -> ClientResult<Action> {
+        self.call(
+            Method::POST,
+            &format!("/v1/actions/{id}/start"),
+            Some(&json!({})),
+            None,
+        )
+        .await
+    }
+
+    pub async fn report_result(
+        &self,
+        id: &str,
+        success: bool,
+        error: Option<&str>,
+        output: Option<Value>,
+    ) -> ClientResult<Action> {
+        let body = json!({"success": success, "error": error, "output": output});
+        self.call(
+            Method::POST,
+            &format!("/v1/actions/{id}/result"),
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
+    pub async fn policy_info(&self) -> ClientResult<Value> {
+        self.call(Method::GET, "/v1/policy/info", None, None).await
+    }
+
+    /// The full id for an id or a unique prefix of at least 8 characters.
+    pub async fn resolve(&self, id_or_prefix: &str) -> ClientResult<String> {
+        let wanted = id_or_prefix.trim().to_ascii_lowercase();
+        if wanted.len() < 8 {
+            return Err(ClientError::PrefixTooShort(wanted));
+        }
+        if wanted.len() == 36 {
+            return Ok(wanted);
+        }
+        let filter = ListFilter {
+            id_prefix: Some(wanted.clone()),
+            limit: Some(20),
+            ..Default::default()
+        };
+        let found = self.list(&filter).await?;
+        match found.as_slice() {
+            [] => Err(ClientError::NoMatch { prefix: wanted }),
+            [one] => Ok(one.id.clone()),
+            many => Err(ClientError::Ambiguous {
+                prefix: wanted,
+                candidates: many.iter().map(|a| a.id.clone()).collect(),
+            }),
+        }
+    }
+}
+
+fn short_reason(e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        "connection refused".to_owned()
+    } else if e.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        e.to_string()
+    }
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(200).collect()
+}
