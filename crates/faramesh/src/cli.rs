@@ -19,6 +19,18 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
+    /// Server URL for client commands (default http://<host>:<port>).
+    #[arg(long, global = true, env = "FARAMESH_URL")]
+    pub url: Option<String>,
+    /// Server host: where client commands connect, and the address `serve` binds [env: FARAMESH_HOST, default 127.0.0.1].
+    #[arg(long, global = true)]
+    pub host: Option<String>,
+    /// Server port: where client commands connect, and the port `serve` listens on [env: FARAMESH_PORT, default 8000].
+    #[arg(long, global = true)]
+    pub port: Option<u16>,
+    /// API token for client commands.
+    #[arg(long, global = true, env = "FARAMESH_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Machine-readable JSON output (no colour).
     #[arg(long, global = true)]
     pub json: bool,
@@ -31,6 +43,32 @@ pub struct Global {
 pub enum Command {
     /// Start the server: the HTTP API on the embedded SQLite database by default.
     Serve(ServeArgs),
+    /// List actions, newest first.
+    List(ListArgs),
+    /// Show one action in full.
+    Get { id: String },
+    /// Show an action's ledger events (the hash chain), oldest first.
+    Events { id: String },
+    /// Approve a pending action (fetches its approval token itself).
+    #[command(visible_alias = "allow")]
+    Approve {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Deny a pending action.
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Start an allowed or approved action (a built-in executor may run it).
+    Start { id: String },
+    /// Report how an executing action ended.
+    Result(ResultArgs),
+    /// Submit actions.
+    #[command(subcommand)]
+    Action(ActionCommand),
     /// Write, check, test and compare policy files, without a server.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -108,12 +146,6 @@ pub struct TestArgs {
 /// Flags of `faramesh serve`; each overrides its environment variable (which overrides `.env`).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Bind address [env: FARAMESH_HOST, default 127.0.0.1].
-    #[arg(long)]
-    pub host: Option<String>,
-    /// Port [env: FARAMESH_PORT, default 8000].
-    #[arg(long)]
-    pub port: Option<u16>,
     /// Policy file [env: FARA_POLICY_FILE, default policies/default.yaml].
     #[arg(long)]
     pub policy: Option<PathBuf>,
@@ -135,4 +167,56 @@ pub struct ServeArgs {
     /// Log format: `text` or `json` (level from RUST_LOG, default info).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// How many (1..1000).
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub tool: Option<String>,
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Show full ids and params.
+    #[arg(long)]
+    pub full: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResultArgs {
+    pub id: String,
+    /// The action succeeded.
+    #[arg(long, conflicts_with = "failure", required_unless_present = "failure")]
+    pub success: bool,
+    /// The action failed.
+    #[arg(long)]
+    pub failure: bool,
+    /// What went wrong.
+    #[arg(long)]
+    pub error: Option<String>,
+    /// Output as JSON (or text).
+    #[arg(long)]
+    pub output: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ActionCommand {
+    /// Submit one action from flags.
+    Submit {
+        #[arg(long)]
+        tool: String,
+        #[arg(long, visible_alias = "operation")]
+        op: String,
+        /// A params entry, key=value (value read as JSON when it parses).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// A context entry, key=value.
+        #[arg(long = "context", value_name = "KEY=VALUE")]
+        context: Vec<String>,
+        #[arg(long, default_value = "cli")]
+        agent: String,
+    },
 }

@@ -1,6 +1,7 @@
 //! `faramesh`: the command line of the Faramesh execution gatekeeper.
 
 mod cli;
+mod operate;
 mod output;
 mod params;
 mod policy;
@@ -26,7 +27,8 @@ fn main() -> ExitCode {
     output::configure(&cli.global);
     let status = match &cli.command {
         cli::Command::Policy(cmd) => policy::run(cmd, &cli.global),
-        cli::Command::Serve(args) => serve::run(args),
+        cli::Command::Serve(args) => serve::run(args, &cli.global),
+        other => operate::run(other, &cli.global),
     };
     match status {
         Ok(status) => ExitCode::from(status as u8),

@@ -5,16 +5,16 @@ use crate::Status;
 use anyhow::Context;
 use faramesh_server::{Backend, ServerConfig};
 
-pub fn run(args: &ServeArgs) -> anyhow::Result<Status> {
+pub fn run(args: &ServeArgs, global: &crate::cli::Global) -> anyhow::Result<Status> {
     // `.env` fills in only variables the environment does not set; a missing file is fine.
     let _ = dotenvy::dotenv();
     init_logging(&args.log_format);
     let mut config = ServerConfig::from_lookup(|name| std::env::var(name).ok())
         .context("invalid configuration")?;
-    if let Some(host) = &args.host {
+    if let Some(host) = &global.host {
         config.host.clone_from(host);
     }
-    if let Some(port) = args.port {
+    if let Some(port) = global.port {
         config.port = port;
     }
     if let Some(policy) = &args.policy {

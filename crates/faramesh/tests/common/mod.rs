@@ -1,0 +1,59 @@
+//! Starting the real `faramesh serve` for process-level tests.
+#![allow(dead_code)] // Each test file uses a different subset.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Starts `faramesh serve` on a free port and returns it with its base URL, once it listens.
+pub fn serve(dir: &Path) -> (Child, String) {
+    serve_with(dir, &[], &[])
+}
+
+/// `serve` with extra environment variables and flags.
+pub fn serve_with(dir: &Path, env: &[(&str, &str)], flags: &[&str]) -> (Child, String) {
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.yaml");
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("faramesh"))
+        .arg("serve")
+        .args(if flags.contains(&"--port") {
+            &[][..]
+        } else {
+            &["--port", "0"][..]
+        })
+        .arg("--db")
+        .arg(dir.join("actions.db"))
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--profile")
+        .arg(dir.join("no-profile.yaml"))
+        .args(flags)
+        .env("RUST_LOG", "info")
+        .env_remove("FARAMESH_TOKEN")
+        .env_remove("FARAMESH_DEMO")
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("faramesh serve starts");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.split("listening on ").nth(1) {
+                let _ = tx.send(url.trim().to_owned());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server reports where it listens");
+    (child, url)
+}
+
+pub async fn get_json(client: &reqwest::Client, url: String) -> Value {
+    client.get(url).send().await.unwrap().json().await.unwrap()
+}
