@@ -27,6 +27,8 @@ pub struct Action {
     pub updated_at: String,
     pub outcome: Option<String>,
     pub reason_code: Option<String>,
+    /// `risk_level`, and what decided (`decided_by`, `risk_rule`).
+    pub reason_details: Option<Value>,
     pub request_hash: Option<String>,
     pub policy_hash: Option<String>,
     pub profile_id: Option<String>,

@@ -106,7 +106,12 @@ pub async fn submit_action(
         policy_version: decision.policy_version.as_deref().map(str::to_owned),
         outcome: Some(decision.outcome.as_str().to_owned()),
         reason_code: Some(decision.reason_code.to_string()),
-        reason_details: Some(json!({"risk_level": decision.risk_level.as_str()})),
+        // What decided, kept with the action: the policy may change later.
+        reason_details: Some(json!({
+            "risk_level": decision.risk_level.as_str(),
+            "decided_by": decision.decided_by,
+            "risk_rule": decision.risk_rule.as_deref(),
+        })),
         request_hash: decision.request_hash.clone(),
         policy_hash: decision.policy_hash.as_deref().map(str::to_owned),
         profile_id: decision.profile_id.as_deref().map(str::to_owned),

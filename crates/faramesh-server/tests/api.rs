@@ -122,7 +122,11 @@ async fn approval_flow_from_submission_to_result() {
     assert_eq!(action["decision"], "require_approval");
     assert_eq!(action["outcome"], "ABSTAIN");
     assert_eq!(action["reason_code"], "POLICY_REQUIRE_APPROVAL");
-    assert_eq!(action["reason_details"], json!({"risk_level": "medium"}));
+    assert_eq!(action["reason_details"]["risk_level"], "medium");
+    assert_eq!(
+        action["reason_details"]["decided_by"],
+        json!({"kind": "policy_rule", "number": 2, "line": 41, "name": null})
+    );
     assert_eq!(action["request_hash"].as_str().map(str::len), Some(64));
     assert!(action["created_at"].as_str().unwrap().ends_with('Z'));
     assert!(action["python_example"]

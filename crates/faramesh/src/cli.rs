@@ -69,6 +69,27 @@ pub enum Command {
     /// Submit actions.
     #[command(subcommand)]
     Action(ActionCommand),
+    /// Why an action got its decision: the rule that decided (with its line), risk and hashes.
+    Explain { id: String },
+    /// Ready-to-copy curl commands for an action (get, events, approve, deny).
+    Curl { id: String },
+    /// Submit a copy of an allowed, approved or succeeded action (context gets `replayed_from`).
+    Replay { id: String },
+    /// Submit the action described in a YAML or JSON file.
+    Apply { file: PathBuf },
+    /// Recompute the hash chain of one action's events, or of every action (--all); exit 1 on a break.
+    VerifyLog {
+        /// The action to check.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Check every action.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Write policies/default.yaml, profiles/default.yaml and .env.example (never overwrites).
+    Init,
+    /// Print shell completions (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
     /// Write, check, test and compare policy files, without a server.
     #[command(subcommand)]
     Policy(PolicyCommand),

@@ -1,6 +1,7 @@
 //! `faramesh`: the command line of the Faramesh execution gatekeeper.
 
 mod cli;
+mod init;
 mod operate;
 mod output;
 mod params;
@@ -28,6 +29,17 @@ fn main() -> ExitCode {
     let status = match &cli.command {
         cli::Command::Policy(cmd) => policy::run(cmd, &cli.global),
         cli::Command::Serve(args) => serve::run(args, &cli.global),
+        cli::Command::Init => init::run(),
+        cli::Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                *shell,
+                &mut cli::Cli::command(),
+                "faramesh",
+                &mut std::io::stdout(),
+            );
+            Ok(Status::Success)
+        }
         other => operate::run(other, &cli.global),
     };
     match status {

@@ -137,7 +137,50 @@ async fn dispatch(
             }
             Ok(Status::Success)
         }
-        Command::Policy(_) | Command::Serve(_) => Ok(Status::Error),
+        Command::Explain { id } => {
+            let action = client.get(&client.resolve(id).await?).await?;
+            explain(&action, client, global).await;
+            Ok(Status::Success)
+        }
+        Command::Curl { id } => {
+            let id = client.resolve(id).await?;
+            curl(client, &id, global);
+            Ok(Status::Success)
+        }
+        Command::Replay { id } => {
+            let original = client.get(&client.resolve(id).await?).await?;
+            if !["allowed", "approved", "succeeded"].contains(&original.status.as_str()) {
+                return Err(ClientError::Conflict {
+                    detail: format!(
+                        "Action {} is {}; only allowed, approved or succeeded actions are replayed",
+                        original.id, original.status
+                    ),
+                    status: Some(original.status),
+                });
+            }
+            let mut context = original.context.clone();
+            context.insert("replayed_from".into(), Value::String(original.id.clone()));
+            let copy = Submission {
+                agent_id: original.agent_id,
+                tool: original.tool,
+                operation: original.operation,
+                params: original.params,
+                context,
+            };
+            let action = client.submit(&copy).await?;
+            report(&action, global, "submitted replay");
+            Ok(Status::Success)
+        }
+        Command::Apply { file } => {
+            let submission = read_submission(file)?;
+            let action = client.submit(&submission).await?;
+            report(&action, global, "submitted");
+            Ok(Status::Success)
+        }
+        Command::VerifyLog { id, all } => verify(client, id.as_deref(), *all, global).await,
+        Command::Policy(_) | Command::Serve(_) | Command::Init | Command::Completions { .. } => {
+            Ok(Status::Error)
+        }
     }
 }
 
@@ -296,4 +339,202 @@ fn cut(text: &str, max: usize) -> String {
         s.push('…');
         s
     }
+}
+
+async fn explain(a: &Action, client: &Client, global: &Global) {
+    let details = a.reason_details.clone().unwrap_or(Value::Null);
+    let policy_file = client
+        .policy_info()
+        .await
+        .ok()
+        .and_then(|info| info["policy_file"].as_str().map(str::to_owned));
+    if global.json {
+        let out = serde_json::json!({
+            "id": a.id, "status": a.status, "decision": a.decision, "reason": a.reason, "reason_code": a.reason_code,
+            "risk_level": a.risk_level, "decided_by": details["decided_by"], "risk_rule": details["risk_rule"],
+            "policy_file": policy_file, "policy_version": a.policy_version, "policy_hash": a.policy_hash,
+            "request_hash": a.request_hash, "profile_hash": a.profile_hash, "provenance_id": a.provenance_id,
+        });
+        println!("{}", pretty(&out));
+        return;
+    }
+    let row = |label: &str, value: &str| {
+        println!("{}  {value}", paint(output::BOLD, format!("{label:<15}")))
+    };
+    row("action", &a.id);
+    row("status", &paint(status_style(&a.status), &a.status));
+    row("decision", a.decision.as_deref().unwrap_or("-"));
+    row("reason", a.reason.as_deref().unwrap_or("-"));
+    row("reason_code", a.reason_code.as_deref().unwrap_or("-"));
+    row("risk_level", a.risk_level.as_deref().unwrap_or("-"));
+    let by = &details["decided_by"];
+    let decided = match by["kind"].as_str() {
+        Some("policy_rule") => format!(
+            "policy rule {} (line {}{}){}",
+            by["number"],
+            by["line"],
+            policy_file
+                .as_deref()
+                .map(|f| format!(" of {f}"))
+                .unwrap_or_default(),
+            by["name"]
+                .as_str()
+                .map(|n| format!(" \"{n}\""))
+                .unwrap_or_default()
+        ),
+        Some("profile_rule") => format!(
+            "execution profile rule {} \"{}\"",
+            by["number"],
+            by["name"].as_str().unwrap_or("")
+        ),
+        Some("profile") => "the execution profile".to_owned(),
+        Some("default") => "no rule matched: denied by default".to_owned(),
+        Some("failure") => "evaluation failed: denied (fail closed)".to_owned(),
+        _ => "not recorded".to_owned(),
+    };
+    row("decided by", &decided);
+    if let Some(rule) = details["risk_rule"].as_str() {
+        row("risk rule", rule);
+    }
+    row("policy_version", a.policy_version.as_deref().unwrap_or("-"));
+    row("policy_hash", a.policy_hash.as_deref().unwrap_or("-"));
+    row("request_hash", a.request_hash.as_deref().unwrap_or("-"));
+    if let Some(profile) = &a.profile_hash {
+        row("profile_hash", profile);
+    }
+    row("provenance_id", a.provenance_id.as_deref().unwrap_or("-"));
+}
+
+fn curl(client: &Client, id: &str, global: &Global) {
+    let base = client.base_url();
+    let auth = if global.token.is_some() {
+        " -H \"Authorization: Bearer $FARAMESH_TOKEN\""
+    } else {
+        ""
+    };
+    println!("# get the action\ncurl -s{auth} {base}/v1/actions/{id}");
+    println!("# its ledger events\ncurl -s{auth} {base}/v1/actions/{id}/events");
+    println!("# approve (use the action's approval_token)\ncurl -s -X POST{auth} -H 'content-type: application/json' {base}/v1/actions/{id}/approval -d '{{\"token\": \"<approval_token>\", \"approve\": true}}'");
+    println!("# deny\ncurl -s -X POST{auth} -H 'content-type: application/json' {base}/v1/actions/{id}/approval -d '{{\"token\": \"<approval_token>\", \"approve\": false, \"reason\": \"...\"}}'");
+}
+
+/// An action from a YAML or JSON file: agent_id (default "cli"), tool, operation (or op), params, context.
+fn read_submission(file: &std::path::Path) -> Result<Submission, ClientError> {
+    let invalid = |detail: String| ClientError::Invalid { detail };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| invalid(format!("cannot read {}: {e}", file.display())))?;
+    let value = faramesh_core::yaml::load(&text)
+        .and_then(|node| node.to_json())
+        .map_err(|e| invalid(format!("{} is not valid YAML or JSON: {e}", file.display())))?;
+    let Value::Object(mut map) = value else {
+        return Err(invalid(format!(
+            "{} must hold a mapping with tool, operation and params",
+            file.display()
+        )));
+    };
+    let text_field = |map: &mut serde_json::Map<String, Value>, key: &str| match map.remove(key) {
+        Some(Value::String(s)) => Some(s),
+        _ => None,
+    };
+    let tool = text_field(&mut map, "tool")
+        .ok_or_else(|| invalid(format!("{}: `tool` is required", file.display())))?;
+    let operation = text_field(&mut map, "operation")
+        .or_else(|| text_field(&mut map, "op"))
+        .ok_or_else(|| invalid(format!("{}: `operation` is required", file.display())))?;
+    let agent_id = text_field(&mut map, "agent_id").unwrap_or_else(|| "cli".to_owned());
+    let object = |v: Option<Value>| match v {
+        Some(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    Ok(Submission {
+        agent_id,
+        tool,
+        operation,
+        params: object(map.remove("params")),
+        context: object(map.remove("context")),
+    })
+}
+
+async fn verify(
+    client: &Client,
+    id: Option<&str>,
+    all: bool,
+    global: &Global,
+) -> Result<Status, ClientError> {
+    let ids = if all {
+        let mut ids = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = client
+                .list(&ListFilter {
+                    limit: Some(1000),
+                    offset: Some(offset),
+                    ..Default::default()
+                })
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            offset += u32::try_from(page.len()).unwrap_or(u32::MAX);
+            ids.extend(page.into_iter().map(|a| a.id));
+        }
+        ids
+    } else {
+        vec![client.resolve(id.unwrap_or_default()).await?]
+    };
+    let bar = if global.json || ids.len() < 50 {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(ids.len() as u64)
+    };
+    let (mut events_checked, mut broken) = (0usize, Vec::new());
+    for id in &ids {
+        let events = client.events(id).await?;
+        events_checked += events.len();
+        let chained: Vec<faramesh_core::ledger::ChainedEvent<'_>> = events
+            .iter()
+            .map(|e| faramesh_core::ledger::ChainedEvent {
+                id: &e.id,
+                action_id: &e.action_id,
+                event_type: &e.event_type,
+                created_at: &e.created_at,
+                meta: &e.meta,
+                prev_hash: e.prev_hash.as_deref(),
+                record_hash: &e.record_hash,
+            })
+            .collect();
+        if let Err(link) = faramesh_core::ledger::verify_chain(&chained) {
+            broken.push(link);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if global.json {
+        println!(
+            "{}",
+            pretty(
+                &serde_json::json!({"actions": ids.len(), "events": events_checked, "broken": broken})
+            )
+        );
+    } else if broken.is_empty() {
+        println!(
+            "{} {} action(s), {events_checked} event(s): every chain is intact",
+            paint(output::GOOD, "✓"),
+            ids.len()
+        );
+    } else {
+        for link in &broken {
+            println!("{} {link}", paint(output::ERROR, "✗"));
+        }
+        println!(
+            "{} of {} action(s) have a broken chain",
+            broken.len(),
+            ids.len()
+        );
+    }
+    Ok(if broken.is_empty() {
+        Status::Success
+    } else {
+        Status::Failure
+    })
 }

@@ -10,7 +10,7 @@ use common::serve_with;
 struct Server {
     url: String,
     child: std::process::Child,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -23,11 +23,7 @@ impl Drop for Server {
 fn server() -> Server {
     let dir = tempfile::TempDir::new().unwrap();
     let (child, url) = serve_with(dir.path(), &[("FARAMESH_EXECUTORS", "none")], &[]);
-    Server {
-        url,
-        child,
-        _dir: dir,
-    }
+    Server { url, child, dir }
 }
 
 fn cli(s: &Server) -> Command {
@@ -211,11 +207,7 @@ fn an_unreachable_server_exits_2_naming_the_url() {
 fn a_protected_server_asks_for_a_token() {
     let dir = tempfile::TempDir::new().unwrap();
     let (child, url) = serve_with(dir.path(), &[("FARAMESH_TOKEN", "s3cret")], &[]);
-    let s = Server {
-        url,
-        child,
-        _dir: dir,
-    };
+    let s = Server { url, child, dir };
     cli(&s)
         .arg("list")
         .assert()
@@ -225,4 +217,158 @@ fn a_protected_server_asks_for_a_token() {
         .args(["--token", "s3cret", "list"])
         .assert()
         .success();
+}
+
+#[test]
+fn explain_names_the_rule_and_its_line() {
+    let s = server();
+    let pending = submit(&s, "shell", "run", "cmd=ls");
+    let id = pending["id"].as_str().unwrap();
+    cli(&s)
+        .args(["explain", &id[..8]])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "decided by       policy rule 2 (line 41 of default.yaml)",
+        ))
+        .stdout(predicate::str::contains(
+            "reason_code      POLICY_REQUIRE_APPROVAL",
+        ));
+    let denied = submit(&s, "ftp", "put", "path=/x");
+    let explained = json_of(cli(&s).args(["explain", denied["id"].as_str().unwrap()]));
+    assert_eq!(explained["decided_by"]["kind"], "policy_rule");
+    assert_eq!(explained["decided_by"]["number"], 3);
+}
+
+#[test]
+fn curl_replay_and_apply() {
+    let s = server();
+    let allowed = submit(&s, "http", "get", "url=https://example.com");
+    let id = allowed["id"].as_str().unwrap();
+    cli(&s)
+        .args(["curl", &id[..8]])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "curl -s {}/v1/actions/{id}/events",
+            s.url
+        )));
+
+    let copy = json_of(cli(&s).args(["replay", id]));
+    assert_ne!(copy["id"], allowed["id"]);
+    assert_eq!(copy["context"]["replayed_from"], allowed["id"]);
+    assert_eq!(copy["params"], allowed["params"]);
+    let pending = submit(&s, "shell", "run", "cmd=ls");
+    cli(&s)
+        .args(["replay", pending["id"].as_str().unwrap()])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "only allowed, approved or succeeded",
+        ));
+
+    let file = s.dir.path().join("action.yaml");
+    std::fs::write(
+        &file,
+        "agent_id: ops\ntool: stripe\noperation: refund\nparams:\n  amount: 5000\n",
+    )
+    .unwrap();
+    let applied = json_of(cli(&s).arg("apply").arg(&file));
+    assert_eq!(
+        (applied["agent_id"].as_str(), applied["tool"].as_str()),
+        (Some("ops"), Some("stripe"))
+    );
+    std::fs::write(&file, "params: {}\n").unwrap();
+    cli(&s)
+        .arg("apply")
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("`tool` is required"));
+}
+
+#[test]
+fn verify_log_detects_a_tampered_event() {
+    let s = server();
+    let a = submit(&s, "http", "get", "url=https://a");
+    let b = submit(&s, "shell", "run", "cmd=ls");
+    cli(&s)
+        .args(["verify-log", "--all"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "2 action(s), 4 event(s): every chain is intact",
+        ));
+
+    // Someone with access to the database file rewrites history.
+    let db = rusqlite::Connection::open(s.dir.path().join("actions.db")).unwrap();
+    db.execute_batch("DROP TRIGGER events_no_update").unwrap();
+    db.execute("UPDATE events SET meta = '{\"decision\":\"allow\"}' WHERE action_id = ?1 AND event_type = 'created'", [b["id"].as_str().unwrap()]).unwrap();
+
+    let b_id = b["id"].as_str().unwrap();
+    cli(&s)
+        .args(["verify-log", "--all"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!("action {b_id}")))
+        .stdout(predicate::str::contains("record_hash"))
+        .stdout(predicate::str::contains(
+            "1 of 2 action(s) have a broken chain",
+        ));
+    cli(&s)
+        .args(["verify-log", &a["id"].as_str().unwrap()[..8]])
+        .assert()
+        .success();
+    let out = cli(&s)
+        .args(["--json", "verify-log", b_id])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            report["broken"][0]["position"].as_u64(),
+            report["broken"][0]["what"].as_str()
+        ),
+        (Some(1), Some("record_hash"))
+    );
+}
+
+#[test]
+fn init_writes_the_starter_files_once() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let run = || {
+        Command::cargo_bin("faramesh")
+            .unwrap()
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .arg("init")
+            .assert()
+            .success()
+    };
+    run()
+        .stdout(predicate::str::contains("wrote policies/default.yaml"))
+        .stdout(predicate::str::contains("faramesh serve"));
+    std::fs::write(dir.path().join("policies/default.yaml"), "rules: []\n").unwrap();
+    run().stdout(predicate::str::contains(
+        "policies/default.yaml exists; left as it is",
+    ));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("policies/default.yaml")).unwrap(),
+        "rules: []\n"
+    );
+    assert!(
+        dir.path().join("profiles/default.yaml").exists()
+            && dir.path().join(".env.example").exists()
+    );
+}
+
+#[test]
+fn completions_are_generated() {
+    Command::cargo_bin("faramesh")
+        .unwrap()
+        .args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("_faramesh()"));
 }
