@@ -265,6 +265,45 @@ impl Client {
         .await
     }
 
+    /// Opens the live stream (`GET /v1/events`), resuming after `last_event_id` when given.
+    pub async fn open_stream(
+        &self,
+        last_event_id: Option<u64>,
+        status: Option<&str>,
+        agent_id: Option<&str>,
+    ) -> ClientResult<reqwest::Response> {
+        let mut request = self.http.get(format!("{}/v1/events", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let query: Vec<(&str, &str)> = [("status", status), ("agent_id", agent_id)]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        let response =
+            request
+                .query(&query)
+                .send()
+                .await
+                .map_err(|e| ClientError::Unreachable {
+                    url: self.base.clone(),
+                    reason: short_reason(&e),
+                })?;
+        match response.status() {
+            s if s.is_success() => Ok(response),
+            StatusCode::UNAUTHORIZED => Err(ClientError::Unauthorized {
+                detail: "the live stream needs a token".into(),
+            }),
+            s => Err(ClientError::Server {
+                status: s.as_u16(),
+                detail: "the live stream could not be opened".into(),
+            }),
+        }
+    }
+
     pub async fn policy_info(&self) -> ClientResult<Value> {
         self.call(Method::GET, "/v1/policy/info", None, None).await
     }
@@ -307,4 +346,74 @@ fn short_reason(e: &reqwest::Error) -> String {
 
 fn truncate(text: &str) -> String {
     text.chars().take(200).collect()
+}
+
+/// One message of the live stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamMessage {
+    pub id: u64,
+    /// `action.created` or `action.updated`.
+    pub kind: String,
+    /// `{id, status, decision, agent_id, tool, operation, reason, risk_level}`.
+    pub data: Value,
+    pub timestamp: String,
+}
+
+/// Splits Server-Sent Events text, fed in arbitrary chunks, into messages; comments (pings)
+/// and malformed frames are skipped.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    pending: String,
+}
+
+impl SseParser {
+    pub fn feed(&mut self, chunk: &[u8]) -> Vec<StreamMessage> {
+        self.pending.push_str(&String::from_utf8_lossy(chunk));
+        let mut out = Vec::new();
+        while let Some(end) = self.pending.find("\n\n") {
+            let frame: String = self.pending.drain(..end + 2).collect();
+            let mut id = None;
+            let mut data = String::new();
+            for line in frame.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().parse().ok();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            let (Some(id), Ok(body)) = (id, serde_json::from_str::<Value>(&data)) else {
+                continue;
+            };
+            out.push(StreamMessage {
+                id,
+                kind: body["type"].as_str().unwrap_or_default().to_owned(),
+                data: body["data"].clone(),
+                timestamp: body["timestamp"].as_str().unwrap_or_default().to_owned(),
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SseParser;
+
+    #[test]
+    fn frames_split_across_chunks_are_reassembled_and_pings_skipped() {
+        let mut p = SseParser::default();
+        assert!(p.feed(b": ping\n\nid: 7\nda").is_empty());
+        let messages = p.feed(
+            b"ta: {\"type\":\"action.created\",\"data\":{\"id\":\"a\"},\"timestamp\":\"t\"}\n\n",
+        );
+        assert_eq!(messages.len(), 1);
+        assert_eq!(
+            (
+                messages[0].id,
+                messages[0].kind.as_str(),
+                messages[0].data["id"].as_str()
+            ),
+            (7, "action.created", Some("a"))
+        );
+    }
 }

@@ -95,6 +95,10 @@ pub struct HubConfig {
     pub client_queue: usize,
     /// Idle time after which a `: ping` comment is sent.
     pub ping_interval: Duration,
+    /// The first message gets `start_after + 1`. A server passes the highest id any earlier
+    /// run can have used, so ids keep increasing across restarts and `Last-Event-ID` resumes
+    /// never skip a message.
+    pub start_after: u64,
 }
 
 impl Default for HubConfig {
@@ -104,6 +108,7 @@ impl Default for HubConfig {
             replay_on_connect: 10,
             client_queue: 256,
             ping_interval: Duration::from_secs(15),
+            start_after: 0,
         }
     }
 }
@@ -154,10 +159,11 @@ impl EventHub {
     /// Creates a hub.
     pub fn new(config: HubConfig) -> Arc<EventHub> {
         let capacity = config.buffer.min(4096);
+        let start_after = config.start_after;
         Arc::new(EventHub {
             config,
             inner: Arc::new(Mutex::new(Inner {
-                last_id: 0,
+                last_id: start_after,
                 buffer: VecDeque::with_capacity(capacity),
                 clients: Vec::new(),
                 next_client_key: 0,

@@ -328,6 +328,7 @@ async fn degenerate_configs_do_not_panic() {
         replay_on_connect: 0,
         client_queue: 0,
         ping_interval: Duration::ZERO,
+        start_after: 0,
     });
     publish_n(&hub, 3);
     // Nothing buffered, so nothing replayed, with or without Last-Event-ID.
@@ -387,4 +388,14 @@ async fn close_ends_every_stream_and_later_ones_after_replay() {
         .collect()
         .await;
     assert_eq!(late, [1], "a later stream gets its replay, then ends");
+}
+
+#[test]
+fn ids_continue_after_start_after() {
+    let hub = EventHub::new(HubConfig {
+        start_after: 41,
+        ..HubConfig::default()
+    });
+    assert_eq!(hub.publish(EventKind::Created, action(1)).id, 42);
+    assert_eq!(hub.last_id(), 42);
 }

@@ -39,7 +39,7 @@ pub enum StartError {
 }
 
 /// Opens the configured storage and loads the policy.
-pub fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
+pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
     let store: Arc<dyn Store> = match &config.backend {
         Backend::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
         Backend::Postgres(_) => {
@@ -49,12 +49,17 @@ pub fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
         }
     };
     let executors = faramesh_executors::ExecutorSet::parse(&config.executors)?;
+    // Stream ids continue from the ledger so a client resuming after a restart misses nothing.
+    let start_after = store.last_event_seq().await?;
     let loaded = state::load(&config)?;
     Ok(AppState {
         store,
         loaded: Arc::new(ArcSwap::from_pointee(loaded)),
         config: Arc::new(config),
-        hub: faramesh_events::EventHub::new(faramesh_events::HubConfig::default()),
+        hub: faramesh_events::EventHub::new(faramesh_events::HubConfig {
+            start_after,
+            ..Default::default()
+        }),
         metrics: Arc::new(metrics::Metrics::new()),
         executors,
     })

@@ -44,7 +44,9 @@ async fn start_custom(
     config.backend = Backend::Sqlite(dir.path().join("data/actions.db"));
     config.tokens = tokens.iter().map(|t| t.to_string()).collect();
     adjust(&mut config);
-    let state = faramesh_server::build_state(config).expect("server state");
+    let state = faramesh_server::build_state(config)
+        .await
+        .expect("server state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app_state = state.clone();
@@ -862,7 +864,10 @@ async fn an_unknown_executor_name_stops_start_up() {
     config.policy_file = repo("policies/default.yaml");
     config.backend = Backend::Sqlite(dir.path().join("db"));
     config.executors = "shell,python".into();
-    let err = faramesh_server::build_state(config).err().expect("refused");
+    let err = faramesh_server::build_state(config)
+        .await
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("python"), "{err}");
 }
 
@@ -997,7 +1002,10 @@ async fn a_missing_policy_stops_start_up_unless_allowed() {
     let dir = TempDir::new().unwrap();
     config.policy_file = dir.path().join("missing.yaml");
     config.backend = Backend::Sqlite(dir.path().join("db"));
-    let err = faramesh_server::build_state(config).err().expect("refused");
+    let err = faramesh_server::build_state(config)
+        .await
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("missing.yaml"), "{err}");
 }
 

@@ -77,6 +77,9 @@ pub trait Store: Send + Sync + 'static {
     /// Ids of actions pending approval since before `created_before` (ISO-8601).
     async fn pending_since_before(&self, created_before: &str) -> StoreResult<Vec<String>>;
 
+    /// The highest ledger sequence number written so far (0 for an empty ledger).
+    async fn last_event_seq(&self) -> StoreResult<u64>;
+
     /// How many actions are in `status` now.
     async fn count_with_status(&self, status: ActionStatus) -> StoreResult<u64>;
 

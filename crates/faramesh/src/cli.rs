@@ -49,6 +49,15 @@ pub enum Command {
     Get { id: String },
     /// Show an action's ledger events (the hash chain), oldest first.
     Events { id: String },
+    /// An action's status transitions, oldest first.
+    Logs { id: String },
+    /// Follow the live stream, one line per change, until Ctrl-C; reconnects by itself.
+    Tail {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        agent: Option<String>,
+    },
     /// Approve a pending action (fetches its approval token itself).
     #[command(visible_alias = "allow")]
     Approve {

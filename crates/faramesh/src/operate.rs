@@ -178,6 +178,40 @@ async fn dispatch(
             Ok(Status::Success)
         }
         Command::VerifyLog { id, all } => verify(client, id.as_deref(), *all, global).await,
+        Command::Logs { id } => {
+            let events = client.events(&client.resolve(id).await?).await?;
+            for e in &events {
+                let status = match e.event_type.as_str() {
+                    "created" | "decision_made" => None,
+                    other => Some(other),
+                };
+                let reason = e.meta["reason"]
+                    .as_str()
+                    .map(|r| format!("  ({r})"))
+                    .unwrap_or_default();
+                let by = e.meta["by"]
+                    .as_str()
+                    .map(|b| format!("  by {b}"))
+                    .unwrap_or_default();
+                match status {
+                    None if e.event_type == "decision_made" => println!(
+                        "{}  decided: {}{}",
+                        e.created_at,
+                        e.meta["decision"].as_str().unwrap_or("-"),
+                        e.meta["reason"]
+                            .as_str()
+                            .map(|r| format!("  ({r})"))
+                            .unwrap_or_default()
+                    ),
+                    None => println!("{}  submitted", e.created_at),
+                    Some(s) => println!("{}  {s}{reason}{by}", e.created_at),
+                }
+            }
+            Ok(Status::Success)
+        }
+        Command::Tail { status, agent } => {
+            tail(client, status.as_deref(), agent.as_deref(), global).await
+        }
         Command::Policy(_) | Command::Serve(_) | Command::Init | Command::Completions { .. } => {
             Ok(Status::Error)
         }
@@ -537,4 +571,83 @@ async fn verify(
     } else {
         Status::Failure
     })
+}
+
+/// Follows the live stream until Ctrl-C. After a disconnect (a server restart, say) it
+/// reconnects with the last seen id, waiting a little longer after each failed attempt.
+async fn tail(
+    client: &Client,
+    status: Option<&str>,
+    agent: Option<&str>,
+    global: &Global,
+) -> Result<Status, ClientError> {
+    let follow = async {
+        let mut last_id: Option<u64> = None;
+        let mut delay = std::time::Duration::from_millis(200);
+        let mut announced_loss = false;
+        loop {
+            match client.open_stream(last_id, status, agent).await {
+                Ok(mut response) => {
+                    if announced_loss {
+                        eprintln!(
+                            "{} reconnected to {}",
+                            paint(output::GOOD, "✓"),
+                            client.base_url()
+                        );
+                        announced_loss = false;
+                    }
+                    delay = std::time::Duration::from_millis(200);
+                    let mut parser = faramesh_client::SseParser::default();
+                    while let Ok(Some(chunk)) = response.chunk().await {
+                        for m in parser.feed(&chunk) {
+                            last_id = Some(m.id);
+                            print_change(&m, global);
+                        }
+                    }
+                }
+                // A refused token will not get better by retrying.
+                Err(e @ ClientError::Unauthorized { .. }) => return Err(e),
+                Err(_) => {}
+            }
+            if !announced_loss {
+                eprintln!(
+                    "{} lost the stream from {}; reconnecting…",
+                    paint(output::WARN, "…"),
+                    client.base_url()
+                );
+                announced_loss = true;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(5));
+        }
+    };
+    tokio::select! {
+        result = follow => result,
+        _ = tokio::signal::ctrl_c() => Ok(Status::Success),
+    }
+}
+
+fn print_change(m: &faramesh_client::StreamMessage, global: &Global) {
+    if global.json {
+        let line = serde_json::json!({"id": m.id, "type": m.kind, "data": m.data, "timestamp": m.timestamp});
+        println!("{}", compact(&line));
+        return;
+    }
+    let d = &m.data;
+    let text = |k: &str| d[k].as_str().unwrap_or("-").to_owned();
+    let id = text("id");
+    let status = text("status");
+    println!(
+        "{}  {}  {}  {}  {}/{}  {}",
+        m.timestamp.get(11..19).unwrap_or(&m.timestamp),
+        id.get(..8).unwrap_or(&id),
+        paint(status_style(&status), format!("{status:<16}")),
+        paint(
+            risk_style(d["risk_level"].as_str()),
+            format!("{:<6}", text("risk_level"))
+        ),
+        text("tool"),
+        text("operation"),
+        text("reason"),
+    );
 }

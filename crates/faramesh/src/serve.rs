@@ -40,7 +40,7 @@ pub fn run(args: &ServeArgs, global: &crate::cli::Global) -> anyhow::Result<Stat
 async fn serve(config: ServerConfig) -> anyhow::Result<Status> {
     let address = format!("{}:{}", config.host, config.port);
     let open = config.tokens.is_empty();
-    let state = match faramesh_server::build_state(config.clone()) {
+    let state = match faramesh_server::build_state(config.clone()).await {
         Ok(state) => state,
         Err(faramesh_server::StartError::Load(faramesh_server::state::LoadError::Invalid(
             report,

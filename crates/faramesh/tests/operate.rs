@@ -372,3 +372,91 @@ fn completions_are_generated() {
         .success()
         .stdout(predicate::str::contains("_faramesh()"));
 }
+
+#[test]
+fn tail_follows_changes_across_a_server_restart_and_exits_0_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::TempDir::new().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let start = || {
+        serve_with(
+            dir.path(),
+            &[("FARAMESH_EXECUTORS", "none")],
+            &["--port", port.as_str()],
+        )
+    };
+    let (first, url) = start();
+    let mut s = Server {
+        url: url.clone(),
+        child: first,
+        dir: tempfile::TempDir::new().unwrap(),
+    };
+
+    let mut tail = std::process::Command::new(assert_cmd::cargo::cargo_bin("faramesh"))
+        .args(["--url", &url, "tail"])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = tail.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |needle: &str| loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("tail prints the change");
+        if line.contains(needle) {
+            return line;
+        }
+    };
+
+    let before = submit(&s, "shell", "run", "cmd=ls");
+    let short = &before["id"].as_str().unwrap()[..8];
+    assert!(wait_for(short).contains("pending_approval"));
+
+    // Restart the server on the same port and database: tail reconnects by itself.
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+    let (second, _) = start();
+    s.child = second;
+    let after = submit(&s, "http", "get", "url=https://x");
+    let line = wait_for(&after["id"].as_str().unwrap()[..8]);
+    assert!(
+        line.contains("allowed") && line.contains("http/get"),
+        "{line}"
+    );
+
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(tail.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    assert_eq!(tail.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn logs_show_the_status_transitions() {
+    let s = server();
+    let pending = submit(&s, "shell", "run", "cmd=ls");
+    let id = pending["id"].as_str().unwrap();
+    cli(&s)
+        .args(["deny", id, "--reason", "no"])
+        .assert()
+        .success();
+    cli(&s)
+        .args(["logs", &id[..8]])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("submitted"))
+        .stdout(predicate::str::contains(
+            "decided: require_approval  (Shell commands require approval)",
+        ))
+        .stdout(predicate::str::contains("denied  (no)  by admin"));
+}

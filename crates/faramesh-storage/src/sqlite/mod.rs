@@ -203,6 +203,16 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn last_event_seq(&self) -> StoreResult<u64> {
+        self.read(|conn| {
+            let seq: Option<i64> = conn
+                .query_row("SELECT MAX(seq) FROM events", [], |row| row.get(0))
+                .map_err(unavailable)?;
+            Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+        })
+        .await
+    }
+
     async fn count_with_status(&self, status: ActionStatus) -> StoreResult<u64> {
         self.read(move |conn| {
             let n: i64 = conn
