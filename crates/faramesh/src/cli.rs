@@ -95,6 +95,11 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Re-decide a stored action with the current policy, profile and runtime and compare field
+    /// by field; exit 0 when identical, 1 when something differs.
+    ReplayDecision { id: String },
+    /// Write a Dockerfile and docker-compose.yaml (server + PostgreSQL); never overwrites.
+    InitDocker,
     /// Write policies/default.yaml, profiles/default.yaml and .env.example (never overwrites).
     Init,
     /// Print shell completions (bash, zsh, fish, elvish, powershell).

@@ -23,11 +23,68 @@ const ENV_EXAMPLE: &str = "\\
 ";
 
 pub fn run() -> anyhow::Result<Status> {
-    for (path, text) in [
+    write_new(&[
         ("policies/default.yaml", POLICY),
         ("profiles/default.yaml", PROFILE),
         (".env.example", ENV_EXAMPLE),
-    ] {
+    ])?;
+    println!("next: check the policy with `faramesh policy validate policies/default.yaml`, then start the server with `faramesh serve`");
+    Ok(Status::Success)
+}
+
+const DOCKERFILE: &str = "\
+# Builds the faramesh binary and runs the server.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release -p faramesh
+
+FROM debian:bookworm-slim
+RUN useradd --system --home /app faramesh && mkdir -p /app/data && chown faramesh /app/data
+WORKDIR /app
+COPY --from=build /src/target/release/faramesh /usr/local/bin/faramesh
+COPY policies ./policies
+COPY profiles ./profiles
+USER faramesh
+EXPOSE 8000
+CMD [\"faramesh\", \"serve\", \"--host\", \"0.0.0.0\"]
+";
+
+const COMPOSE: &str = "\
+# The Faramesh server with PostgreSQL. Start with: docker compose up --build
+services:
+  faramesh:
+    build: .
+    ports:
+      - \"8000:8000\"
+    environment:
+      FARAMESH_TOKEN: change-me
+      FARA_DB_BACKEND: postgres
+      FARA_POSTGRES_DSN: postgres://faramesh:faramesh@postgres:5432/faramesh
+    depends_on:
+      - postgres
+  postgres:
+    image: postgres:16
+    environment:
+      POSTGRES_USER: faramesh
+      POSTGRES_PASSWORD: faramesh
+      POSTGRES_DB: faramesh
+    volumes:
+      - pgdata:/var/lib/postgresql/data
+volumes:
+  pgdata:
+";
+
+/// `faramesh init-docker`.
+pub fn docker() -> anyhow::Result<Status> {
+    write_new(&[("Dockerfile", DOCKERFILE), ("docker-compose.yaml", COMPOSE)])?;
+    println!("next: set FARAMESH_TOKEN in docker-compose.yaml, then `docker compose up --build`");
+    Ok(Status::Success)
+}
+
+/// Writes each file that does not exist yet and says what it did.
+fn write_new(files: &[(&str, &str)]) -> anyhow::Result<()> {
+    for &(path, text) in files {
         let path = Path::new(path);
         if path.exists() {
             println!(
@@ -44,6 +101,5 @@ pub fn run() -> anyhow::Result<Status> {
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
         println!("{} wrote {}", paint(output::GOOD, "✓"), path.display());
     }
-    println!("next: check the policy with `faramesh policy validate policies/default.yaml`, then start the server with `faramesh serve`");
-    Ok(Status::Success)
+    Ok(())
 }

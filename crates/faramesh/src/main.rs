@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         cli::Command::Policy(cmd) => policy::run(cmd, &cli.global),
         cli::Command::Serve(args) => serve::run(args, &cli.global),
         cli::Command::Init => init::run(),
+        cli::Command::InitDocker => init::docker(),
         cli::Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

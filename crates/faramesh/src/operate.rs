@@ -212,9 +212,14 @@ async fn dispatch(
         Command::Tail { status, agent } => {
             tail(client, status.as_deref(), agent.as_deref(), global).await
         }
-        Command::Policy(_) | Command::Serve(_) | Command::Init | Command::Completions { .. } => {
-            Ok(Status::Error)
+        Command::ReplayDecision { id } => {
+            replay_decision(client, &client.resolve(id).await?, global).await
         }
+        Command::Policy(_)
+        | Command::Serve(_)
+        | Command::Init
+        | Command::InitDocker
+        | Command::Completions { .. } => Ok(Status::Error),
     }
 }
 
@@ -650,4 +655,88 @@ fn print_change(m: &faramesh_client::StreamMessage, global: &Global) {
         text("operation"),
         text("reason"),
     );
+}
+
+/// What a difference in each version-bound field means.
+const REPLAY_FIELDS: &[(&str, &str)] = &[
+    ("outcome", "the decision itself changed"),
+    ("reason_code", "a different rule or default decided"),
+    ("risk_level", "the risk assessment changed"),
+    (
+        "request_hash",
+        "the payload no longer hashes the same (canonicalization changed)",
+    ),
+    ("policy_hash", "the policy changed since this decision"),
+    (
+        "profile_hash",
+        "the execution profile changed since this decision",
+    ),
+    (
+        "runtime_version",
+        "the server version changed since this decision",
+    ),
+    ("provenance_id", "one of the version-bound inputs changed"),
+];
+
+async fn replay_decision(
+    client: &Client,
+    id: &str,
+    global: &Global,
+) -> Result<Status, ClientError> {
+    let stored = client.get(id).await?;
+    let submission = Submission {
+        agent_id: stored.agent_id.clone(),
+        tool: stored.tool.clone(),
+        operation: stored.operation.clone(),
+        params: stored.params.clone(),
+        context: stored.context.clone(),
+    };
+    let now = client.gate_decide(&submission).await?;
+    let before = serde_json::to_value(&stored).unwrap_or(Value::Null);
+    let mut rows = Vec::new();
+    for (field, meaning) in REPLAY_FIELDS {
+        let old = before[*field].clone();
+        let new = now[*field].clone();
+        rows.push((*field, old.clone(), new.clone(), old == new, *meaning));
+    }
+    let differing = rows.iter().filter(|r| !r.3).count();
+    if global.json {
+        let fields: Vec<Value> = rows
+            .iter()
+            .map(|(f, o, n, same, m)| serde_json::json!({"field": f, "stored": o, "now": n, "same": same, "meaning": if *same { Value::Null } else { Value::from(*m) }}))
+            .collect();
+        println!(
+            "{}",
+            pretty(
+                &serde_json::json!({"action_id": id, "identical": differing == 0, "fields": fields})
+            )
+        );
+    } else {
+        for (field, old, new, same, meaning) in &rows {
+            let show = |v: &Value| v.as_str().map_or_else(|| compact(v), str::to_owned);
+            if *same {
+                println!("{} {field:<16} {}", paint(output::GOOD, "="), show(old));
+            } else {
+                println!(
+                    "{} {field:<16} {} → {}  ({meaning})",
+                    paint(output::ERROR, "≠"),
+                    show(old),
+                    show(new)
+                );
+            }
+        }
+        if differing == 0 {
+            println!(
+                "{} the decision replays identically",
+                paint(output::GOOD, "✓")
+            );
+        } else {
+            println!("{differing} field(s) differ");
+        }
+    }
+    Ok(if differing == 0 {
+        Status::Success
+    } else {
+        Status::Failure
+    })
 }

@@ -460,3 +460,79 @@ fn logs_show_the_status_transitions() {
         ))
         .stdout(predicate::str::contains("denied  (no)  by admin"));
 }
+
+#[test]
+fn replay_decision_is_identical_until_the_policy_changes() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "rules:\n  - match: {tool: http}\n    allow: true\n",
+    )
+    .unwrap();
+    let policy_arg = policy.display().to_string();
+    let (child, url) = serve_with(
+        dir.path(),
+        &[("FARAMESH_EXECUTORS", "none")],
+        &["--policy", policy_arg.as_str()],
+    );
+    let s = Server { url, child, dir };
+    let action = submit(&s, "http", "get", "url=https://x");
+    let id = action["id"].as_str().unwrap();
+    cli(&s)
+        .args(["replay-decision", &id[..8]])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("the decision replays identically"));
+
+    std::fs::write(&policy, "rules:\n  - match: {tool: http}\n    deny: true\n").unwrap();
+    let reloaded = reload_policy(&s.url);
+    assert_eq!(reloaded, 200);
+    cli(&s)
+        .args(["replay-decision", id])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("policy_hash"))
+        .stdout(predicate::str::contains(
+            "the policy changed since this decision",
+        ))
+        .stdout(predicate::str::contains("EXECUTE → HALT"));
+}
+
+#[test]
+fn init_docker_writes_dockerfile_and_compose_once() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let run = || {
+        Command::cargo_bin("faramesh")
+            .unwrap()
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .arg("init-docker")
+            .assert()
+            .success()
+    };
+    run()
+        .stdout(predicate::str::contains("wrote Dockerfile"))
+        .stdout(predicate::str::contains("wrote docker-compose.yaml"));
+    let compose = std::fs::read_to_string(dir.path().join("docker-compose.yaml")).unwrap();
+    assert!(compose.contains("postgres") && compose.contains("FARA_DB_BACKEND: postgres"));
+    run().stdout(predicate::str::contains("Dockerfile exists; left as it is"));
+}
+
+use reload::reload_policy;
+
+mod reload {
+    /// POST /v1/policy/reload and return the status code.
+    pub fn reload_policy(url: &str) -> u16 {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            ::reqwest::Client::new()
+                .post(format!("{url}/v1/policy/reload"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    }
+}

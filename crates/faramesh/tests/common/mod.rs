@@ -25,8 +25,14 @@ pub fn serve_with(dir: &Path, env: &[(&str, &str)], flags: &[&str]) -> (Child, S
         })
         .arg("--db")
         .arg(dir.join("actions.db"))
-        .arg("--policy")
-        .arg(&policy)
+        .args(if flags.contains(&"--policy") {
+            vec![]
+        } else {
+            vec![
+                std::ffi::OsString::from("--policy"),
+                policy.clone().into_os_string(),
+            ]
+        })
         .arg("--profile")
         .arg(dir.join("no-profile.yaml"))
         .args(flags)
