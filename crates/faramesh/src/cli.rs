@@ -89,12 +89,18 @@ pub enum Command {
     /// Recompute the hash chain of one action's events, or of every action (--all); exit 1 on a break.
     VerifyLog {
         /// The action to check.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        #[arg(required_unless_present_any = ["all", "file"], conflicts_with = "all")]
         id: Option<String>,
         /// Check every action.
         #[arg(long)]
         all: bool,
+        /// Check an export written by `faramesh audit export` instead of a server.
+        #[arg(long)]
+        file: Option<PathBuf>,
     },
+    /// Audit records.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Re-decide a stored action with the current policy, profile and runtime and compare field
     /// by field; exit 0 when identical, 1 when something differs.
     ReplayDecision { id: String },
@@ -253,5 +259,15 @@ pub enum ActionCommand {
         context: Vec<String>,
         #[arg(long, default_value = "cli")]
         agent: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Every action followed by its ledger events, as JSON lines on stdout.
+    Export {
+        /// Only actions created at or after this time (ISO-8601, e.g. 2026-11-01 or 2026-11-01T12:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
     },
 }

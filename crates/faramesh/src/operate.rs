@@ -6,6 +6,7 @@ use crate::{params, Status};
 use anstream::{eprintln, println};
 use anyhow::Context;
 use faramesh_client::{Action, Client, ClientError, ListFilter, Submission};
+use faramesh_core::ledger::{verify_chain, BrokenLink, ChainedEvent};
 use serde_json::Value;
 
 /// The server the client commands talk to: --url, else --host/--port, else the environment.
@@ -177,7 +178,17 @@ async fn dispatch(
             report(&action, global, "submitted");
             Ok(Status::Success)
         }
-        Command::VerifyLog { id, all } => verify(client, id.as_deref(), *all, global).await,
+        Command::VerifyLog {
+            file: Some(file), ..
+        } => verify_file(file, global),
+        Command::VerifyLog {
+            id,
+            all,
+            file: None,
+        } => verify(client, id.as_deref(), *all, global).await,
+        Command::Audit(crate::cli::AuditCommand::Export { since }) => {
+            export(client, since.as_deref()).await
+        }
         Command::Logs { id } => {
             let events = client.events(&client.resolve(id).await?).await?;
             for e in &events {
@@ -530,9 +541,9 @@ async fn verify(
     for id in &ids {
         let events = client.events(id).await?;
         events_checked += events.len();
-        let chained: Vec<faramesh_core::ledger::ChainedEvent<'_>> = events
+        let chained: Vec<ChainedEvent<'_>> = events
             .iter()
-            .map(|e| faramesh_core::ledger::ChainedEvent {
+            .map(|e| ChainedEvent {
                 id: &e.id,
                 action_id: &e.action_id,
                 event_type: &e.event_type,
@@ -542,35 +553,13 @@ async fn verify(
                 record_hash: &e.record_hash,
             })
             .collect();
-        if let Err(link) = faramesh_core::ledger::verify_chain(&chained) {
+        if let Err(link) = verify_chain(&chained) {
             broken.push(link);
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    if global.json {
-        println!(
-            "{}",
-            pretty(
-                &serde_json::json!({"actions": ids.len(), "events": events_checked, "broken": broken})
-            )
-        );
-    } else if broken.is_empty() {
-        println!(
-            "{} {} action(s), {events_checked} event(s): every chain is intact",
-            paint(output::GOOD, "✓"),
-            ids.len()
-        );
-    } else {
-        for link in &broken {
-            println!("{} {link}", paint(output::ERROR, "✗"));
-        }
-        println!(
-            "{} of {} action(s) have a broken chain",
-            broken.len(),
-            ids.len()
-        );
-    }
+    print_verification(ids.len(), events_checked, &broken, global);
     Ok(if broken.is_empty() {
         Status::Success
     } else {
@@ -739,4 +728,129 @@ async fn replay_decision(
     } else {
         Status::Failure
     })
+}
+
+/// Every action (oldest first) and its events as JSON lines: `{"record": "action", ...}` then
+/// `{"record": "event", ...}` for each of its events.
+async fn export(client: &Client, since: Option<&str>) -> Result<Status, ClientError> {
+    let mut actions = Vec::new();
+    let mut offset = 0u32;
+    loop {
+        let page = client
+            .list(&ListFilter {
+                limit: Some(1000),
+                offset: Some(offset),
+                ..Default::default()
+            })
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        offset += u32::try_from(page.len()).unwrap_or(u32::MAX);
+        actions.extend(page);
+    }
+    actions.reverse();
+    // Timestamps are ISO-8601 UTC, so text order is time order.
+    actions.retain(|a| since.is_none_or(|s| a.created_at.as_str() >= s));
+    for action in &actions {
+        let mut line = serde_json::to_value(action).unwrap_or(Value::Null);
+        line["record"] = Value::from("action");
+        println!("{}", compact(&line));
+        for event in client.events(&action.id).await? {
+            let mut line = serde_json::to_value(&event).unwrap_or(Value::Null);
+            line["record"] = Value::from("event");
+            println!("{}", compact(&line));
+        }
+    }
+    Ok(Status::Success)
+}
+
+/// Verifies the chains in an export file.
+fn verify_file(file: &std::path::Path, global: &Global) -> Result<Status, ClientError> {
+    let invalid = |detail: String| ClientError::Invalid { detail };
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| invalid(format!("cannot read {}: {e}", file.display())))?;
+    let mut chains: Vec<(String, Vec<Value>)> = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let record: Value = serde_json::from_str(line)
+            .map_err(|e| invalid(format!("{} line {}: not JSON ({e})", file.display(), n + 1)))?;
+        match record["record"].as_str() {
+            Some("action") => chains.push((
+                record["id"].as_str().unwrap_or_default().to_owned(),
+                Vec::new(),
+            )),
+            Some("event") => {
+                let action_id = record["action_id"].as_str().unwrap_or_default().to_owned();
+                match chains.iter_mut().rev().find(|(id, _)| *id == action_id) {
+                    Some((_, events)) => events.push(record),
+                    None => {
+                        return Err(invalid(format!(
+                            "{} line {}: an event of action {action_id} before the action",
+                            file.display(),
+                            n + 1
+                        )))
+                    }
+                }
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "{} line {}: neither an action nor an event record",
+                    file.display(),
+                    n + 1
+                )))
+            }
+        }
+    }
+    let mut broken: Vec<BrokenLink> = Vec::new();
+    let mut events_checked = 0;
+    for (_, events) in &chains {
+        events_checked += events.len();
+        let chained: Vec<ChainedEvent<'_>> = events
+            .iter()
+            .map(|e| ChainedEvent {
+                id: e["id"].as_str().unwrap_or_default(),
+                action_id: e["action_id"].as_str().unwrap_or_default(),
+                event_type: e["event_type"].as_str().unwrap_or_default(),
+                created_at: e["created_at"].as_str().unwrap_or_default(),
+                meta: &e["meta"],
+                prev_hash: e["prev_hash"].as_str(),
+                record_hash: e["record_hash"].as_str().unwrap_or_default(),
+            })
+            .collect();
+        if let Err(link) = verify_chain(&chained) {
+            broken.push(link);
+        }
+    }
+    print_verification(chains.len(), events_checked, &broken, global);
+    Ok(if broken.is_empty() {
+        Status::Success
+    } else {
+        Status::Failure
+    })
+}
+
+fn print_verification(actions: usize, events: usize, broken: &[BrokenLink], global: &Global) {
+    if global.json {
+        println!(
+            "{}",
+            pretty(&serde_json::json!({"actions": actions, "events": events, "broken": broken}))
+        );
+    } else if broken.is_empty() {
+        println!(
+            "{} {actions} action(s), {events} event(s): every chain is intact",
+            paint(output::GOOD, "✓")
+        );
+    } else {
+        for link in broken {
+            println!("{} {link}", paint(output::ERROR, "✗"));
+        }
+        println!(
+            "{} of {actions} action(s) have a broken chain",
+            broken.len()
+        );
+    }
 }

@@ -536,3 +536,62 @@ mod reload {
         })
     }
 }
+
+#[test]
+fn audit_export_is_verifiable_offline_and_tampering_shows() {
+    let s = server();
+    submit(&s, "http", "get", "url=https://a");
+    let pending = submit(&s, "shell", "run", "cmd=ls");
+    cli(&s)
+        .args(["approve", pending["id"].as_str().unwrap()])
+        .assert()
+        .success();
+    let out = cli(&s).args(["audit", "export"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    let kinds: Vec<&str> = records
+        .iter()
+        .map(|r| r["record"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["action", "event", "event", "action", "event", "event", "event"]
+    );
+
+    let file = s.dir.path().join("export.jsonl");
+    std::fs::write(&file, &text).unwrap();
+    cli(&s)
+        .arg("verify-log")
+        .arg("--file")
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "2 action(s), 5 event(s): every chain is intact",
+        ));
+
+    let tampered = text.replacen(
+        r#""decision":"require_approval""#,
+        r#""decision":"allow""#,
+        1,
+    );
+    assert_ne!(tampered, text);
+    std::fs::write(&file, tampered).unwrap();
+    cli(&s)
+        .arg("verify-log")
+        .arg("--file")
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("broken chain"));
+
+    let later = cli(&s)
+        .args(["audit", "export", "--since", "2999-01-01"])
+        .output()
+        .unwrap();
+    assert!(later.status.success() && later.stdout.is_empty());
+}
