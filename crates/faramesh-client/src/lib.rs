@@ -306,8 +306,10 @@ impl Client {
 
     /// Decides a submission without storing it (`POST /v1/gate/decide`).
     pub async fn gate_decide(&self, submission: &Submission) -> ClientResult<Value> {
-        let body = serde_json::to_value(submission).map_err(|e| ClientError::Decode(e.to_string()))?;
-        self.call(Method::POST, "/v1/gate/decide", Some(&body), None).await
+        let body =
+            serde_json::to_value(submission).map_err(|e| ClientError::Decode(e.to_string()))?;
+        self.call(Method::POST, "/v1/gate/decide", Some(&body), None)
+            .await
     }
 
     pub async fn policy_info(&self) -> ClientResult<Value> {
