@@ -206,6 +206,25 @@ impl Client {
             .await
     }
 
+    /// Every action, newest first, fetched page by page.
+    pub async fn list_all(&self) -> ClientResult<Vec<Action>> {
+        let mut all = Vec::new();
+        loop {
+            let offset = u32::try_from(all.len()).unwrap_or(u32::MAX);
+            let page = self
+                .list(&ListFilter {
+                    limit: Some(1000),
+                    offset: Some(offset),
+                    ..Default::default()
+                })
+                .await?;
+            if page.is_empty() {
+                return Ok(all);
+            }
+            all.extend(page);
+        }
+    }
+
     pub async fn events(&self, id: &str) -> ClientResult<Vec<Event>> {
         self.call(Method::GET, &format!("/v1/actions/{id}/events"), None, None)
             .await

@@ -512,23 +512,7 @@ async fn verify(
     global: &Global,
 ) -> Result<Status, ClientError> {
     let ids = if all {
-        let mut ids = Vec::new();
-        let mut offset = 0;
-        loop {
-            let page = client
-                .list(&ListFilter {
-                    limit: Some(1000),
-                    offset: Some(offset),
-                    ..Default::default()
-                })
-                .await?;
-            if page.is_empty() {
-                break;
-            }
-            offset += u32::try_from(page.len()).unwrap_or(u32::MAX);
-            ids.extend(page.into_iter().map(|a| a.id));
-        }
-        ids
+        client.list_all().await?.into_iter().map(|a| a.id).collect()
     } else {
         vec![client.resolve(id.unwrap_or_default()).await?]
     };
@@ -541,19 +525,11 @@ async fn verify(
     for id in &ids {
         let events = client.events(id).await?;
         events_checked += events.len();
-        let chained: Vec<ChainedEvent<'_>> = events
+        let values: Vec<Value> = events
             .iter()
-            .map(|e| ChainedEvent {
-                id: &e.id,
-                action_id: &e.action_id,
-                event_type: &e.event_type,
-                created_at: &e.created_at,
-                meta: &e.meta,
-                prev_hash: e.prev_hash.as_deref(),
-                record_hash: &e.record_hash,
-            })
+            .filter_map(|e| serde_json::to_value(e).ok())
             .collect();
-        if let Err(link) = verify_chain(&chained) {
+        if let Err(link) = check_chain(&values) {
             broken.push(link);
         }
         bar.inc(1);
@@ -733,22 +709,7 @@ async fn replay_decision(
 /// Every action (oldest first) and its events as JSON lines: `{"record": "action", ...}` then
 /// `{"record": "event", ...}` for each of its events.
 async fn export(client: &Client, since: Option<&str>) -> Result<Status, ClientError> {
-    let mut actions = Vec::new();
-    let mut offset = 0u32;
-    loop {
-        let page = client
-            .list(&ListFilter {
-                limit: Some(1000),
-                offset: Some(offset),
-                ..Default::default()
-            })
-            .await?;
-        if page.is_empty() {
-            break;
-        }
-        offset += u32::try_from(page.len()).unwrap_or(u32::MAX);
-        actions.extend(page);
-    }
+    let mut actions = client.list_all().await?;
     actions.reverse();
     // Timestamps are ISO-8601 UTC, so text order is time order.
     actions.retain(|a| since.is_none_or(|s| a.created_at.as_str() >= s));
@@ -809,19 +770,7 @@ fn verify_file(file: &std::path::Path, global: &Global) -> Result<Status, Client
     let mut events_checked = 0;
     for (_, events) in &chains {
         events_checked += events.len();
-        let chained: Vec<ChainedEvent<'_>> = events
-            .iter()
-            .map(|e| ChainedEvent {
-                id: e["id"].as_str().unwrap_or_default(),
-                action_id: e["action_id"].as_str().unwrap_or_default(),
-                event_type: e["event_type"].as_str().unwrap_or_default(),
-                created_at: e["created_at"].as_str().unwrap_or_default(),
-                meta: &e["meta"],
-                prev_hash: e["prev_hash"].as_str(),
-                record_hash: e["record_hash"].as_str().unwrap_or_default(),
-            })
-            .collect();
-        if let Err(link) = verify_chain(&chained) {
+        if let Err(link) = check_chain(events) {
             broken.push(link);
         }
     }
@@ -853,4 +802,37 @@ fn print_verification(actions: usize, events: usize, broken: &[BrokenLink], glob
             broken.len()
         );
     }
+}
+
+/// Recomputes one action's chain from its events as JSON (the API's and the export's form).
+fn check_chain(events: &[Value]) -> Result<(), BrokenLink> {
+    let text = |e: &Value, k: &str| e[k].as_str().unwrap_or_default().to_owned();
+    let owned: Vec<[String; 5]> = events
+        .iter()
+        .map(|e| {
+            [
+                text(e, "id"),
+                text(e, "action_id"),
+                text(e, "event_type"),
+                text(e, "created_at"),
+                text(e, "record_hash"),
+            ]
+        })
+        .collect();
+    let chained: Vec<ChainedEvent<'_>> = events
+        .iter()
+        .zip(&owned)
+        .map(
+            |(e, [id, action_id, event_type, created_at, record_hash])| ChainedEvent {
+                id,
+                action_id,
+                event_type,
+                created_at,
+                meta: &e["meta"],
+                prev_hash: e["prev_hash"].as_str(),
+                record_hash,
+            },
+        )
+        .collect();
+    verify_chain(&chained)
 }
