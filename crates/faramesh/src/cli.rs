@@ -106,6 +106,8 @@ pub enum Command {
     ReplayDecision { id: String },
     /// Write a Dockerfile and docker-compose.yaml (server + PostgreSQL); never overwrites.
     InitDocker,
+    /// Check the setup: configuration, policy, profile, database, port and auth (✓/✗ with the fix).
+    Doctor,
     /// Write policies/default.yaml, profiles/default.yaml and .env.example (never overwrites).
     Init,
     /// Print shell completions (bash, zsh, fish, elvish, powershell).

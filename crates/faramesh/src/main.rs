@@ -1,6 +1,7 @@
 //! `faramesh`: the command line of the Faramesh execution gatekeeper.
 
 mod cli;
+mod doctor;
 mod init;
 mod operate;
 mod output;
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => serve::run(args, &cli.global),
         cli::Command::Init => init::run(),
         cli::Command::InitDocker => init::docker(),
+        cli::Command::Doctor => doctor::run(&cli.global),
         cli::Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

@@ -230,6 +230,7 @@ async fn dispatch(
         | Command::Serve(_)
         | Command::Init
         | Command::InitDocker
+        | Command::Doctor
         | Command::Completions { .. } => Ok(Status::Error),
     }
 }

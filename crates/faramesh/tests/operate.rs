@@ -595,3 +595,55 @@ fn audit_export_is_verifiable_offline_and_tampering_shows() {
         .unwrap();
     assert!(later.status.success() && later.stdout.is_empty());
 }
+
+#[test]
+fn doctor_reports_each_check_with_its_fix() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let doctor = |port: &str| {
+        Command::cargo_bin("faramesh")
+            .unwrap()
+            .current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env_remove("FARAMESH_TOKEN")
+            .env_remove("FARA_POLICY_FILE")
+            .args(["doctor", "--port", port])
+            .assert()
+    };
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    doctor(&free)
+        .code(1)
+        .stdout(predicate::str::contains(
+            "✗ policy policies/default.yaml cannot be read",
+        ))
+        .stdout(predicate::str::contains("fix: run `faramesh init`"));
+
+    Command::cargo_bin("faramesh")
+        .unwrap()
+        .current_dir(dir.path())
+        .arg("init")
+        .assert()
+        .success();
+    doctor(&free)
+        .code(0)
+        .stdout(predicate::str::contains(
+            "✓ policy policies/default.yaml is valid (3 rules",
+        ))
+        .stdout(predicate::str::contains(
+            "✓ execution profile profiles/default.yaml is valid",
+        ))
+        .stdout(predicate::str::contains(format!(
+            "✓ 127.0.0.1:{free} is free"
+        )))
+        .stdout(predicate::str::contains("! no FARAMESH_TOKEN"));
+
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port().to_string();
+    doctor(&busy_port).code(1).stdout(predicate::str::contains(
+        "is a server already running there?",
+    ));
+}

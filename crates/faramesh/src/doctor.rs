@@ -1,0 +1,164 @@
+//! `faramesh doctor`: is this directory ready to run the server? One line per check.
+
+use crate::cli::Global;
+use crate::output::{self, paint};
+use crate::Status;
+use anstream::println;
+use faramesh_core::{Policy, Profile};
+use faramesh_server::{Backend, ServerConfig};
+
+enum Check {
+    Pass(String),
+    /// Not a failure, but worth knowing (and how to change it).
+    Note(String),
+    Fail(String, String),
+}
+
+pub fn run(global: &Global) -> anyhow::Result<Status> {
+    let _ = dotenvy::dotenv();
+    let mut checks = Vec::new();
+    let config = match ServerConfig::from_lookup(|name| std::env::var(name).ok()) {
+        Ok(mut config) => {
+            if let Some(host) = &global.host {
+                config.host.clone_from(host);
+            }
+            if let Some(port) = global.port {
+                config.port = port;
+            }
+            checks.push(Check::Pass(
+                "configuration (environment and .env) is valid".into(),
+            ));
+            config
+        }
+        Err(e) => {
+            checks.push(Check::Fail(
+                format!("configuration: {e}"),
+                "fix or unset that variable (in the environment or .env)".into(),
+            ));
+            return finish(checks);
+        }
+    };
+    checks.push(policy(&config));
+    checks.push(profile(&config));
+    checks.push(database(&config));
+    checks.push(port(&config));
+    checks.push(if config.tokens.is_empty() {
+        Check::Note("no FARAMESH_TOKEN: the API will be open to anyone who can reach it; set FARAMESH_TOKEN to require a bearer token".into())
+    } else {
+        Check::Pass(format!("authentication on ({} admin token(s))", config.tokens.len()))
+    });
+    finish(checks)
+}
+
+fn policy(config: &ServerConfig) -> Check {
+    let path = &config.policy_file;
+    match std::fs::read_to_string(path) {
+        Ok(text) => match Policy::parse(&path.display().to_string(), &text) {
+            Ok(p) => Check::Pass(format!(
+                "policy {} is valid ({} rules, version {})",
+                path.display(),
+                p.rules().len(),
+                p.default_version()
+            )),
+            Err(report) => Check::Fail(
+                format!(
+                    "policy {} has {} problem(s)",
+                    path.display(),
+                    report.error_count()
+                ),
+                format!(
+                    "run `faramesh policy validate {}` to see each one",
+                    path.display()
+                ),
+            ),
+        },
+        Err(e) => Check::Fail(
+            format!("policy {} cannot be read ({e})", path.display()),
+            "run `faramesh init` to write a starter policy, or set FARA_POLICY_FILE".into(),
+        ),
+    }
+}
+
+fn profile(config: &ServerConfig) -> Check {
+    let path = &config.profile_file;
+    match std::fs::read_to_string(path) {
+        Ok(text) => match Profile::parse(&path.display().to_string(), &text) {
+            Ok(p) => Check::Pass(format!(
+                "execution profile {} is valid (id {}, version {})",
+                path.display(),
+                p.id(),
+                p.version()
+            )),
+            Err(report) => Check::Fail(
+                format!(
+                    "execution profile {} has {} problem(s)",
+                    path.display(),
+                    report.error_count()
+                ),
+                format!(
+                    "run `faramesh policy validate {} --profile {}`",
+                    config.policy_file.display(),
+                    path.display()
+                ),
+            ),
+        },
+        Err(_) => Check::Note(format!(
+            "no execution profile at {} (optional)",
+            path.display()
+        )),
+    }
+}
+
+fn database(config: &ServerConfig) -> Check {
+    match &config.backend {
+        Backend::Postgres(_) => Check::Fail(
+            "FARA_DB_BACKEND=postgres: the PostgreSQL backend is not available yet".into(),
+            "use FARA_DB_BACKEND=sqlite".into(),
+        ),
+        Backend::Sqlite(path) => match (path.exists(), faramesh_storage::SqliteStore::open(path)) {
+            (true, Ok(_)) => Check::Pass(format!(
+                "database {} opens and is up to date",
+                path.display()
+            )),
+            (false, Ok(_)) => Check::Pass(format!(
+                "database {} did not exist; created it, empty and up to date",
+                path.display()
+            )),
+            (_, Err(e)) => Check::Fail(
+                format!("database {}: {e}", path.display()),
+                "check the path and its directory's permissions, or set FARA_SQLITE_PATH".into(),
+            ),
+        },
+    }
+}
+
+fn port(config: &ServerConfig) -> Check {
+    let address = format!("{}:{}", config.host, config.port);
+    match std::net::TcpListener::bind(&address) {
+        Ok(_) => Check::Pass(format!("{address} is free to listen on")),
+        Err(e) => Check::Fail(
+            format!("cannot listen on {address} ({e})"),
+            "is a server already running there? stop it, or choose another --port / FARAMESH_PORT"
+                .into(),
+        ),
+    }
+}
+
+fn finish(checks: Vec<Check>) -> anyhow::Result<Status> {
+    let mut failed = 0;
+    for check in &checks {
+        match check {
+            Check::Pass(text) => println!("{} {text}", paint(output::GOOD, "✓")),
+            Check::Note(text) => println!("{} {text}", paint(output::WARN, "!")),
+            Check::Fail(text, fix) => {
+                failed += 1;
+                println!("{} {text}\n    fix: {fix}", paint(output::ERROR, "✗"));
+            }
+        }
+    }
+    Ok(if failed == 0 {
+        Status::Success
+    } else {
+        Status::Failure
+    })
+}
