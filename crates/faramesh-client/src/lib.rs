@@ -52,15 +52,8 @@ pub struct Event {
     pub record_hash: String,
 }
 
-/// A new action.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Submission {
-    pub agent_id: String,
-    pub tool: String,
-    pub operation: String,
-    pub params: Map<String, Value>,
-    pub context: Map<String, Value>,
-}
+/// A new action: the same fields the decision engine reads.
+pub use faramesh_core::ActionRequest as Submission;
 
 /// Filters of the action list.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -98,6 +98,17 @@ pub enum EventType {
 }
 
 impl EventType {
+    pub const ALL: [EventType; 8] = [
+        EventType::Created,
+        EventType::DecisionMade,
+        EventType::Approved,
+        EventType::Denied,
+        EventType::Started,
+        EventType::Succeeded,
+        EventType::Failed,
+        EventType::Timeout,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::Created => "created",
@@ -112,19 +123,7 @@ impl EventType {
     }
 
     pub fn parse(text: &str) -> Option<EventType> {
-        use EventType::*;
-        [
-            Created,
-            DecisionMade,
-            Approved,
-            Denied,
-            Started,
-            Succeeded,
-            Failed,
-            Timeout,
-        ]
-        .into_iter()
-        .find(|e| e.as_str() == text)
+        EventType::ALL.into_iter().find(|e| e.as_str() == text)
     }
 }
 

@@ -26,6 +26,13 @@ fn server() -> Server {
     Server { url, child, dir }
 }
 
+/// The binary run in `dir`, without colour.
+fn in_dir(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::cargo_bin("faramesh").unwrap();
+    cmd.current_dir(dir).env("NO_COLOR", "1");
+    cmd
+}
+
 fn cli(s: &Server) -> Command {
     let mut cmd = Command::cargo_bin("faramesh").unwrap();
     cmd.env("NO_COLOR", "1")
@@ -337,15 +344,7 @@ fn verify_log_detects_a_tampered_event() {
 #[test]
 fn init_writes_the_starter_files_once() {
     let dir = tempfile::TempDir::new().unwrap();
-    let run = || {
-        Command::cargo_bin("faramesh")
-            .unwrap()
-            .current_dir(dir.path())
-            .env("NO_COLOR", "1")
-            .arg("init")
-            .assert()
-            .success()
-    };
+    let run = || in_dir(dir.path()).arg("init").assert().success();
     run()
         .stdout(predicate::str::contains("wrote policies/default.yaml"))
         .stdout(predicate::str::contains("faramesh serve"));
@@ -502,15 +501,7 @@ fn replay_decision_is_identical_until_the_policy_changes() {
 #[test]
 fn init_docker_writes_dockerfile_and_compose_once() {
     let dir = tempfile::TempDir::new().unwrap();
-    let run = || {
-        Command::cargo_bin("faramesh")
-            .unwrap()
-            .current_dir(dir.path())
-            .env("NO_COLOR", "1")
-            .arg("init-docker")
-            .assert()
-            .success()
-    };
+    let run = || in_dir(dir.path()).arg("init-docker").assert().success();
     run()
         .stdout(predicate::str::contains("wrote Dockerfile"))
         .stdout(predicate::str::contains("wrote docker-compose.yaml"));
@@ -600,10 +591,7 @@ fn audit_export_is_verifiable_offline_and_tampering_shows() {
 fn doctor_reports_each_check_with_its_fix() {
     let dir = tempfile::TempDir::new().unwrap();
     let doctor = |port: &str| {
-        Command::cargo_bin("faramesh")
-            .unwrap()
-            .current_dir(dir.path())
-            .env("NO_COLOR", "1")
+        in_dir(dir.path())
             .env_remove("FARAMESH_TOKEN")
             .env_remove("FARA_POLICY_FILE")
             .args(["doctor", "--port", port])
@@ -622,12 +610,7 @@ fn doctor_reports_each_check_with_its_fix() {
         ))
         .stdout(predicate::str::contains("fix: run `faramesh init`"));
 
-    Command::cargo_bin("faramesh")
-        .unwrap()
-        .current_dir(dir.path())
-        .arg("init")
-        .assert()
-        .success();
+    in_dir(dir.path()).arg("init").assert().success();
     doctor(&free)
         .code(0)
         .stdout(predicate::str::contains(
