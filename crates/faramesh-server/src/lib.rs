@@ -73,6 +73,7 @@ pub fn app(state: AppState) -> Router {
     let tracked = state.clone();
     let mut router = routes::api(state)
         .merge(faramesh_events::router(hub))
+        .merge(faramesh_ui::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(
