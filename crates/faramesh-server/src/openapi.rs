@@ -73,6 +73,30 @@ pub struct LedgerEvent {
     record_hash: String,
 }
 
+/// `GET /v1/actions/{id}/chain`: the action's hash chain recomputed by the server.
+#[derive(ToSchema)]
+pub struct ChainStatus {
+    action_id: String,
+    /// Number of events in the chain.
+    events: usize,
+    verified: bool,
+    /// The first event whose `prev_hash` or `record_hash` does not hold; null when verified.
+    broken_link: Option<BrokenLink>,
+}
+
+/// Where a hash chain breaks.
+#[derive(ToSchema)]
+pub struct BrokenLink {
+    action_id: String,
+    event_id: String,
+    /// 1-based position in the action's chain.
+    position: usize,
+    /// `prev_hash` or `record_hash`.
+    what: String,
+    expected: String,
+    found: String,
+}
+
 /// The body of `POST /v1/actions/{id}/approval`.
 #[derive(ToSchema)]
 pub struct ApprovalRequest {
@@ -148,6 +172,7 @@ pub struct StatusBody {
         crate::routes::list,
         crate::routes::get_action,
         crate::routes::events,
+        crate::routes::chain,
         crate::routes::approval,
         crate::routes::start,
         crate::routes::result,
@@ -161,6 +186,8 @@ pub struct StatusBody {
         ActionSubmission,
         Action,
         LedgerEvent,
+        ChainStatus,
+        BrokenLink,
         ApprovalRequest,
         ResultReport,
         GateDecision,

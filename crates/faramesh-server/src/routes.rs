@@ -21,6 +21,7 @@ pub fn api(state: AppState) -> Router {
         .route("/v1/actions", post(submit).get(list))
         .route("/v1/actions/{id}", get(get_action))
         .route("/v1/actions/{id}/events", get(events))
+        .route("/v1/actions/{id}/chain", get(chain))
         .route("/v1/actions/{id}/approval", post(approval))
         .route("/v1/actions/{id}/start", post(start))
         .route("/v1/actions/{id}/result", post(result))
@@ -267,6 +268,23 @@ pub(crate) async fn events(State(state): State<AppState>, Path(id): Path<String>
     find(&state, &id).await?;
     let events = state.store.events(&id).await?;
     ok(Value::Array(events.iter().map(view::event).collect()))
+}
+
+/// Recomputes the action's hash chain on the server (beyond the seed), so a dashboard can show
+/// "verified" or the first broken link without reimplementing canonical JSON.
+#[utoipa::path(get, path = "/v1/actions/{id}/chain", params(("id" = String, Path)),
+    responses((status = 200, body = crate::openapi::ChainStatus), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn chain(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    find(&state, &id).await?;
+    let events = state.store.events(&id).await?;
+    let chained: Vec<_> = events.iter().map(|e| e.chained()).collect();
+    let broken = faramesh_core::ledger::verify_chain(&chained).err();
+    ok(json!({
+        "action_id": id,
+        "events": events.len(),
+        "verified": broken.is_none(),
+        "broken_link": broken,
+    }))
 }
 
 #[derive(Debug, Deserialize)]

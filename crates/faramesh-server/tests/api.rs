@@ -931,6 +931,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/v1/actions", "get"),
         ("/v1/actions/{id}", "get"),
         ("/v1/actions/{id}/events", "get"),
+        ("/v1/actions/{id}/chain", "get"),
         ("/v1/actions/{id}/approval", "post"),
         ("/v1/actions/{id}/start", "post"),
         ("/v1/actions/{id}/result", "post"),
@@ -1032,4 +1033,21 @@ async fn actions_can_be_found_by_id_prefix() {
     );
     let (status, _) = s.get("/v1/actions?id_prefix=%25").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn the_chain_endpoint_recomputes_an_actions_hash_chain() {
+    let s = start().await;
+    let action = s
+        .submit("shell", "run", json!({"cmd": "rm -rf /tmp/x"}))
+        .await;
+    let (status, chain) = s.get(&format!("/v1/actions/{}/chain", id(&action))).await;
+    assert_eq!(status, StatusCode::OK, "{chain}");
+    assert_eq!(chain["verified"], true);
+    assert_eq!(chain["events"], 2, "created + decision_made");
+    assert_eq!(chain["broken_link"], Value::Null);
+
+    let (status, body) = s.get("/v1/actions/no-such-action/chain").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["detail"].as_str().unwrap().contains("no-such-action"), "{body}");
 }

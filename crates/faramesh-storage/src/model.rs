@@ -60,6 +60,21 @@ pub struct EventRecord {
     pub record_hash: String,
 }
 
+impl EventRecord {
+    /// The fields the hash chain covers, for `faramesh_core::ledger::verify_chain`.
+    pub fn chained(&self) -> faramesh_core::ledger::ChainedEvent<'_> {
+        faramesh_core::ledger::ChainedEvent {
+            id: &self.id,
+            action_id: &self.action_id,
+            event_type: self.event_type.as_str(),
+            created_at: &self.created_at,
+            meta: &self.meta,
+            prev_hash: self.prev_hash.as_deref(),
+            record_hash: &self.record_hash,
+        }
+    }
+}
+
 /// An event to append; id, time and hashes are assigned when it is written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
