@@ -10,12 +10,14 @@
 
 mod model;
 pub mod sqlite;
+mod tokens;
 
 pub use model::{
     now_timestamp, ActionFilter, ActionRecord, Created, EventRecord, NewAction, NewEvent,
     TransitionUpdate,
 };
-pub use sqlite::SqliteStore;
+pub use sqlite::{LedgerFile, SqliteStore};
+pub use tokens::{NewToken, Role, TokenRecord};
 
 use async_trait::async_trait;
 use faramesh_core::{ActionStatus, Transition};
@@ -39,6 +41,9 @@ pub enum StoreError {
     /// The database cannot be used right now (locked, disk full, connection lost).
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// An API token in use already has that name.
+    #[error("a token named {0:?} already exists; revoke it first or choose another name")]
+    TokenNameTaken(String),
     /// Stored data that cannot be read back (a bug or outside tampering).
     #[error("stored data is not valid: {0}")]
     Corrupt(String),
@@ -85,4 +90,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Stores a new API token (its secret's hash only).
+    async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord>;
+
+    /// Every token, revoked ones included, oldest first.
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>>;
+
+    /// Revokes the token in use with this name or id; `None` when there is none.
+    async fn revoke_token(&self, name_or_id: &str) -> StoreResult<Option<TokenRecord>>;
+
+    /// The token in use whose secret hashes to `secret_hash`.
+    async fn token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>>;
 }

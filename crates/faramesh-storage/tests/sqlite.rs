@@ -447,3 +447,117 @@ async fn listing_is_newest_first_with_filters_and_paging() {
     assert!(store.ids_with_prefix("%", 10).await.unwrap().is_empty());
     store.ping().await.unwrap();
 }
+
+#[tokio::test]
+async fn api_tokens_are_stored_by_hash_named_uniquely_and_revocable() {
+    use faramesh_storage::{NewToken, Role};
+    let dir = TempDir::new().unwrap();
+    let store = open(&dir);
+    let new = |name: &str, role, hash: &str| NewToken {
+        name: name.into(),
+        role,
+        secret_hash: hash.into(),
+    };
+    let agent = store
+        .create_token(new("ci-agent", Role::Agent, "h1"))
+        .await
+        .unwrap();
+    assert_eq!(agent.role, Role::Agent);
+    assert!(matches!(
+        store.create_token(new("ci-agent", Role::Admin, "h2")).await,
+        Err(StoreError::TokenNameTaken(name)) if name == "ci-agent"
+    ));
+    store
+        .create_token(new("alice", Role::Approver, "h3"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token_by_hash("h1").await.unwrap().map(|t| t.name),
+        Some("ci-agent".to_owned())
+    );
+
+    let revoked = store.revoke_token("ci-agent").await.unwrap().unwrap();
+    assert!(revoked.revoked_at.is_some());
+    assert_eq!(store.token_by_hash("h1").await.unwrap(), None, "revoked");
+    assert_eq!(
+        store.revoke_token("ci-agent").await.unwrap(),
+        None,
+        "already revoked"
+    );
+    // The name is free again once revoked; the list keeps the revoked token for the record.
+    store
+        .create_token(new("ci-agent", Role::Agent, "h4"))
+        .await
+        .unwrap();
+    drop(store);
+    let store = open(&dir);
+    let names: Vec<(String, bool)> = store
+        .list_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.name, t.revoked_at.is_some()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("ci-agent".to_owned(), true),
+            ("alice".to_owned(), false),
+            ("ci-agent".to_owned(), false)
+        ]
+    );
+    // Revoking by id works too.
+    let alice = store.token_by_hash("h3").await.unwrap().unwrap();
+    assert!(store.revoke_token(&alice.id).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_ledger_file_opens_read_only_and_shows_a_tampered_event() {
+    use faramesh_storage::LedgerFile;
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("data/actions.db");
+    let store = open(&dir);
+    let first = store
+        .create_action(submission(action(ActionStatus::PendingApproval, "shell")))
+        .await
+        .unwrap()
+        .action;
+    store
+        .create_action(submission(action(ActionStatus::Allowed, "http")))
+        .await
+        .unwrap();
+    drop(store);
+
+    let ledger = LedgerFile::open(&path).unwrap();
+    let ids = ledger.action_ids().unwrap();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(
+        ledger.ids_with_prefix(&first.id[..8], 5).unwrap(),
+        [first.id.clone()]
+    );
+    for id in &ids {
+        let chain = ledger.chain(id).unwrap();
+        let chained: Vec<_> = chain.iter().map(|e| e.chained()).collect();
+        assert_eq!(verify_chain(&chained), Ok(()));
+    }
+    drop(ledger);
+
+    // Someone edits an event behind the server's back (dropping the append-only trigger first).
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TRIGGER events_no_update").unwrap();
+    conn.execute(
+        "UPDATE events SET meta = '{\"decision\":\"allow\"}' WHERE action_id = ?1 AND event_type = 'created'",
+        [&first.id],
+    )
+    .unwrap();
+    drop(conn);
+    let ledger = LedgerFile::open(&path).unwrap();
+    let chain = ledger.chain(&first.id).unwrap();
+    let chained: Vec<_> = chain.iter().map(|e| e.chained()).collect();
+    let broken = verify_chain(&chained).unwrap_err();
+    assert_eq!((broken.position, broken.what), (1, "record_hash"));
+
+    assert!(LedgerFile::open(&dir.path().join("missing.db")).is_err());
+    std::fs::write(dir.path().join("not.db"), "hello").unwrap();
+    assert!(LedgerFile::open(&dir.path().join("not.db")).is_err());
+}

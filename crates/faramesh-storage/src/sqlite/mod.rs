@@ -4,12 +4,16 @@
 //! (group commit), each request answered only after that commit. Reads use a small pool of
 //! their own connections and never wait for the writer.
 
+mod ledger_file;
 mod rows;
+mod tokens;
 mod writer;
 
+pub use ledger_file::{LedgerFile, StoredEvent};
+
 use crate::{
-    ActionFilter, ActionRecord, Created, EventRecord, NewAction, Store, StoreError, StoreResult,
-    TransitionUpdate,
+    ActionFilter, ActionRecord, Created, EventRecord, NewAction, NewToken, Store, StoreError,
+    StoreResult, TokenRecord, TransitionUpdate,
 };
 use async_trait::async_trait;
 use faramesh_core::{ActionStatus, Transition};
@@ -22,9 +26,10 @@ use writer::WriteOp;
 
 /// The schema, one migration per step; applied on open and recorded in `user_version`.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!(
-        "../../migrations/sqlite/0001_init.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/sqlite/0001_init.sql")),
+        M::up(include_str!("../../migrations/sqlite/0002_api_tokens.sql")),
+    ])
 }
 
 /// Connection settings for every connection: wait for locks instead of failing at once,
@@ -106,6 +111,8 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?
     }
 
+    /// Runs `f` on a pooled connection. Besides reads, rare writes outside the action ledger
+    /// (API tokens) use it too, so they never wait behind a group commit.
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
@@ -223,6 +230,24 @@ impl Store for SqliteStore {
             Ok(u64::try_from(n).unwrap_or(0))
         })
         .await
+    }
+
+    async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord> {
+        self.read(move |conn| tokens::create(conn, new)).await
+    }
+
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        self.read(tokens::list).await
+    }
+
+    async fn revoke_token(&self, name_or_id: &str) -> StoreResult<Option<TokenRecord>> {
+        let key = name_or_id.to_owned();
+        self.read(move |conn| tokens::revoke(conn, &key)).await
+    }
+
+    async fn token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
+        let hash = secret_hash.to_owned();
+        self.read(move |conn| tokens::by_hash(conn, &hash)).await
     }
 
     async fn ping(&self) -> StoreResult<()> {
