@@ -533,7 +533,7 @@ async fn a_ledger_file_opens_read_only_and_shows_a_tampered_event() {
     assert_eq!(ids.len(), 2);
     assert_eq!(
         ledger.ids_with_prefix(&first.id[..8], 5).unwrap(),
-        [first.id.clone()]
+        vec![first.id.clone()]
     );
     for id in &ids {
         let chain = ledger.chain(id).unwrap();
