@@ -22,6 +22,9 @@ pub enum ApiError {
         action_id: String,
         status: String,
     },
+    /// 409 for something other than an action's status; `code` says what.
+    #[error("{detail}")]
+    Refused { detail: String, code: &'static str },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -38,7 +41,7 @@ impl ApiError {
         match self {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::Refused { .. } => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -51,6 +54,7 @@ impl ApiError {
             ApiError::Validation(_) => "validation_error",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::Refused { code, .. } => code,
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
@@ -95,6 +99,12 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(why) => {
                 ApiError::Unavailable(format!("The database is unavailable ({why}); nothing was changed, retry later"))
             }
+            StoreError::TokenNameTaken(name) => ApiError::Refused {
+                detail: format!(
+                    "A token named {name:?} already exists; revoke it first (`faramesh token revoke {name}`) or choose another name"
+                ),
+                code: "token_name_taken",
+            },
             StoreError::Corrupt(why) => ApiError::Unavailable(format!("Stored data could not be read ({why})")),
         }
     }

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod token_routes;
 pub mod validate;
 pub mod view;
 
@@ -52,7 +53,9 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
     // Stream ids continue from the ledger so a client resuming after a restart misses nothing.
     let start_after = store.last_event_seq().await?;
     let loaded = state::load(&config)?;
+    let tokens = auth::Tokens::new(config.tokens.clone(), &store.list_tokens().await?);
     Ok(AppState {
+        tokens: Arc::new(tokens),
         store,
         loaded: Arc::new(ArcSwap::from_pointee(loaded)),
         config: Arc::new(config),
@@ -67,18 +70,19 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
 
 /// The whole application: API routes, the live stream, authentication, metrics, body limit and CORS.
 pub fn app(state: AppState) -> Router {
-    let tokens = Arc::new(state.config.tokens.clone());
     let cors = state.config.enable_cors;
     let hub = state.hub.clone();
     let tracked = state.clone();
-    let mut router = routes::api(state)
+    let authenticating = state.clone();
+    let mut router = routes::api(state.clone())
+        .merge(token_routes::routes().with_state(state))
         .merge(faramesh_events::router(hub))
         .merge(faramesh_ui::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(
-            tokens,
-            auth::require_token,
+            authenticating,
+            auth::authenticate,
         ))
         // Outside authentication, so refused requests are counted too.
         .layer(axum::middleware::from_fn_with_state(

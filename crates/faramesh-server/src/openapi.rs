@@ -97,6 +97,37 @@ pub struct BrokenLink {
     found: String,
 }
 
+/// The body of `POST /v1/tokens`.
+#[derive(ToSchema)]
+pub struct TokenRequest {
+    /// 1 to 64 letters, digits, '-', '_', '.' or '@'; unique among tokens in use.
+    name: String,
+    /// agent | approver | admin
+    role: String,
+}
+
+/// An API token, without its secret.
+#[derive(ToSchema)]
+pub struct TokenInfo {
+    id: String,
+    name: String,
+    role: String,
+    created_at: String,
+    revoked_at: Option<String>,
+}
+
+/// A newly created token: the only answer that carries the secret.
+#[derive(ToSchema)]
+pub struct NewTokenBody {
+    id: String,
+    name: String,
+    role: String,
+    created_at: String,
+    revoked_at: Option<String>,
+    /// The bearer secret; stored only as its SHA-256, never shown again.
+    token: String,
+}
+
 /// The body of `POST /v1/actions/{id}/approval`.
 #[derive(ToSchema)]
 pub struct ApprovalRequest {
@@ -179,6 +210,9 @@ pub struct StatusBody {
         crate::routes::decide,
         crate::routes::policy_info,
         crate::routes::policy_reload,
+        crate::token_routes::create,
+        crate::token_routes::list,
+        crate::token_routes::revoke,
         crate::routes::health,
         crate::routes::ready,
     ),
@@ -187,6 +221,9 @@ pub struct StatusBody {
         Action,
         LedgerEvent,
         ChainStatus,
+        TokenRequest,
+        TokenInfo,
+        NewTokenBody,
         BrokenLink,
         ApprovalRequest,
         ResultReport,

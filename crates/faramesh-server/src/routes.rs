@@ -1,15 +1,16 @@
 //! The HTTP API of api.md.
 
+use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
 use crate::state::{self, AppState};
 use crate::validate;
-use crate::view::{self, TokenVisibility};
+use crate::view;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use faramesh_core::{ActionRequest, ActionStatus, Decision, EventType, Transition};
 use faramesh_storage::{ActionFilter, ActionRecord, NewAction, NewEvent, TransitionUpdate};
 use serde::Deserialize;
@@ -51,9 +52,11 @@ fn ok(value: Value) -> ApiResult {
     responses((status = 200, body = crate::openapi::Action), (status = 401, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 413, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 503, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn submit(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     payload: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
+    caller.require(Permission::Submit)?;
     let raw = body(payload)?;
     let idempotency = match headers.get("idempotency-key") {
         None => None,
@@ -73,7 +76,7 @@ pub(crate) async fn submit(
     };
     let request = validate::action_request(raw)?;
     let action = submit_action(&state, request, idempotency, false).await?;
-    ok(view::action(&action, TokenVisibility::Shown))
+    ok(view::action(&action, caller.token_visibility()))
 }
 
 /// Decides an action and stores it with its `created` and `decision_made` events.
@@ -186,8 +189,11 @@ pub(crate) struct ListQuery {
     responses((status = 200, body = Vec<crate::openapi::Action>), (status = 401, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
+    caller.require(Permission::Read)?;
+    let visibility = caller.token_visibility();
     let Query(q) =
         query.map_err(|e| ApiError::Validation(format!("Bad query: {}", e.body_text())))?;
     let number = |name: &str, text: Option<String>, default: i64| -> Result<i64, ApiError> {
@@ -233,7 +239,7 @@ pub(crate) async fn list(
             .await?
         {
             if let Some(action) = state.store.get_action(&id).await? {
-                actions.push(view::action(&action, TokenVisibility::Shown));
+                actions.push(view::action(&action, visibility));
             }
         }
         return ok(Value::Array(actions));
@@ -242,7 +248,7 @@ pub(crate) async fn list(
     ok(Value::Array(
         actions
             .iter()
-            .map(|a| view::action(a, TokenVisibility::Shown))
+            .map(|a| view::action(a, visibility))
             .collect(),
     ))
 }
@@ -257,14 +263,24 @@ async fn find(state: &AppState, id: &str) -> Result<ActionRecord, ApiError> {
 
 #[utoipa::path(get, path = "/v1/actions/{id}", params(("id" = String, Path)),
     responses((status = 200, body = crate::openapi::Action), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
-pub(crate) async fn get_action(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn get_action(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    caller.require(Permission::Read)?;
     let action = find(&state, &id).await?;
-    ok(view::action(&action, TokenVisibility::Shown))
+    ok(view::action(&action, caller.token_visibility()))
 }
 
 #[utoipa::path(get, path = "/v1/actions/{id}/events", params(("id" = String, Path)),
     responses((status = 200, body = Vec<crate::openapi::LedgerEvent>), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
-pub(crate) async fn events(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    caller.require(Permission::Read)?;
     find(&state, &id).await?;
     let events = state.store.events(&id).await?;
     ok(Value::Array(events.iter().map(view::event).collect()))
@@ -274,7 +290,12 @@ pub(crate) async fn events(State(state): State<AppState>, Path(id): Path<String>
 /// "verified" or the first broken link without reimplementing canonical JSON.
 #[utoipa::path(get, path = "/v1/actions/{id}/chain", params(("id" = String, Path)),
     responses((status = 200, body = crate::openapi::ChainStatus), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
-pub(crate) async fn chain(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn chain(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    caller.require(Permission::Read)?;
     find(&state, &id).await?;
     let events = state.store.events(&id).await?;
     let chained: Vec<_> = events.iter().map(|e| e.chained()).collect();
@@ -296,12 +317,14 @@ struct ApprovalBody {
 }
 
 #[utoipa::path(post, path = "/v1/actions/{id}/approval", params(("id" = String, Path)), request_body = crate::openapi::ApprovalRequest,
-    responses((status = 200, body = crate::openapi::Action), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = crate::openapi::Action), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn approval(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     payload: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
+    caller.require(Permission::Approve)?;
     let body: ApprovalBody = serde_json::from_value(body(payload)?).map_err(|e| {
         ApiError::Validation(format!(
             "The approval body must be {{token, approve, reason?}}: {e}"
@@ -329,7 +352,7 @@ pub(crate) async fn approval(
         (Transition::Deny, "deny")
     };
     let reason = body.reason.filter(|r| !r.trim().is_empty());
-    let meta = json!({"reason": reason, "by": "admin"});
+    let meta = json!({"reason": reason, "by": &*caller.name});
     let update = TransitionUpdate {
         decision: Some(decision.to_owned()),
         reason,
@@ -337,12 +360,17 @@ pub(crate) async fn approval(
         meta,
     };
     let action = state.transition(&id, transition, update).await?;
-    ok(view::action(&action, TokenVisibility::Shown))
+    ok(view::action(&action, caller.token_visibility()))
 }
 
 #[utoipa::path(post, path = "/v1/actions/{id}/start", params(("id" = String, Path)),
     responses((status = 200, body = crate::openapi::Action), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
-pub(crate) async fn start(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn start(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    caller.require(Permission::Execute)?;
     // The conditional update is the gate: only an `allowed` or `approved` action gets here.
     let action = state
         .transition(
@@ -357,7 +385,7 @@ pub(crate) async fn start(State(state): State<AppState>, Path(id): Path<String>)
     if let Some(kind) = state.executors.for_tool(&action.tool) {
         crate::execution::spawn(state.clone(), kind, action.clone());
     }
-    ok(view::action(&action, TokenVisibility::Shown))
+    ok(view::action(&action, caller.token_visibility()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -375,9 +403,11 @@ const MAX_ERROR_CHARS: usize = 1000;
     responses((status = 200, body = crate::openapi::Action), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn result(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     payload: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
+    caller.require(Permission::Execute)?;
     let body: ResultBody = serde_json::from_value(body(payload)?).map_err(|e| {
         ApiError::Validation(format!(
             "The result body must be {{success, error?, output?}}: {e}"
@@ -400,15 +430,17 @@ pub(crate) async fn result(
         meta,
     };
     let action = state.transition(&id, transition, update).await?;
-    ok(view::action(&action, TokenVisibility::Shown))
+    ok(view::action(&action, caller.token_visibility()))
 }
 
 #[utoipa::path(post, path = "/v1/gate/decide", request_body = crate::openapi::ActionSubmission,
     responses((status = 200, body = crate::openapi::GateDecision), (status = 401, body = crate::openapi::ErrorBody), (status = 413, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn decide(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     payload: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
+    caller.require(Permission::Decide)?;
     let request = validate::action_request(body(payload)?)?;
     let d = state.loaded.load().engine.decide(&request);
     state.metrics.decision(d.outcome.as_str(), &d.reason_code);
@@ -446,12 +478,20 @@ fn info(state: &AppState) -> Value {
 }
 
 #[utoipa::path(get, path = "/v1/policy/info", responses((status = 200, body = crate::openapi::PolicyInfo), (status = 401, body = crate::openapi::ErrorBody)))]
-pub(crate) async fn policy_info(State(state): State<AppState>) -> ApiResult {
+pub(crate) async fn policy_info(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult {
+    caller.require(Permission::Read)?;
     ok(info(&state))
 }
 
-#[utoipa::path(post, path = "/v1/policy/reload", responses((status = 200, body = crate::openapi::PolicyInfo), (status = 401, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
-pub(crate) async fn policy_reload(State(state): State<AppState>) -> ApiResult {
+#[utoipa::path(post, path = "/v1/policy/reload", responses((status = 200, body = crate::openapi::PolicyInfo), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn policy_reload(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> ApiResult {
+    caller.require(Permission::ReloadPolicy)?;
     match state::load(&state.config) {
         Ok(loaded) => {
             state.loaded.store(Arc::new(loaded));

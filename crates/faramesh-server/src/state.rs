@@ -31,6 +31,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Built-in executors enabled for `start`.
     pub executors: faramesh_executors::ExecutorSet,
+    /// The bearer tokens accepted, with their roles.
+    pub tokens: Arc<crate::auth::Tokens>,
 }
 
 impl AppState {

@@ -1049,5 +1049,248 @@ async fn the_chain_endpoint_recomputes_an_actions_hash_chain() {
 
     let (status, body) = s.get("/v1/actions/no-such-action/chain").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(body["detail"].as_str().unwrap().contains("no-such-action"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("no-such-action"),
+        "{body}"
+    );
+}
+
+impl Server {
+    /// A request with a bearer token (or none); the status and the JSON body.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn create_token(&self, admin: Option<&str>, name: &str, role: &str) -> String {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/tokens",
+                admin,
+                Some(json!({"name": name, "role": role})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["token"].as_str().expect("secret").to_owned()
+    }
+}
+
+#[tokio::test]
+async fn roles_decide_who_may_approve_reload_and_manage_tokens() {
+    use reqwest::Method;
+    let s = start_custom(&["root"], None, |c| c.executors = "none".into()).await;
+    let agent = s.create_token(Some("root"), "ci-agent", "agent").await;
+    let approver = s.create_token(Some("root"), "alice", "approver").await;
+    assert!(agent.starts_with("fm_") && agent != approver);
+
+    // An agent submits and reads, but never sees the approval token and may not approve.
+    let submission =
+        json!({"agent_id": "a", "tool": "shell", "operation": "run", "params": {"cmd": "echo hi"}});
+    let (status, action) = s
+        .call(
+            Method::POST,
+            "/v1/actions",
+            Some(&agent),
+            Some(submission.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{action}");
+    assert_eq!(action["status"], "pending_approval");
+    assert_eq!(action["approval_token"], Value::Null, "hidden from agents");
+    let path = format!("/v1/actions/{}", id(&action));
+    let (_, seen) = s.call(Method::GET, &path, Some(&agent), None).await;
+    assert_eq!(seen["approval_token"], Value::Null);
+    let (_, listed) = s.call(Method::GET, "/v1/actions", Some(&agent), None).await;
+    assert_eq!(listed[0]["approval_token"], Value::Null);
+
+    let (_, as_approver) = s.call(Method::GET, &path, Some(&approver), None).await;
+    let approval_token = as_approver["approval_token"]
+        .as_str()
+        .expect("shown to approvers");
+    let approve = json!({"token": approval_token, "approve": true, "reason": "fine"});
+    let (status, refused) = s
+        .call(
+            Method::POST,
+            &format!("{path}/approval"),
+            Some(&agent),
+            Some(approve.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert!(
+        refused["detail"].as_str().unwrap().contains("agent role"),
+        "{refused}"
+    );
+    for (method, forbidden) in [
+        (Method::POST, "/v1/policy/reload"),
+        (Method::GET, "/v1/tokens"),
+        (Method::POST, "/v1/tokens"),
+    ] {
+        let body = (method == Method::POST).then(|| json!({"name": "x", "role": "admin"}));
+        let (status, _) = s.call(method, forbidden, Some(&agent), body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "agent {forbidden}");
+    }
+
+    // An approver approves (recorded by name) but may not submit, execute or reload.
+    let (status, submitted) = s
+        .call(
+            Method::POST,
+            "/v1/actions",
+            Some(&approver),
+            Some(submission),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{submitted}");
+    let (status, _) = s
+        .call(Method::POST, "/v1/policy/reload", Some(&approver), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = s
+        .call(Method::DELETE, "/v1/tokens/ci-agent", Some(&approver), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, approved) = s
+        .call(
+            Method::POST,
+            &format!("{path}/approval"),
+            Some(&approver),
+            Some(approve),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    assert_eq!(approved["status"], "approved");
+    let (status, _) = s
+        .call(
+            Method::POST,
+            &format!("{path}/start"),
+            Some(&approver),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = s
+        .call(Method::POST, &format!("{path}/start"), Some(&agent), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "agents start approved actions");
+    let (_, events) = s
+        .call(Method::GET, &format!("{path}/events"), Some(&agent), None)
+        .await;
+    let approval = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_type"] == "approved")
+        .expect("approved event");
+    assert_eq!(approval["meta"]["by"], "alice");
+    assert_eq!(approval["meta"]["reason"], "fine");
+
+    // The admin lists tokens without secrets and revokes one; the revoked secret stops working.
+    let (_, tokens) = s.call(Method::GET, "/v1/tokens", Some("root"), None).await;
+    let names: Vec<&str> = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ci-agent", "alice"]);
+    assert!(tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t.get("token").is_none() && t["role"].is_string()));
+    let (status, revoked) = s
+        .call(Method::DELETE, "/v1/tokens/ci-agent", Some("root"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    assert!(revoked["revoked_at"].is_string());
+    let (status, _) = s.call(Method::GET, "/v1/actions", Some(&agent), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = s
+        .call(Method::DELETE, "/v1/tokens/ci-agent", Some("root"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+#[tokio::test]
+async fn token_requests_are_validated() {
+    use reqwest::Method;
+    let s = start_with(&["root"], None).await;
+    s.create_token(Some("root"), "bot", "agent").await;
+    for (body, status, needle) in [
+        (
+            json!({"name": "bot", "role": "agent"}),
+            StatusCode::CONFLICT,
+            "already exists",
+        ),
+        (
+            json!({"name": "x", "role": "superuser"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "role",
+        ),
+        (
+            json!({"name": "has space", "role": "agent"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name",
+        ),
+        (
+            json!({"name": "", "role": "agent"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name",
+        ),
+        (
+            json!({"name": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "role",
+        ),
+    ] {
+        let (got, answer) = s
+            .call(Method::POST, "/v1/tokens", Some("root"), Some(body.clone()))
+            .await;
+        assert_eq!(got, status, "{body} → {answer}");
+        assert!(
+            answer["detail"].as_str().unwrap().contains(needle),
+            "{answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_first_api_token_must_be_admin_and_turns_authentication_on() {
+    use reqwest::Method;
+    let s = start().await;
+    let (status, body) = s
+        .call(
+            Method::POST,
+            "/v1/tokens",
+            None,
+            Some(json!({"name": "bot", "role": "agent"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "first_token_must_be_admin");
+    let admin = s.create_token(None, "owner", "admin").await;
+    let (status, _) = s.call(Method::GET, "/v1/actions", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "authentication is on now");
+    let (status, _) = s.call(Method::GET, "/v1/actions", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A restarted server on the same database still requires the token.
+    let config = (*s.state.config).clone();
+    let state = faramesh_server::build_state(config).await.unwrap();
+    assert!(state.tokens.enabled());
 }

@@ -39,7 +39,6 @@ pub fn run(args: &ServeArgs, global: &crate::cli::Global) -> anyhow::Result<Stat
 
 async fn serve(config: ServerConfig) -> anyhow::Result<Status> {
     let address = format!("{}:{}", config.host, config.port);
-    let open = config.tokens.is_empty();
     let state = match faramesh_server::build_state(config.clone()).await {
         Ok(state) => state,
         Err(faramesh_server::StartError::Load(faramesh_server::state::LoadError::Invalid(
@@ -93,8 +92,14 @@ async fn serve(config: ServerConfig) -> anyhow::Result<Status> {
         Backend::Sqlite(path) => tracing::info!(database = %path.display(), "storage: SQLite"),
         Backend::Postgres(_) => tracing::info!("storage: PostgreSQL"),
     }
-    if open {
-        tracing::warn!("no FARAMESH_TOKEN set: the API is open to anyone who can reach {bound}");
+    if state.tokens.enabled() {
+        tracing::info!(
+            admin_tokens = state.tokens.admin_count(),
+            api_tokens = state.tokens.api_count(),
+            "authentication on"
+        );
+    } else {
+        tracing::warn!("no FARAMESH_TOKEN set and no API tokens: the API is open to anyone who can reach {bound}");
     }
     tracing::info!("Faramesh listening on http://{bound}");
     let hub = state.hub.clone();

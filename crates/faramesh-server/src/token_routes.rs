@@ -1,0 +1,125 @@
+//! API token management (admin only): create (the secret is returned once), list, revoke.
+
+use crate::auth::{self, Caller, Permission};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, post};
+use axum::{Extension, Json, Router};
+use faramesh_storage::{NewToken, Role, TokenRecord};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tokens", post(create).get(list))
+        .route("/v1/tokens/{name}", delete(revoke))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    role: String,
+}
+
+/// Longest token name.
+const MAX_NAME_CHARS: usize = 64;
+
+fn valid_name(name: &str) -> Result<(), ApiError> {
+    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@');
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || !name.chars().all(ok_char) {
+        return Err(ApiError::Validation(format!(
+            "`name` must be 1 to {MAX_NAME_CHARS} letters, digits, '-', '_', '.' or '@', not {name:?}"
+        )));
+    }
+    Ok(())
+}
+
+fn view(t: &TokenRecord) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "role": t.role.as_str(),
+        "created_at": t.created_at,
+        "revoked_at": t.revoked_at,
+    })
+}
+
+#[utoipa::path(post, path = "/v1/tokens", request_body = crate::openapi::TokenRequest,
+    responses((status = 201, body = crate::openapi::NewTokenBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    payload: Result<Json<Value>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::ManageTokens)?;
+    let Json(raw) = payload.map_err(ApiError::from)?;
+    let body: CreateBody = serde_json::from_value(raw)
+        .map_err(|e| ApiError::Validation(format!("The token body must be {{name, role}}: {e}")))?;
+    valid_name(&body.name)?;
+    let role = Role::parse(&body.role).ok_or_else(|| {
+        ApiError::Validation(format!(
+            "`role` must be agent, approver or admin, not {:?}",
+            body.role
+        ))
+    })?;
+    // The first token turns authentication on. If it could not administer, nobody could manage
+    // tokens any more (short of setting FARAMESH_TOKEN), so it must be an admin token.
+    if !state.tokens.enabled() && role != Role::Admin {
+        return Err(ApiError::Refused {
+            detail: format!(
+                "The first token must have the admin role: creating it turns authentication on, and a {role} token alone could not manage tokens. Create an admin token first (`faramesh token create --name admin --role admin`), then create this one with it"
+            ),
+            code: "first_token_must_be_admin",
+        });
+    }
+    let secret = auth::new_secret();
+    let record = state
+        .store
+        .create_token(NewToken {
+            name: body.name,
+            role,
+            secret_hash: auth::secret_hash(&secret),
+        })
+        .await?;
+    state.tokens.insert(&record);
+    tracing::info!(name = %record.name, role = %record.role, by = %caller.name, "API token created");
+    let mut answer = view(&record);
+    answer["token"] = Value::from(secret);
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/tokens",
+    responses((status = 200, body = Vec<crate::openapi::TokenInfo>), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::ManageTokens)?;
+    let tokens = state.store.list_tokens().await?;
+    Ok(Json(Value::Array(tokens.iter().map(view).collect())).into_response())
+}
+
+#[utoipa::path(delete, path = "/v1/tokens/{name}", params(("name" = String, Path, description = "The token's name or id")),
+    responses((status = 200, body = crate::openapi::TokenInfo), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::ManageTokens)?;
+    match state.store.revoke_token(&name).await? {
+        Some(record) => {
+            state.tokens.remove(&record);
+            tracing::info!(name = %record.name, by = %caller.name, "API token revoked");
+            Ok(Json(view(&record)).into_response())
+        }
+        None => Err(ApiError::NotFound(format!(
+            "No token in use named {name:?} (or with that id); `faramesh token list` shows them"
+        ))),
+    }
+}
