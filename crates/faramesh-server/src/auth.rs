@@ -276,7 +276,7 @@ mod tests {
     #[test]
     fn tokens_identify_admins_and_api_tokens_until_revoked() {
         let agent = record("ci", Role::Agent, "fm_agent");
-        let tokens = Tokens::new(vec!["root".into()], &[agent.clone()]);
+        let tokens = Tokens::new(vec!["root".into()], std::slice::from_ref(&agent));
         assert!(tokens.enabled());
         assert_eq!(tokens.identify("root").unwrap().role, Role::Admin);
         let caller = tokens.identify("fm_agent").unwrap();
