@@ -72,6 +72,24 @@ pub struct ListFilter {
     pub id_prefix: Option<String>,
 }
 
+/// An API token as listed (never with its secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// A token just created: the only time its secret is available.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewToken {
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    pub token: String,
+}
+
 /// What went wrong, phrased for the person at the terminal.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -233,11 +251,13 @@ impl Client {
         let action = self.get(id).await?;
         let token = match (&action.status[..], action.approval_token) {
             ("pending_approval", Some(token)) => token,
-            ("pending_approval", None) => {
-                return Err(ClientError::Forbidden { detail: format!("the server did not show the approval token of action {id} to this token's role") })
-            }
+            // Hidden from this token's role: the server's 403 says which role may approve.
+            ("pending_approval", None) => String::new(),
             (status, _) => {
-                return Err(ClientError::Conflict { detail: format!("Action {id} is {status}, not pending approval"), status: Some(status.to_owned()) })
+                return Err(ClientError::Conflict {
+                    detail: format!("Action {id} is {status}, not pending approval"),
+                    status: Some(status.to_owned()),
+                })
             }
         };
         let body = json!({"token": token, "approve": approve, "reason": reason});
@@ -248,6 +268,24 @@ impl Client {
             None,
         )
         .await
+    }
+
+    /// Creates an API token (admin only); the answer holds its secret, shown this once.
+    pub async fn create_token(&self, name: &str, role: &str) -> ClientResult<NewToken> {
+        let body = json!({"name": name, "role": role});
+        self.call(Method::POST, "/v1/tokens", Some(&body), None)
+            .await
+    }
+
+    /// Every token, revoked ones included (admin only).
+    pub async fn list_tokens(&self) -> ClientResult<Vec<TokenInfo>> {
+        self.call(Method::GET, "/v1/tokens", None, None).await
+    }
+
+    /// Revokes the token in use with this name or id (admin only).
+    pub async fn revoke_token(&self, name_or_id: &str) -> ClientResult<TokenInfo> {
+        let path = format!("/v1/tokens/{}", encode_path_segment(name_or_id));
+        self.call(Method::DELETE, &path, None, None).await
     }
 
     pub async fn start(&self, id: &str) -> ClientResult<Action> {
@@ -415,9 +453,28 @@ impl SseParser {
     }
 }
 
+/// Percent-encodes everything but unreserved characters, for a value used as one path segment.
+fn encode_path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::SseParser;
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(encode_path_segment("ci-agent.v2_x"), "ci-agent.v2_x");
+        assert_eq!(encode_path_segment("a/b c@d"), "a%2Fb%20c%40d");
+    }
 
     #[test]
     fn frames_split_across_chunks_are_reassembled_and_pings_skipped() {

@@ -95,9 +95,15 @@ pub enum Command {
         #[arg(long)]
         all: bool,
         /// Check an export written by `faramesh audit export` instead of a server.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["db", "id"])]
         file: Option<PathBuf>,
+        /// Check a SQLite database file directly (read-only, no server needed).
+        #[arg(long)]
+        db: Option<PathBuf>,
     },
+    /// API tokens with roles (agent, approver, admin); needs an admin token.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Audit records.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -272,4 +278,38 @@ pub enum AuditCommand {
         #[arg(long)]
         since: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print its secret (shown only once; the server keeps a hash).
+    Create {
+        /// A unique name, recorded as `by` when this token approves or denies.
+        #[arg(long)]
+        name: String,
+        /// agent: submit, read, start, report; approver: read, approve, deny; admin: everything.
+        #[arg(long, value_enum)]
+        role: Role,
+    },
+    /// List tokens (never their secrets), revoked ones dimmed.
+    List,
+    /// Revoke a token by name or id; its secret stops working at once.
+    Revoke { name: String },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Role {
+    Agent,
+    Approver,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Agent => "agent",
+            Role::Approver => "approver",
+            Role::Admin => "admin",
+        }
+    }
 }

@@ -9,6 +9,8 @@ mod params;
 mod policy;
 mod render;
 mod serve;
+mod tokens;
+mod verify;
 
 use clap::Parser;
 use std::process::ExitCode;

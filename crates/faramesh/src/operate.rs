@@ -6,7 +6,6 @@ use crate::{params, Status};
 use anstream::{eprintln, println};
 use anyhow::Context;
 use faramesh_client::{Action, Client, ClientError, ListFilter, Submission};
-use faramesh_core::ledger::{verify_chain, BrokenLink, ChainedEvent};
 use serde_json::Value;
 
 /// The server the client commands talk to: --url, else --host/--port, else the environment.
@@ -180,12 +179,17 @@ async fn dispatch(
         }
         Command::VerifyLog {
             file: Some(file), ..
-        } => verify_file(file, global),
+        } => crate::verify::verify_file(file, global),
+        Command::VerifyLog {
+            id, db: Some(db), ..
+        } => crate::verify::verify_db(db, id.as_deref(), global),
         Command::VerifyLog {
             id,
             all,
             file: None,
-        } => verify(client, id.as_deref(), *all, global).await,
+            db: None,
+        } => crate::verify::verify(client, id.as_deref(), *all, global).await,
+        Command::Token(command) => crate::tokens::run(command, client, global).await,
         Command::Audit(crate::cli::AuditCommand::Export { since }) => {
             export(client, since.as_deref()).await
         }
@@ -506,44 +510,6 @@ fn read_submission(file: &std::path::Path) -> Result<Submission, ClientError> {
     })
 }
 
-async fn verify(
-    client: &Client,
-    id: Option<&str>,
-    all: bool,
-    global: &Global,
-) -> Result<Status, ClientError> {
-    let ids = if all {
-        client.list_all().await?.into_iter().map(|a| a.id).collect()
-    } else {
-        vec![client.resolve(id.unwrap_or_default()).await?]
-    };
-    let bar = if global.json || ids.len() < 50 {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(ids.len() as u64)
-    };
-    let (mut events_checked, mut broken) = (0usize, Vec::new());
-    for id in &ids {
-        let events = client.events(id).await?;
-        events_checked += events.len();
-        let values: Vec<Value> = events
-            .iter()
-            .filter_map(|e| serde_json::to_value(e).ok())
-            .collect();
-        if let Err(link) = check_chain(&values) {
-            broken.push(link);
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    print_verification(ids.len(), events_checked, &broken, global);
-    Ok(if broken.is_empty() {
-        Status::Success
-    } else {
-        Status::Failure
-    })
-}
-
 /// Follows the live stream until Ctrl-C. After a disconnect (a server restart, say) it
 /// reconnects with the last seen id, waiting a little longer after each failed attempt.
 async fn tail(
@@ -725,115 +691,4 @@ async fn export(client: &Client, since: Option<&str>) -> Result<Status, ClientEr
         }
     }
     Ok(Status::Success)
-}
-
-/// Verifies the chains in an export file.
-fn verify_file(file: &std::path::Path, global: &Global) -> Result<Status, ClientError> {
-    let invalid = |detail: String| ClientError::Invalid { detail };
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| invalid(format!("cannot read {}: {e}", file.display())))?;
-    let mut chains: Vec<(String, Vec<Value>)> = Vec::new();
-    for (n, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let record: Value = serde_json::from_str(line)
-            .map_err(|e| invalid(format!("{} line {}: not JSON ({e})", file.display(), n + 1)))?;
-        match record["record"].as_str() {
-            Some("action") => chains.push((
-                record["id"].as_str().unwrap_or_default().to_owned(),
-                Vec::new(),
-            )),
-            Some("event") => {
-                let action_id = record["action_id"].as_str().unwrap_or_default().to_owned();
-                match chains.iter_mut().rev().find(|(id, _)| *id == action_id) {
-                    Some((_, events)) => events.push(record),
-                    None => {
-                        return Err(invalid(format!(
-                            "{} line {}: an event of action {action_id} before the action",
-                            file.display(),
-                            n + 1
-                        )))
-                    }
-                }
-            }
-            _ => {
-                return Err(invalid(format!(
-                    "{} line {}: neither an action nor an event record",
-                    file.display(),
-                    n + 1
-                )))
-            }
-        }
-    }
-    let mut broken: Vec<BrokenLink> = Vec::new();
-    let mut events_checked = 0;
-    for (_, events) in &chains {
-        events_checked += events.len();
-        if let Err(link) = check_chain(events) {
-            broken.push(link);
-        }
-    }
-    print_verification(chains.len(), events_checked, &broken, global);
-    Ok(if broken.is_empty() {
-        Status::Success
-    } else {
-        Status::Failure
-    })
-}
-
-fn print_verification(actions: usize, events: usize, broken: &[BrokenLink], global: &Global) {
-    if global.json {
-        println!(
-            "{}",
-            pretty(&serde_json::json!({"actions": actions, "events": events, "broken": broken}))
-        );
-    } else if broken.is_empty() {
-        println!(
-            "{} {actions} action(s), {events} event(s): every chain is intact",
-            paint(output::GOOD, "✓")
-        );
-    } else {
-        for link in broken {
-            println!("{} {link}", paint(output::ERROR, "✗"));
-        }
-        println!(
-            "{} of {actions} action(s) have a broken chain",
-            broken.len()
-        );
-    }
-}
-
-/// Recomputes one action's chain from its events as JSON (the API's and the export's form).
-fn check_chain(events: &[Value]) -> Result<(), BrokenLink> {
-    let text = |e: &Value, k: &str| e[k].as_str().unwrap_or_default().to_owned();
-    let owned: Vec<[String; 5]> = events
-        .iter()
-        .map(|e| {
-            [
-                text(e, "id"),
-                text(e, "action_id"),
-                text(e, "event_type"),
-                text(e, "created_at"),
-                text(e, "record_hash"),
-            ]
-        })
-        .collect();
-    let chained: Vec<ChainedEvent<'_>> = events
-        .iter()
-        .zip(&owned)
-        .map(
-            |(e, [id, action_id, event_type, created_at, record_hash])| ChainedEvent {
-                id,
-                action_id,
-                event_type,
-                created_at,
-                meta: &e["meta"],
-                prev_hash: e["prev_hash"].as_str(),
-                record_hash,
-            },
-        )
-        .collect();
-    verify_chain(&chained)
 }

@@ -339,6 +339,44 @@ fn verify_log_detects_a_tampered_event() {
         ),
         (Some(1), Some("record_hash"))
     );
+
+    // The same verdicts straight from the database file, without the server.
+    let db_file = s.dir.path().join("actions.db");
+    let db_arg = db_file.to_str().unwrap();
+    cli(&s)
+        .args(["verify-log", "--all", "--db", db_arg])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!("action {b_id}")))
+        .stdout(predicate::str::contains(
+            "1 of 2 action(s) have a broken chain",
+        ));
+    cli(&s)
+        .args([
+            "verify-log",
+            &a["id"].as_str().unwrap()[..8],
+            "--db",
+            db_arg,
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "1 action(s), 2 event(s): every chain is intact",
+        ));
+    in_dir(s.dir.path())
+        .args(["verify-log", "--all", "--db", "missing.db"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no database file at missing.db"));
+    // And the server's own chain check agrees.
+    let chain = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(common::get_json(
+            &reqwest::Client::new(),
+            format!("{}/v1/actions/{b_id}/chain", s.url),
+        ));
+    assert_eq!(chain["verified"], false);
+    assert_eq!(chain["broken_link"]["what"], "record_hash");
 }
 
 #[test]
@@ -457,7 +495,7 @@ fn logs_show_the_status_transitions() {
         .stdout(predicate::str::contains(
             "decided: require_approval  (Shell commands require approval)",
         ))
-        .stdout(predicate::str::contains("denied  (no)  by admin"));
+        .stdout(predicate::str::contains("denied  (no)  by anonymous"));
 }
 
 #[test]
@@ -629,4 +667,155 @@ fn doctor_reports_each_check_with_its_fix() {
     doctor(&busy_port).code(1).stdout(predicate::str::contains(
         "is a server already running there?",
     ));
+}
+
+#[test]
+fn tokens_have_roles_and_an_agent_cannot_approve() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (child, url) = serve_with(
+        dir.path(),
+        &[
+            ("FARAMESH_EXECUTORS", "none"),
+            ("FARAMESH_TOKEN", "root-secret"),
+        ],
+        &[],
+    );
+    let s = Server { url, child, dir };
+    let as_token = |token: &str| {
+        let mut cmd = cli(&s);
+        cmd.args(["--token", token]);
+        cmd
+    };
+    // The secret goes to stdout alone, so scripts can capture it; the advice goes to stderr.
+    let out = as_token("root-secret")
+        .args(["token", "create", "--name", "ci-agent", "--role", "agent"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let agent = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(agent.starts_with("fm_"), "{agent}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shown only this once"));
+    let created = json_of(
+        as_token("root-secret").args(["token", "create", "--name", "alice", "--role", "approver"]),
+    );
+    let approver = created["token"].as_str().unwrap().to_owned();
+    assert_eq!(created["role"], "approver");
+
+    let action = json_of(as_token(&agent).args([
+        "action", "submit", "--tool", "shell", "--op", "run", "--param", "cmd=ls",
+    ]));
+    assert_eq!(action["status"], "pending_approval");
+    assert_eq!(action["approval_token"], Value::Null);
+    let id = action["id"].as_str().unwrap();
+    as_token(&agent)
+        .args(["approve", &id[..8]])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("agent role"))
+        .stderr(predicate::str::contains("approve or deny"));
+    as_token(&agent)
+        .args(["token", "list"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("may not manage API tokens"));
+    as_token(&approver)
+        .args(["approve", &id[..8], "--reason", "checked"])
+        .assert()
+        .success();
+    as_token(&approver)
+        .args(["logs", id])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("by alice"));
+
+    as_token("root-secret")
+        .args(["token", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ci-agent"))
+        .stdout(predicate::str::contains("approver"))
+        .stdout(predicate::str::contains("fm_").not());
+    as_token("root-secret")
+        .args(["token", "revoke", "ci-agent"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("revoked token \"ci-agent\""));
+    as_token(&agent)
+        .args(["list"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--token or FARAMESH_TOKEN"));
+    as_token("root-secret")
+        .args(["token", "revoke", "ci-agent"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("No token in use named"));
+}
+
+/// Table layouts, with ids, hashes and times masked: columns, order and wording are the contract.
+#[test]
+fn tables_keep_their_layout() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (child, url) = serve_with(
+        dir.path(),
+        &[("FARAMESH_EXECUTORS", "none"), ("FARAMESH_TOKEN", "root")],
+        &[],
+    );
+    let s = Server { url, child, dir };
+    let run = |args: &[&str]| -> String {
+        let out = cli(&s)
+            .args(["--token", "root"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    run(&[
+        "action",
+        "submit",
+        "--tool",
+        "shell",
+        "--op",
+        "run",
+        "--param",
+        "cmd=ls -la",
+    ]);
+    let http = run(&[
+        "--json",
+        "action",
+        "submit",
+        "--tool",
+        "http",
+        "--op",
+        "get",
+        "--param",
+        "url=https://example.com",
+    ]);
+    let http: Value = serde_json::from_str(&http).unwrap();
+    run(&["token", "create", "--name", "ci-agent", "--role", "agent"]);
+    run(&["token", "create", "--name", "alice", "--role", "approver"]);
+    run(&["token", "revoke", "alice"]);
+
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+Z)?", "[time]");
+    settings.add_filter(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+        "[uuid]",
+    );
+    settings.add_filter(r"\b[0-9a-f]{12}\b", "[hash]");
+    settings.add_filter(r"\b[0-9a-f]{8}\b", "[id]");
+    settings.bind(|| {
+        insta::assert_snapshot!("list", run(&["list"]));
+        insta::assert_snapshot!("events", run(&["events", http["id"].as_str().unwrap()]));
+        insta::assert_snapshot!("token_list", run(&["token", "list"]));
+    });
 }

@@ -1,0 +1,96 @@
+//! `faramesh token create|list|revoke`: API tokens with roles, managed through the server.
+
+use crate::cli::{Global, TokenCommand};
+use crate::output::{self, paint};
+use crate::Status;
+use anstream::{eprintln, println};
+use faramesh_client::{Client, ClientError};
+
+pub async fn run(
+    command: &TokenCommand,
+    client: &Client,
+    global: &Global,
+) -> Result<Status, ClientError> {
+    match command {
+        TokenCommand::Create { name, role } => {
+            let created = client.create_token(name, role.as_str()).await?;
+            if global.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&created).unwrap_or_default()
+                );
+                return Ok(Status::Success);
+            }
+            println!("{}", created.token);
+            eprintln!(
+                "{} created token {:?} with the {} role. The secret above is shown only this once; store it now.",
+                paint(output::GOOD, "✓"),
+                created.info.name,
+                created.info.role
+            );
+            eprintln!(
+                "  use it with: export FARAMESH_TOKEN=<secret>   (or --token, or `Authorization: Bearer <secret>`)"
+            );
+            Ok(Status::Success)
+        }
+        TokenCommand::List => {
+            let tokens = client.list_tokens().await?;
+            if global.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&tokens).unwrap_or_default()
+                );
+                return Ok(Status::Success);
+            }
+            if tokens.is_empty() {
+                println!("no API tokens (create one with `faramesh token create --name NAME --role agent|approver|admin`)");
+                return Ok(Status::Success);
+            }
+            println!(
+                "{}",
+                paint(
+                    output::BOLD,
+                    format!(
+                        "{:<24}  {:<8}  {:<19}  {:<19}  ID",
+                        "NAME", "ROLE", "CREATED", "REVOKED"
+                    )
+                )
+            );
+            let time = |t: &str| t.get(..19).unwrap_or(t).replace('T', " ");
+            for t in &tokens {
+                let revoked = t.revoked_at.as_deref().map_or_else(|| "-".to_owned(), time);
+                let line = format!(
+                    "{:<24}  {:<8}  {:<19}  {:<19}  {}",
+                    t.name,
+                    t.role,
+                    time(&t.created_at),
+                    revoked,
+                    t.id
+                );
+                if t.revoked_at.is_some() {
+                    println!("{}", paint(output::DIM, line));
+                } else {
+                    println!("{line}");
+                }
+            }
+            Ok(Status::Success)
+        }
+        TokenCommand::Revoke { name } => {
+            let revoked = client.revoke_token(name).await?;
+            if global.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&revoked).unwrap_or_default()
+                );
+            } else {
+                println!(
+                    "{} revoked token {:?} ({}); requests with its secret now get 401",
+                    paint(output::GOOD, "✓"),
+                    revoked.name,
+                    revoked.role
+                );
+            }
+            Ok(Status::Success)
+        }
+    }
+}
