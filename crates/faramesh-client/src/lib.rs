@@ -468,7 +468,7 @@ fn encode_path_segment(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::SseParser;
+    use super::{encode_path_segment, SseParser};
 
     #[test]
     fn path_segments_are_percent_encoded() {
