@@ -43,9 +43,17 @@ pub fn run(global: &Global) -> anyhow::Result<Status> {
     checks.push(database(&config));
     checks.push(port(&config));
     checks.push(if config.tokens.is_empty() {
-        Check::Note("no FARAMESH_TOKEN: the API will be open to anyone who can reach it; set FARAMESH_TOKEN to require a bearer token".into())
+        Check::Note("no FARAMESH_TOKEN: unless API tokens exist, the API is open to anyone who can reach it; set FARAMESH_TOKEN, or create an admin token with `faramesh token create --name admin --role admin`".into())
     } else {
         Check::Pass(format!("authentication on ({} admin token(s))", config.tokens.len()))
+    });
+    checks.push(if faramesh_ui::assets_present() {
+        Check::Pass("web UI assets are built into this binary".into())
+    } else {
+        Check::Fail(
+            "the web UI assets are missing from this binary".into(),
+            "rebuild from a complete checkout (ui/assets/index.html must exist)".into(),
+        )
     });
     finish(checks)
 }

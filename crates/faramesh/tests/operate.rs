@@ -660,7 +660,10 @@ fn doctor_reports_each_check_with_its_fix() {
         .stdout(predicate::str::contains(format!(
             "✓ 127.0.0.1:{free} is free"
         )))
-        .stdout(predicate::str::contains("! no FARAMESH_TOKEN"));
+        .stdout(predicate::str::contains("! no FARAMESH_TOKEN"))
+        .stdout(predicate::str::contains(
+            "✓ web UI assets are built into this binary",
+        ));
 
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_port = busy.local_addr().unwrap().port().to_string();
