@@ -8,7 +8,9 @@
 //! - events are only ever appended; each carries `prev_hash`/`record_hash` (audit.md) computed
 //!   in the transaction that writes it.
 
+mod decode;
 mod model;
+pub mod postgres;
 pub mod sqlite;
 mod tokens;
 
@@ -16,6 +18,7 @@ pub use model::{
     now_timestamp, ActionFilter, ActionRecord, Created, EventRecord, NewAction, NewEvent,
     TransitionUpdate,
 };
+pub use postgres::PostgresStore;
 pub use sqlite::{LedgerFile, SqliteStore};
 pub use tokens::{NewToken, Role, TokenRecord};
 
@@ -102,4 +105,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// The token in use whose secret hashes to `secret_hash`.
     async fn token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>>;
+}
+
+/// How a refused transition is named in its conflict error ("cannot be approved").
+pub(crate) fn transition_name(t: Transition) -> &'static str {
+    match t {
+        Transition::Approve => "approved",
+        Transition::Deny => "denied",
+        Transition::Start => "started",
+        Transition::Succeed => "marked succeeded",
+        Transition::Fail => "marked failed",
+        Transition::ExecutionTimeout | Transition::ApprovalExpired => "timed out",
+    }
 }

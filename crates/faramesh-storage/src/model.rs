@@ -61,6 +61,38 @@ pub struct EventRecord {
 }
 
 impl EventRecord {
+    /// The next event of an action's chain, after `prev_hash`: a new id, the time now, and its
+    /// `record_hash`. `seq` is 0 until the database assigns it.
+    pub fn next(
+        action_id: &str,
+        event: NewEvent,
+        prev_hash: Option<String>,
+    ) -> crate::StoreResult<EventRecord> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let created_at = now_timestamp();
+        let record_hash = faramesh_core::hash::event_record_hash(
+            &id,
+            action_id,
+            event.event_type.as_str(),
+            &created_at,
+            &event.meta,
+            prev_hash.as_deref(),
+        )
+        .map_err(|e| {
+            crate::StoreError::Corrupt(format!("event meta has no canonical form: {e}"))
+        })?;
+        Ok(EventRecord {
+            seq: 0,
+            id,
+            action_id: action_id.to_owned(),
+            event_type: event.event_type,
+            meta: event.meta,
+            created_at,
+            prev_hash,
+            record_hash,
+        })
+    }
+
     /// The fields the hash chain covers, for `faramesh_core::ledger::verify_chain`.
     pub fn chained(&self) -> faramesh_core::ledger::ChainedEvent<'_> {
         faramesh_core::ledger::ChainedEvent {

@@ -1,11 +1,10 @@
 //! Rows to records and back.
 
 use super::unavailable;
-use crate::{ActionFilter, ActionRecord, EventRecord, StoreError, StoreResult};
-use faramesh_core::{ActionStatus, EventType};
+use crate::decode::{decode_action, json_text, to_event, RawAction};
+use crate::{ActionFilter, ActionRecord, EventRecord, StoreResult};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
-use serde_json::{Map, Value};
 
 pub(super) const ACTION_COLUMNS: &str = "id, agent_id, tool, operation, params, context, status, decision, reason, \
     risk_level, approval_token, policy_version, outcome, reason_code, reason_details, request_hash, policy_hash, \
@@ -13,26 +12,6 @@ pub(super) const ACTION_COLUMNS: &str = "id, agent_id, tool, operation, params, 
 
 const EVENT_COLUMNS: &str =
     "seq, id, action_id, event_type, meta, created_at, prev_hash, record_hash";
-
-/// Reading a row: a value that does not decode is reported as corrupt data, not a crash.
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-fn json_object(text: &str, what: &str) -> StoreResult<Map<String, Value>> {
-    serde_json::from_str(text).map_err(|e| corrupt(what, e))
-}
-
-fn json_opt(text: Option<String>, what: &str) -> StoreResult<Option<Value>> {
-    text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt(what, e)))
-        .transpose()
-}
-
-/// The raw columns of an action row, decoded afterwards so errors can be reported.
-struct RawAction {
-    text: [Option<String>; 25],
-    demo: bool,
-}
 
 fn raw_action(row: &Row<'_>) -> rusqlite::Result<RawAction> {
     let mut text: [Option<String>; 25] = Default::default();
@@ -44,41 +23,6 @@ fn raw_action(row: &Row<'_>) -> rusqlite::Result<RawAction> {
     Ok(RawAction {
         text,
         demo: row.get::<_, i64>(23)? != 0,
-    })
-}
-
-fn decode_action(raw: RawAction) -> StoreResult<ActionRecord> {
-    let [id, agent_id, tool, operation, params, context, status, decision, reason, risk_level, approval_token, policy_version, outcome, reason_code, reason_details, request_hash, policy_hash, profile_id, profile_version, profile_hash, runtime_version, provenance_id, result, created_at, updated_at] =
-        raw.text;
-    let required = |v: Option<String>, what: &str| v.ok_or_else(|| corrupt(what, "missing"));
-    let status_text = required(status, "status")?;
-    Ok(ActionRecord {
-        id: required(id, "id")?,
-        agent_id: required(agent_id, "agent_id")?,
-        tool: required(tool, "tool")?,
-        operation: required(operation, "operation")?,
-        params: json_object(&required(params, "params")?, "params")?,
-        context: json_object(&required(context, "context")?, "context")?,
-        status: ActionStatus::parse(&status_text).ok_or_else(|| corrupt("status", status_text))?,
-        decision,
-        reason,
-        risk_level,
-        approval_token,
-        policy_version,
-        outcome,
-        reason_code,
-        reason_details: json_opt(reason_details, "reason_details")?,
-        request_hash,
-        policy_hash,
-        profile_id,
-        profile_version,
-        profile_hash,
-        runtime_version,
-        provenance_id,
-        result: json_opt(result, "result")?,
-        demo: raw.demo,
-        created_at: required(created_at, "created_at")?,
-        updated_at: required(updated_at, "updated_at")?,
     })
 }
 
@@ -95,26 +39,6 @@ fn decode_event(row: &Row<'_>) -> rusqlite::Result<(i64, [String; 6], Option<Str
         ],
         row.get(6)?,
     ))
-}
-
-fn to_event(
-    (seq, [id, action_id, event_type, meta, created_at, record_hash], prev_hash): (
-        i64,
-        [String; 6],
-        Option<String>,
-    ),
-) -> StoreResult<EventRecord> {
-    Ok(EventRecord {
-        seq,
-        event_type: EventType::parse(&event_type)
-            .ok_or_else(|| corrupt("event_type", &event_type))?,
-        meta: serde_json::from_str(&meta).map_err(|e| corrupt("event meta", e))?,
-        id,
-        action_id,
-        created_at,
-        prev_hash,
-        record_hash,
-    })
 }
 
 pub(super) fn get_action(conn: &Connection, id: &str) -> StoreResult<Option<ActionRecord>> {
@@ -186,10 +110,6 @@ pub(super) fn last_record_hash(conn: &Connection, action_id: &str) -> StoreResul
     .query_row([action_id], |row| row.get(0))
     .optional()
     .map_err(unavailable)
-}
-
-fn json_text(value: &impl serde::Serialize, what: &str) -> StoreResult<String> {
-    serde_json::to_string(value).map_err(|e| corrupt(what, e))
 }
 
 pub(super) fn insert_action(conn: &Connection, a: &ActionRecord) -> StoreResult<()> {

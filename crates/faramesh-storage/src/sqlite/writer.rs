@@ -11,7 +11,6 @@ use crate::{
     ActionRecord, Created, EventRecord, NewAction, NewEvent, StoreError, StoreResult,
     TransitionUpdate,
 };
-use faramesh_core::hash::event_record_hash;
 use faramesh_core::{ActionStatus, Transition};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use tokio::sync::{mpsc, oneshot};
@@ -200,27 +199,7 @@ fn append(
     event: NewEvent,
     prev_hash: Option<String>,
 ) -> StoreResult<EventRecord> {
-    let id = uuid::Uuid::new_v4().to_string();
-    let created_at = now_timestamp();
-    let record_hash = event_record_hash(
-        &id,
-        action_id,
-        event.event_type.as_str(),
-        &created_at,
-        &event.meta,
-        prev_hash.as_deref(),
-    )
-    .map_err(|e| StoreError::Corrupt(format!("event meta has no canonical form: {e}")))?;
-    let mut record = EventRecord {
-        seq: 0,
-        id,
-        action_id: action_id.to_owned(),
-        event_type: event.event_type,
-        meta: event.meta,
-        created_at,
-        prev_hash,
-        record_hash,
-    };
+    let mut record = EventRecord::next(action_id, event, prev_hash)?;
     record.seq = rows::insert_event(conn, &record)?;
     Ok(record)
 }
@@ -276,7 +255,7 @@ fn apply_transition(
                 id: id.to_owned(),
                 status: ActionStatus::parse(&s)
                     .ok_or_else(|| StoreError::Corrupt(format!("status {s}")))?,
-                attempted: transition_name(transition),
+                attempted: crate::transition_name(transition),
             },
         });
     }
@@ -292,17 +271,6 @@ fn apply_transition(
     )?;
     let action = rows::get_action(conn, id)?.ok_or_else(|| StoreError::NotFound(id.to_owned()))?;
     Ok((action, event))
-}
-
-fn transition_name(t: Transition) -> &'static str {
-    match t {
-        Transition::Approve => "approved",
-        Transition::Deny => "denied",
-        Transition::Start => "started",
-        Transition::Succeed => "marked succeeded",
-        Transition::Fail => "marked failed",
-        Transition::ExecutionTimeout | Transition::ApprovalExpired => "timed out",
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,49 @@
+//! Versioned migrations for PostgreSQL. An advisory lock held for the migration transaction
+//! makes replicas that start together apply each migration exactly once.
+
+use super::unavailable;
+use crate::{StoreError, StoreResult};
+
+/// The schema, one migration per step, in order. Never edit a shipped one; add the next.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+
+/// Arbitrary but fixed: the advisory lock id of Faramesh migrations.
+const MIGRATION_LOCK: i64 = 0x6661_7261_6d65_7368;
+
+pub(super) async fn run(client: &mut deadpool_postgres::Object) -> StoreResult<()> {
+    let tx = client.transaction().await.map_err(unavailable)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(unavailable)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS faramesh_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )
+    .await
+    .map_err(unavailable)?;
+    let row = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM faramesh_migrations",
+            &[],
+        )
+        .await
+        .map_err(unavailable)?;
+    let current: i64 = row.try_get(0).map_err(unavailable)?;
+    let latest = MIGRATIONS.last().map_or(0, |(v, _)| *v);
+    if current > latest {
+        return Err(StoreError::Unavailable(format!(
+            "the database schema is version {current}, newer than this server knows ({latest}); upgrade faramesh"
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migration {version} failed: {e}")))?;
+        tx.execute(
+            "INSERT INTO faramesh_migrations (version) VALUES ($1)",
+            &[version],
+        )
+        .await
+        .map_err(unavailable)?;
+    }
+    tx.commit().await.map_err(unavailable)
+}

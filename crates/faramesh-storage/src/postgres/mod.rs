@@ -1,0 +1,537 @@
+//! PostgreSQL: one database shared by several server replicas.
+//!
+//! Every request is one transaction on a pooled connection. Transitions are conditional
+//! `UPDATE … WHERE status = ANY(…)`: the row lock makes racing transitions on any replica wait,
+//! and the loser re-checks the condition after the winner commits, so exactly one wins.
+//! Idempotency keys are a primary key, so they are unique across replicas.
+
+mod migrate;
+
+use crate::decode::{corrupt, decode_action, json_text, to_event, RawAction};
+use crate::{
+    ActionFilter, ActionRecord, Created, EventRecord, NewAction, NewEvent, NewToken, Role, Store,
+    StoreError, StoreResult, TokenRecord, TransitionUpdate,
+};
+use async_trait::async_trait;
+use deadpool_postgres::GenericClient;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use faramesh_core::{ActionStatus, Transition};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+const ACTION_COLUMNS: &str = "id, agent_id, tool, operation, params, context, status, decision, reason, \
+    risk_level, approval_token, policy_version, outcome, reason_code, reason_details, request_hash, policy_hash, \
+    profile_id, profile_version, profile_hash, runtime_version, provenance_id, result, demo, created_at, updated_at";
+
+const EVENT_COLUMNS: &str =
+    "seq, id, action_id, event_type, meta, created_at, prev_hash, record_hash";
+
+const TOKEN_COLUMNS: &str = "id, name, role, secret_hash, created_at, revoked_at";
+
+/// Connections kept per replica.
+const POOL_SIZE: usize = 16;
+
+/// Actions and events in a PostgreSQL database.
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore").finish_non_exhaustive()
+    }
+}
+
+/// A database error as callers must act on it: anything but bad data is "unavailable" (503),
+/// so trouble with the database never turns into an allow.
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+impl PostgresStore {
+    /// Connects to `dsn` (a `postgres://` URL or `key=value` string) and brings the schema up to
+    /// date; safe when several replicas start at once.
+    pub async fn connect(dsn: &str) -> StoreResult<PostgresStore> {
+        let config: tokio_postgres::Config = dsn.parse().map_err(|e| {
+            StoreError::Unavailable(format!(
+                "FARA_POSTGRES_DSN is not a valid connection string: {e}"
+            ))
+        })?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                // Verify a pooled connection before use, so one dropped by a database restart
+                // is replaced instead of failing a request.
+                recycling_method: RecyclingMethod::Verified,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(std::time::Duration::from_secs(5)))
+            .create_timeout(Some(std::time::Duration::from_secs(5)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(unavailable)?;
+        let store = PostgresStore { pool };
+        let mut client = store.client().await?;
+        migrate::run(&mut client).await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot reach PostgreSQL: {e}")))
+    }
+}
+
+fn raw_action(row: &Row) -> StoreResult<ActionRecord> {
+    let mut text: [Option<String>; 25] = Default::default();
+    for (i, slot) in text.iter_mut().enumerate().take(23) {
+        *slot = row.try_get(i).map_err(|e| corrupt("action row", e))?;
+    }
+    text[23] = row.try_get(24).map_err(|e| corrupt("created_at", e))?;
+    text[24] = row.try_get(25).map_err(|e| corrupt("updated_at", e))?;
+    let demo: bool = row.try_get(23).map_err(|e| corrupt("demo", e))?;
+    decode_action(RawAction { text, demo })
+}
+
+fn event_row(row: &Row) -> StoreResult<EventRecord> {
+    let text =
+        |i: usize| -> StoreResult<String> { row.try_get(i).map_err(|e| corrupt("event row", e)) };
+    let seq: i64 = row.try_get(0).map_err(|e| corrupt("seq", e))?;
+    let prev: Option<String> = row.try_get(6).map_err(|e| corrupt("prev_hash", e))?;
+    to_event((
+        seq,
+        [text(1)?, text(2)?, text(3)?, text(4)?, text(5)?, text(7)?],
+        prev,
+    ))
+}
+
+fn token_row(row: &Row) -> StoreResult<TokenRecord> {
+    let text =
+        |i: usize| -> StoreResult<String> { row.try_get(i).map_err(|e| corrupt("token row", e)) };
+    let id = text(0)?;
+    let role_text = text(2)?;
+    let role = Role::parse(&role_text).ok_or_else(|| {
+        StoreError::Corrupt(format!("token {id} has an unknown role {role_text:?}"))
+    })?;
+    Ok(TokenRecord {
+        name: text(1)?,
+        role,
+        secret_hash: text(3)?,
+        created_at: text(4)?,
+        revoked_at: row.try_get(5).map_err(|e| corrupt("revoked_at", e))?,
+        id,
+    })
+}
+
+async fn get_action(client: &impl GenericClient, id: &str) -> StoreResult<Option<ActionRecord>> {
+    let sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE id = $1");
+    let row = client.query_opt(&sql, &[&id]).await.map_err(unavailable)?;
+    row.as_ref().map(raw_action).transpose()
+}
+
+async fn insert_action(client: &impl GenericClient, a: &ActionRecord) -> StoreResult<()> {
+    let sql = format!("INSERT INTO actions ({ACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)");
+    let reason_details = a
+        .reason_details
+        .as_ref()
+        .map(|v| json_text(v, "reason_details"))
+        .transpose()?;
+    let result = a
+        .result
+        .as_ref()
+        .map(|v| json_text(v, "result"))
+        .transpose()?;
+    let params = json_text(&a.params, "params")?;
+    let context = json_text(&a.context, "context")?;
+    let values: [&(dyn ToSql + Sync); 26] = [
+        &a.id,
+        &a.agent_id,
+        &a.tool,
+        &a.operation,
+        &params,
+        &context,
+        &a.status.as_str(),
+        &a.decision,
+        &a.reason,
+        &a.risk_level,
+        &a.approval_token,
+        &a.policy_version,
+        &a.outcome,
+        &a.reason_code,
+        &reason_details,
+        &a.request_hash,
+        &a.policy_hash,
+        &a.profile_id,
+        &a.profile_version,
+        &a.profile_hash,
+        &a.runtime_version,
+        &a.provenance_id,
+        &result,
+        &a.demo,
+        &a.created_at,
+        &a.updated_at,
+    ];
+    client.execute(&sql, &values).await.map_err(unavailable)?;
+    Ok(())
+}
+
+/// Appends an event after `prev_hash`.
+async fn append(
+    client: &impl GenericClient,
+    action_id: &str,
+    event: NewEvent,
+    prev_hash: Option<String>,
+) -> StoreResult<EventRecord> {
+    let mut record = EventRecord::next(action_id, event, prev_hash)?;
+    let meta = json_text(&record.meta, "event meta")?;
+    let row = client
+        .query_one(
+            "INSERT INTO events (id, action_id, event_type, meta, created_at, prev_hash, record_hash) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+            &[
+                &record.id,
+                &record.action_id,
+                &record.event_type.as_str(),
+                &meta,
+                &record.created_at,
+                &record.prev_hash,
+                &record.record_hash,
+            ],
+        )
+        .await
+        .map_err(unavailable)?;
+    record.seq = row.try_get(0).map_err(|e| corrupt("seq", e))?;
+    Ok(record)
+}
+
+/// The action an idempotency key points to: the original when the body matches, else a conflict.
+async fn replay(
+    client: &impl GenericClient,
+    key: &str,
+    body_hash: &str,
+) -> StoreResult<Option<Created>> {
+    let Some(row) = client
+        .query_opt(
+            "SELECT body_hash, action_id FROM idempotency_keys WHERE key = $1",
+            &[&key],
+        )
+        .await
+        .map_err(unavailable)?
+    else {
+        return Ok(None);
+    };
+    let seen_hash: String = row.try_get(0).map_err(|e| corrupt("body_hash", e))?;
+    let action_id: String = row.try_get(1).map_err(|e| corrupt("action_id", e))?;
+    if seen_hash != body_hash {
+        return Err(StoreError::IdempotencyMismatch {
+            key: key.to_owned(),
+            action_id,
+        });
+    }
+    let action = get_action(client, &action_id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(action_id.clone()))?;
+    Ok(Some(Created {
+        action,
+        events: Vec::new(),
+        replayed: true,
+    }))
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_action(&self, new: NewAction) -> StoreResult<Created> {
+        let mut client = self.client().await?;
+        if let Some((key, body_hash)) = &new.idempotency {
+            if let Some(created) = replay(&client, key, body_hash).await? {
+                return Ok(created);
+            }
+        }
+        let tx = client.transaction().await.map_err(unavailable)?;
+        let now = crate::now_timestamp();
+        let mut action = new.action;
+        action.created_at.clone_from(&now);
+        action.updated_at = now;
+        insert_action(&tx, &action).await?;
+        let mut events = Vec::with_capacity(new.events.len());
+        let mut prev: Option<String> = None;
+        for event in new.events {
+            let record = append(&tx, &action.id, event, prev.take()).await?;
+            prev = Some(record.record_hash.clone());
+            events.push(record);
+        }
+        if let Some((key, body_hash)) = &new.idempotency {
+            let inserted = tx
+                .execute(
+                    "INSERT INTO idempotency_keys (key, body_hash, action_id) VALUES ($1, $2, $3)",
+                    &[key, body_hash, &action.id],
+                )
+                .await;
+            match inserted {
+                Ok(_) => {}
+                // Another replica stored the same key first: undo ours and answer with theirs.
+                Err(e) if is_unique_violation(&e) => {
+                    tx.rollback().await.map_err(unavailable)?;
+                    return replay(&client, key, body_hash).await?.ok_or_else(|| {
+                        StoreError::Unavailable(format!("idempotency key {key} vanished"))
+                    });
+                }
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Created {
+            action,
+            events,
+            replayed: false,
+        })
+    }
+
+    async fn transition(
+        &self,
+        id: &str,
+        transition: Transition,
+        update: TransitionUpdate,
+    ) -> StoreResult<(ActionRecord, EventRecord)> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(unavailable)?;
+        let from: Vec<&str> = transition.from().iter().map(|s| s.as_str()).collect();
+        let result = update
+            .result
+            .as_ref()
+            .map(|v| json_text(v, "result"))
+            .transpose()?;
+        let now = crate::now_timestamp();
+        let sql = format!(
+            "UPDATE actions SET status = $1, decision = COALESCE($2, decision), reason = COALESCE($3, reason), \
+             result = COALESCE($4, result), approval_token = NULL, updated_at = $5 \
+             WHERE id = $6 AND status = ANY($7) RETURNING {ACTION_COLUMNS}"
+        );
+        let row = tx
+            .query_opt(
+                &sql,
+                &[
+                    &transition.to().as_str(),
+                    &update.decision,
+                    &update.reason,
+                    &result,
+                    &now,
+                    &id,
+                    &from,
+                ],
+            )
+            .await
+            .map_err(unavailable)?;
+        let Some(row) = row else {
+            let status: Option<String> = tx
+                .query_opt("SELECT status FROM actions WHERE id = $1", &[&id])
+                .await
+                .map_err(unavailable)?
+                .map(|r| r.try_get(0))
+                .transpose()
+                .map_err(|e| corrupt("status", e))?;
+            return Err(match status {
+                None => StoreError::NotFound(id.to_owned()),
+                Some(s) => StoreError::Conflict {
+                    id: id.to_owned(),
+                    status: ActionStatus::parse(&s)
+                        .ok_or_else(|| StoreError::Corrupt(format!("status {s}")))?,
+                    attempted: crate::transition_name(transition),
+                },
+            });
+        };
+        let action = raw_action(&row)?;
+        // The row lock taken by the UPDATE serializes appends to this action's chain.
+        let prev: Option<String> = tx
+            .query_opt(
+                "SELECT record_hash FROM events WHERE action_id = $1 ORDER BY seq DESC LIMIT 1",
+                &[&id],
+            )
+            .await
+            .map_err(unavailable)?
+            .map(|r| r.try_get(0))
+            .transpose()
+            .map_err(|e| corrupt("record_hash", e))?;
+        let event = append(
+            &tx,
+            id,
+            NewEvent {
+                event_type: transition.event(),
+                meta: update.meta,
+            },
+            prev,
+        )
+        .await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok((action, event))
+    }
+
+    async fn get_action(&self, id: &str) -> StoreResult<Option<ActionRecord>> {
+        let client = self.client().await?;
+        get_action(&client, id).await
+    }
+
+    async fn ids_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>> {
+        if !prefix.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Ok(Vec::new());
+        }
+        let client = self.client().await?;
+        let pattern = format!("{prefix}%");
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(
+                "SELECT id FROM actions WHERE id LIKE $1 ORDER BY id LIMIT $2",
+                &[&pattern, &limit],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(|e| corrupt("id", e)))
+            .collect()
+    }
+
+    async fn list_actions(&self, filter: &ActionFilter) -> StoreResult<Vec<ActionRecord>> {
+        let client = self.client().await?;
+        let status = filter.status.map(|s| s.as_str());
+        let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {ACTION_COLUMNS} FROM actions \
+             WHERE ($1::TEXT IS NULL OR agent_id = $1) AND ($2::TEXT IS NULL OR tool = $2) AND ($3::TEXT IS NULL OR status = $3) \
+             ORDER BY pos DESC LIMIT $4 OFFSET $5"
+        );
+        let rows = client
+            .query(
+                &sql,
+                &[&filter.agent_id, &filter.tool, &status, &limit, &offset],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(raw_action).collect()
+    }
+
+    async fn events(&self, action_id: &str) -> StoreResult<Vec<EventRecord>> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE action_id = $1 ORDER BY seq");
+        let rows = client
+            .query(&sql, &[&action_id])
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(event_row).collect()
+    }
+
+    async fn pending_since_before(&self, created_before: &str) -> StoreResult<Vec<String>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id FROM actions WHERE status = $1 AND created_at < $2 ORDER BY pos",
+                &[&ActionStatus::PendingApproval.as_str(), &created_before],
+            )
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(|e| corrupt("id", e)))
+            .collect()
+    }
+
+    async fn last_event_seq(&self) -> StoreResult<u64> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT MAX(seq) FROM events", &[])
+            .await
+            .map_err(unavailable)?;
+        let seq: Option<i64> = row.try_get(0).map_err(|e| corrupt("seq", e))?;
+        Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+    }
+
+    async fn count_with_status(&self, status: ActionStatus) -> StoreResult<u64> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT COUNT(*) FROM actions WHERE status = $1",
+                &[&status.as_str()],
+            )
+            .await
+            .map_err(unavailable)?;
+        let n: i64 = row.try_get(0).map_err(|e| corrupt("count", e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let client = self.client().await?;
+        client
+            .query_one("SELECT 1", &[])
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord> {
+        let client = self.client().await?;
+        let record = TokenRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: new.name,
+            role: new.role,
+            secret_hash: new.secret_hash,
+            created_at: crate::now_timestamp(),
+            revoked_at: None,
+        };
+        let inserted = client
+            .execute(
+                "INSERT INTO api_tokens (id, name, role, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &record.id,
+                    &record.name,
+                    &record.role.as_str(),
+                    &record.secret_hash,
+                    &record.created_at,
+                ],
+            )
+            .await;
+        match inserted {
+            Ok(_) => Ok(record),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::TokenNameTaken(record.name)),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY pos");
+        let rows = client.query(&sql, &[]).await.map_err(unavailable)?;
+        rows.iter().map(token_row).collect()
+    }
+
+    async fn revoke_token(&self, name_or_id: &str) -> StoreResult<Option<TokenRecord>> {
+        let client = self.client().await?;
+        let sql = format!(
+            "UPDATE api_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND (name = $1 OR id = $1) RETURNING {TOKEN_COLUMNS}"
+        );
+        let row = client
+            .query_opt(&sql, &[&name_or_id, &crate::now_timestamp()])
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(token_row).transpose()
+    }
+
+    async fn token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE secret_hash = $1 AND revoked_at IS NULL"
+        );
+        let row = client
+            .query_opt(&sql, &[&secret_hash])
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(token_row).transpose()
+    }
+}

@@ -1,0 +1,518 @@
+//! The promises of the `Store` trait, as tests every backend runs (see `contract_tests!`).
+#![allow(dead_code)] // Each test file uses a different subset.
+
+use faramesh_core::ledger::{verify_chain, ChainedEvent};
+use faramesh_core::{ActionStatus, EventType, Transition};
+use faramesh_storage::{
+    ActionFilter, ActionRecord, EventRecord, NewAction, NewEvent, Store, StoreError,
+    TransitionUpdate,
+};
+use serde_json::{json, Map};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// Opens a store on the test's database; every call opens another handle on the same data, as
+/// a restarted server or a second replica would.
+pub struct Backend {
+    pub open: Box<dyn Fn() -> Opening + Send + Sync>,
+}
+
+/// A store being opened.
+pub type Opening = Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send>>;
+
+impl Backend {
+    pub async fn open(&self) -> Arc<dyn Store> {
+        (self.open)().await
+    }
+}
+
+/// One `#[tokio::test]` per contract test, each on a fresh database from `$backend`.
+#[macro_export]
+macro_rules! contract_tests {
+    ($backend:expr) => {
+        $crate::contract_tests!(@each $backend;
+            an_action_and_its_events_are_written_together_and_survive_reopening,
+            transitions_are_conditional_and_extend_the_chain,
+            racing_approvals_and_denials_have_exactly_one_winner,
+            concurrent_submissions_are_all_stored_with_their_events,
+            an_idempotency_key_returns_the_original_or_refuses_another_body,
+            listing_is_newest_first_with_filters_and_paging,
+            api_tokens_are_stored_by_hash_named_uniquely_and_revocable,
+        );
+    };
+    (@each $backend:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                if let Some(backend) = $backend.await {
+                    common::$name(&backend).await;
+                }
+            }
+        )*
+    };
+}
+
+pub fn action(status: ActionStatus, tool: &str) -> ActionRecord {
+    let mut params = Map::new();
+    params.insert("cmd".into(), json!("echo hi"));
+    ActionRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        agent_id: "agent-1".into(),
+        tool: tool.into(),
+        operation: "run".into(),
+        params,
+        context: Map::new(),
+        status,
+        decision: Some("require_approval".into()),
+        reason: Some("Shell commands require approval".into()),
+        risk_level: Some("medium".into()),
+        approval_token: (status == ActionStatus::PendingApproval).then(|| "token-123".into()),
+        policy_version: Some("default.yaml@d7aecfa2a57c".into()),
+        outcome: Some("ABSTAIN".into()),
+        reason_code: Some("POLICY_REQUIRE_APPROVAL".into()),
+        reason_details: Some(json!({"risk_level": "medium"})),
+        request_hash: Some("r".repeat(64)),
+        policy_hash: Some("p".repeat(64)),
+        profile_id: None,
+        profile_version: None,
+        profile_hash: None,
+        runtime_version: Some("test".into()),
+        provenance_id: Some("v".repeat(64)),
+        result: None,
+        demo: false,
+        created_at: String::new(),
+        updated_at: String::new(),
+    }
+}
+
+pub fn submission(record: ActionRecord) -> NewAction {
+    NewAction {
+        events: vec![
+            NewEvent {
+                event_type: EventType::Created,
+                meta: json!({"decision": record.decision, "risk_level": record.risk_level}),
+            },
+            NewEvent {
+                event_type: EventType::DecisionMade,
+                meta: json!({"decision": record.decision, "outcome": record.outcome}),
+            },
+        ],
+        action: record,
+        idempotency: None,
+    }
+}
+
+pub fn assert_chain(events: &[EventRecord]) {
+    let chained: Vec<ChainedEvent<'_>> = events
+        .iter()
+        .map(|e| ChainedEvent {
+            id: &e.id,
+            action_id: &e.action_id,
+            event_type: e.event_type.as_str(),
+            created_at: &e.created_at,
+            meta: &e.meta,
+            prev_hash: e.prev_hash.as_deref(),
+            record_hash: &e.record_hash,
+        })
+        .collect();
+    assert_eq!(verify_chain(&chained), Ok(()));
+}
+
+pub async fn an_action_and_its_events_are_written_together_and_survive_reopening(
+    backend: &Backend,
+) {
+    let store = backend.open().await;
+    let created = store
+        .create_action(submission(action(ActionStatus::PendingApproval, "shell")))
+        .await
+        .unwrap();
+    assert!(!created.replayed);
+    assert_eq!(created.events.len(), 2);
+    assert!(
+        created.action.created_at.ends_with('Z') && created.action.created_at.len() == 27,
+        "{}",
+        created.action.created_at
+    );
+    let id = created.action.id.clone();
+    drop(store);
+
+    let store = backend.open().await;
+    let stored = store
+        .get_action(&id)
+        .await
+        .unwrap()
+        .expect("action persisted");
+    assert_eq!(stored, created.action);
+    let events = store.events(&id).await.unwrap();
+    assert_eq!(events, created.events);
+    assert_eq!(events[0].prev_hash, None);
+    assert_chain(&events);
+}
+
+pub async fn transitions_are_conditional_and_extend_the_chain(backend: &Backend) {
+    let store = backend.open().await;
+    let id = store
+        .create_action(submission(action(ActionStatus::PendingApproval, "shell")))
+        .await
+        .unwrap()
+        .action
+        .id;
+
+    let start_early = store
+        .transition(&id, Transition::Start, TransitionUpdate::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            start_early,
+            StoreError::Conflict {
+                status: ActionStatus::PendingApproval,
+                ..
+            }
+        ),
+        "{start_early}"
+    );
+
+    let update = TransitionUpdate {
+        decision: Some("allow".into()),
+        reason: Some("Looks safe".into()),
+        meta: json!({"reason": "Looks safe", "by": "admin"}),
+        ..Default::default()
+    };
+    let (approved, event) = store
+        .transition(&id, Transition::Approve, update)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            approved.status,
+            approved.decision.as_deref(),
+            approved.approval_token.as_deref()
+        ),
+        (ActionStatus::Approved, Some("allow"), None)
+    );
+    assert_eq!(event.event_type, EventType::Approved);
+
+    let again = store
+        .transition(&id, Transition::Deny, TransitionUpdate::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            again,
+            StoreError::Conflict {
+                status: ActionStatus::Approved,
+                ..
+            }
+        ),
+        "{again}"
+    );
+
+    store
+        .transition(&id, Transition::Start, TransitionUpdate::default())
+        .await
+        .unwrap();
+    let result = TransitionUpdate {
+        result: Some(json!({"exit_code": 0, "stdout": "hi\n"})),
+        meta: json!({"output": "hi\n"}),
+        ..Default::default()
+    };
+    let (done, _) = store
+        .transition(&id, Transition::Succeed, result)
+        .await
+        .unwrap();
+    assert_eq!(done.status, ActionStatus::Succeeded);
+    assert_eq!(done.result, Some(json!({"exit_code": 0, "stdout": "hi\n"})));
+
+    let events = store.events(&id).await.unwrap();
+    let types: Vec<EventType> = events.iter().map(|e| e.event_type).collect();
+    assert_eq!(
+        types,
+        [
+            EventType::Created,
+            EventType::DecisionMade,
+            EventType::Approved,
+            EventType::Started,
+            EventType::Succeeded
+        ]
+    );
+    assert_chain(&events);
+
+    let missing = store
+        .transition(
+            "00000000-0000-0000-0000-000000000000",
+            Transition::Approve,
+            TransitionUpdate::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, StoreError::NotFound(_)));
+}
+
+pub async fn racing_approvals_and_denials_have_exactly_one_winner(backend: &Backend) {
+    let store = backend.open().await;
+    let id = store
+        .create_action(submission(action(ActionStatus::PendingApproval, "shell")))
+        .await
+        .unwrap()
+        .action
+        .id;
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let (store, id) = (store.clone(), id.clone());
+        let transition = if i % 2 == 0 {
+            Transition::Approve
+        } else {
+            Transition::Deny
+        };
+        tasks.push(tokio::spawn(async move {
+            (
+                transition,
+                store
+                    .transition(&id, transition, TransitionUpdate::default())
+                    .await,
+            )
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (t, Ok(_)) => winners.push(t),
+            (_, Err(StoreError::Conflict { .. })) => {}
+            (_, Err(other)) => panic!("unexpected error: {other}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one transition wins");
+    let action = store.get_action(&id).await.unwrap().unwrap();
+    assert_eq!(action.status, winners[0].to());
+    let events = store.events(&id).await.unwrap();
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[2].event_type, winners[0].event());
+    assert_chain(&events);
+}
+
+pub async fn concurrent_submissions_are_all_stored_with_their_events(backend: &Backend) {
+    let store = backend.open().await;
+    let mut tasks = Vec::new();
+    for _ in 0..300 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .create_action(submission(action(ActionStatus::Allowed, "http")))
+                .await
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap().expect("stored").action.id);
+    }
+    for id in &ids {
+        let events = store.events(id).await.unwrap();
+        assert_eq!(events.len(), 2, "action {id} has both events");
+        assert_chain(&events);
+    }
+    let all = store
+        .list_actions(&ActionFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 300);
+}
+
+pub async fn an_idempotency_key_returns_the_original_or_refuses_another_body(backend: &Backend) {
+    let store = backend.open().await;
+    let mut first = submission(action(ActionStatus::Allowed, "http"));
+    first.idempotency = Some(("key-1".into(), "body-a".into()));
+    let original = store.create_action(first).await.unwrap();
+
+    let mut retry = submission(action(ActionStatus::Allowed, "http"));
+    retry.idempotency = Some(("key-1".into(), "body-a".into()));
+    let replayed = store.create_action(retry).await.unwrap();
+    assert!(replayed.replayed);
+    assert_eq!(replayed.action.id, original.action.id);
+
+    let mut other = submission(action(ActionStatus::Allowed, "http"));
+    other.idempotency = Some(("key-1".into(), "body-b".into()));
+    let err = store.create_action(other).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::IdempotencyMismatch { action_id, .. } if *action_id == original.action.id),
+        "{err}"
+    );
+
+    let all = store
+        .list_actions(&ActionFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+}
+
+pub async fn listing_is_newest_first_with_filters_and_paging(backend: &Backend) {
+    let store = backend.open().await;
+    let mut ids = Vec::new();
+    for (i, tool) in ["http", "shell", "http", "stripe"].iter().enumerate() {
+        let status = if i == 1 {
+            ActionStatus::PendingApproval
+        } else {
+            ActionStatus::Allowed
+        };
+        ids.push(
+            store
+                .create_action(submission(action(status, tool)))
+                .await
+                .unwrap()
+                .action
+                .id,
+        );
+    }
+    let list = |filter: ActionFilter| {
+        let store = &store;
+        async move {
+            store
+                .list_actions(&filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| a.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(ActionFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await,
+        pick(&ids, &[3, 2, 1, 0])
+    );
+    assert_eq!(
+        list(ActionFilter {
+            limit: 10,
+            tool: Some("http".into()),
+            ..Default::default()
+        })
+        .await,
+        pick(&ids, &[2, 0])
+    );
+    assert_eq!(
+        list(ActionFilter {
+            limit: 10,
+            status: Some(ActionStatus::PendingApproval),
+            ..Default::default()
+        })
+        .await,
+        pick(&ids, &[1])
+    );
+    assert_eq!(
+        list(ActionFilter {
+            limit: 2,
+            offset: 1,
+            ..Default::default()
+        })
+        .await,
+        pick(&ids, &[2, 1])
+    );
+    assert!(list(ActionFilter {
+        limit: 10,
+        agent_id: Some("nobody".into()),
+        ..Default::default()
+    })
+    .await
+    .is_empty());
+
+    assert_eq!(
+        store
+            .count_with_status(ActionStatus::PendingApproval)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .count_with_status(ActionStatus::Allowed)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store.count_with_status(ActionStatus::Denied).await.unwrap(),
+        0
+    );
+    let prefix = &ids[0][..8];
+    assert_eq!(
+        store.ids_with_prefix(prefix, 10).await.unwrap(),
+        [ids[0].clone()]
+    );
+    assert!(store.ids_with_prefix("%", 10).await.unwrap().is_empty());
+    store.ping().await.unwrap();
+}
+
+pub async fn api_tokens_are_stored_by_hash_named_uniquely_and_revocable(backend: &Backend) {
+    use faramesh_storage::{NewToken, Role};
+    let store = backend.open().await;
+    let new = |name: &str, role, hash: &str| NewToken {
+        name: name.into(),
+        role,
+        secret_hash: hash.into(),
+    };
+    let agent = store
+        .create_token(new("ci-agent", Role::Agent, "h1"))
+        .await
+        .unwrap();
+    assert_eq!(agent.role, Role::Agent);
+    assert!(matches!(
+        store.create_token(new("ci-agent", Role::Admin, "h2")).await,
+        Err(StoreError::TokenNameTaken(name)) if name == "ci-agent"
+    ));
+    store
+        .create_token(new("alice", Role::Approver, "h3"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token_by_hash("h1").await.unwrap().map(|t| t.name),
+        Some("ci-agent".to_owned())
+    );
+
+    let revoked = store.revoke_token("ci-agent").await.unwrap().unwrap();
+    assert!(revoked.revoked_at.is_some());
+    assert_eq!(store.token_by_hash("h1").await.unwrap(), None, "revoked");
+    assert_eq!(
+        store.revoke_token("ci-agent").await.unwrap(),
+        None,
+        "already revoked"
+    );
+    // The name is free again once revoked; the list keeps the revoked token for the record.
+    store
+        .create_token(new("ci-agent", Role::Agent, "h4"))
+        .await
+        .unwrap();
+    drop(store);
+    let store = backend.open().await;
+    let names: Vec<(String, bool)> = store
+        .list_tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.name, t.revoked_at.is_some()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("ci-agent".to_owned(), true),
+            ("alice".to_owned(), false),
+            ("ci-agent".to_owned(), false)
+        ]
+    );
+    // Revoking by id works too.
+    let alice = store.token_by_hash("h3").await.unwrap().unwrap();
+    assert!(store.revoke_token(&alice.id).await.unwrap().is_some());
+}
+
+pub fn pick(ids: &[String], order: &[usize]) -> Vec<String> {
+    order.iter().map(|&i| ids[i].clone()).collect()
+}

@@ -1,0 +1,245 @@
+//! The PostgreSQL store keeps the promises of the `Store` trait, also across replicas.
+//!
+//! Needs `FARAMESH_TEST_POSTGRES_URL` (set by `.ci/run`); without it every test prints a notice
+//! and passes without running. Each test gets a database of its own, dropped afterwards.
+
+mod common;
+
+use common::{action, assert_chain, submission, Backend};
+use faramesh_core::{ActionStatus, Transition};
+use faramesh_storage::{PostgresStore, Store, StoreError, TransitionUpdate};
+use std::sync::Arc;
+
+/// Drops the test's database when the test ends (connections still open are terminated).
+struct Database {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs outside any runtime we may block; use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .ok()?;
+                tokio::spawn(connection);
+                client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// The URL of a new, empty database, or `None` (with a notice) when PostgreSQL is not configured.
+async fn fresh_database() -> Option<(String, Arc<Database>)> {
+    let Ok(base) = std::env::var("FARAMESH_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: FARAMESH_TEST_POSTGRES_URL is not set (.ci/run sets it)");
+        return None;
+    };
+    let name = format!("faramesh_test_{}", uuid::Uuid::new_v4().simple());
+    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .expect("FARAMESH_TEST_POSTGRES_URL accepts connections");
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("CREATE DATABASE");
+    let (without_query, query) = base.split_once('?').unwrap_or((&base, ""));
+    let server = without_query
+        .rsplit_once('/')
+        .map_or(without_query, |(server, _)| server);
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    let url = format!("{server}/{name}{query}");
+    Some((
+        url,
+        Arc::new(Database {
+            admin_url: base,
+            name,
+        }),
+    ))
+}
+
+async fn postgres() -> Option<Backend> {
+    let (url, database) = fresh_database().await?;
+    Some(Backend {
+        open: Box::new(move || {
+            let (url, database) = (url.clone(), database.clone());
+            Box::pin(async move {
+                let _keep = database;
+                Arc::new(PostgresStore::connect(&url).await.expect("store connects"))
+                    as Arc<dyn Store>
+            })
+        }),
+    })
+}
+
+contract_tests!(postgres());
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_starting_together_migrate_once() {
+    let Some((url, _db)) = fresh_database().await else {
+        return;
+    };
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PostgresStore::connect(&url).await.map(|_| ()) })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().expect("every replica starts");
+    }
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let applied: i64 = client
+        .query_one("SELECT COUNT(*) FROM faramesh_migrations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(applied, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approvals_racing_on_three_replicas_have_exactly_one_winner() {
+    let Some(backend) = postgres().await else {
+        return;
+    };
+    let replicas = [
+        backend.open().await,
+        backend.open().await,
+        backend.open().await,
+    ];
+    let id = replicas[0]
+        .create_action(submission(action(ActionStatus::PendingApproval, "shell")))
+        .await
+        .unwrap()
+        .action
+        .id;
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let (store, id) = (replicas[i % 3].clone(), id.clone());
+            let transition = if i % 2 == 0 {
+                Transition::Approve
+            } else {
+                Transition::Deny
+            };
+            tokio::spawn(async move {
+                (
+                    transition,
+                    store
+                        .transition(&id, transition, TransitionUpdate::default())
+                        .await,
+                )
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            (t, Ok(_)) => winners.push(t),
+            (_, Err(StoreError::Conflict { .. })) => {}
+            (_, Err(other)) => panic!("unexpected error: {other}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one transition wins");
+    let events = replicas[1].events(&id).await.unwrap();
+    assert_eq!(events.len(), 3);
+    assert_chain(&events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_idempotency_key_on_three_replicas_creates_one_action() {
+    let Some(backend) = postgres().await else {
+        return;
+    };
+    let replicas = [
+        backend.open().await,
+        backend.open().await,
+        backend.open().await,
+    ];
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = replicas[i % 3].clone();
+            let mut new = submission(action(ActionStatus::Allowed, "http"));
+            new.idempotency = Some(("retry-key-1".into(), "body-hash".into()));
+            tokio::spawn(async move { store.create_action(new).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(
+            task.await
+                .unwrap()
+                .expect("every retry is answered")
+                .action
+                .id,
+        );
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every retry got the same action");
+    let all = replicas[2]
+        .list_actions(&faramesh_storage::ActionFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+}
+
+#[tokio::test]
+async fn the_database_refuses_to_change_or_delete_events() {
+    let Some((url, _db)) = fresh_database().await else {
+        return;
+    };
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let id = store
+        .create_action(submission(action(ActionStatus::Allowed, "http")))
+        .await
+        .unwrap()
+        .action
+        .id;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    for sql in [
+        "UPDATE events SET meta = '{}' WHERE action_id = $1",
+        "DELETE FROM events WHERE action_id = $1",
+    ] {
+        let err = client.execute(sql, &[&id]).await.unwrap_err();
+        assert!(
+            err.to_string().contains("append-only") || format!("{err:?}").contains("append-only"),
+            "{err:?}"
+        );
+    }
+    assert_eq!(store.events(&id).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_unavailable_not_a_crash() {
+    // Nothing listens on port 1.
+    let err = PostgresStore::connect("postgres://postgres@127.0.0.1:1/none")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    let err = PostgresStore::connect("not a dsn ::").await.unwrap_err();
+    assert!(err.to_string().contains("FARA_POSTGRES_DSN"), "{err}");
+}
