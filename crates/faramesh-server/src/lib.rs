@@ -33,8 +33,6 @@ pub enum StartError {
     Load(#[from] state::LoadError),
     #[error(transparent)]
     Storage(#[from] faramesh_storage::StoreError),
-    #[error("{0}")]
-    Unsupported(String),
     #[error(transparent)]
     Executors(#[from] faramesh_executors::ConfigError),
 }
@@ -43,11 +41,7 @@ pub enum StartError {
 pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
     let store: Arc<dyn Store> = match &config.backend {
         Backend::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
-        Backend::Postgres(_) => {
-            return Err(StartError::Unsupported(
-                "the PostgreSQL backend is not available yet; use FARA_DB_BACKEND=sqlite".into(),
-            ))
-        }
+        Backend::Postgres(dsn) => Arc::new(faramesh_storage::PostgresStore::connect(dsn).await?),
     };
     let executors = faramesh_executors::ExecutorSet::parse(&config.executors)?;
     // Stream ids continue from the ledger so a client resuming after a restart misses nothing.

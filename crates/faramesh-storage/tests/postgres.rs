@@ -10,72 +10,11 @@ use faramesh_core::{ActionStatus, Transition};
 use faramesh_storage::{PostgresStore, Store, StoreError, TransitionUpdate};
 use std::sync::Arc;
 
-/// Drops the test's database when the test ends (connections still open are terminated).
-struct Database {
-    admin_url: String,
-    name: String,
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        let (url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop runs outside any runtime we may block; use a thread with its own.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                    .await
-                    .ok()?;
-                tokio::spawn(connection);
-                client
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .await
-                    .ok()
-            })
-        })
-        .join();
-    }
-}
-
-/// The URL of a new, empty database, or `None` (with a notice) when PostgreSQL is not configured.
-async fn fresh_database() -> Option<(String, Arc<Database>)> {
-    let Ok(base) = std::env::var("FARAMESH_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: FARAMESH_TEST_POSTGRES_URL is not set (.ci/run sets it)");
-        return None;
-    };
-    let name = format!("faramesh_test_{}", uuid::Uuid::new_v4().simple());
-    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .expect("FARAMESH_TEST_POSTGRES_URL accepts connections");
-    tokio::spawn(connection);
-    client
-        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .expect("CREATE DATABASE");
-    let (without_query, query) = base.split_once('?').unwrap_or((&base, ""));
-    let server = without_query
-        .rsplit_once('/')
-        .map_or(without_query, |(server, _)| server);
-    let query = if query.is_empty() {
-        String::new()
-    } else {
-        format!("?{query}")
-    };
-    let url = format!("{server}/{name}{query}");
-    Some((
-        url,
-        Arc::new(Database {
-            admin_url: base,
-            name,
-        }),
-    ))
-}
+use faramesh_testkit::{fresh_postgres_database, Database};
 
 async fn postgres() -> Option<Backend> {
-    let (url, database) = fresh_database().await?;
+    let (url, database) = fresh_postgres_database().await?;
+    let database: Arc<Database> = Arc::new(database);
     Some(Backend {
         open: Box::new(move || {
             let (url, database) = (url.clone(), database.clone());
@@ -92,7 +31,7 @@ contract_tests!(postgres());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replicas_starting_together_migrate_once() {
-    let Some((url, _db)) = fresh_database().await else {
+    let Some((url, _db)) = fresh_postgres_database().await else {
         return;
     };
     let tasks: Vec<_> = (0..4)
@@ -206,7 +145,7 @@ async fn one_idempotency_key_on_three_replicas_creates_one_action() {
 
 #[tokio::test]
 async fn the_database_refuses_to_change_or_delete_events() {
-    let Some((url, _db)) = fresh_database().await else {
+    let Some((url, _db)) = fresh_postgres_database().await else {
         return;
     };
     let store = PostgresStore::connect(&url).await.unwrap();

@@ -97,6 +97,124 @@ mod tests {
         );
     }
 
+    async fn get(path: &str) -> Response {
+        router::<()>()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    fn text(path: &str) -> String {
+        String::from_utf8(Assets::get(path).unwrap().data.into_owned()).unwrap()
+    }
+
+    /// Every `/ui/...` URL named in `attribute="..."` attributes of the page.
+    fn referenced_assets(html: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for attribute in ["src=\"", "href=\""] {
+            let mut rest = html;
+            while let Some(start) = rest.find(attribute) {
+                rest = &rest[start + attribute.len()..];
+                let end = rest.find('"').unwrap();
+                if let Some(path) = rest[..end].strip_prefix("/ui/") {
+                    found.push(path.to_string());
+                }
+            }
+        }
+        found
+    }
+
+    #[tokio::test]
+    async fn every_asset_the_page_references_is_served_with_its_type() {
+        let html = text("index.html");
+        let assets = referenced_assets(&html);
+        assert!(assets.iter().any(|a| a.ends_with(".css")), "{assets:?}");
+        assert!(assets.iter().any(|a| a.ends_with("main.js")), "{assets:?}");
+        for asset in assets {
+            let response = get(&format!("/ui/{asset}")).await;
+            assert_eq!(response.status(), StatusCode::OK, "{asset}");
+            let mime = response.headers()[header::CONTENT_TYPE].to_str().unwrap();
+            let expected = match asset.rsplit('.').next().unwrap() {
+                "js" => "text/javascript",
+                "css" => "text/css",
+                "svg" => "image/svg+xml",
+                other => panic!("unexpected asset type {other}"),
+            };
+            assert_eq!(mime, expected, "{asset}");
+            assert_eq!(
+                response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+                "nosniff",
+                "{asset}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn every_module_import_resolves_to_an_asset() {
+        for name in Assets::iter().filter(|n| n.ends_with(".js")) {
+            let source = text(&name);
+            let dir = name.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+            for line in source.lines().filter(|l| l.starts_with("import ")) {
+                let target = line.rsplit("from '").next().unwrap();
+                let target = target.trim_end_matches(';').trim_end_matches('\'');
+                let relative = target.strip_prefix("./").unwrap_or_else(|| {
+                    panic!("{name}: only relative imports of sibling modules: {line}")
+                });
+                let path = if dir.is_empty() {
+                    relative.to_string()
+                } else {
+                    format!("{dir}/{relative}")
+                };
+                assert!(
+                    Assets::get(&path).is_some(),
+                    "{name} imports missing {path}"
+                );
+            }
+        }
+    }
+
+    /// Action data is attacker-controlled: the UI never turns text into HTML, and the page
+    /// needs nothing that the Content-Security-Policy forbids (inline script, inline style).
+    #[test]
+    fn assets_never_parse_data_as_html_and_need_no_inline_code() {
+        for name in Assets::iter() {
+            let source = text(&name);
+            if name.ends_with(".js") {
+                for forbidden in [
+                    "innerHTML",
+                    "outerHTML",
+                    "insertAdjacentHTML",
+                    "document.write",
+                    "eval(",
+                    "new Function",
+                    "DOMParser",
+                    "createContextualFragment",
+                ] {
+                    assert!(!source.contains(forbidden), "{name} uses {forbidden}");
+                }
+            }
+            if name.ends_with(".html") {
+                let lower = source.to_lowercase();
+                assert!(!lower.contains(" style="), "{name}: inline style attribute");
+                assert!(!lower.contains("<style"), "{name}: inline style element");
+                assert!(!lower.contains("javascript:"), "{name}: javascript: URL");
+                for (i, _) in lower.match_indices("<script") {
+                    let tag_end = i + lower[i..].find('>').unwrap();
+                    assert!(lower[i..tag_end].contains(" src="), "{name}: inline script");
+                }
+                for handler in [
+                    " onclick=",
+                    " onload=",
+                    " onerror=",
+                    " oninput=",
+                    " onsubmit=",
+                ] {
+                    assert!(!lower.contains(handler), "{name}: inline handler {handler}");
+                }
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_missing_asset_is_a_404_with_detail() {
         let response = router::<()>()
@@ -104,5 +222,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn the_dashboard_page_is_present() {
+        assert!(assets_present());
+        assert!(text("index.html").contains("/ui/js/main.js"));
     }
 }
