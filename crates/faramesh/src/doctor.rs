@@ -119,10 +119,26 @@ fn profile(config: &ServerConfig) -> Check {
 
 fn database(config: &ServerConfig) -> Check {
     match &config.backend {
-        Backend::Postgres(_) => Check::Fail(
-            "FARA_DB_BACKEND=postgres: the PostgreSQL backend is not available yet".into(),
-            "use FARA_DB_BACKEND=sqlite".into(),
-        ),
+        Backend::Postgres(dsn) => {
+            let connected = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+                .and_then(|runtime| {
+                    runtime
+                        .block_on(faramesh_storage::PostgresStore::connect(dsn))
+                        .map_err(|e| e.to_string())
+                });
+            match connected {
+                Ok(_) => Check::Pass(
+                    "PostgreSQL (FARA_POSTGRES_DSN) answers and its schema is up to date".into(),
+                ),
+                Err(e) => Check::Fail(
+                    format!("PostgreSQL (FARA_POSTGRES_DSN): {e}"),
+                    "check that the server runs and the DSN's host, port, user, password and database are right".into(),
+                ),
+            }
+        }
         Backend::Sqlite(path) => match (path.exists(), faramesh_storage::SqliteStore::open(path)) {
             (true, Ok(_)) => Check::Pass(format!(
                 "database {} opens and is up to date",

@@ -822,3 +822,31 @@ fn tables_keep_their_layout() {
         insta::assert_snapshot!("token_list", run(&["token", "list"]));
     });
 }
+
+#[test]
+fn doctor_checks_the_postgres_dsn() {
+    let dir = tempfile::TempDir::new().unwrap();
+    in_dir(dir.path())
+        .env("FARA_DB_BACKEND", "postgres")
+        // Nothing listens on port 1.
+        .env("FARA_POSTGRES_DSN", "postgres://postgres@127.0.0.1:1/none")
+        .args(["doctor"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("✗ PostgreSQL (FARA_POSTGRES_DSN)"))
+        .stdout(predicate::str::contains("fix: check that the server runs"));
+    let Some((dsn, _database)) = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(faramesh_testkit::fresh_postgres_database())
+    else {
+        return;
+    };
+    in_dir(dir.path())
+        .env("FARA_DB_BACKEND", "postgres")
+        .env("FARA_POSTGRES_DSN", &dsn)
+        .args(["doctor"])
+        .assert()
+        .stdout(predicate::str::contains(
+            "✓ PostgreSQL (FARA_POSTGRES_DSN) answers and its schema is up to date",
+        ));
+}
