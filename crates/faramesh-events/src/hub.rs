@@ -182,12 +182,25 @@ impl EventHub {
     /// ever waiting: a subscriber whose queue is full is disconnected.
     /// Returns the message.
     pub fn publish(&self, kind: EventKind, data: Value) -> StreamMessage {
+        self.publish_inner(None, kind, data)
+    }
+
+    /// Publishes with an id chosen elsewhere: the ledger sequence number of the change, when
+    /// several replicas share one database and must give every message the same id. Such ids
+    /// follow commit order, which need not be numeric order; resuming is by position (see
+    /// [`EventHub::subscribe`]), so that is fine.
+    pub fn publish_with_id(&self, id: u64, kind: EventKind, data: Value) -> StreamMessage {
+        self.publish_inner(Some(id), kind, data)
+    }
+
+    fn publish_inner(&self, id: Option<u64>, kind: EventKind, data: Value) -> StreamMessage {
         let mut inner = lock(&self.inner);
         // Id and timestamp are taken under the lock so that id order and
         // timestamp order agree across concurrent publishers.
-        inner.last_id = inner.last_id.saturating_add(1);
+        let id = id.unwrap_or_else(|| inner.last_id.saturating_add(1));
+        inner.last_id = inner.last_id.max(id);
         let msg = Arc::new(StreamMessage {
-            id: inner.last_id,
+            id,
             kind: kind.as_str(),
             data,
             timestamp: chrono::Utc::now()
@@ -219,7 +232,8 @@ impl EventHub {
     }
 
     /// Messages to replay (the last `replay_on_connect` matching ones, or with
-    /// `last_event_id` all buffered matching messages with a greater id)
+    /// `last_event_id` every buffered matching message published after that one; when that
+    /// message is no longer buffered, every buffered one with a greater id)
     /// followed by live ones, as a stream that ends when the client is
     /// disconnected for being slow (or the hub is dropped).
     pub fn subscribe(&self, last_event_id: Option<u64>, filter: StreamFilter) -> Subscription {
@@ -228,12 +242,21 @@ impl EventHub {
         let (tx, rx) = mpsc::channel(self.config.client_queue.max(1));
         let mut inner = lock(&self.inner);
         let replay: VecDeque<Arc<StreamMessage>> = match last_event_id {
-            Some(after) => inner
-                .buffer
-                .iter()
-                .filter(|m| m.id > after && filter.matches(&m.data))
-                .cloned()
-                .collect(),
+            Some(after) => match inner.buffer.iter().rposition(|m| m.id == after) {
+                Some(position) => inner
+                    .buffer
+                    .iter()
+                    .skip(position + 1)
+                    .filter(|m| filter.matches(&m.data))
+                    .cloned()
+                    .collect(),
+                None => inner
+                    .buffer
+                    .iter()
+                    .filter(|m| m.id > after && filter.matches(&m.data))
+                    .cloned()
+                    .collect(),
+            },
             None => {
                 let mut recent: Vec<Arc<StreamMessage>> = inner
                     .buffer

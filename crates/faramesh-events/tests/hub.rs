@@ -399,3 +399,26 @@ fn ids_continue_after_start_after() {
     assert_eq!(hub.publish(EventKind::Created, action(1)).id, 42);
     assert_eq!(hub.last_id(), 42);
 }
+
+#[tokio::test]
+async fn ids_from_the_ledger_resume_by_position_even_out_of_numeric_order() {
+    // Replicas sharing a database publish ledger sequence numbers in commit order, which can
+    // differ from numeric order: 7 may commit before 5.
+    let hub = EventHub::new(HubConfig::default());
+    for id in [3, 7, 5, 9] {
+        hub.publish_with_id(id, EventKind::Updated, action(id));
+    }
+    let mut resumed = hub.subscribe(Some(7), StreamFilter::default());
+    assert_eq!(
+        take_ids(&mut resumed, 2).await,
+        [5, 9],
+        "everything after 7, in order"
+    );
+    let mut latest = hub.subscribe(Some(9), StreamFilter::default());
+    hub.publish_with_id(8, EventKind::Updated, action(8));
+    assert_eq!(next_id(&mut latest).await, 8, "live messages follow");
+    assert_eq!(hub.last_id(), 9);
+    // An id no longer buffered falls back to numeric order.
+    let mut old = hub.subscribe(Some(4), StreamFilter::default());
+    assert_eq!(take_ids(&mut old, 4).await, [7, 5, 9, 8]);
+}

@@ -48,18 +48,42 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
     let start_after = store.last_event_seq().await?;
     let loaded = state::load(&config)?;
     let tokens = auth::Tokens::new(config.tokens.clone(), &store.list_tokens().await?);
+    let hub = faramesh_events::EventHub::new(faramesh_events::HubConfig {
+        start_after,
+        ..Default::default()
+    });
+    let feed = store.change_feed();
+    let announce_locally = feed.is_none();
+    if let Some(feed) = feed {
+        tokio::spawn(relay_changes(feed, hub.clone()));
+    }
     Ok(AppState {
         tokens: Arc::new(tokens),
+        announce_locally,
         store,
         loaded: Arc::new(ArcSwap::from_pointee(loaded)),
         config: Arc::new(config),
-        hub: faramesh_events::EventHub::new(faramesh_events::HubConfig {
-            start_after,
-            ..Default::default()
-        }),
+        hub,
         metrics: Arc::new(metrics::Metrics::new()),
         executors,
     })
+}
+
+/// Publishes every replica's committed changes on this replica's live stream, with the ledger
+/// sequence number as message id so a client can resume on any replica.
+async fn relay_changes(
+    mut feed: tokio::sync::mpsc::Receiver<faramesh_storage::Change>,
+    hub: Arc<faramesh_events::EventHub>,
+) {
+    while let Some(change) = feed.recv().await {
+        let kind = if change.created {
+            faramesh_events::EventKind::Created
+        } else {
+            faramesh_events::EventKind::Updated
+        };
+        let data = serde_json::to_value(change.action).unwrap_or(serde_json::Value::Null);
+        hub.publish_with_id(change.seq, kind, data);
+    }
 }
 
 /// The whole application: API routes, the live stream, authentication, metrics, body limit and CORS.

@@ -137,8 +137,9 @@ pub async fn submit_action(
             idempotency,
         })
         .await?;
-    // A replayed idempotent request changed nothing, so there is nothing to announce.
-    if !created.replayed {
+    // A replayed idempotent request changed nothing, so there is nothing to announce. With a
+    // shared database the change feed announces it, on every replica alike.
+    if !created.replayed && state.announce_locally {
         state.hub.publish(
             faramesh_events::EventKind::Created,
             view::stream_data(&created.action),

@@ -33,6 +33,9 @@ pub struct AppState {
     pub executors: faramesh_executors::ExecutorSet,
     /// The bearer tokens accepted, with their roles.
     pub tokens: Arc<crate::auth::Tokens>,
+    /// Whether this process announces its own changes on the live stream. False when the
+    /// store's change feed announces every replica's changes, this one's included.
+    pub announce_locally: bool,
 }
 
 impl AppState {
@@ -44,8 +47,10 @@ impl AppState {
         update: TransitionUpdate,
     ) -> Result<ActionRecord, StoreError> {
         let (action, _) = self.store.transition(id, transition, update).await?;
-        self.hub
-            .publish(EventKind::Updated, crate::view::stream_data(&action));
+        if self.announce_locally {
+            self.hub
+                .publish(EventKind::Updated, crate::view::stream_data(&action));
+        }
         let loaded = self.loaded.load();
         let tool = loaded.known.tool(&action.tool);
         self.metrics.action_status(action.status, tool);

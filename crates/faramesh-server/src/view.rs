@@ -62,16 +62,7 @@ pub fn event(e: &EventRecord) -> Value {
 
 /// The fields the live stream carries for an action.
 pub fn stream_data(a: &ActionRecord) -> Value {
-    json!({
-        "id": a.id,
-        "status": a.status.as_str(),
-        "decision": a.decision,
-        "agent_id": a.agent_id,
-        "tool": a.tool,
-        "operation": a.operation,
-        "reason": a.reason,
-        "risk_level": a.risk_level,
-    })
+    serde_json::to_value(faramesh_storage::ActionSummary::of(a)).unwrap_or(Value::Null)
 }
 
 fn python_example(a: &ActionRecord) -> String {

@@ -15,8 +15,8 @@ pub mod sqlite;
 mod tokens;
 
 pub use model::{
-    now_timestamp, ActionFilter, ActionRecord, Created, EventRecord, NewAction, NewEvent,
-    TransitionUpdate,
+    now_timestamp, ActionFilter, ActionRecord, ActionSummary, Change, Created, EventRecord,
+    NewAction, NewEvent, TransitionUpdate,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::{LedgerFile, SqliteStore};
@@ -93,6 +93,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Changes committed by every server sharing this database, in commit order, when the
+    /// backend can share them (PostgreSQL). `None` means this process sees only its own
+    /// changes and announces them itself. Call once.
+    fn change_feed(&self) -> Option<tokio::sync::mpsc::Receiver<Change>> {
+        None
+    }
 
     /// Stores a new API token (its secret's hash only).
     async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord>;

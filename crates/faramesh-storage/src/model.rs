@@ -1,7 +1,7 @@
 //! The records storage reads and writes.
 
 use faramesh_core::{ActionStatus, EventType};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The current UTC time as stored and returned: ISO-8601 with microseconds and `Z`.
@@ -155,4 +155,66 @@ pub struct ActionFilter {
     pub agent_id: Option<String>,
     pub tool: Option<String>,
     pub status: Option<ActionStatus>,
+}
+
+/// What the live stream says of an action (the data of `GET /v1/events` messages).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionSummary {
+    pub id: String,
+    pub status: String,
+    pub decision: Option<String>,
+    pub agent_id: String,
+    pub tool: String,
+    pub operation: String,
+    pub reason: Option<String>,
+    pub risk_level: Option<String>,
+}
+
+impl ActionSummary {
+    pub fn of(a: &ActionRecord) -> ActionSummary {
+        ActionSummary {
+            id: a.id.clone(),
+            status: a.status.as_str().to_owned(),
+            decision: a.decision.clone(),
+            agent_id: a.agent_id.clone(),
+            tool: a.tool.clone(),
+            operation: a.operation.clone(),
+            reason: a.reason.clone(),
+            risk_level: a.risk_level.clone(),
+        }
+    }
+
+    /// The same with every text cut to at most `max` bytes (at a character boundary), so a
+    /// notification fits the database's payload limit.
+    pub fn bounded(mut self, max: usize) -> ActionSummary {
+        let cut = |text: &mut String| {
+            if text.len() > max {
+                let mut end = max;
+                while !text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                text.truncate(end);
+            }
+        };
+        for text in [&mut self.agent_id, &mut self.tool, &mut self.operation] {
+            cut(text);
+        }
+        for text in [&mut self.decision, &mut self.reason, &mut self.risk_level]
+            .into_iter()
+            .flatten()
+        {
+            cut(text);
+        }
+        self
+    }
+}
+
+/// A committed change, announced to every replica sharing the database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Ledger sequence number of the change's last event: the live stream's message id.
+    pub seq: u64,
+    /// A new action (else a transition of an existing one).
+    pub created: bool,
+    pub action: ActionSummary,
 }

@@ -5,12 +5,13 @@
 //! and the loser re-checks the condition after the winner commits, so exactly one wins.
 //! Idempotency keys are a primary key, so they are unique across replicas.
 
+mod feed;
 mod migrate;
 
 use crate::decode::{corrupt, decode_action, json_text, to_event, RawAction};
 use crate::{
-    ActionFilter, ActionRecord, Created, EventRecord, NewAction, NewEvent, NewToken, Role, Store,
-    StoreError, StoreResult, TokenRecord, TransitionUpdate,
+    ActionFilter, ActionRecord, ActionSummary, Change, Created, EventRecord, NewAction, NewEvent,
+    NewToken, Role, Store, StoreError, StoreResult, TokenRecord, TransitionUpdate,
 };
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -35,6 +36,7 @@ const POOL_SIZE: usize = 16;
 /// Actions and events in a PostgreSQL database.
 pub struct PostgresStore {
     pool: Pool,
+    config: tokio_postgres::Config,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -63,7 +65,7 @@ impl PostgresStore {
             ))
         })?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 // Verify a pooled connection before use, so one dropped by a database restart
@@ -78,7 +80,7 @@ impl PostgresStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(unavailable)?;
-        let store = PostgresStore { pool };
+        let store = PostgresStore { pool, config };
         let mut client = store.client().await?;
         migrate::run(&mut client).await?;
         Ok(store)
@@ -93,13 +95,24 @@ impl PostgresStore {
 }
 
 fn raw_action(row: &Row) -> StoreResult<ActionRecord> {
+    raw_action_at(row, 0)
+}
+
+/// The action whose `ACTION_COLUMNS` start at column `first` of `row`.
+fn raw_action_at(row: &Row, first: usize) -> StoreResult<ActionRecord> {
     let mut text: [Option<String>; 25] = Default::default();
     for (i, slot) in text.iter_mut().enumerate().take(23) {
-        *slot = row.try_get(i).map_err(|e| corrupt("action row", e))?;
+        *slot = row
+            .try_get(first + i)
+            .map_err(|e| corrupt("action row", e))?;
     }
-    text[23] = row.try_get(24).map_err(|e| corrupt("created_at", e))?;
-    text[24] = row.try_get(25).map_err(|e| corrupt("updated_at", e))?;
-    let demo: bool = row.try_get(23).map_err(|e| corrupt("demo", e))?;
+    text[23] = row
+        .try_get(first + 24)
+        .map_err(|e| corrupt("created_at", e))?;
+    text[24] = row
+        .try_get(first + 25)
+        .map_err(|e| corrupt("updated_at", e))?;
+    let demo: bool = row.try_get(first + 23).map_err(|e| corrupt("demo", e))?;
     decode_action(RawAction { text, demo })
 }
 
@@ -269,6 +282,18 @@ impl Store for PostgresStore {
             prev = Some(record.record_hash.clone());
             events.push(record);
         }
+        let seq = events
+            .last()
+            .map_or(0, |e| u64::try_from(e.seq).unwrap_or(0));
+        feed::notify(
+            &tx,
+            Change {
+                seq,
+                created: true,
+                action: ActionSummary::of(&action),
+            },
+        )
+        .await?;
         if let Some((key, body_hash)) = &new.idempotency {
             let inserted = tx
                 .execute(
@@ -369,6 +394,15 @@ impl Store for PostgresStore {
                 meta: update.meta,
             },
             prev,
+        )
+        .await?;
+        feed::notify(
+            &tx,
+            Change {
+                seq: u64::try_from(event.seq).unwrap_or(0),
+                created: false,
+                action: ActionSummary::of(&action),
+            },
         )
         .await?;
         tx.commit().await.map_err(unavailable)?;
@@ -473,6 +507,10 @@ impl Store for PostgresStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    fn change_feed(&self) -> Option<tokio::sync::mpsc::Receiver<Change>> {
+        Some(feed::spawn(self.config.clone()))
     }
 
     async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord> {

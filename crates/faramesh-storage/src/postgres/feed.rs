@@ -1,0 +1,140 @@
+//! The change feed: every write transaction sends a `NOTIFY` with its change, delivered to
+//! every listening replica only if and when it commits, in commit order. A listener that loses
+//! its connection reconnects and catches up from the ledger, so no committed change is skipped.
+
+use super::{raw_action_at, ACTION_COLUMNS};
+use crate::{ActionSummary, Change, StoreResult};
+use deadpool_postgres::GenericClient;
+use futures::StreamExt;
+use std::collections::HashSet;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+/// The notification channel.
+pub(super) const CHANNEL: &str = "faramesh_changes";
+
+/// Longest text kept per field in a notification; PostgreSQL refuses payloads over 8000 bytes.
+const MAX_FIELD_BYTES: usize = 900;
+
+/// Queues a notification of `change` in the current transaction.
+pub(super) async fn notify(client: &impl GenericClient, change: Change) -> StoreResult<()> {
+    let change = Change {
+        action: change.action.bounded(MAX_FIELD_BYTES),
+        ..change
+    };
+    let payload =
+        serde_json::to_string(&change).map_err(|e| crate::decode::corrupt("change", e))?;
+    client
+        .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
+        .await
+        .map_err(super::unavailable)?;
+    Ok(())
+}
+
+/// Starts listening; the receiver ends only when the store is dropped.
+pub(super) fn spawn(config: tokio_postgres::Config) -> mpsc::Receiver<Change> {
+    let (tx, rx) = mpsc::channel(4096);
+    tokio::spawn(listen(config, tx));
+    rx
+}
+
+async fn listen(config: tokio_postgres::Config, tx: mpsc::Sender<Change>) {
+    let mut last_seq: Option<u64> = None;
+    let mut backoff = Duration::from_millis(100);
+    while !tx.is_closed() {
+        match session(&config, &tx, &mut last_seq).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "change feed interrupted; reconnecting");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// One connection's worth of listening. `Ok` when the receiver is gone, `Err` when the
+/// connection failed.
+async fn session(
+    config: &tokio_postgres::Config,
+    tx: &mpsc::Sender<Change>,
+    last_seq: &mut Option<u64>,
+) -> Result<(), String> {
+    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+    let (notes_tx, mut notes) = mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) => {
+                    if notes_tx.send(n.payload().to_owned()).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {CHANNEL}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    // Listening now: whatever committed since the last change seen comes from the ledger,
+    // and is skipped if it also arrives as a notification.
+    let mut caught_up = HashSet::new();
+    if let Some(after) = *last_seq {
+        for change in missed(&client, after).await? {
+            caught_up.insert(change.seq);
+            *last_seq = Some(change.seq);
+            if tx.send(change).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    while let Some(payload) = notes.recv().await {
+        let Ok(change) = serde_json::from_str::<Change>(&payload) else {
+            continue;
+        };
+        if caught_up.remove(&change.seq) {
+            continue;
+        }
+        *last_seq = Some(last_seq.map_or(change.seq, |s| s.max(change.seq)));
+        if tx.send(change).await.is_err() {
+            return Ok(());
+        }
+    }
+    driver.abort();
+    Err("the connection closed".into())
+}
+
+/// Changes committed after `after`, from the ledger (with the action as it is now).
+async fn missed(client: &tokio_postgres::Client, after: u64) -> Result<Vec<Change>, String> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let sql = format!(
+        "SELECT e.seq, e.event_type, {} FROM events e JOIN actions a ON a.id = e.action_id \
+         WHERE e.seq > $1 AND e.event_type <> 'created' ORDER BY e.seq",
+        ACTION_COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let rows = client
+        .query(&sql, &[&after])
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut changes = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq: i64 = row.try_get(0).map_err(|e| e.to_string())?;
+        let event_type: String = row.try_get(1).map_err(|e| e.to_string())?;
+        let action = raw_action_at(&row, 2).map_err(|e| e.to_string())?;
+        changes.push(Change {
+            seq: u64::try_from(seq).unwrap_or(0),
+            created: event_type == "decision_made",
+            action: ActionSummary::of(&action),
+        });
+    }
+    Ok(changes)
+}
