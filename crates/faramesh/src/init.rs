@@ -62,13 +62,19 @@ services:
       FARA_DB_BACKEND: postgres
       FARA_POSTGRES_DSN: postgres://faramesh:faramesh@postgres:5432/faramesh
     depends_on:
-      - postgres
+      postgres:
+        condition: service_healthy
+    restart: unless-stopped
   postgres:
     image: postgres:16
     environment:
       POSTGRES_USER: faramesh
       POSTGRES_PASSWORD: faramesh
       POSTGRES_DB: faramesh
+    healthcheck:
+      test: [\"CMD-SHELL\", \"pg_isready -U faramesh -d faramesh\"]
+      interval: 2s
+      retries: 30
     volumes:
       - pgdata:/var/lib/postgresql/data
 volumes:

@@ -23,8 +23,15 @@ pub fn serve_with(dir: &Path, env: &[(&str, &str)], flags: &[&str]) -> (Child, S
         } else {
             &["--port", "0"][..]
         })
-        .arg("--db")
-        .arg(dir.join("actions.db"))
+        // A PostgreSQL server (FARA_DB_BACKEND in `env`) must not be pointed at a SQLite file.
+        .args(if env.iter().any(|(k, _)| *k == "FARA_DB_BACKEND") {
+            vec![]
+        } else {
+            vec![
+                std::ffi::OsString::from("--db"),
+                dir.join("actions.db").into_os_string(),
+            ]
+        })
         .args(if flags.contains(&"--policy") {
             vec![]
         } else {

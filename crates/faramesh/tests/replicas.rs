@@ -1,0 +1,328 @@
+//! Several `faramesh serve` processes on one PostgreSQL database behave as one service.
+//!
+//! Needs `FARAMESH_TEST_POSTGRES_URL` (`.ci/run` sets it); without it each test returns at once.
+
+mod common;
+
+use faramesh_client::{Client, SseParser, StreamMessage, Submission};
+use faramesh_testkit::{fresh_postgres_database, Database};
+use serde_json::{json, Value};
+use std::process::Child;
+use std::time::Duration;
+
+struct Replica {
+    child: Child,
+    url: String,
+    client: Client,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Cluster {
+    replicas: Vec<Replica>,
+    dsn: String,
+    dir: tempfile::TempDir,
+    _database: Database,
+}
+
+impl Cluster {
+    /// `n` replicas on a fresh database, or `None` without PostgreSQL.
+    async fn start(n: usize) -> Option<Cluster> {
+        let (dsn, database) = fresh_postgres_database().await?;
+        let dir = tempfile::TempDir::new().unwrap();
+        let mut cluster = Cluster {
+            replicas: Vec::new(),
+            dsn,
+            dir,
+            _database: database,
+        };
+        for _ in 0..n {
+            cluster.add();
+        }
+        Some(cluster)
+    }
+
+    fn add(&mut self) {
+        let (child, url) = common::serve_with(
+            self.dir.path(),
+            &[
+                ("FARA_DB_BACKEND", "postgres"),
+                ("FARA_POSTGRES_DSN", &self.dsn),
+                ("FARAMESH_EXECUTORS", "none"),
+            ],
+            &[],
+        );
+        let client = Client::new(&url, None);
+        self.replicas.push(Replica { child, url, client });
+    }
+
+    fn client(&self, i: usize) -> &Client {
+        &self.replicas[i].client
+    }
+}
+
+fn shell(cmd: &str) -> Submission {
+    serde_json::from_value(json!({
+        "agent_id": "agent-1", "tool": "shell", "operation": "run", "params": {"cmd": cmd}
+    }))
+    .unwrap()
+}
+
+/// Upper bound on any wait; reached only if the behaviour under test is broken.
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Reads stream messages until `count` arrived.
+async fn read(
+    response: &mut reqwest::Response,
+    parser: &mut SseParser,
+    count: usize,
+) -> Vec<StreamMessage> {
+    let mut messages = Vec::new();
+    tokio::time::timeout(LIMIT, async {
+        while messages.len() < count {
+            let chunk = response
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            messages.extend(parser.feed(&chunk));
+        }
+    })
+    .await
+    .expect("messages arrive");
+    messages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submit_on_one_replica_approve_on_another_start_on_a_third() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let submitted = cluster.client(0).submit(&shell("echo hi")).await.unwrap();
+    assert_eq!(submitted.status, "pending_approval");
+    let approved = cluster
+        .client(1)
+        .decide_approval(&submitted.id, true, Some("fine"))
+        .await
+        .unwrap();
+    assert_eq!(approved.status, "approved");
+    let started = cluster.client(2).start(&submitted.id).await.unwrap();
+    assert_eq!(started.status, "executing");
+    // The loser of a second decision, on yet another replica, gets 409.
+    let again = cluster
+        .client(0)
+        .decide_approval(&submitted.id, false, None)
+        .await;
+    assert!(
+        matches!(again, Err(faramesh_client::ClientError::Conflict { .. })),
+        "{again:?}"
+    );
+    let events = cluster.client(2).events(&submitted.id).await.unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["created", "decision_made", "approved", "started"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_approvals_over_three_replicas_have_one_winner() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let action = cluster.client(0).submit(&shell("ls")).await.unwrap();
+    let token = action.approval_token.clone().expect("shown to admins");
+    let http = reqwest::Client::new();
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let url = format!(
+                "{}/v1/actions/{}/approval",
+                cluster.replicas[i % 3].url,
+                action.id
+            );
+            let body = json!({"token": token, "approve": i % 2 == 0});
+            let http = http.clone();
+            tokio::spawn(async move {
+                http.post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
+    assert_eq!(cluster.client(1).events(&action.id).await.unwrap().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_streams_every_change_and_resumes_anywhere() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let mut on_b = cluster
+        .client(1)
+        .open_stream(None, None, None)
+        .await
+        .unwrap();
+    let mut parser_b = SseParser::default();
+    let first = cluster.client(0).submit(&shell("ls")).await.unwrap();
+    let seen = read(&mut on_b, &mut parser_b, 1).await;
+    assert_eq!(seen[0].kind, "action.created");
+    assert_eq!(seen[0].data["id"], Value::from(first.id.clone()));
+    let resume_from = seen[0].id;
+
+    // Changes made on A and C while the client is away are replayed by C from that id.
+    drop(on_b);
+    cluster
+        .client(0)
+        .decide_approval(&first.id, true, None)
+        .await
+        .unwrap();
+    let second = cluster.client(2).submit(&shell("pwd")).await.unwrap();
+    let mut on_c = cluster
+        .client(2)
+        .open_stream(Some(resume_from), None, None)
+        .await
+        .unwrap();
+    let mut parser_c = SseParser::default();
+    let resumed = read(&mut on_c, &mut parser_c, 2).await;
+    assert_eq!(resumed[0].data["id"], Value::from(first.id.clone()));
+    assert_eq!(resumed[0].data["status"], "approved");
+    assert_eq!(resumed[1].data["id"], Value::from(second.id.clone()));
+    // Ids are the ledger's, so they are the same on every replica.
+    let events = cluster.client(0).events(&first.id).await.unwrap();
+    assert_eq!(events.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_killed_mid_load_loses_no_acknowledged_action() {
+    let Some(cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let http = reqwest::Client::new();
+    let url = format!("{}/v1/actions", cluster.replicas[0].url);
+    let (acked_tx, mut acked) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (http, url, acked_tx) = (http.clone(), url.clone(), acked_tx.clone());
+            tokio::spawn(async move {
+                let body = json!({"agent_id": "load", "tool": "http", "operation": "get", "params": {"url": "https://a"}});
+                while let Ok(response) = http.post(&url).json(&body).send().await {
+                    if response.status() != 200 {
+                        break;
+                    }
+                    let Ok(action) = response.json::<Value>().await else { break };
+                    let _ = acked_tx.send(action["id"].as_str().unwrap_or_default().to_owned());
+                }
+            })
+        })
+        .collect();
+    drop(acked_tx);
+    // Let some submissions through, then kill replica A without warning.
+    let mut ids = Vec::new();
+    while ids.len() < 50 {
+        ids.push(
+            tokio::time::timeout(LIMIT, acked.recv())
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let pid = nix::unistd::Pid::from_raw(cluster.replicas[0].child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+    for task in load {
+        task.await.unwrap();
+    }
+    while let Some(id) = acked.recv().await {
+        ids.push(id);
+    }
+    // Every action acknowledged by A is there, with its events, when read through B.
+    for id in &ids {
+        let action = cluster.client(1).get(id).await.unwrap();
+        assert_eq!(action.status, "allowed");
+        assert_eq!(cluster.client(1).events(id).await.unwrap().len(), 2, "{id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_database_connections_are_recovered() {
+    let Some(cluster) = Cluster::start(1).await else {
+        return;
+    };
+    let client = cluster.client(0);
+    let mut stream = client.open_stream(None, None, None).await.unwrap();
+    let mut parser = SseParser::default();
+    let before = client.submit(&shell("ls")).await.unwrap();
+    read(&mut stream, &mut parser, 1).await;
+
+    // Terminate every connection to the database: the pool's and the change feed's.
+    let database = cluster
+        .dsn
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let admin = std::env::var("FARAMESH_TEST_POSTGRES_URL").unwrap();
+    let (pg, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let terminated = pg
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&database],
+        )
+        .await
+        .unwrap();
+    assert!(!terminated.is_empty(), "the server had connections");
+
+    // Requests work again (a pooled connection is checked before use), nothing was allowed by
+    // accident, and the change feed reconnected: the stream carries the new change.
+    let after = tokio::time::timeout(LIMIT, async {
+        loop {
+            match client.submit(&shell("pwd")).await {
+                Ok(action) => return action,
+                Err(faramesh_client::ClientError::Server { status: 503, .. }) => {
+                    tokio::task::yield_now().await
+                }
+                Err(other) => panic!("unexpected: {other}"),
+            }
+        }
+    })
+    .await
+    .expect("the server recovers");
+    assert_eq!(after.status, "pending_approval");
+    let messages = read(&mut stream, &mut parser, 1).await;
+    assert_eq!(
+        messages.last().unwrap().data["id"],
+        Value::from(after.id.clone())
+    );
+    assert_eq!(
+        client.get(&before.id).await.unwrap().status,
+        "pending_approval"
+    );
+    let ready = reqwest::get(format!("{}/ready", cluster.replicas[0].url))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+}
