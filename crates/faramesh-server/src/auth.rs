@@ -164,6 +164,25 @@ impl Tokens {
         self.write().remove(&record.secret_hash);
     }
 
+    /// Replaces the API tokens with `records` (those not revoked): how a replica learns of
+    /// tokens created or revoked on another one.
+    pub fn replace_all(&self, records: &[TokenRecord]) {
+        let fresh: HashMap<String, Caller> = records
+            .iter()
+            .filter(|t| t.revoked_at.is_none())
+            .map(|t| {
+                (
+                    t.secret_hash.clone(),
+                    Caller {
+                        name: Arc::from(t.name.as_str()),
+                        role: t.role,
+                    },
+                )
+            })
+            .collect();
+        *self.write() = fresh;
+    }
+
     fn identify(&self, given: &str) -> Option<Caller> {
         // Every admin token is compared, so the time taken does not reveal which one was close.
         let admin = self.admin.iter().fold(false, |found, t| {
@@ -227,7 +246,16 @@ pub async fn authenticate(
         )
         .into_response();
     };
-    match tokens.identify(given) {
+    let mut caller = tokens.identify(given);
+    if caller.is_none() && !state.announce_locally {
+        // With a shared database the token may have been created on another replica a moment
+        // ago; the periodic refresh would find it too, but the caller should not wait for it.
+        if let Ok(Some(record)) = state.store.token_by_hash(&secret_hash(given)).await {
+            tokens.insert(&record);
+            caller = tokens.identify(given);
+        }
+    }
+    match caller {
         Some(caller) => {
             request.extensions_mut().insert(caller);
             next.run(request).await

@@ -54,11 +54,13 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
     });
     let feed = store.change_feed();
     let announce_locally = feed.is_none();
+    let tokens = Arc::new(tokens);
     if let Some(feed) = feed {
         tokio::spawn(relay_changes(feed, hub.clone()));
+        tokio::spawn(refresh_tokens(store.clone(), tokens.clone()));
     }
     Ok(AppState {
-        tokens: Arc::new(tokens),
+        tokens,
         announce_locally,
         store,
         loaded: Arc::new(ArcSwap::from_pointee(loaded)),
@@ -83,6 +85,24 @@ async fn relay_changes(
         };
         let data = serde_json::to_value(change.action).unwrap_or(serde_json::Value::Null);
         hub.publish_with_id(change.seq, kind, data);
+    }
+}
+
+/// How often a replica re-reads the API tokens, so a token revoked on another replica stops
+/// working here too.
+const TOKEN_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+async fn refresh_tokens(store: Arc<dyn Store>, tokens: Arc<auth::Tokens>) {
+    let mut tick = tokio::time::interval(TOKEN_REFRESH);
+    loop {
+        tick.tick().await;
+        // On a database error keep the last known set; requests fail with 503 meanwhile anyway.
+        if let Ok(records) = store.list_tokens().await {
+            tokens.replace_all(&records);
+        }
+        if Arc::strong_count(&tokens) == 1 {
+            return;
+        }
     }
 }
 

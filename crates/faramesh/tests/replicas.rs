@@ -26,6 +26,8 @@ impl Drop for Replica {
 struct Cluster {
     replicas: Vec<Replica>,
     dsn: String,
+    /// FARAMESH_TOKEN of every replica, if any.
+    admin: Option<&'static str>,
     dir: tempfile::TempDir,
     _database: Database,
 }
@@ -33,11 +35,16 @@ struct Cluster {
 impl Cluster {
     /// `n` replicas on a fresh database, or `None` without PostgreSQL.
     async fn start(n: usize) -> Option<Cluster> {
+        Cluster::start_with(n, None).await
+    }
+
+    async fn start_with(n: usize, admin: Option<&'static str>) -> Option<Cluster> {
         let (dsn, database) = fresh_postgres_database().await?;
         let dir = tempfile::TempDir::new().unwrap();
         let mut cluster = Cluster {
             replicas: Vec::new(),
             dsn,
+            admin,
             dir,
             _database: database,
         };
@@ -48,16 +55,16 @@ impl Cluster {
     }
 
     fn add(&mut self) {
-        let (child, url) = common::serve_with(
-            self.dir.path(),
-            &[
-                ("FARA_DB_BACKEND", "postgres"),
-                ("FARA_POSTGRES_DSN", &self.dsn),
-                ("FARAMESH_EXECUTORS", "none"),
-            ],
-            &[],
-        );
-        let client = Client::new(&url, None);
+        let mut env = vec![
+            ("FARA_DB_BACKEND", "postgres"),
+            ("FARA_POSTGRES_DSN", self.dsn.as_str()),
+            ("FARAMESH_EXECUTORS", "none"),
+        ];
+        if let Some(admin) = self.admin {
+            env.push(("FARAMESH_TOKEN", admin));
+        }
+        let (child, url) = common::serve_with(self.dir.path(), &env, &[]);
+        let client = Client::new(&url, self.admin.map(str::to_owned));
         self.replicas.push(Replica { child, url, client });
     }
 
@@ -325,4 +332,42 @@ async fn dropped_database_connections_are_recovered() {
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_made_on_one_replica_work_and_stop_working_on_the_others() {
+    let Some(cluster) = Cluster::start_with(2, Some("root")).await else {
+        return;
+    };
+    let created = cluster
+        .client(0)
+        .create_token("bot", "agent")
+        .await
+        .unwrap();
+    let on_b = Client::new(&cluster.replicas[1].url, Some(created.token.clone()));
+    let submitted = on_b
+        .submit(&shell("ls"))
+        .await
+        .expect("usable on B at once");
+    assert_eq!(
+        submitted.approval_token, None,
+        "an agent on B never sees approval tokens"
+    );
+    assert!(matches!(
+        on_b.decide_approval(&submitted.id, true, None).await,
+        Err(faramesh_client::ClientError::Forbidden { .. })
+    ));
+
+    cluster.client(0).revoke_token("bot").await.unwrap();
+    tokio::time::timeout(LIMIT, async {
+        loop {
+            match on_b.list(&Default::default()).await {
+                Err(faramesh_client::ClientError::Unauthorized { .. }) => return,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(other) => panic!("unexpected: {other}"),
+            }
+        }
+    })
+    .await
+    .expect("B refuses the revoked token soon");
 }
