@@ -1,6 +1,8 @@
 //! Project tasks: `cargo xtask bench [--quick]` runs the benchmarks and prints one table of
 //! measured medians against the targets of quality.md.
 
+mod http;
+
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,8 +32,11 @@ const CORE_TARGETS: &[(&str, &str, f64, &str)] = &[
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("bench") => bench(args.iter().any(|a| a == "--quick")),
-        _ => bail!("usage: cargo xtask bench [--quick]\n  --quick: a short run that proves the benchmarks work (numbers are rough)"),
+        Some("bench") => bench(
+            args.iter().any(|a| a == "--quick"),
+            args.iter().any(|a| a == "--core"),
+        ),
+        _ => bail!("usage: cargo xtask bench [--quick] [--core]\n  --quick: a short run that proves the benchmarks work (numbers are rough)\n  --core: only the in-process benchmarks, no server"),
     }
 }
 
@@ -42,7 +47,7 @@ fn workspace_root() -> PathBuf {
         .unwrap_or_default()
 }
 
-fn bench(quick: bool) -> anyhow::Result<()> {
+fn bench(quick: bool, core_only: bool) -> anyhow::Result<()> {
     let root = workspace_root();
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(&root)
@@ -76,6 +81,25 @@ fn bench(quick: bool) -> anyhow::Result<()> {
             human(median),
             if met { "yes" } else { "NO" }
         );
+    }
+    if !core_only {
+        let settings = http::Settings {
+            runs: if quick { 1 } else { 3 },
+            seconds: if quick { 2 } else { 10 },
+            postgres: std::env::var("FARAMESH_BENCH_POSTGRES_URL")
+                .or_else(|_| std::env::var("FARAMESH_TEST_POSTGRES_URL"))
+                .ok(),
+        };
+        for row in http::run(&root, &settings)? {
+            missed += usize::from(!row.met);
+            println!(
+                "| {} | {} | {} | {} |",
+                row.what,
+                row.measured,
+                row.target,
+                if row.met { "yes" } else { "NO" }
+            );
+        }
     }
     println!();
     if quick {
