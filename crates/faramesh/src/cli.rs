@@ -201,6 +201,9 @@ pub struct ServeArgs {
     /// Execution profile, used if the file exists [env: FARAMESH_PROFILE_FILE, default profiles/default.yaml].
     #[arg(long)]
     pub profile: Option<PathBuf>,
+    /// Decide with the policy alone, even if a profile file exists.
+    #[arg(long, conflicts_with = "profile")]
+    pub no_profile: bool,
     /// SQLite database file [env: FARA_SQLITE_PATH, default data/actions.db].
     #[arg(long)]
     pub db: Option<PathBuf>,

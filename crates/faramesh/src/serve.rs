@@ -20,6 +20,10 @@ pub fn run(args: &ServeArgs, global: &crate::cli::Global) -> anyhow::Result<Stat
     if let Some(policy) = &args.policy {
         config.policy_file.clone_from(policy);
     }
+    if args.no_profile {
+        // An empty path never exists: no profile is loaded, and none is watched.
+        config.profile_file = std::path::PathBuf::new();
+    }
     if let Some(profile) = &args.profile {
         config.profile_file.clone_from(profile);
     }

@@ -850,3 +850,20 @@ fn doctor_checks_the_postgres_dsn() {
             "✓ PostgreSQL (FARA_POSTGRES_DSN) answers and its schema is up to date",
         ));
 }
+
+#[test]
+fn no_profile_decides_with_the_policy_alone() {
+    let dir = tempfile::TempDir::new().unwrap();
+    // A profile that allows no tool at all would halt every action if it were loaded.
+    std::fs::create_dir_all(dir.path().join("profiles")).unwrap();
+    std::fs::write(
+        dir.path().join("profiles/default.yaml"),
+        "id: locked\nversion: \"1\"\nallowed_tools: [nothing]\n",
+    )
+    .unwrap();
+    let (child, url) = serve_with(dir.path(), &[], &["--no-profile"]);
+    let s = Server { url, child, dir };
+    let action = submit(&s, "http", "get", "url=https://a");
+    assert_eq!(action["status"], "allowed", "{action}");
+    assert_eq!(action["profile_id"], Value::Null);
+}

@@ -40,8 +40,14 @@ pub fn serve_with(dir: &Path, env: &[(&str, &str)], flags: &[&str]) -> (Child, S
                 policy.clone().into_os_string(),
             ]
         })
-        .arg("--profile")
-        .arg(dir.join("no-profile.yaml"))
+        .args(if flags.contains(&"--no-profile") {
+            vec![]
+        } else {
+            vec![
+                std::ffi::OsString::from("--profile"),
+                dir.join("no-profile.yaml").into_os_string(),
+            ]
+        })
         .args(flags)
         .env("RUST_LOG", "info")
         .env_remove("FARAMESH_TOKEN")
