@@ -3,8 +3,7 @@
 //! its connection reconnects and catches up from the ledger, so no committed change is skipped.
 
 use super::{raw_action_at, ACTION_COLUMNS};
-use crate::{ActionSummary, Change, StoreResult};
-use deadpool_postgres::GenericClient;
+use crate::{ActionSummary, Change};
 use futures::StreamExt;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -15,22 +14,7 @@ use tokio_postgres::{AsyncMessage, NoTls};
 pub(super) const CHANNEL: &str = "faramesh_changes";
 
 /// Longest text kept per field in a notification; PostgreSQL refuses payloads over 8000 bytes.
-const MAX_FIELD_BYTES: usize = 900;
-
-/// Queues a notification of `change` in the current transaction.
-pub(super) async fn notify(client: &impl GenericClient, change: Change) -> StoreResult<()> {
-    let change = Change {
-        action: change.action.bounded(MAX_FIELD_BYTES),
-        ..change
-    };
-    let payload =
-        serde_json::to_string(&change).map_err(|e| crate::decode::corrupt("change", e))?;
-    client
-        .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
-        .await
-        .map_err(super::unavailable)?;
-    Ok(())
-}
+pub(super) const MAX_FIELD_BYTES: usize = 900;
 
 /// Starts listening; the receiver ends only when the store is dropped.
 pub(super) fn spawn(config: tokio_postgres::Config) -> mpsc::Receiver<Change> {

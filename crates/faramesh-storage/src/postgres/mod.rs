@@ -7,18 +7,18 @@
 
 mod feed;
 mod migrate;
+mod write;
 
-use crate::decode::{corrupt, decode_action, json_text, to_event, RawAction};
+use crate::decode::{corrupt, decode_action, to_event, RawAction};
 use crate::{
-    ActionFilter, ActionRecord, ActionSummary, Change, Created, EventRecord, NewAction, NewEvent,
-    NewToken, Role, Store, StoreError, StoreResult, TokenRecord, TransitionUpdate,
+    ActionFilter, ActionRecord, Change, Created, EventRecord, NewAction, NewToken, Role, Store,
+    StoreError, StoreResult, TokenRecord, TransitionUpdate,
 };
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use faramesh_core::{ActionStatus, Transition};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 const ACTION_COLUMNS: &str = "id, agent_id, tool, operation, params, context, status, decision, reason, \
@@ -68,9 +68,9 @@ impl PostgresStore {
             config.clone(),
             NoTls,
             ManagerConfig {
-                // Verify a pooled connection before use, so one dropped by a database restart
-                // is replaced instead of failing a request.
-                recycling_method: RecyclingMethod::Verified,
+                // A pooled connection whose socket closed (database restart, terminated
+                // backend) is replaced before use instead of failing a request.
+                recycling_method: RecyclingMethod::Fast,
             },
         );
         let pool = Pool::builder(manager)
@@ -152,80 +152,6 @@ async fn get_action(client: &impl GenericClient, id: &str) -> StoreResult<Option
     row.as_ref().map(raw_action).transpose()
 }
 
-async fn insert_action(client: &impl GenericClient, a: &ActionRecord) -> StoreResult<()> {
-    let sql = format!("INSERT INTO actions ({ACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)");
-    let reason_details = a
-        .reason_details
-        .as_ref()
-        .map(|v| json_text(v, "reason_details"))
-        .transpose()?;
-    let result = a
-        .result
-        .as_ref()
-        .map(|v| json_text(v, "result"))
-        .transpose()?;
-    let params = json_text(&a.params, "params")?;
-    let context = json_text(&a.context, "context")?;
-    let values: [&(dyn ToSql + Sync); 26] = [
-        &a.id,
-        &a.agent_id,
-        &a.tool,
-        &a.operation,
-        &params,
-        &context,
-        &a.status.as_str(),
-        &a.decision,
-        &a.reason,
-        &a.risk_level,
-        &a.approval_token,
-        &a.policy_version,
-        &a.outcome,
-        &a.reason_code,
-        &reason_details,
-        &a.request_hash,
-        &a.policy_hash,
-        &a.profile_id,
-        &a.profile_version,
-        &a.profile_hash,
-        &a.runtime_version,
-        &a.provenance_id,
-        &result,
-        &a.demo,
-        &a.created_at,
-        &a.updated_at,
-    ];
-    client.execute(&sql, &values).await.map_err(unavailable)?;
-    Ok(())
-}
-
-/// Appends an event after `prev_hash`.
-async fn append(
-    client: &impl GenericClient,
-    action_id: &str,
-    event: NewEvent,
-    prev_hash: Option<String>,
-) -> StoreResult<EventRecord> {
-    let mut record = EventRecord::next(action_id, event, prev_hash)?;
-    let meta = json_text(&record.meta, "event meta")?;
-    let row = client
-        .query_one(
-            "INSERT INTO events (id, action_id, event_type, meta, created_at, prev_hash, record_hash) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
-            &[
-                &record.id,
-                &record.action_id,
-                &record.event_type.as_str(),
-                &meta,
-                &record.created_at,
-                &record.prev_hash,
-                &record.record_hash,
-            ],
-        )
-        .await
-        .map_err(unavailable)?;
-    record.seq = row.try_get(0).map_err(|e| corrupt("seq", e))?;
-    Ok(record)
-}
-
 /// The action an idempotency key points to: the original when the body matches, else a conflict.
 async fn replay(
     client: &impl GenericClient,
@@ -263,62 +189,23 @@ async fn replay(
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_action(&self, new: NewAction) -> StoreResult<Created> {
-        let mut client = self.client().await?;
-        if let Some((key, body_hash)) = &new.idempotency {
+        let client = self.client().await?;
+        let key = new.idempotency.clone();
+        if let Some((key, body_hash)) = &key {
             if let Some(created) = replay(&client, key, body_hash).await? {
                 return Ok(created);
             }
         }
-        let tx = client.transaction().await.map_err(unavailable)?;
-        let now = crate::now_timestamp();
-        let mut action = new.action;
-        action.created_at.clone_from(&now);
-        action.updated_at = now;
-        insert_action(&tx, &action).await?;
-        let mut events = Vec::with_capacity(new.events.len());
-        let mut prev: Option<String> = None;
-        for event in new.events {
-            let record = append(&tx, &action.id, event, prev.take()).await?;
-            prev = Some(record.record_hash.clone());
-            events.push(record);
-        }
-        let seq = events
-            .last()
-            .map_or(0, |e| u64::try_from(e.seq).unwrap_or(0));
-        feed::notify(
-            &tx,
-            Change {
-                seq,
-                created: true,
-                action: ActionSummary::of(&action),
-            },
-        )
-        .await?;
-        if let Some((key, body_hash)) = &new.idempotency {
-            let inserted = tx
-                .execute(
-                    "INSERT INTO idempotency_keys (key, body_hash, action_id) VALUES ($1, $2, $3)",
-                    &[key, body_hash, &action.id],
-                )
-                .await;
-            match inserted {
-                Ok(_) => {}
-                // Another replica stored the same key first: undo ours and answer with theirs.
-                Err(e) if is_unique_violation(&e) => {
-                    tx.rollback().await.map_err(unavailable)?;
-                    return replay(&client, key, body_hash).await?.ok_or_else(|| {
-                        StoreError::Unavailable(format!("idempotency key {key} vanished"))
-                    });
-                }
-                Err(e) => return Err(unavailable(e)),
+        match write::create(&client, new).await? {
+            Some(created) => Ok(created),
+            // Another replica stored the same key first: answer with its action.
+            None => {
+                let (key, body_hash) = key.unwrap_or_default();
+                replay(&client, &key, &body_hash).await?.ok_or_else(|| {
+                    StoreError::Unavailable(format!("idempotency key {key} vanished"))
+                })
             }
         }
-        tx.commit().await.map_err(unavailable)?;
-        Ok(Created {
-            action,
-            events,
-            replayed: false,
-        })
     }
 
     async fn transition(
@@ -327,86 +214,8 @@ impl Store for PostgresStore {
         transition: Transition,
         update: TransitionUpdate,
     ) -> StoreResult<(ActionRecord, EventRecord)> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(unavailable)?;
-        let from: Vec<&str> = transition.from().iter().map(|s| s.as_str()).collect();
-        let result = update
-            .result
-            .as_ref()
-            .map(|v| json_text(v, "result"))
-            .transpose()?;
-        let now = crate::now_timestamp();
-        let sql = format!(
-            "UPDATE actions SET status = $1, decision = COALESCE($2, decision), reason = COALESCE($3, reason), \
-             result = COALESCE($4, result), approval_token = NULL, updated_at = $5 \
-             WHERE id = $6 AND status = ANY($7) RETURNING {ACTION_COLUMNS}"
-        );
-        let row = tx
-            .query_opt(
-                &sql,
-                &[
-                    &transition.to().as_str(),
-                    &update.decision,
-                    &update.reason,
-                    &result,
-                    &now,
-                    &id,
-                    &from,
-                ],
-            )
-            .await
-            .map_err(unavailable)?;
-        let Some(row) = row else {
-            let status: Option<String> = tx
-                .query_opt("SELECT status FROM actions WHERE id = $1", &[&id])
-                .await
-                .map_err(unavailable)?
-                .map(|r| r.try_get(0))
-                .transpose()
-                .map_err(|e| corrupt("status", e))?;
-            return Err(match status {
-                None => StoreError::NotFound(id.to_owned()),
-                Some(s) => StoreError::Conflict {
-                    id: id.to_owned(),
-                    status: ActionStatus::parse(&s)
-                        .ok_or_else(|| StoreError::Corrupt(format!("status {s}")))?,
-                    attempted: crate::transition_name(transition),
-                },
-            });
-        };
-        let action = raw_action(&row)?;
-        // The row lock taken by the UPDATE serializes appends to this action's chain.
-        let prev: Option<String> = tx
-            .query_opt(
-                "SELECT record_hash FROM events WHERE action_id = $1 ORDER BY seq DESC LIMIT 1",
-                &[&id],
-            )
-            .await
-            .map_err(unavailable)?
-            .map(|r| r.try_get(0))
-            .transpose()
-            .map_err(|e| corrupt("record_hash", e))?;
-        let event = append(
-            &tx,
-            id,
-            NewEvent {
-                event_type: transition.event(),
-                meta: update.meta,
-            },
-            prev,
-        )
-        .await?;
-        feed::notify(
-            &tx,
-            Change {
-                seq: u64::try_from(event.seq).unwrap_or(0),
-                created: false,
-                action: ActionSummary::of(&action),
-            },
-        )
-        .await?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok((action, event))
+        let client = self.client().await?;
+        write::transition(&client, id, transition, update).await
     }
 
     async fn get_action(&self, id: &str) -> StoreResult<Option<ActionRecord>> {
