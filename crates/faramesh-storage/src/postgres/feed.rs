@@ -16,6 +16,35 @@ pub(super) const CHANNEL: &str = "faramesh_changes";
 /// Longest text kept per field in a notification; PostgreSQL refuses payloads over 8000 bytes.
 pub(super) const MAX_FIELD_BYTES: usize = 900;
 
+/// Largest notification payload written; PostgreSQL's limit is 8000 bytes.
+const MAX_PAYLOAD_BYTES: usize = 7900;
+
+/// Notification payloads for `changes`: JSON arrays, as many changes in each as fit.
+pub(super) fn payloads(changes: Vec<Change>) -> crate::StoreResult<Vec<String>> {
+    let mut payloads = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut size = 2;
+    for change in changes {
+        let change = Change {
+            action: change.action.bounded(MAX_FIELD_BYTES),
+            ..change
+        };
+        let text =
+            serde_json::to_string(&change).map_err(|e| crate::decode::corrupt("change", e))?;
+        if !current.is_empty() && size + text.len() + 1 > MAX_PAYLOAD_BYTES {
+            payloads.push(format!("[{}]", current.join(",")));
+            current.clear();
+            size = 2;
+        }
+        size += text.len() + 1;
+        current.push(text);
+    }
+    if !current.is_empty() {
+        payloads.push(format!("[{}]", current.join(",")));
+    }
+    Ok(payloads)
+}
+
 /// Starts listening; the receiver ends only when the store is dropped.
 pub(super) fn spawn(config: tokio_postgres::Config) -> mpsc::Receiver<Change> {
     let (tx, rx) = mpsc::channel(4096);
@@ -78,15 +107,17 @@ async fn session(
         }
     }
     while let Some(payload) = notes.recv().await {
-        let Ok(change) = serde_json::from_str::<Change>(&payload) else {
+        let Ok(changes) = serde_json::from_str::<Vec<Change>>(&payload) else {
             continue;
         };
-        if caught_up.remove(&change.seq) {
-            continue;
-        }
-        *last_seq = Some(last_seq.map_or(change.seq, |s| s.max(change.seq)));
-        if tx.send(change).await.is_err() {
-            return Ok(());
+        for change in changes {
+            if caught_up.remove(&change.seq) {
+                continue;
+            }
+            *last_seq = Some(last_seq.map_or(change.seq, |s| s.max(change.seq)));
+            if tx.send(change).await.is_err() {
+                return Ok(());
+            }
         }
     }
     driver.abort();

@@ -5,6 +5,7 @@
 //! and the loser re-checks the condition after the winner commits, so exactly one wins.
 //! Idempotency keys are a primary key, so they are unique across replicas.
 
+mod batch;
 mod feed;
 mod migrate;
 mod write;
@@ -37,6 +38,8 @@ const POOL_SIZE: usize = 16;
 pub struct PostgresStore {
     pool: Pool,
     config: tokio_postgres::Config,
+    /// Group commit of every write (see `batch`).
+    writer: tokio::sync::mpsc::Sender<batch::WriteOp>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -49,6 +52,10 @@ impl std::fmt::Debug for PostgresStore {
 /// so trouble with the database never turns into an allow.
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::Unavailable("the database writer has stopped".into())
 }
 
 fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
@@ -80,10 +87,19 @@ impl PostgresStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(unavailable)?;
-        let store = PostgresStore { pool, config };
+        let writer = batch::spawn(pool.clone());
+        let store = PostgresStore {
+            pool,
+            config,
+            writer,
+        };
         let mut client = store.client().await?;
         migrate::run(&mut client).await?;
         Ok(store)
+    }
+
+    async fn write(&self, op: batch::WriteOp) -> StoreResult<()> {
+        self.writer.send(op).await.map_err(|_| writer_gone())
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
@@ -196,10 +212,19 @@ impl Store for PostgresStore {
                 return Ok(created);
             }
         }
-        match write::create(&client, new).await? {
+        drop(client);
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.write(batch::WriteOp::Create {
+            new: Box::new(new),
+            reply,
+        })
+        .await?;
+        let written = answer.await.map_err(|_| writer_gone())??;
+        match written {
             Some(created) => Ok(created),
             // Another replica stored the same key first: answer with its action.
             None => {
+                let client = self.client().await?;
                 let (key, body_hash) = key.unwrap_or_default();
                 replay(&client, &key, &body_hash).await?.ok_or_else(|| {
                     StoreError::Unavailable(format!("idempotency key {key} vanished"))
@@ -214,8 +239,15 @@ impl Store for PostgresStore {
         transition: Transition,
         update: TransitionUpdate,
     ) -> StoreResult<(ActionRecord, EventRecord)> {
-        let client = self.client().await?;
-        write::transition(&client, id, transition, update).await
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.write(batch::WriteOp::Transition {
+            id: id.to_owned(),
+            transition,
+            update: Box::new(update),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| writer_gone())?
     }
 
     async fn get_action(&self, id: &str) -> StoreResult<Option<ActionRecord>> {

@@ -14,6 +14,7 @@ use faramesh_core::{ActionStatus, Transition};
 use futures::future::join_all;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::Statement;
 
 const INSERT_EVENT: &str = "INSERT INTO events (id, action_id, event_type, meta, created_at, prev_hash, record_hash) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq";
 
@@ -26,14 +27,58 @@ const NOTIFY: &str =
 const INSERT_KEY: &str =
     "INSERT INTO idempotency_keys (key, body_hash, action_id) VALUES ($1, $2, $3)";
 
+/// The notification payload of one change (an array of one), its seq left for SQL to fill in.
 fn notice(change: Change) -> StoreResult<String> {
     let change = Change {
         seq: 0,
         action: change.action.bounded(feed::MAX_FIELD_BYTES),
         ..change
     };
-    serde_json::to_string(&change).map_err(|e| corrupt("change", e))
+    serde_json::to_string(&[change]).map_err(|e| corrupt("change", e))
 }
+
+/// The statements of the write paths, prepared once per connection.
+pub(super) struct Statements {
+    pub insert_action: Statement,
+    pub insert_event: Statement,
+    pub insert_key: Statement,
+    pub change_status: Statement,
+    pub last_hash: Statement,
+    /// `pg_notify` of a payload complete with its seqs.
+    pub notify_plain: Statement,
+}
+
+impl Statements {
+    pub async fn prepare(client: &Object) -> StoreResult<Statements> {
+        let prepare =
+            |sql: String| async move { client.prepare_cached(&sql).await.map_err(unavailable) };
+        Ok(Statements {
+            insert_action: prepare(insert_action_sql()).await?,
+            insert_event: prepare(INSERT_EVENT.into()).await?,
+            insert_key: prepare(INSERT_KEY.into()).await?,
+            change_status: prepare(change_status_sql()).await?,
+            last_hash: prepare(LAST_HASH.into()).await?,
+            notify_plain: prepare("SELECT pg_notify($1, $2)".into()).await?,
+        })
+    }
+}
+
+fn insert_action_sql() -> String {
+    format!(
+        "INSERT INTO actions ({ACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+    )
+}
+
+fn change_status_sql() -> String {
+    format!(
+        "UPDATE actions SET status = $1, decision = COALESCE($2, decision), reason = COALESCE($3, reason), \
+         result = COALESCE($4, result), approval_token = NULL, updated_at = $5 \
+         WHERE id = $6 AND status = ANY($7) RETURNING {ACTION_COLUMNS}"
+    )
+}
+
+const LAST_HASH: &str =
+    "SELECT record_hash FROM events WHERE action_id = $1 ORDER BY seq DESC LIMIT 1";
 
 /// The result of a pipelined transaction: the first failed statement's error, if any.
 fn first_error<T>(
@@ -46,9 +91,7 @@ fn first_error<T>(
 /// meantime (by another replica), so the caller answers with the original.
 pub(super) async fn create(client: &Object, new: NewAction) -> StoreResult<Option<Created>> {
     let insert_action = client
-        .prepare_cached(&format!(
-            "INSERT INTO actions ({ACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
-        ))
+        .prepare_cached(&insert_action_sql())
         .await
         .map_err(unavailable)?;
     let insert_event = client
@@ -202,19 +245,12 @@ pub(super) async fn transition(
     transition: Transition,
     update: TransitionUpdate,
 ) -> StoreResult<(ActionRecord, EventRecord)> {
-    let update_sql = format!(
-        "UPDATE actions SET status = $1, decision = COALESCE($2, decision), reason = COALESCE($3, reason), \
-         result = COALESCE($4, result), approval_token = NULL, updated_at = $5 \
-         WHERE id = $6 AND status = ANY($7) RETURNING {ACTION_COLUMNS}"
-    );
     let change_status = client
-        .prepare_cached(&update_sql)
+        .prepare_cached(&change_status_sql())
         .await
         .map_err(unavailable)?;
     let last_hash = client
-        .prepare_cached(
-            "SELECT record_hash FROM events WHERE action_id = $1 ORDER BY seq DESC LIMIT 1",
-        )
+        .prepare_cached(LAST_HASH)
         .await
         .map_err(unavailable)?;
     let insert_event = client
@@ -308,7 +344,7 @@ pub(super) async fn transition(
 }
 
 /// Why a transition did not apply: no such action, or its status does not allow it.
-async fn refusal(client: &Object, id: &str, transition: Transition) -> StoreError {
+pub(super) async fn refusal(client: &Object, id: &str, transition: Transition) -> StoreError {
     let status = client
         .query_opt("SELECT status FROM actions WHERE id = $1", &[&id])
         .await

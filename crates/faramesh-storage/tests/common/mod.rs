@@ -39,6 +39,7 @@ macro_rules! contract_tests {
             an_idempotency_key_returns_the_original_or_refuses_another_body,
             listing_is_newest_first_with_filters_and_paging,
             api_tokens_are_stored_by_hash_named_uniquely_and_revocable,
+            transitions_of_one_action_committed_together_chain_in_order,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {
@@ -515,4 +516,36 @@ pub async fn api_tokens_are_stored_by_hash_named_uniquely_and_revocable(backend:
 
 pub fn pick(ids: &[String], order: &[usize]) -> Vec<String> {
     order.iter().map(|&i| ids[i].clone()).collect()
+}
+
+pub async fn transitions_of_one_action_committed_together_chain_in_order(backend: &Backend) {
+    let store = backend.open().await;
+    for _ in 0..20 {
+        let id = store
+            .create_action(submission(action(ActionStatus::PendingApproval, "shell")))
+            .await
+            .unwrap()
+            .action
+            .id;
+        // Sent together, so the writer usually commits both in one transaction; the second
+        // sees the first's status and chains to its event either way.
+        let (approved, started) = tokio::join!(
+            store.transition(&id, Transition::Approve, TransitionUpdate::default()),
+            store.transition(&id, Transition::Start, TransitionUpdate::default()),
+        );
+        approved.expect("approve applies");
+        started.expect("start applies after the approval");
+        let events = store.events(&id).await.unwrap();
+        let kinds: Vec<EventType> = events.iter().map(|e| e.event_type).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventType::Created,
+                EventType::DecisionMade,
+                EventType::Approved,
+                EventType::Started
+            ]
+        );
+        assert_chain(&events);
+    }
 }

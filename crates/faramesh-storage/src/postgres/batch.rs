@@ -1,0 +1,536 @@
+//! Group commit for PostgreSQL: one writer task per server takes every write waiting at that
+//! moment and commits them in one transaction, answering each only after the COMMIT.
+//!
+//! Why: each write transaction announces its changes with `NOTIFY`, and PostgreSQL serializes
+//! the commits of notifying transactions (to keep notifications in commit order), WAL flush
+//! included. One transaction per request would cap throughput at one flush per request; one per
+//! batch shares the flush and the lock among up to [`MAX_BATCH`] requests.
+//!
+//! A batch is three pipelined round trips: (1) `BEGIN`, every insert of new actions and every
+//! conditional status update with the chain's last hash; (2) the events of the transitions
+//! that applied; (3) the notifications and `COMMIT`. If any statement fails (an idempotency key
+//! taken by another replica, a deadlock), the batch is rolled back and its requests are retried
+//! one by one, each in its own transaction, so one request never fails another.
+
+use super::write::{self, Statements};
+use super::{feed, raw_action};
+use crate::decode::{corrupt, json_text};
+use crate::{
+    ActionRecord, ActionSummary, Change, Created, EventRecord, NewAction, NewEvent, StoreError,
+    StoreResult, TransitionUpdate,
+};
+use deadpool_postgres::{Object, Pool};
+use faramesh_core::Transition;
+use futures::future::join_all;
+use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::ToSql;
+
+/// Most requests committed together.
+pub(super) const MAX_BATCH: usize = 256;
+
+pub(super) enum WriteOp {
+    Create {
+        new: Box<NewAction>,
+        reply: oneshot::Sender<StoreResult<Option<Created>>>,
+    },
+    Transition {
+        id: String,
+        transition: Transition,
+        update: Box<TransitionUpdate>,
+        reply: oneshot::Sender<StoreResult<(ActionRecord, EventRecord)>>,
+    },
+}
+
+pub(super) fn spawn(pool: Pool) -> mpsc::Sender<WriteOp> {
+    let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+    tokio::spawn(run(pool, rx));
+    tx
+}
+
+async fn run(pool: Pool, mut rx: mpsc::Receiver<WriteOp>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let ops = std::mem::take(&mut batch);
+        match pool.get().await {
+            Ok(client) => commit(&client, ops).await,
+            Err(e) => {
+                let err = StoreError::Unavailable(format!("cannot reach PostgreSQL: {e}"));
+                for op in ops {
+                    fail(op, &err);
+                }
+            }
+        }
+    }
+}
+
+fn fail(op: WriteOp, err: &StoreError) {
+    let again = || StoreError::Unavailable(err.to_string());
+    match op {
+        WriteOp::Create { reply, .. } => {
+            let _ = reply.send(Err(again()));
+        }
+        WriteOp::Transition { reply, .. } => {
+            let _ = reply.send(Err(again()));
+        }
+    }
+}
+
+/// Commits `ops` together, or, if the batch cannot be, each on its own.
+async fn commit(client: &Object, ops: Vec<WriteOp>) {
+    if ops.len() == 1 {
+        return one_by_one(client, ops).await;
+    }
+    let statements = match Statements::prepare(client).await {
+        Ok(s) => s,
+        Err(e) => {
+            for op in ops {
+                fail(op, &e);
+            }
+            return;
+        }
+    };
+    match together(client, &statements, &ops).await {
+        Ok(answers) => {
+            for (op, answer) in ops.into_iter().zip(answers) {
+                match (op, answer) {
+                    (WriteOp::Create { reply, .. }, Answer::Created(created)) => {
+                        let _ = reply.send(Ok(Some(*created)));
+                    }
+                    (WriteOp::Transition { reply, .. }, Answer::Applied(action, event)) => {
+                        let _ = reply.send(Ok((*action, *event)));
+                    }
+                    (
+                        WriteOp::Transition {
+                            id,
+                            transition,
+                            reply,
+                            ..
+                        },
+                        Answer::Refused,
+                    ) => {
+                        let _ = reply.send(Err(write::refusal(client, &id, transition).await));
+                    }
+                    (op, _) => fail(
+                        op,
+                        &StoreError::Corrupt("batch answers out of order".into()),
+                    ),
+                }
+            }
+        }
+        Err(why) => {
+            tracing::debug!(
+                %why,
+                requests = ops.len(),
+                "batch rolled back; writing its requests one by one"
+            );
+            let _ = client.batch_execute("ROLLBACK").await;
+            one_by_one(client, ops).await;
+        }
+    }
+}
+
+async fn one_by_one(client: &Object, ops: Vec<WriteOp>) {
+    for op in ops {
+        match op {
+            WriteOp::Create { new, reply } => {
+                let _ = reply.send(write::create(client, *new).await);
+            }
+            WriteOp::Transition {
+                id,
+                transition,
+                update,
+                reply,
+            } => {
+                let _ = reply.send(write::transition(client, &id, transition, *update).await);
+            }
+        }
+    }
+}
+
+enum Answer {
+    Created(Box<Created>),
+    Applied(Box<ActionRecord>, Box<EventRecord>),
+    Refused,
+}
+
+/// A new action with its rows ready to insert.
+struct Prepared {
+    action: ActionRecord,
+    events: Vec<EventRecord>,
+    text: Vec<Option<String>>,
+    metas: Vec<String>,
+}
+
+fn prepare_create(new: &NewAction) -> StoreResult<Prepared> {
+    let now = crate::now_timestamp();
+    let mut action = new.action.clone();
+    action.created_at.clone_from(&now);
+    action.updated_at = now;
+    let mut events = Vec::with_capacity(new.events.len());
+    let mut prev: Option<String> = None;
+    for event in &new.events {
+        let record = EventRecord::next(&action.id, event.clone(), prev.take())?;
+        prev = Some(record.record_hash.clone());
+        events.push(record);
+    }
+    let text = vec![
+        action
+            .reason_details
+            .as_ref()
+            .map(|v| json_text(v, "reason_details"))
+            .transpose()?,
+        action
+            .result
+            .as_ref()
+            .map(|v| json_text(v, "result"))
+            .transpose()?,
+        Some(json_text(&action.params, "params")?),
+        Some(json_text(&action.context, "context")?),
+    ];
+    let metas = events
+        .iter()
+        .map(|e| json_text(&e.meta, "event meta"))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Prepared {
+        action,
+        events,
+        text,
+        metas,
+    })
+}
+
+type Failure = tokio_postgres::Error;
+
+async fn together(
+    client: &Object,
+    s: &Statements,
+    ops: &[WriteOp],
+) -> Result<Vec<Answer>, BatchError> {
+    // Round trip 1: BEGIN, inserts of new actions, conditional updates.
+    let mut creates = Vec::new();
+    for op in ops {
+        if let WriteOp::Create { new, .. } = op {
+            creates.push(prepare_create(new).map_err(BatchError::Store)?);
+        }
+    }
+    let now = crate::now_timestamp();
+    let updates: Vec<_> = ops
+        .iter()
+        .filter_map(|op| match op {
+            WriteOp::Transition {
+                id,
+                transition,
+                update,
+                ..
+            } => Some((
+                id,
+                *transition,
+                update,
+                update
+                    .result
+                    .as_ref()
+                    .map(|v| json_text(v, "result"))
+                    .transpose(),
+            )),
+            WriteOp::Create { .. } => None,
+        })
+        .map(|(id, t, u, result)| {
+            let from: Vec<&'static str> = t.from().iter().map(|s| s.as_str()).collect();
+            result.map(|r| (id, t, u, r, from, t.to().as_str()))
+        })
+        .collect::<StoreResult<Vec<_>>>()
+        .map_err(BatchError::Store)?;
+
+    let mut action_values: Vec<Vec<&(dyn ToSql + Sync)>> = Vec::new();
+    let mut event_values: Vec<Vec<&(dyn ToSql + Sync)>> = Vec::new();
+    let mut key_values: Vec<Vec<&(dyn ToSql + Sync)>> = Vec::new();
+    let statuses: Vec<&str> = creates.iter().map(|p| p.action.status.as_str()).collect();
+    let kinds: Vec<Vec<&str>> = creates
+        .iter()
+        .map(|p| p.events.iter().map(|e| e.event_type.as_str()).collect())
+        .collect();
+    let mut c = 0;
+    for op in ops {
+        let WriteOp::Create { new, .. } = op else {
+            continue;
+        };
+        let p = &creates[c];
+        let a = &p.action;
+        action_values.push(vec![
+            &a.id,
+            &a.agent_id,
+            &a.tool,
+            &a.operation,
+            &p.text[2],
+            &p.text[3],
+            &statuses[c],
+            &a.decision,
+            &a.reason,
+            &a.risk_level,
+            &a.approval_token,
+            &a.policy_version,
+            &a.outcome,
+            &a.reason_code,
+            &p.text[0],
+            &a.request_hash,
+            &a.policy_hash,
+            &a.profile_id,
+            &a.profile_version,
+            &a.profile_hash,
+            &a.runtime_version,
+            &a.provenance_id,
+            &p.text[1],
+            &a.demo,
+            &a.created_at,
+            &a.updated_at,
+        ]);
+        for (i, e) in p.events.iter().enumerate() {
+            event_values.push(vec![
+                &e.id,
+                &e.action_id,
+                &kinds[c][i],
+                &p.metas[i],
+                &e.created_at,
+                &e.prev_hash,
+                &e.record_hash,
+            ]);
+        }
+        if let Some((key, body_hash)) = &new.idempotency {
+            key_values.push(vec![key, body_hash, &a.id]);
+        }
+        c += 1;
+    }
+    let update_values: Vec<[&(dyn ToSql + Sync); 7]> = updates
+        .iter()
+        .map(|(id, _, u, result, from, to)| {
+            [
+                to as &(dyn ToSql + Sync),
+                &u.decision,
+                &u.reason,
+                result,
+                &now,
+                *id,
+                from,
+            ]
+        })
+        .collect();
+    let id_values: Vec<[&(dyn ToSql + Sync); 1]> = updates
+        .iter()
+        .map(|(id, ..)| [*id as &(dyn ToSql + Sync)])
+        .collect();
+
+    let (begun, inserted_actions, inserted_events, inserted_keys, updated) = futures::join!(
+        client.batch_execute("BEGIN"),
+        join_all(
+            action_values
+                .iter()
+                .map(|v| client.execute(&s.insert_action, v))
+        ),
+        join_all(
+            event_values
+                .iter()
+                .map(|v| client.query_one(&s.insert_event, v))
+        ),
+        join_all(key_values.iter().map(|v| client.execute(&s.insert_key, v))),
+        join_all(
+            update_values
+                .iter()
+                .zip(&id_values)
+                .map(|(u, id)| async move {
+                    // Pipelined too: both are sent before either answer is awaited.
+                    let (row, prev) = futures::join!(
+                        client.query_opt(&s.change_status, u),
+                        client.query_opt(&s.last_hash, id)
+                    );
+                    Ok::<_, Failure>((row?, prev?))
+                })
+        ),
+    );
+    begun?;
+    collect(inserted_actions)?;
+    let event_rows = collect(inserted_events)?;
+    collect(inserted_keys)?;
+    let updated = collect(updated)?;
+
+    let mut event_rows = event_rows.into_iter();
+    for p in &mut creates {
+        for e in &mut p.events {
+            let row = event_rows
+                .next()
+                .ok_or(BatchError::Store(StoreError::Corrupt(
+                    "missing event row".into(),
+                )))?;
+            e.seq = row
+                .try_get(0)
+                .map_err(|e| BatchError::Store(corrupt("seq", e)))?;
+        }
+    }
+
+    // Round trip 2: the events of the transitions that applied. Two transitions of one action
+    // in this batch chain to each other, not to what the database held before.
+    let mut last_hash: HashMap<&str, String> = HashMap::new();
+    let mut applied: Vec<Option<(ActionRecord, EventRecord)>> = Vec::with_capacity(updates.len());
+    for ((id, transition, update, ..), (row, prev)) in updates.iter().zip(&updated) {
+        let Some(row) = row else {
+            applied.push(None);
+            continue;
+        };
+        let action = raw_action(row).map_err(BatchError::Store)?;
+        let prev = match last_hash.get(id.as_str()) {
+            Some(hash) => Some(hash.clone()),
+            None => prev
+                .as_ref()
+                .map(|r| r.try_get::<_, String>(0))
+                .transpose()
+                .map_err(|e| BatchError::Store(corrupt("record_hash", e)))?,
+        };
+        let event = EventRecord::next(
+            id,
+            NewEvent {
+                event_type: transition.event(),
+                meta: update.meta.clone(),
+            },
+            prev,
+        )
+        .map_err(BatchError::Store)?;
+        last_hash.insert(id.as_str(), event.record_hash.clone());
+        applied.push(Some((action, event)));
+    }
+    let metas: Vec<Option<String>> = applied
+        .iter()
+        .map(|a| {
+            a.as_ref()
+                .map(|(_, e)| json_text(&e.meta, "event meta"))
+                .transpose()
+        })
+        .collect::<StoreResult<_>>()
+        .map_err(BatchError::Store)?;
+    let kinds: Vec<Option<&str>> = applied
+        .iter()
+        .map(|a| a.as_ref().map(|(_, e)| e.event_type.as_str()))
+        .collect();
+    let transition_event_values: Vec<[&(dyn ToSql + Sync); 7]> = applied
+        .iter()
+        .zip(&metas)
+        .zip(&kinds)
+        .filter_map(|((a, meta), kind)| {
+            let ((_, e), meta, kind) = (a.as_ref()?, meta.as_ref()?, kind.as_ref()?);
+            Some([
+                &e.id as &(dyn ToSql + Sync),
+                &e.action_id,
+                kind,
+                meta,
+                &e.created_at,
+                &e.prev_hash,
+                &e.record_hash,
+            ])
+        })
+        .collect();
+    let rows = collect(
+        join_all(
+            transition_event_values
+                .iter()
+                .map(|v| client.query_one(&s.insert_event, v)),
+        )
+        .await,
+    )?;
+    let mut rows = rows.into_iter();
+    for (_, event) in applied.iter_mut().flatten() {
+        let row = rows.next().ok_or(BatchError::Store(StoreError::Corrupt(
+            "missing event row".into(),
+        )))?;
+        event.seq = row
+            .try_get(0)
+            .map_err(|e| BatchError::Store(corrupt("seq", e)))?;
+    }
+
+    // Round trip 3: the notifications, in ledger order, and COMMIT.
+    let mut changes: Vec<Change> = Vec::new();
+    for p in &creates {
+        changes.push(Change {
+            seq: p
+                .events
+                .last()
+                .map_or(0, |e| u64::try_from(e.seq).unwrap_or(0)),
+            created: true,
+            action: ActionSummary::of(&p.action),
+        });
+    }
+    for (action, event) in applied.iter().flatten() {
+        changes.push(Change {
+            seq: u64::try_from(event.seq).unwrap_or(0),
+            created: false,
+            action: ActionSummary::of(action),
+        });
+    }
+    changes.sort_by_key(|c| c.seq);
+    let payloads = feed::payloads(changes).map_err(BatchError::Store)?;
+    let notify_values: Vec<[&(dyn ToSql + Sync); 2]> = payloads
+        .iter()
+        .map(|p| [&feed::CHANNEL as &(dyn ToSql + Sync), p])
+        .collect();
+    let (announced, committed) = futures::join!(
+        join_all(
+            notify_values
+                .iter()
+                .map(|v| client.execute(&s.notify_plain, v))
+        ),
+        client.batch_execute("COMMIT"),
+    );
+    collect(announced)?;
+    committed?;
+
+    // Answers in the order of the requests.
+    let mut creates = creates.into_iter();
+    let mut applied = applied.into_iter();
+    let mut answers = Vec::with_capacity(ops.len());
+    for op in ops {
+        answers.push(match op {
+            WriteOp::Create { .. } => {
+                let p = creates.next().ok_or(BatchError::Store(StoreError::Corrupt(
+                    "missing create".into(),
+                )))?;
+                Answer::Created(Box::new(Created {
+                    action: p.action,
+                    events: p.events,
+                    replayed: false,
+                }))
+            }
+            WriteOp::Transition { .. } => match applied.next().flatten() {
+                Some((action, event)) => Answer::Applied(Box::new(action), Box::new(event)),
+                None => Answer::Refused,
+            },
+        });
+    }
+    Ok(answers)
+}
+
+/// Why a batch could not be committed together (its requests are then retried one by one,
+/// where each gets its own precise error).
+enum BatchError {
+    Database(Failure),
+    Store(StoreError),
+}
+
+impl std::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchError::Database(e) => write!(f, "{e}"),
+            BatchError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<Failure> for BatchError {
+    fn from(e: Failure) -> BatchError {
+        BatchError::Database(e)
+    }
+}
+
+fn collect<T>(results: Vec<Result<T, Failure>>) -> Result<Vec<T>, BatchError> {
+    results
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(BatchError::from)
+}
