@@ -1,0 +1,316 @@
+// The detail drawer: every field of one action, params/context pretty-printed, the decision
+// and its hashes, the event timeline with the hash-chain status, the executor's result,
+// approve/deny with a reason, and copyable curl commands and SDK snippets.
+
+import { api } from './api.js';
+import { $, h, localTime, pill, pretty, replace, shortId } from './dom.js';
+import { curlCommands, snippet } from './snippets.js';
+import * as store from './store.js';
+
+// Shown in their own sections rather than in "All fields".
+const OWN_SECTION = new Set(['params', 'context', 'result', 'js_example', 'python_example']);
+
+export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
+  const drawer = $('#drawer');
+  const backdrop = $('#drawer-backdrop');
+  const title = $('#drawer-title');
+  const subtitle = $('#drawer-subtitle');
+  const closeButton = $('#drawer-close');
+  const content = $('#drawer-content');
+  const outside = ['#main', '#topbar', '#notices'].map((s) => $(s));
+
+  let currentId = null;
+  let opener = null;
+  let refreshTimer = null;
+  let loadSeq = 0;
+  let events = null;
+  let chain = null;
+  let sideError = null;
+
+  // Sections that keep their state (the reason the user is typing) across refreshes.
+  const decideError = h('p', { class: 'error', role: 'alert', hidden: true });
+  const reasonInput = h('textarea', { id: 'drawer-reason', rows: '2', maxlength: '1000', autocomplete: 'off' });
+  const approveButton = h('button', { type: 'button', class: 'btn btn-ok', text: 'Approve' });
+  const denyButton = h('button', { type: 'button', class: 'btn btn-bad', text: 'Deny' });
+  const decideSection = h('section', { class: 'drawer-section decide-panel', 'aria-labelledby': 'decide-heading' },
+    h('h3', { id: 'decide-heading', text: 'Waiting for your decision' }),
+    h('label', { for: 'drawer-reason', text: 'Reason (optional)' }),
+    reasonInput,
+    h('div', { class: 'button-row' }, approveButton, denyButton),
+    decideError);
+  const body = h('div', { class: 'drawer-body' });
+  content.replaceChildren(decideSection, body);
+
+  closeButton.addEventListener('click', close);
+  backdrop.addEventListener('click', close);
+  approveButton.addEventListener('click', () => act(true));
+  denyButton.addEventListener('click', () => act(false));
+  document.addEventListener('keydown', (event) => {
+    if (drawer.hidden || document.querySelector('dialog[open]')) return;
+    if (event.key === 'Escape') { event.preventDefault(); close(); }
+    if (event.key === 'Tab') trapFocus(event);
+  });
+
+  store.subscribe((action) => {
+    if (action.id !== currentId) return;
+    render();
+    scheduleRefresh();
+  });
+
+  function trapFocus(event) {
+    const focusable = [...drawer.querySelectorAll('button, [href], input, textarea, select, [tabindex]:not([tabindex="-1"])')]
+      .filter((el) => !el.disabled && !el.closest('[hidden]') && el.getClientRects().length > 0);
+    if (!focusable.length) return;
+    const first = focusable[0];
+    const last = focusable[focusable.length - 1];
+    if (!drawer.contains(document.activeElement)) { event.preventDefault(); first.focus(); }
+    else if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
+    else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
+  }
+
+  async function open(id, from) {
+    if (currentId && currentId !== id) store.unpin(currentId);
+    const switching = currentId !== id;
+    currentId = id;
+    store.pin(id);
+    opener = from ?? opener;
+    if (switching) {
+      events = null; chain = null; sideError = null;
+      reasonInput.value = '';
+      decideError.hidden = true;
+    }
+    drawer.hidden = false;
+    backdrop.hidden = false;
+    outside.forEach((el) => { if (el) el.inert = true; });
+    document.body.classList.add('drawer-open');
+    onOpen?.(id);
+    render();
+    closeButton.focus();
+    await refresh();
+  }
+
+  function close() {
+    if (drawer.hidden) return;
+    drawer.hidden = true;
+    backdrop.hidden = true;
+    outside.forEach((el) => { if (el) el.inert = false; });
+    document.body.classList.remove('drawer-open');
+    const id = currentId;
+    store.unpin(id);
+    currentId = null;
+    clearTimeout(refreshTimer);
+    const target = (opener && opener.isConnected) ? opener : focusTarget(id);
+    opener = null;
+    target?.focus();
+    onClose?.();
+  }
+
+  function scheduleRefresh() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(refresh, 150);
+  }
+
+  /** Re-reads the action, its events and its chain status. */
+  async function refresh() {
+    const id = currentId;
+    if (!id) return;
+    const seq = ++loadSeq;
+    const path = `/v1/actions/${encodeURIComponent(id)}`;
+    const [actionR, eventsR, chainR] = await Promise.allSettled([api(path), api(`${path}/events`), api(`${path}/chain`)]);
+    if (seq !== loadSeq || id !== currentId) return;
+    sideError = null;
+    if (eventsR.status === 'fulfilled') events = eventsR.value; else sideError = `Could not load the events: ${eventsR.reason?.detail ?? eventsR.reason}`;
+    if (chainR.status === 'fulfilled') chain = chainR.value; else chain = { error: chainR.reason?.detail ?? String(chainR.reason) };
+    if (actionR.status === 'fulfilled') {
+      // upsert re-renders through the subscription; avoid a second refresh from it.
+      store.upsert(actionR.value);
+      clearTimeout(refreshTimer);
+    } else {
+      sideError = `Could not load action ${shortId(id)}: ${actionR.reason?.detail ?? actionR.reason}`;
+      render();
+    }
+  }
+
+  async function act(approve) {
+    const id = currentId;
+    approveButton.disabled = true;
+    denyButton.disabled = true;
+    decideError.hidden = true;
+    try {
+      await store.decide(id, approve, reasonInput.value);
+      reasonInput.value = '';
+      if (id === currentId) closeButton.focus();
+    } catch (err) {
+      decideError.textContent = err.detail ?? String(err);
+      decideError.hidden = false;
+      notify(err.detail ?? String(err));
+    } finally {
+      approveButton.disabled = false;
+      denyButton.disabled = false;
+    }
+  }
+
+  function render() {
+    const a = store.getAction(currentId);
+    if (!a) {
+      title.textContent = `Action ${shortId(currentId)}`;
+      replace(subtitle, sideError ? '' : 'Loading…');
+      decideSection.hidden = true;
+      replace(body, sideError ? h('p', { class: 'error', role: 'alert', text: sideError }) : h('p', { text: 'Loading…' }));
+      return;
+    }
+    title.textContent = `${a.tool ?? '?'} · ${a.operation ?? '?'}`;
+    replace(subtitle,
+      pill('status', a.status), ' ', pill('risk', a.risk_level), ' ',
+      a.demo ? h('span', { class: 'badge badge-demo', text: 'demo' }) : null, a.demo ? ' ' : null,
+      h('span', { class: 'mono', text: a.id }));
+    const canDecide = a.status === 'pending_approval' && Boolean(a.approval_token);
+    decideSection.hidden = !canDecide;
+    const label = `${a.tool} ${a.operation} ${shortId(a.id)}`;
+    approveButton.setAttribute('aria-label', `Approve ${label}`);
+    denyButton.setAttribute('aria-label', `Deny ${label}`);
+
+    const focusedKey = document.activeElement?.dataset?.key;
+    replace(body,
+      sideError ? h('p', { class: 'error', role: 'alert', text: sideError }) : null,
+      decisionSection(a),
+      jsonSection('Params', a.params, 'params'),
+      jsonSection('Context', a.context, 'context'),
+      resultSection(a),
+      timelineSection(),
+      fieldsSection(a),
+      snippetsSection(a));
+    // Keep keyboard focus on the same control when a live update re-renders the drawer.
+    if (focusedKey) body.querySelector(`[data-key="${CSS.escape(focusedKey)}"]`)?.focus();
+  }
+
+  function section(heading, key, ...children) {
+    const id = `drawer-h-${key}`;
+    return h('section', { class: 'drawer-section', 'aria-labelledby': id }, h('h3', { id, text: heading }), ...children);
+  }
+
+  function decisionSection(a) {
+    const by = a.reason_details?.decided_by;
+    let rule = null;
+    if (by && typeof by === 'object') {
+      const parts = [by.kind === 'policy_rule' ? 'policy rule' : String(by.kind ?? 'rule')];
+      if (by.number != null) parts.push(`#${by.number}`);
+      if (by.name) parts.push(`“${by.name}”`);
+      if (by.line != null) parts.push(`(line ${by.line})`);
+      rule = parts.join(' ');
+    }
+    return section('Decision', 'decision', dl([
+      ['Reason', a.reason],
+      ['Decision', a.decision],
+      ['Outcome', a.outcome],
+      ['Reason code', a.reason_code],
+      ['Decided by', rule],
+      ['Risk rule', a.reason_details?.risk_rule ? pretty(a.reason_details.risk_rule) : null],
+      ['Policy version', a.policy_version],
+      ['Request hash', a.request_hash, 'hash'],
+      ['Policy hash', a.policy_hash, 'hash'],
+      ['Profile hash', a.profile_hash, 'hash'],
+      ['Provenance id', a.provenance_id, 'hash'],
+    ]));
+  }
+
+  function jsonSection(heading, value, key) {
+    return section(heading, key, h('pre', { class: 'code json', tabindex: '0', 'aria-label': heading, text: pretty(value ?? {}) }));
+  }
+
+  function resultSection(a) {
+    const r = a.result;
+    if (r === null || r === undefined) {
+      return section('Result', 'result', h('p', { class: 'muted', text: 'No executor output recorded.' }));
+    }
+    if (typeof r === 'object' && !Array.isArray(r) && ('stdout' in r || 'stderr' in r || 'exit_code' in r)) {
+      return section('Result', 'result',
+        dl([['Exit code', r.exit_code], ['Duration', r.duration_ms != null ? `${r.duration_ms} ms` : null]]),
+        h('h4', { text: `stdout${r.stdout_truncated ? ' (truncated)' : ''}` }),
+        h('pre', { class: 'code output', tabindex: '0', 'aria-label': 'stdout', text: r.stdout || '(empty)' }),
+        h('h4', { text: `stderr${r.stderr_truncated ? ' (truncated)' : ''}` }),
+        h('pre', { class: 'code output', tabindex: '0', 'aria-label': 'stderr', text: r.stderr || '(empty)' }));
+    }
+    return section('Result', 'result', h('pre', { class: 'code output', tabindex: '0', 'aria-label': 'Result', text: pretty(r) }));
+  }
+
+  function timelineSection() {
+    let status;
+    if (!chain) status = h('span', { class: 'pill tone-neutral', text: 'checking chain…' });
+    else if (chain.error) status = h('span', { class: 'pill tone-neutral', text: `chain not checked: ${chain.error}` });
+    else if (chain.verified) status = h('span', { class: 'pill tone-ok chain-status', text: `✓ chain verified (${chain.events} events)` });
+    else {
+      const b = chain.broken_link ?? {};
+      status = h('div', { class: 'chain-broken', role: 'alert' },
+        h('span', { class: 'pill tone-bad chain-status', text: '✗ chain broken' }),
+        h('p', { text: `At event ${b.position ?? '?'} (${b.event_id ?? '?'}): ${b.what ?? 'hash mismatch'}.` }),
+        h('p', { class: 'mono wrap', text: `expected ${b.expected ?? '—'}` }),
+        h('p', { class: 'mono wrap', text: `found ${b.found ?? '—'}` }));
+    }
+    let list;
+    if (!events) list = h('p', { class: 'muted', text: 'Loading events…' });
+    else if (!events.length) list = h('p', { class: 'muted', text: 'No events.' });
+    else {
+      list = h('ol', { class: 'timeline' }, events.map((e) => h('li', { class: 'timeline-item' },
+        h('div', { class: 'timeline-head' },
+          h('span', { class: `pill tone-${eventTone(e.event_type)}`, text: e.event_type }),
+          ' ',
+          h('time', { datetime: e.created_at, title: e.created_at, text: localTime(e.created_at) })),
+        metaList(e.meta),
+        h('p', { class: 'hash-line mono', title: `record_hash ${e.record_hash}\nprev_hash ${e.prev_hash ?? 'none'}`,
+          text: `record ${String(e.record_hash ?? '').slice(0, 16)}… ← prev ${e.prev_hash ? `${e.prev_hash.slice(0, 16)}…` : 'none'}` }))));
+    }
+    return section('Event timeline', 'timeline', h('div', { class: 'chain' }, status), list);
+  }
+
+  function metaList(meta) {
+    if (!meta || typeof meta !== 'object') return null;
+    const items = Object.entries(meta).filter(([, v]) => v !== null && v !== undefined);
+    if (!items.length) return null;
+    return h('dl', { class: 'meta' }, items.map(([k, v]) => [
+      h('dt', { text: k }),
+      h('dd', {}, typeof v === 'object' ? h('pre', { class: 'code', text: pretty(v) }) : String(v)),
+    ]));
+  }
+
+  function fieldsSection(a) {
+    const entries = Object.keys(a).filter((k) => !OWN_SECTION.has(k)).map((k) => {
+      const v = a[k];
+      return [k, typeof v === 'object' && v !== null ? pretty(v) : v, typeof v === 'object' && v !== null ? 'pre' : 'mono'];
+    });
+    return section('All fields', 'fields', dl(entries));
+  }
+
+  function snippetsSection(a) {
+    const list = curlCommands(a).map(([t, cmd]) => snippet(`curl: ${t}`, cmd));
+    if (a.js_example) list.push(snippet('JavaScript SDK', a.js_example));
+    if (a.python_example) list.push(snippet('Python SDK', a.python_example));
+    list.forEach((el, i) => el.querySelector('button')?.setAttribute('data-key', `copy-${i}`));
+    return section('Commands', 'commands', ...list);
+  }
+
+  return {
+    open,
+    close,
+    refresh,
+    get currentId() { return currentId; },
+  };
+}
+
+/** A definition list; values are text (`null` shows as an em dash). */
+function dl(entries) {
+  return h('dl', { class: 'fields' }, entries.map(([k, v, kind]) => [
+    h('dt', { text: k }),
+    h('dd', { class: kind === 'hash' ? 'mono wrap' : kind === 'mono' ? 'wrap' : null },
+      kind === 'pre' ? h('pre', { class: 'code', text: String(v) }) : (v === null || v === undefined || v === '' ? '—' : String(v))),
+  ]));
+}
+
+function eventTone(type) {
+  switch (type) {
+    case 'approved': case 'succeeded': return 'ok';
+    case 'denied': case 'failed': case 'timeout': return 'bad';
+    case 'started': case 'decision_made': return 'info';
+    default: return 'neutral';
+  }
+}
