@@ -371,3 +371,124 @@ async fn tokens_made_on_one_replica_work_and_stop_working_on_the_others() {
     .await
     .expect("B refuses the revoked token soon");
 }
+
+/// A TCP relay to PostgreSQL that can be cut (every connection dropped, new ones refused) and
+/// restored, to take the database away from a running server.
+struct Relay {
+    port: u16,
+    open: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Relay {
+    async fn start(upstream: String) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (open, _) = tokio::sync::watch::channel(true);
+        let open = std::sync::Arc::new(open);
+        let state = open.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                if !*state.borrow() {
+                    continue; // dropped: refused
+                }
+                let mut watch = state.subscribe();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = watch.wait_for(|open| !*open) => {}
+                    }
+                });
+            }
+        });
+        Relay { port, open }
+    }
+
+    fn cut(&self) {
+        self.open.send_replace(false);
+    }
+
+    fn restore(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_its_database_a_server_answers_503_and_recovers_by_itself() {
+    let Some((dsn, _database)) = fresh_postgres_database().await else {
+        return;
+    };
+    // The same database, reached through the relay.
+    let relay = Relay::start("127.0.0.1:5432".into()).await;
+    let (host_part, rest) = dsn.split_once("@").unwrap();
+    let path = rest.split_once('/').unwrap().1;
+    let relayed = format!("{host_part}@127.0.0.1:{}/{path}", relay.port);
+    let dir = tempfile::TempDir::new().unwrap();
+    let (child, url) = common::serve_with(
+        dir.path(),
+        &[
+            ("FARA_DB_BACKEND", "postgres"),
+            ("FARA_POSTGRES_DSN", &relayed),
+            ("FARAMESH_EXECUTORS", "none"),
+        ],
+        &[],
+    );
+    let replica = Replica {
+        child,
+        url: url.clone(),
+        client: Client::new(&url, None),
+    };
+    let pending = replica.client.submit(&shell("ls")).await.unwrap();
+
+    relay.cut();
+    let ready = reqwest::get(format!("{url}/ready")).await.unwrap();
+    assert_eq!(ready.status(), 503, "not ready without the database");
+    let body: Value = ready.json().await.unwrap();
+    assert!(body["detail"].is_string(), "{body}");
+    for attempt in [
+        replica.client.submit(&shell("pwd")).await.map(|a| a.status),
+        replica
+            .client
+            .decide_approval(&pending.id, true, None)
+            .await
+            .map(|a| a.status),
+    ] {
+        match attempt {
+            Err(faramesh_client::ClientError::Server {
+                status: 503,
+                detail,
+            }) => {
+                assert!(detail.contains("database"), "{detail}")
+            }
+            other => panic!("expected 503, got {other:?}"),
+        }
+    }
+
+    relay.restore();
+    let approved = tokio::time::timeout(LIMIT, async {
+        loop {
+            match replica
+                .client
+                .decide_approval(&pending.id, true, None)
+                .await
+            {
+                Ok(action) => return action,
+                Err(faramesh_client::ClientError::Server { status: 503, .. }) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(other) => panic!("unexpected: {other}"),
+            }
+        }
+    })
+    .await
+    .expect("the server reconnects by itself");
+    assert_eq!(approved.status, "approved");
+    let ready = reqwest::get(format!("{url}/ready")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
