@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{action, submission, Backend};
+use common::{action, assert_chain, submission, Backend};
 use faramesh_core::ledger::verify_chain;
 use faramesh_core::ActionStatus;
 use faramesh_storage::{SqliteStore, Store};
@@ -96,4 +96,68 @@ async fn a_ledger_file_opens_read_only_and_shows_a_tampered_event() {
     assert!(LedgerFile::open(&dir.path().join("missing.db")).is_err());
     std::fs::write(dir.path().join("not.db"), "hello").unwrap();
     assert!(LedgerFile::open(&dir.path().join("not.db")).is_err());
+}
+
+#[tokio::test]
+async fn a_ledger_written_by_an_older_schema_is_migrated_intact() {
+    use faramesh_core::hash::event_record_hash;
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("data/actions.db");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    // Schema version 2, as an earlier release left it, holding one action and its chain.
+    let old = rusqlite::Connection::open(&path).unwrap();
+    old.execute_batch(include_str!("../migrations/sqlite/0001_init.sql"))
+        .unwrap();
+    old.execute_batch(include_str!("../migrations/sqlite/0002_api_tokens.sql"))
+        .unwrap();
+    old.pragma_update(None, "user_version", 2).unwrap();
+    let at = "2026-01-01T00:00:00.000000Z";
+    old.execute(
+        "INSERT INTO actions (id, agent_id, tool, operation, params, context, status, created_at, updated_at) \
+         VALUES ('a-1', 'agent', 'shell', 'run', '{}', '{}', 'pending_approval', ?1, ?1)",
+        [at],
+    )
+    .unwrap();
+    let mut prev: Option<String> = None;
+    for (seq, (id, kind)) in [("e-1", "created"), ("e-2", "decision_made")]
+        .into_iter()
+        .enumerate()
+    {
+        let meta = serde_json::json!({"n": seq});
+        let hash = event_record_hash(id, "a-1", kind, at, &meta, prev.as_deref()).unwrap();
+        old.execute(
+            "INSERT INTO events (id, action_id, event_type, meta, created_at, prev_hash, record_hash) VALUES (?1, 'a-1', ?2, ?3, ?4, ?5, ?6)",
+            rusqlite::params![id, kind, meta.to_string(), at, prev, hash],
+        )
+        .unwrap();
+        prev = Some(hash);
+    }
+    drop(old);
+
+    let store = open(&dir);
+    let events = store.events("a-1").await.unwrap();
+    let kept: Vec<(i64, &str)> = events.iter().map(|e| (e.seq, e.id.as_str())).collect();
+    assert_eq!(
+        kept,
+        [(1, "e-1"), (2, "e-2")],
+        "every event kept, with its seq"
+    );
+    assert_chain(&events);
+    let next = store
+        .create_action(submission(action(ActionStatus::Allowed, "http")))
+        .await
+        .unwrap();
+    assert_eq!(next.events[0].seq, 3, "seq continues after the old ledger");
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let unique_index: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND name LIKE 'sqlite_autoindex%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unique_index, 0, "no index on the random event ids any more");
+    let refused = conn.execute("UPDATE events SET meta = '{}'", []);
+    assert!(refused.unwrap_err().to_string().contains("append-only"));
 }

@@ -29,6 +29,9 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/sqlite/0001_init.sql")),
         M::up(include_str!("../../migrations/sqlite/0002_api_tokens.sql")),
+        M::up(include_str!(
+            "../../migrations/sqlite/0003_events_without_id_index.sql"
+        )),
     ])
 }
 
