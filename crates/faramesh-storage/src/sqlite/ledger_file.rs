@@ -38,6 +38,8 @@ impl StoredEvent {
 /// A ledger database opened read-only.
 pub struct LedgerFile {
     conn: Connection,
+    /// How events are found by action id in this file's schema version.
+    by_action: &'static str,
 }
 
 impl LedgerFile {
@@ -70,7 +72,20 @@ impl LedgerFile {
                 path.display()
             )));
         }
-        Ok(LedgerFile { conn })
+        // Files written before schema version 3 index events by action id directly.
+        let positioned: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'action_pos'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(unavailable)?;
+        let by_action = if positioned > 0 {
+            "action_pos = (SELECT rowid FROM actions WHERE id = ?1)"
+        } else {
+            "action_id = ?1"
+        };
+        Ok(LedgerFile { conn, by_action })
     }
 
     /// Every action id, oldest first.
@@ -109,7 +124,7 @@ impl LedgerFile {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, action_id, event_type, meta, created_at, prev_hash, record_hash FROM events WHERE action_id = ?1 ORDER BY seq",
+                &format!("SELECT id, action_id, event_type, meta, created_at, prev_hash, record_hash FROM events WHERE {} ORDER BY seq", self.by_action),
             )
             .map_err(unavailable)?;
         let events = stmt

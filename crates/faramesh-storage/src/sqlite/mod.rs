@@ -30,7 +30,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/sqlite/0001_init.sql")),
         M::up(include_str!("../../migrations/sqlite/0002_api_tokens.sql")),
         M::up(include_str!(
-            "../../migrations/sqlite/0003_events_without_id_index.sql"
+            "../../migrations/sqlite/0003_events_by_action_position.sql"
         )),
     ])
 }

@@ -10,6 +10,9 @@ pub(super) const ACTION_COLUMNS: &str = "id, agent_id, tool, operation, params, 
     risk_level, approval_token, policy_version, outcome, reason_code, reason_details, request_hash, policy_hash, \
     profile_id, profile_version, profile_hash, runtime_version, provenance_id, result, demo, created_at, updated_at";
 
+/// The position of the action `?1` (its rowid): how its events are indexed.
+const ACTION_POS: &str = "(SELECT rowid FROM actions WHERE id = ?1)";
+
 const EVENT_COLUMNS: &str =
     "seq, id, action_id, event_type, meta, created_at, prev_hash, record_hash";
 
@@ -91,7 +94,8 @@ pub(super) fn list_actions(
 }
 
 pub(super) fn events(conn: &Connection, action_id: &str) -> StoreResult<Vec<EventRecord>> {
-    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE action_id = ?1 ORDER BY seq");
+    let sql =
+        format!("SELECT {EVENT_COLUMNS} FROM events WHERE action_pos = {ACTION_POS} ORDER BY seq");
     let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
     let raws = stmt
         .query_map(params![action_id], decode_event)
@@ -103,9 +107,9 @@ pub(super) fn events(conn: &Connection, action_id: &str) -> StoreResult<Vec<Even
 
 /// The `record_hash` of the action's newest event: the next event's `prev_hash`.
 pub(super) fn last_record_hash(conn: &Connection, action_id: &str) -> StoreResult<Option<String>> {
-    conn.prepare_cached(
-        "SELECT record_hash FROM events WHERE action_id = ?1 ORDER BY seq DESC LIMIT 1",
-    )
+    conn.prepare_cached(&format!(
+        "SELECT record_hash FROM events WHERE action_pos = {ACTION_POS} ORDER BY seq DESC LIMIT 1"
+    ))
     .map_err(unavailable)?
     .query_row([action_id], |row| row.get(0))
     .optional()
@@ -160,7 +164,7 @@ pub(super) fn insert_action(conn: &Connection, a: &ActionRecord) -> StoreResult<
 
 pub(super) fn insert_event(conn: &Connection, e: &EventRecord) -> StoreResult<i64> {
     conn.prepare_cached(
-        "INSERT INTO events (id, action_id, event_type, meta, created_at, prev_hash, record_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO events (id, action_id, action_pos, event_type, meta, created_at, prev_hash, record_hash) VALUES (?1, ?2, (SELECT rowid FROM actions WHERE id = ?2), ?3, ?4, ?5, ?6, ?7)",
     )
     .map_err(unavailable)?
     .execute(params![e.id, e.action_id, e.event_type.as_str(), json_text(&e.meta, "event meta")?, e.created_at, e.prev_hash, e.record_hash])
