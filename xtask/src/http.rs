@@ -36,6 +36,7 @@ pub fn run(root: &Path, settings: &Settings) -> anyhow::Result<Vec<Row>> {
     let scripts = write_scripts(&work)?;
     let mut rows = Vec::new();
 
+    let launched = std::time::Instant::now();
     let server = Server::start(
         &binary,
         root,
@@ -45,6 +46,8 @@ pub fn run(root: &Path, settings: &Settings) -> anyhow::Result<Vec<Row>> {
             &work.join("bench.db").display().to_string(),
         )],
     )?;
+    let startup = crate::drive::ready_after(&server.url, launched)?;
+    let idle_mib = crate::drive::memory_mib(server.child.id(), "VmRSS")?;
     let decide = median(settings, || {
         wrk(
             &[&server.url],
@@ -78,6 +81,47 @@ pub fn run(root: &Path, settings: &Settings) -> anyhow::Result<Vec<Row>> {
         ),
         target: "≥ 10,000 req/s, p99 ≤ 10 ms",
         met: submit.per_second >= 10_000.0 && submit.p99_ms <= 10.0,
+    });
+    let peak_mib = crate::drive::memory_mib(server.child.id(), "VmHWM")?;
+    drop(server);
+    // Round trips on a fresh server and database, so they are measured on their own.
+    let server = Server::start(
+        &binary,
+        root,
+        &work,
+        &[(
+            "FARA_SQLITE_PATH",
+            &work.join("round-trips.db").display().to_string(),
+        )],
+    )?;
+    let mut rates = Vec::new();
+    for _ in 0..settings.runs.max(1) {
+        rates.push(crate::drive::round_trips(
+            &server.url,
+            settings.seconds,
+            32,
+        )?);
+    }
+    rates.sort_by(f64::total_cmp);
+    let rate = rates[rates.len() / 2];
+    rows.push(Row {
+        what: "approve → start → result round trip",
+        measured: format!("{rate:.0} actions/s"),
+        target: "≥ 3,000 actions/s",
+        met: rate >= 3_000.0,
+    });
+    let peak_mib = peak_mib.max(crate::drive::memory_mib(server.child.id(), "VmHWM")?);
+    rows.push(Row {
+        what: "memory (RSS) idle / peak under the loads above",
+        measured: format!("{idle_mib:.1} MB / {peak_mib:.1} MB"),
+        target: "≤ 50 MB / ≤ 200 MB",
+        met: idle_mib <= 50.0 && peak_mib <= 200.0,
+    });
+    rows.push(Row {
+        what: "start-up to ready (empty database)",
+        measured: format!("{:.0} ms", startup.as_secs_f64() * 1000.0),
+        target: "≤ 200 ms",
+        met: startup.as_millis() <= 200,
     });
     drop(server);
 

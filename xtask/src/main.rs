@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask bench [--quick]` runs the benchmarks and prints one table of
 //! measured medians against the targets of quality.md.
 
+mod drive;
 mod http;
 
 use anyhow::{bail, Context};
@@ -32,6 +33,15 @@ const CORE_TARGETS: &[(&str, &str, f64, &str)] = &[
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        // For profiling: round-trip load against a running server.
+        Some("round-trips") => {
+            let url = args.get(1).map_or("http://127.0.0.1:8000", String::as_str);
+            let seconds = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
+            let workers = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(32);
+            let rate = drive::round_trips(url, seconds, workers)?;
+            println!("{rate:.0} round trips/s ({workers} workers, {seconds} s)");
+            Ok(())
+        }
         Some("bench") => bench(
             args.iter().any(|a| a == "--quick"),
             args.iter().any(|a| a == "--core"),
