@@ -135,14 +135,14 @@ async fn submit_on_one_replica_approve_on_another_start_on_a_third() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_approvals_over_three_replicas_have_one_winner() {
+async fn a_hundred_decisions_over_three_replicas_have_one_winner() {
     let Some(cluster) = Cluster::start(3).await else {
         return;
     };
     let action = cluster.client(0).submit(&shell("ls")).await.unwrap();
     let token = action.approval_token.clone().expect("shown to admins");
     let http = reqwest::Client::new();
-    let tasks: Vec<_> = (0..50)
+    let tasks: Vec<_> = (0..100)
         .map(|i| {
             let url = format!(
                 "{}/v1/actions/{}/approval",

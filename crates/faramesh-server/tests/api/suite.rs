@@ -261,12 +261,12 @@ async fn a_policy_denial_is_stored_and_answered_with_200() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_approvals_have_exactly_one_winner() {
+async fn a_hundred_concurrent_decisions_have_exactly_one_winner() {
     let Some(s) = start().await else { return };
     let action = s.submit("shell", "run", json!({"cmd": "ls"})).await;
     let url = format!("{}/v1/actions/{}/approval", s.base, id(&action));
     let mut tasks = Vec::new();
-    for i in 0..24 {
+    for i in 0..100 {
         let (client, url, token) = (
             s.client.clone(),
             url.clone(),
