@@ -10,7 +10,7 @@
 //! conditional status update with the chain's last hash; (2) the events of the transitions
 //! that applied; (3) the notifications and `COMMIT`. If any statement fails (an idempotency key
 //! taken by another replica, a deadlock), the batch is rolled back and its requests are retried
-//! one by one, each in its own transaction, so one request never fails another.
+//! one by one, each as a batch of its own, so one request never fails another.
 
 use super::write::{self, Statements};
 use super::{feed, raw_action};
@@ -24,6 +24,7 @@ use faramesh_core::Transition;
 use futures::future::join_all;
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 /// Most requests committed together.
@@ -52,99 +53,109 @@ async fn run(pool: Pool, mut rx: mpsc::Receiver<WriteOp>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let ops = std::mem::take(&mut batch);
-        match pool.get().await {
-            Ok(client) => commit(&client, ops).await,
+        let client = match pool.get().await {
+            Ok(client) => client,
             Err(e) => {
-                let err = StoreError::Unavailable(format!("cannot reach PostgreSQL: {e}"));
-                for op in ops {
-                    fail(op, &err);
-                }
+                let why = format!("cannot reach PostgreSQL: {e}");
+                ops.into_iter().for_each(|op| fail(op, &why));
+                continue;
+            }
+        };
+        match Statements::prepare(&client).await {
+            Ok(statements) => commit(&client, &statements, ops).await,
+            Err(e) => {
+                let why = e.to_string();
+                ops.into_iter().for_each(|op| fail(op, &why));
             }
         }
     }
 }
 
-fn fail(op: WriteOp, err: &StoreError) {
-    let again = || StoreError::Unavailable(err.to_string());
+/// Answers `op` with "unavailable" and the reason.
+fn fail(op: WriteOp, why: &str) {
+    let err = || StoreError::Unavailable(why.to_owned());
     match op {
         WriteOp::Create { reply, .. } => {
-            let _ = reply.send(Err(again()));
+            let _ = reply.send(Err(err()));
         }
         WriteOp::Transition { reply, .. } => {
-            let _ = reply.send(Err(again()));
+            let _ = reply.send(Err(err()));
         }
     }
 }
 
 /// Commits `ops` together, or, if the batch cannot be, each on its own.
-async fn commit(client: &Object, ops: Vec<WriteOp>) {
-    if ops.len() == 1 {
-        return one_by_one(client, ops).await;
-    }
-    let statements = match Statements::prepare(client).await {
-        Ok(s) => s,
-        Err(e) => {
-            for op in ops {
-                fail(op, &e);
+async fn commit(client: &Object, s: &Statements, ops: Vec<WriteOp>) {
+    if ops.len() > 1 {
+        match together(client, s, &ops).await {
+            Ok(answers) => {
+                for (op, answer) in ops.into_iter().zip(answers) {
+                    deliver(client, op, answer).await;
+                }
+                return;
             }
-            return;
+            Err(why) => {
+                tracing::debug!(
+                    %why,
+                    requests = ops.len(),
+                    "batch rolled back; writing its requests one by one"
+                );
+                let _ = client.batch_execute("ROLLBACK").await;
+            }
         }
-    };
-    match together(client, &statements, &ops).await {
-        Ok(answers) => {
-            for (op, answer) in ops.into_iter().zip(answers) {
-                match (op, answer) {
-                    (WriteOp::Create { reply, .. }, Answer::Created(created)) => {
-                        let _ = reply.send(Ok(Some(*created)));
+    }
+    for op in ops {
+        match together(client, s, std::slice::from_ref(&op)).await {
+            Ok(mut answers) => match answers.pop() {
+                Some(answer) => deliver(client, op, answer).await,
+                None => fail(op, "the database writer lost an answer"),
+            },
+            Err(why) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                match (op, why) {
+                    // Alone, a unique violation can only be its idempotency key, taken by
+                    // another replica meanwhile: the caller answers with the original action.
+                    (WriteOp::Create { reply, .. }, BatchError::Database(e))
+                        if e.code() == Some(&SqlState::UNIQUE_VIOLATION) =>
+                    {
+                        let _ = reply.send(Ok(None));
                     }
-                    (WriteOp::Transition { reply, .. }, Answer::Applied(action, event)) => {
-                        let _ = reply.send(Ok((*action, *event)));
-                    }
-                    (
-                        WriteOp::Transition {
-                            id,
-                            transition,
-                            reply,
-                            ..
-                        },
-                        Answer::Refused,
-                    ) => {
-                        let _ = reply.send(Err(write::refusal(client, &id, transition).await));
-                    }
-                    (op, _) => fail(
-                        op,
-                        &StoreError::Corrupt("batch answers out of order".into()),
-                    ),
+                    (op, BatchError::Store(e)) => match op {
+                        WriteOp::Create { reply, .. } => {
+                            let _ = reply.send(Err(e));
+                        }
+                        WriteOp::Transition { reply, .. } => {
+                            let _ = reply.send(Err(e));
+                        }
+                    },
+                    (op, BatchError::Database(e)) => fail(op, &e.to_string()),
                 }
             }
-        }
-        Err(why) => {
-            tracing::debug!(
-                %why,
-                requests = ops.len(),
-                "batch rolled back; writing its requests one by one"
-            );
-            let _ = client.batch_execute("ROLLBACK").await;
-            one_by_one(client, ops).await;
         }
     }
 }
 
-async fn one_by_one(client: &Object, ops: Vec<WriteOp>) {
-    for op in ops {
-        match op {
-            WriteOp::Create { new, reply } => {
-                let _ = reply.send(write::create(client, *new).await);
-            }
+/// Sends a committed request its answer.
+async fn deliver(client: &Object, op: WriteOp, answer: Answer) {
+    match (op, answer) {
+        (WriteOp::Create { reply, .. }, Answer::Created(created)) => {
+            let _ = reply.send(Ok(Some(*created)));
+        }
+        (WriteOp::Transition { reply, .. }, Answer::Applied(action, event)) => {
+            let _ = reply.send(Ok((*action, *event)));
+        }
+        (
             WriteOp::Transition {
                 id,
                 transition,
-                update,
                 reply,
-            } => {
-                let _ = reply.send(write::transition(client, &id, transition, *update).await);
-            }
+                ..
+            },
+            Answer::Refused,
+        ) => {
+            let _ = reply.send(Err(write::refusal(client, &id, transition).await));
         }
+        (op, _) => fail(op, "the database writer mixed up its answers"),
     }
 }
 
@@ -154,11 +165,14 @@ enum Answer {
     Refused,
 }
 
-/// A new action with its rows ready to insert.
+/// A new action with its rows ready to insert: the chain computed, JSON as text.
 struct Prepared {
     action: ActionRecord,
     events: Vec<EventRecord>,
-    text: Vec<Option<String>>,
+    params: String,
+    context: String,
+    reason_details: Option<String>,
+    result: Option<String>,
     metas: Vec<String>,
 }
 
@@ -174,20 +188,18 @@ fn prepare_create(new: &NewAction) -> StoreResult<Prepared> {
         prev = Some(record.record_hash.clone());
         events.push(record);
     }
-    let text = vec![
-        action
-            .reason_details
-            .as_ref()
-            .map(|v| json_text(v, "reason_details"))
-            .transpose()?,
-        action
-            .result
-            .as_ref()
-            .map(|v| json_text(v, "result"))
-            .transpose()?,
-        Some(json_text(&action.params, "params")?),
-        Some(json_text(&action.context, "context")?),
-    ];
+    let reason_details = action
+        .reason_details
+        .as_ref()
+        .map(|v| json_text(v, "reason_details"))
+        .transpose()?;
+    let result = action
+        .result
+        .as_ref()
+        .map(|v| json_text(v, "result"))
+        .transpose()?;
+    let params = json_text(&action.params, "params")?;
+    let context = json_text(&action.context, "context")?;
     let metas = events
         .iter()
         .map(|e| json_text(&e.meta, "event meta"))
@@ -195,7 +207,10 @@ fn prepare_create(new: &NewAction) -> StoreResult<Prepared> {
     Ok(Prepared {
         action,
         events,
-        text,
+        params,
+        context,
+        reason_details,
+        result,
         metas,
     })
 }
@@ -262,8 +277,8 @@ async fn together(
             &a.agent_id,
             &a.tool,
             &a.operation,
-            &p.text[2],
-            &p.text[3],
+            &p.params,
+            &p.context,
             &statuses[c],
             &a.decision,
             &a.reason,
@@ -272,7 +287,7 @@ async fn together(
             &a.policy_version,
             &a.outcome,
             &a.reason_code,
-            &p.text[0],
+            &p.reason_details,
             &a.request_hash,
             &a.policy_hash,
             &a.profile_id,
@@ -280,7 +295,7 @@ async fn together(
             &a.profile_hash,
             &a.runtime_version,
             &a.provenance_id,
-            &p.text[1],
+            &p.result,
             &a.demo,
             &a.created_at,
             &a.updated_at,
@@ -471,11 +486,7 @@ async fn together(
         .map(|p| [&feed::CHANNEL as &(dyn ToSql + Sync), p])
         .collect();
     let (announced, committed) = futures::join!(
-        join_all(
-            notify_values
-                .iter()
-                .map(|v| client.execute(&s.notify_plain, v))
-        ),
+        join_all(notify_values.iter().map(|v| client.execute(&s.notify, v))),
         client.batch_execute("COMMIT"),
     );
     collect(announced)?;
@@ -506,8 +517,8 @@ async fn together(
     Ok(answers)
 }
 
-/// Why a batch could not be committed together (its requests are then retried one by one,
-/// where each gets its own precise error).
+/// Why a batch could not be committed (a batch of several is then retried one by one, where
+/// each request gets its own error).
 enum BatchError {
     Database(Failure),
     Store(StoreError),
