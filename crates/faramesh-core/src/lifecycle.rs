@@ -122,6 +122,20 @@ impl EventType {
         }
     }
 
+    /// The status an action has right after this event, for the events of transitions
+    /// (`created` and `decision_made` depend on the decision instead).
+    pub fn status_after(self) -> Option<ActionStatus> {
+        match self {
+            EventType::Created | EventType::DecisionMade => None,
+            EventType::Approved => Some(ActionStatus::Approved),
+            EventType::Denied => Some(ActionStatus::Denied),
+            EventType::Started => Some(ActionStatus::Executing),
+            EventType::Succeeded => Some(ActionStatus::Succeeded),
+            EventType::Failed => Some(ActionStatus::Failed),
+            EventType::Timeout => Some(ActionStatus::Timeout),
+        }
+    }
+
     pub fn parse(text: &str) -> Option<EventType> {
         EventType::ALL.into_iter().find(|e| e.as_str() == text)
     }

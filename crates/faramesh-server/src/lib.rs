@@ -52,7 +52,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
         start_after,
         ..Default::default()
     });
-    let feed = store.change_feed();
+    let feed = store.change_feed(start_after);
     let announce_locally = feed.is_none();
     let tokens = Arc::new(tokens);
     if let Some(feed) = feed {

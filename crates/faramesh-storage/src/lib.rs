@@ -96,8 +96,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Changes committed by every server sharing this database, in commit order, when the
     /// backend can share them (PostgreSQL). `None` means this process sees only its own
-    /// changes and announces them itself. Call once.
-    fn change_feed(&self) -> Option<tokio::sync::mpsc::Receiver<Change>> {
+    /// changes and announces them itself. Starts with every change after ledger sequence
+    /// number `after`, so nothing committed while the feed is being set up is missed. Call once.
+    fn change_feed(&self, after: u64) -> Option<tokio::sync::mpsc::Receiver<Change>> {
+        let _ = after;
         None
     }
 

@@ -182,3 +182,37 @@ async fn an_unreachable_database_is_unavailable_not_a_crash() {
     let err = PostgresStore::connect("not a dsn ::").await.unwrap_err();
     assert!(err.to_string().contains("FARA_POSTGRES_DSN"), "{err}");
 }
+
+#[tokio::test]
+async fn a_change_feed_started_late_replays_each_change_as_it_was() {
+    let Some((url, _db)) = fresh_postgres_database().await else {
+        return;
+    };
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let id = store
+        .create_action(submission(action(ActionStatus::PendingApproval, "shell")))
+        .await
+        .unwrap()
+        .action
+        .id;
+    store
+        .transition(&id, Transition::Approve, TransitionUpdate::default())
+        .await
+        .unwrap();
+    // Both changes committed before anyone listened: the feed catches up from the ledger, and
+    // the first change still says what the action was then, not what it is now.
+    let mut feed = store.change_feed(0).expect("PostgreSQL shares its changes");
+    let limit = std::time::Duration::from_secs(20);
+    let created = tokio::time::timeout(limit, feed.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let approved = tokio::time::timeout(limit, feed.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(created.created && !approved.created);
+    assert_eq!(created.action.status, "pending_approval");
+    assert_eq!(approved.action.status, "approved");
+    assert!(approved.seq > created.seq);
+}

@@ -4,6 +4,7 @@
 
 use super::{raw_action_at, ACTION_COLUMNS};
 use crate::{ActionSummary, Change};
+use faramesh_core::{ActionStatus, EventType, Outcome};
 use futures::StreamExt;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use tokio_postgres::{AsyncMessage, NoTls};
 pub(super) const CHANNEL: &str = "faramesh_changes";
 
 /// Longest text kept per field in a notification; PostgreSQL refuses payloads over 8000 bytes.
-pub(super) const MAX_FIELD_BYTES: usize = 900;
+const MAX_FIELD_BYTES: usize = 900;
 
 /// Largest notification payload written; PostgreSQL's limit is 8000 bytes.
 const MAX_PAYLOAD_BYTES: usize = 7900;
@@ -46,14 +47,14 @@ pub(super) fn payloads(changes: Vec<Change>) -> crate::StoreResult<Vec<String>> 
 }
 
 /// Starts listening; the receiver ends only when the store is dropped.
-pub(super) fn spawn(config: tokio_postgres::Config) -> mpsc::Receiver<Change> {
+pub(super) fn spawn(config: tokio_postgres::Config, after: u64) -> mpsc::Receiver<Change> {
     let (tx, rx) = mpsc::channel(4096);
-    tokio::spawn(listen(config, tx));
+    tokio::spawn(listen(config, tx, after));
     rx
 }
 
-async fn listen(config: tokio_postgres::Config, tx: mpsc::Sender<Change>) {
-    let mut last_seq: Option<u64> = None;
+async fn listen(config: tokio_postgres::Config, tx: mpsc::Sender<Change>, after: u64) {
+    let mut last_seq = after;
     let mut backoff = Duration::from_millis(100);
     while !tx.is_closed() {
         match session(&config, &tx, &mut last_seq).await {
@@ -72,7 +73,7 @@ async fn listen(config: tokio_postgres::Config, tx: mpsc::Sender<Change>) {
 async fn session(
     config: &tokio_postgres::Config,
     tx: &mpsc::Sender<Change>,
-    last_seq: &mut Option<u64>,
+    last_seq: &mut u64,
 ) -> Result<(), String> {
     let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
     let (notes_tx, mut notes) = mpsc::unbounded_channel();
@@ -97,13 +98,11 @@ async fn session(
     // Listening now: whatever committed since the last change seen comes from the ledger,
     // and is skipped if it also arrives as a notification.
     let mut caught_up = HashSet::new();
-    if let Some(after) = *last_seq {
-        for change in missed(&client, after).await? {
-            caught_up.insert(change.seq);
-            *last_seq = Some(change.seq);
-            if tx.send(change).await.is_err() {
-                return Ok(());
-            }
+    for change in missed(&client, *last_seq).await? {
+        caught_up.insert(change.seq);
+        *last_seq = change.seq;
+        if tx.send(change).await.is_err() {
+            return Ok(());
         }
     }
     while let Some(payload) = notes.recv().await {
@@ -114,7 +113,7 @@ async fn session(
             if caught_up.remove(&change.seq) {
                 continue;
             }
-            *last_seq = Some(last_seq.map_or(change.seq, |s| s.max(change.seq)));
+            *last_seq = (*last_seq).max(change.seq);
             if tx.send(change).await.is_err() {
                 return Ok(());
             }
@@ -124,11 +123,12 @@ async fn session(
     Err("the connection closed".into())
 }
 
-/// Changes committed after `after`, from the ledger (with the action as it is now).
+/// Changes committed after `after`, from the ledger: each with the status (and, for a new
+/// action, the decision and reason) its event recorded; other fields as the action is now.
 async fn missed(client: &tokio_postgres::Client, after: u64) -> Result<Vec<Change>, String> {
     let after = i64::try_from(after).unwrap_or(i64::MAX);
     let sql = format!(
-        "SELECT e.seq, e.event_type, {} FROM events e JOIN actions a ON a.id = e.action_id \
+        "SELECT e.seq, e.event_type, e.meta, {} FROM events e JOIN actions a ON a.id = e.action_id \
          WHERE e.seq > $1 AND e.event_type <> 'created' ORDER BY e.seq",
         ACTION_COLUMNS
             .split(", ")
@@ -144,11 +144,24 @@ async fn missed(client: &tokio_postgres::Client, after: u64) -> Result<Vec<Chang
     for row in rows {
         let seq: i64 = row.try_get(0).map_err(|e| e.to_string())?;
         let event_type: String = row.try_get(1).map_err(|e| e.to_string())?;
-        let action = raw_action_at(&row, 2).map_err(|e| e.to_string())?;
+        let meta: String = row.try_get(2).map_err(|e| e.to_string())?;
+        let action = raw_action_at(&row, 3).map_err(|e| e.to_string())?;
+        let mut summary = ActionSummary::of(&action);
+        let event_type = EventType::parse(&event_type);
+        if let Some(status) = event_type.and_then(EventType::status_after) {
+            summary.status = status.as_str().to_owned();
+        } else {
+            let meta: serde_json::Value = serde_json::from_str(&meta).unwrap_or_default();
+            if let Some(outcome) = meta["outcome"].as_str().and_then(Outcome::parse) {
+                summary.status = ActionStatus::from_outcome(outcome).as_str().to_owned();
+                summary.decision = Some(outcome.decision().to_owned());
+            }
+            summary.reason = meta["reason"].as_str().map(str::to_owned);
+        }
         changes.push(Change {
             seq: u64::try_from(seq).unwrap_or(0),
-            created: event_type == "decision_made",
-            action: ActionSummary::of(&action),
+            created: event_type == Some(EventType::DecisionMade),
+            action: summary,
         });
     }
     Ok(changes)

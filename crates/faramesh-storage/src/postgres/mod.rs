@@ -350,8 +350,8 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    fn change_feed(&self) -> Option<tokio::sync::mpsc::Receiver<Change>> {
-        Some(feed::spawn(self.config.clone()))
+    fn change_feed(&self, after: u64) -> Option<tokio::sync::mpsc::Receiver<Change>> {
+        Some(feed::spawn(self.config.clone(), after))
     }
 
     async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord> {
