@@ -63,11 +63,17 @@ pub fn allows(role: Role, permission: Permission) -> bool {
 }
 
 impl Caller {
-    /// The caller when authentication is off.
-    pub fn anonymous() -> Caller {
+    fn admin(name: &str) -> Caller {
         Caller {
-            name: Arc::from("anonymous"),
+            name: Arc::from(name),
             role: Role::Admin,
+        }
+    }
+
+    fn of(record: &TokenRecord) -> Caller {
+        Caller {
+            name: Arc::from(record.name.as_str()),
+            role: record.role,
         }
     }
 
@@ -104,7 +110,21 @@ impl Caller {
 
 /// SHA-256 of a token secret, lowercase hex: the only form in which API tokens are stored.
 pub fn secret_hash(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    hex::encode(digest(secret))
+}
+
+/// SHA-256 of a token secret: the key of the token cache, computed without allocating.
+type SecretDigest = [u8; 32];
+
+fn digest(secret: &str) -> SecretDigest {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// The digest a stored token holds; `None` for a stored hash that is not one (never matches).
+fn stored_digest(record: &TokenRecord) -> Option<SecretDigest> {
+    let mut digest = [0u8; 32];
+    hex::decode_to_slice(&record.secret_hash, &mut digest).ok()?;
+    Some(digest)
 }
 
 /// A new token secret: 256 random bits, recognisable by its `fm_` prefix.
@@ -121,10 +141,13 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The tokens the server accepts. API tokens are cached by hash so checking one costs a hash
 /// and a map lookup, not a database query.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Tokens {
     admin: Vec<String>,
-    api: RwLock<HashMap<String, Caller>>,
+    api: RwLock<HashMap<SecretDigest, Caller>>,
+    // Built once: identifying a caller is on every request and must not allocate.
+    admin_caller: Caller,
+    anonymous: Caller,
 }
 
 impl Tokens {
@@ -132,6 +155,8 @@ impl Tokens {
         let tokens = Tokens {
             admin,
             api: RwLock::default(),
+            admin_caller: Caller::admin("admin"),
+            anonymous: Caller::admin("anonymous"),
         };
         for record in api.iter().filter(|t| t.revoked_at.is_none()) {
             tokens.insert(record);
@@ -153,32 +178,23 @@ impl Tokens {
     }
 
     pub fn insert(&self, record: &TokenRecord) {
-        let caller = Caller {
-            name: Arc::from(record.name.as_str()),
-            role: record.role,
-        };
-        self.write().insert(record.secret_hash.clone(), caller);
+        self.write()
+            .extend(stored_digest(record).map(|d| (d, Caller::of(record))));
     }
 
     pub fn remove(&self, record: &TokenRecord) {
-        self.write().remove(&record.secret_hash);
+        if let Some(digest) = stored_digest(record) {
+            self.write().remove(&digest);
+        }
     }
 
     /// Replaces the API tokens with `records` (those not revoked): how a replica learns of
     /// tokens created or revoked on another one.
     pub fn replace_all(&self, records: &[TokenRecord]) {
-        let fresh: HashMap<String, Caller> = records
+        let fresh: HashMap<SecretDigest, Caller> = records
             .iter()
             .filter(|t| t.revoked_at.is_none())
-            .map(|t| {
-                (
-                    t.secret_hash.clone(),
-                    Caller {
-                        name: Arc::from(t.name.as_str()),
-                        role: t.role,
-                    },
-                )
-            })
+            .filter_map(|t| Some((stored_digest(t)?, Caller::of(t))))
             .collect();
         *self.write() = fresh;
     }
@@ -189,22 +205,19 @@ impl Tokens {
             found | constant_time_eq(given.as_bytes(), t.as_bytes())
         });
         if admin {
-            return Some(Caller {
-                name: Arc::from("admin"),
-                role: Role::Admin,
-            });
+            return Some(self.admin_caller.clone());
         }
         // A lookup by hash reveals nothing usable about the secret.
-        self.read().get(&secret_hash(given)).cloned()
+        self.read().get(&digest(given)).cloned()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Caller>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<SecretDigest, Caller>> {
         self.api
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Caller>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SecretDigest, Caller>> {
         self.api
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -225,7 +238,8 @@ pub async fn authenticate(
 ) -> Response {
     let tokens = &state.tokens;
     if !tokens.enabled() {
-        request.extensions_mut().insert(Caller::anonymous());
+        // With authentication off every caller is admin.
+        request.extensions_mut().insert(tokens.anonymous.clone());
         return next.run(request).await;
     }
     if is_public(request.uri().path()) {
