@@ -1,9 +1,37 @@
 //! Stored rows to records, shared by every backend: a value that does not decode is reported as
 //! corrupt data, never a crash.
 
-use crate::{ActionRecord, EventRecord, StoreError, StoreResult};
+use crate::{ActionRecord, EventRecord, Role, StoreError, StoreResult, TokenRecord};
 use faramesh_core::{ActionStatus, EventType};
 use serde_json::{Map, Value};
+
+/// The columns of an action row, in the order every backend reads and writes them.
+pub(crate) const ACTION_COLUMNS: &str = "id, agent_id, tool, operation, params, context, status, decision, reason, \
+    risk_level, approval_token, policy_version, outcome, reason_code, reason_details, request_hash, policy_hash, \
+    profile_id, profile_version, profile_hash, runtime_version, provenance_id, result, demo, created_at, updated_at";
+
+pub(crate) const EVENT_COLUMNS: &str =
+    "seq, id, action_id, event_type, meta, created_at, prev_hash, record_hash";
+
+pub(crate) const TOKEN_COLUMNS: &str = "id, name, role, secret_hash, created_at, revoked_at";
+
+/// The columns of `TOKEN_COLUMNS` as read.
+pub(crate) type RawToken = (String, String, String, String, String, Option<String>);
+
+pub(crate) fn decode_token(
+    (id, name, role, secret_hash, created_at, revoked_at): RawToken,
+) -> StoreResult<TokenRecord> {
+    let role = Role::parse(&role)
+        .ok_or_else(|| StoreError::Corrupt(format!("token {id} has an unknown role {role:?}")))?;
+    Ok(TokenRecord {
+        id,
+        name,
+        role,
+        secret_hash,
+        created_at,
+        revoked_at,
+    })
+}
 
 /// Reading a row: a value that does not decode is reported as corrupt data, not a crash.
 pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {

@@ -47,6 +47,20 @@ pub struct TokenRecord {
     pub revoked_at: Option<String>,
 }
 
+impl TokenRecord {
+    /// The record of a token about to be stored: a new id, created now.
+    pub fn new(token: NewToken) -> TokenRecord {
+        TokenRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: token.name,
+            role: token.role,
+            secret_hash: token.secret_hash,
+            created_at: crate::now_timestamp(),
+            revoked_at: None,
+        }
+    }
+}
+
 /// A token to store.
 #[derive(Debug, Clone)]
 pub struct NewToken {

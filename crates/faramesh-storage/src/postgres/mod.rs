@@ -10,9 +10,12 @@ mod feed;
 mod migrate;
 mod write;
 
-use crate::decode::{corrupt, decode_action, to_event, RawAction};
+use crate::decode::{
+    corrupt, decode_action, decode_token, to_event, RawAction, ACTION_COLUMNS, EVENT_COLUMNS,
+    TOKEN_COLUMNS,
+};
 use crate::{
-    ActionFilter, ActionRecord, Change, Created, EventRecord, NewAction, NewToken, Role, Store,
+    ActionFilter, ActionRecord, Change, Created, EventRecord, NewAction, NewToken, Store,
     StoreError, StoreResult, TokenRecord, TransitionUpdate,
 };
 use async_trait::async_trait;
@@ -21,15 +24,6 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use faramesh_core::{ActionStatus, Transition};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{NoTls, Row};
-
-const ACTION_COLUMNS: &str = "id, agent_id, tool, operation, params, context, status, decision, reason, \
-    risk_level, approval_token, policy_version, outcome, reason_code, reason_details, request_hash, policy_hash, \
-    profile_id, profile_version, profile_hash, runtime_version, provenance_id, result, demo, created_at, updated_at";
-
-const EVENT_COLUMNS: &str =
-    "seq, id, action_id, event_type, meta, created_at, prev_hash, record_hash";
-
-const TOKEN_COLUMNS: &str = "id, name, role, secret_hash, created_at, revoked_at";
 
 /// Connections kept per replica.
 const POOL_SIZE: usize = 16;
@@ -145,21 +139,18 @@ fn event_row(row: &Row) -> StoreResult<EventRecord> {
 }
 
 fn token_row(row: &Row) -> StoreResult<TokenRecord> {
-    let text =
-        |i: usize| -> StoreResult<String> { row.try_get(i).map_err(|e| corrupt("token row", e)) };
-    let id = text(0)?;
-    let role_text = text(2)?;
-    let role = Role::parse(&role_text).ok_or_else(|| {
-        StoreError::Corrupt(format!("token {id} has an unknown role {role_text:?}"))
-    })?;
-    Ok(TokenRecord {
-        name: text(1)?,
-        role,
-        secret_hash: text(3)?,
-        created_at: text(4)?,
-        revoked_at: row.try_get(5).map_err(|e| corrupt("revoked_at", e))?,
-        id,
-    })
+    let raw = (|| {
+        Ok::<_, tokio_postgres::Error>((
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+            row.try_get(4)?,
+            row.try_get(5)?,
+        ))
+    })()
+    .map_err(|e| corrupt("token row", e))?;
+    decode_token(raw)
 }
 
 async fn get_action(client: &impl GenericClient, id: &str) -> StoreResult<Option<ActionRecord>> {
@@ -356,14 +347,7 @@ impl Store for PostgresStore {
 
     async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord> {
         let client = self.client().await?;
-        let record = TokenRecord {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: new.name,
-            role: new.role,
-            secret_hash: new.secret_hash,
-            created_at: crate::now_timestamp(),
-            revoked_at: None,
-        };
+        let record = TokenRecord::new(new);
         let inserted = client
             .execute(
                 "INSERT INTO api_tokens (id, name, role, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)",

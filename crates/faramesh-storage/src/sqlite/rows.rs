@@ -1,20 +1,13 @@
 //! Rows to records and back.
 
 use super::unavailable;
-use crate::decode::{decode_action, json_text, to_event, RawAction};
+use crate::decode::{decode_action, json_text, to_event, RawAction, ACTION_COLUMNS, EVENT_COLUMNS};
 use crate::{ActionFilter, ActionRecord, EventRecord, StoreResult};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
-pub(super) const ACTION_COLUMNS: &str = "id, agent_id, tool, operation, params, context, status, decision, reason, \
-    risk_level, approval_token, policy_version, outcome, reason_code, reason_details, request_hash, policy_hash, \
-    profile_id, profile_version, profile_hash, runtime_version, provenance_id, result, demo, created_at, updated_at";
-
 /// The position of the action `?1` (its rowid): how its events are indexed.
 const ACTION_POS: &str = "(SELECT rowid FROM actions WHERE id = ?1)";
-
-const EVENT_COLUMNS: &str =
-    "seq, id, action_id, event_type, meta, created_at, prev_hash, record_hash";
 
 fn raw_action(row: &Row<'_>) -> rusqlite::Result<RawAction> {
     let mut text: [Option<String>; 25] = Default::default();

@@ -2,14 +2,11 @@
 //! instead of the action writer's group commit.
 
 use super::unavailable;
-use crate::{NewToken, Role, StoreError, StoreResult, TokenRecord};
+use crate::decode::{decode_token, RawToken, TOKEN_COLUMNS};
+use crate::{NewToken, StoreError, StoreResult, TokenRecord};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-const COLUMNS: &str = "id, name, role, secret_hash, created_at, revoked_at";
-
-fn decode(
-    row: &Row<'_>,
-) -> rusqlite::Result<(String, String, String, String, String, Option<String>)> {
+fn decode(row: &Row<'_>) -> rusqlite::Result<RawToken> {
     Ok((
         row.get(0)?,
         row.get(1)?,
@@ -20,37 +17,8 @@ fn decode(
     ))
 }
 
-fn to_record(
-    (id, name, role, secret_hash, created_at, revoked_at): (
-        String,
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-    ),
-) -> StoreResult<TokenRecord> {
-    let role = Role::parse(&role)
-        .ok_or_else(|| StoreError::Corrupt(format!("token {id} has an unknown role {role:?}")))?;
-    Ok(TokenRecord {
-        id,
-        name,
-        role,
-        secret_hash,
-        created_at,
-        revoked_at,
-    })
-}
-
 pub(super) fn create(conn: &Connection, new: NewToken) -> StoreResult<TokenRecord> {
-    let record = TokenRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        name: new.name,
-        role: new.role,
-        secret_hash: new.secret_hash,
-        created_at: crate::now_timestamp(),
-        revoked_at: None,
-    };
+    let record = TokenRecord::new(new);
     let inserted = conn.execute(
         "INSERT INTO api_tokens (id, name, role, secret_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
@@ -73,35 +41,36 @@ pub(super) fn create(conn: &Connection, new: NewToken) -> StoreResult<TokenRecor
 }
 
 pub(super) fn list(conn: &Connection) -> StoreResult<Vec<TokenRecord>> {
-    let sql = format!("SELECT {COLUMNS} FROM api_tokens ORDER BY created_at, rowid");
+    let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, rowid");
     let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
     let raws = stmt
         .query_map([], decode)
         .map_err(unavailable)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
-    raws.into_iter().map(to_record).collect()
+    raws.into_iter().map(decode_token).collect()
 }
 
 pub(super) fn revoke(conn: &Connection, name_or_id: &str) -> StoreResult<Option<TokenRecord>> {
     let sql = format!(
-        "UPDATE api_tokens SET revoked_at = ?2 WHERE revoked_at IS NULL AND (name = ?1 OR id = ?1) RETURNING {COLUMNS}"
+        "UPDATE api_tokens SET revoked_at = ?2 WHERE revoked_at IS NULL AND (name = ?1 OR id = ?1) RETURNING {TOKEN_COLUMNS}"
     );
     let raw = conn
         .query_row(&sql, params![name_or_id, crate::now_timestamp()], decode)
         .optional()
         .map_err(unavailable)?;
-    raw.map(to_record).transpose()
+    raw.map(decode_token).transpose()
 }
 
 pub(super) fn by_hash(conn: &Connection, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
-    let sql =
-        format!("SELECT {COLUMNS} FROM api_tokens WHERE secret_hash = ?1 AND revoked_at IS NULL");
+    let sql = format!(
+        "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE secret_hash = ?1 AND revoked_at IS NULL"
+    );
     let raw = conn
         .prepare_cached(&sql)
         .map_err(unavailable)?
         .query_row([secret_hash], decode)
         .optional()
         .map_err(unavailable)?;
-    raw.map(to_record).transpose()
+    raw.map(decode_token).transpose()
 }
