@@ -52,6 +52,42 @@ pub struct Event {
     pub record_hash: String,
 }
 
+impl Event {
+    /// The fields the hash chain covers, for `faramesh_core::ledger::verify_chain`.
+    pub fn chained(&self) -> faramesh_core::ledger::ChainedEvent<'_> {
+        faramesh_core::ledger::ChainedEvent {
+            id: &self.id,
+            action_id: &self.action_id,
+            event_type: &self.event_type,
+            created_at: &self.created_at,
+            meta: &self.meta,
+            prev_hash: self.prev_hash.as_deref(),
+            record_hash: &self.record_hash,
+        }
+    }
+}
+
+/// An id or prefix as typed, normalized; too short a prefix is refused.
+pub fn normalize_prefix(id_or_prefix: &str) -> ClientResult<String> {
+    let wanted = id_or_prefix.trim().to_ascii_lowercase();
+    if wanted.len() < 8 {
+        return Err(ClientError::PrefixTooShort(wanted));
+    }
+    Ok(wanted)
+}
+
+/// The one id among those `prefix` matched: none or several is an error naming them.
+pub fn one_match(prefix: String, mut ids: Vec<String>) -> ClientResult<String> {
+    match ids.len() {
+        0 => Err(ClientError::NoMatch { prefix }),
+        1 => Ok(ids.remove(0)),
+        _ => Err(ClientError::Ambiguous {
+            prefix,
+            candidates: ids,
+        }),
+    }
+}
+
 /// A new action: the same fields the decision engine reads.
 pub use faramesh_core::ActionRequest as Submission;
 
@@ -368,10 +404,7 @@ impl Client {
 
     /// The full id for an id or a unique prefix of at least 8 characters.
     pub async fn resolve(&self, id_or_prefix: &str) -> ClientResult<String> {
-        let wanted = id_or_prefix.trim().to_ascii_lowercase();
-        if wanted.len() < 8 {
-            return Err(ClientError::PrefixTooShort(wanted));
-        }
+        let wanted = normalize_prefix(id_or_prefix)?;
         if wanted.len() == 36 {
             return Ok(wanted);
         }
@@ -381,14 +414,7 @@ impl Client {
             ..Default::default()
         };
         let found = self.list(&filter).await?;
-        match found.as_slice() {
-            [] => Err(ClientError::NoMatch { prefix: wanted }),
-            [one] => Ok(one.id.clone()),
-            many => Err(ClientError::Ambiguous {
-                prefix: wanted,
-                candidates: many.iter().map(|a| a.id.clone()).collect(),
-            }),
-        }
+        one_match(wanted, found.into_iter().map(|a| a.id).collect())
     }
 }
 

@@ -1,7 +1,7 @@
 //! Operator commands: everything that talks to a running server, through `faramesh-client`.
 
 use crate::cli::{ActionCommand, Command, Global, ListArgs, ResultArgs};
-use crate::output::{self, paint};
+use crate::output::{self, paint, pretty};
 use crate::{params, Status};
 use anstream::{eprintln, println};
 use anyhow::Context;
@@ -375,10 +375,6 @@ fn risk_style(risk: Option<&str>) -> anstyle::Style {
         Some("medium") => output::WARN,
         _ => output::DIM,
     }
-}
-
-fn pretty(value: &impl serde::Serialize) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
 fn compact(value: &Value) -> String {

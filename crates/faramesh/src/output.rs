@@ -41,3 +41,8 @@ pub fn outcome_style(outcome: faramesh_core::Outcome) -> Style {
         faramesh_core::Outcome::Halt => ERROR,
     }
 }
+
+/// `value` as indented JSON, for `--json` output.
+pub fn pretty(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}

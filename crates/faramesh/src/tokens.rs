@@ -1,7 +1,7 @@
 //! `faramesh token create|list|revoke`: API tokens with roles, managed through the server.
 
 use crate::cli::{Global, TokenCommand};
-use crate::output::{self, paint};
+use crate::output::{self, paint, pretty};
 use crate::Status;
 use anstream::{eprintln, println};
 use faramesh_client::{Client, ClientError};
@@ -15,10 +15,7 @@ pub async fn run(
         TokenCommand::Create { name, role } => {
             let created = client.create_token(name, role.as_str()).await?;
             if global.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&created).unwrap_or_default()
-                );
+                println!("{}", pretty(&created));
                 return Ok(Status::Success);
             }
             println!("{}", created.token);
@@ -36,10 +33,7 @@ pub async fn run(
         TokenCommand::List => {
             let tokens = client.list_tokens().await?;
             if global.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&tokens).unwrap_or_default()
-                );
+                println!("{}", pretty(&tokens));
                 return Ok(Status::Success);
             }
             if tokens.is_empty() {
@@ -78,10 +72,7 @@ pub async fn run(
         TokenCommand::Revoke { name } => {
             let revoked = client.revoke_token(name).await?;
             if global.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&revoked).unwrap_or_default()
-                );
+                println!("{}", pretty(&revoked));
             } else {
                 println!(
                     "{} revoked token {:?} ({}); requests with its secret now get 401",

@@ -1,16 +1,12 @@
 //! `faramesh verify-log`: recompute hash chains from a server, a database file or an export.
 
 use crate::cli::Global;
-use crate::output::{self, paint};
+use crate::output::{self, paint, pretty};
 use crate::Status;
 use anstream::println;
 use faramesh_client::{Client, ClientError};
 use faramesh_core::ledger::{verify_chain, BrokenLink, ChainedEvent};
 use serde_json::Value;
-
-fn pretty(value: &impl serde::Serialize) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_default()
-}
 
 /// A progress bar for long checks, on a terminal only.
 fn progress(len: usize, global: &Global) -> indicatif::ProgressBar {
@@ -33,26 +29,68 @@ pub async fn verify(
         vec![client.resolve(id.unwrap_or_default()).await?]
     };
     let bar = progress(ids.len(), global);
-    let (mut events_checked, mut broken) = (0usize, Vec::new());
+    let mut tally = Tally::default();
     for id in &ids {
         let events = client.events(id).await?;
-        events_checked += events.len();
-        let values: Vec<Value> = events
-            .iter()
-            .filter_map(|e| serde_json::to_value(e).ok())
-            .collect();
-        if let Err(link) = check_chain(&values) {
-            broken.push(link);
-        }
+        let chained: Vec<ChainedEvent<'_>> = events.iter().map(|e| e.chained()).collect();
+        tally.add(&chained);
         bar.inc(1);
     }
     bar.finish_and_clear();
-    print_verification(ids.len(), events_checked, &broken, global);
-    Ok(if broken.is_empty() {
-        Status::Success
-    } else {
-        Status::Failure
-    })
+    Ok(tally.report(global))
+}
+
+/// What the chains checked so far came to.
+#[derive(Default)]
+struct Tally {
+    actions: usize,
+    events: usize,
+    broken: Vec<BrokenLink>,
+}
+
+impl Tally {
+    fn add(&mut self, chain: &[ChainedEvent<'_>]) {
+        self.actions += 1;
+        self.events += chain.len();
+        if let Err(link) = verify_chain(chain) {
+            self.broken.push(link);
+        }
+    }
+
+    /// Prints the verdict (every broken link first); failure when any chain is broken.
+    fn report(self, global: &Global) -> Status {
+        let Tally {
+            actions,
+            events,
+            broken,
+        } = self;
+        if global.json {
+            println!(
+                "{}",
+                pretty(
+                    &serde_json::json!({"actions": actions, "events": events, "broken": broken})
+                )
+            );
+        } else if broken.is_empty() {
+            println!(
+                "{} {actions} action(s), {events} event(s): every chain is intact",
+                paint(output::GOOD, "✓")
+            );
+        } else {
+            for link in &broken {
+                println!("{} {link}", paint(output::ERROR, "✗"));
+            }
+            println!(
+                "{} of {actions} action(s) have a broken chain",
+                broken.len()
+            );
+        }
+        if broken.is_empty() {
+            Status::Success
+        } else {
+            Status::Failure
+        }
+    }
 }
 
 /// Verifies the chains in an export file.
@@ -95,75 +133,31 @@ pub fn verify_file(file: &std::path::Path, global: &Global) -> Result<Status, Cl
             }
         }
     }
-    let mut broken: Vec<BrokenLink> = Vec::new();
-    let mut events_checked = 0;
+    let mut tally = Tally::default();
     for (_, events) in &chains {
-        events_checked += events.len();
-        if let Err(link) = check_chain(events) {
-            broken.push(link);
-        }
+        tally.add(&chained(events));
     }
-    print_verification(chains.len(), events_checked, &broken, global);
-    Ok(if broken.is_empty() {
-        Status::Success
-    } else {
-        Status::Failure
-    })
+    Ok(tally.report(global))
 }
 
-fn print_verification(actions: usize, events: usize, broken: &[BrokenLink], global: &Global) {
-    if global.json {
-        println!(
-            "{}",
-            pretty(&serde_json::json!({"actions": actions, "events": events, "broken": broken}))
-        );
-    } else if broken.is_empty() {
-        println!(
-            "{} {actions} action(s), {events} event(s): every chain is intact",
-            paint(output::GOOD, "✓")
-        );
-    } else {
-        for link in broken {
-            println!("{} {link}", paint(output::ERROR, "✗"));
-        }
-        println!(
-            "{} of {actions} action(s) have a broken chain",
-            broken.len()
-        );
+/// The chain fields of events as JSON (an export's form). A missing field reads as empty,
+/// which breaks the chain where it is missing.
+fn chained(events: &[Value]) -> Vec<ChainedEvent<'_>> {
+    fn text<'a>(e: &'a Value, key: &str) -> &'a str {
+        e[key].as_str().unwrap_or_default()
     }
-}
-
-/// Recomputes one action's chain from its events as JSON (the API's and the export's form).
-fn check_chain(events: &[Value]) -> Result<(), BrokenLink> {
-    let text = |e: &Value, k: &str| e[k].as_str().unwrap_or_default().to_owned();
-    let owned: Vec<[String; 5]> = events
+    events
         .iter()
-        .map(|e| {
-            [
-                text(e, "id"),
-                text(e, "action_id"),
-                text(e, "event_type"),
-                text(e, "created_at"),
-                text(e, "record_hash"),
-            ]
+        .map(|e| ChainedEvent {
+            id: text(e, "id"),
+            action_id: text(e, "action_id"),
+            event_type: text(e, "event_type"),
+            created_at: text(e, "created_at"),
+            meta: &e["meta"],
+            prev_hash: e["prev_hash"].as_str(),
+            record_hash: text(e, "record_hash"),
         })
-        .collect();
-    let chained: Vec<ChainedEvent<'_>> = events
-        .iter()
-        .zip(&owned)
-        .map(
-            |(e, [id, action_id, event_type, created_at, record_hash])| ChainedEvent {
-                id,
-                action_id,
-                event_type,
-                created_at,
-                meta: &e["meta"],
-                prev_hash: e["prev_hash"].as_str(),
-                record_hash,
-            },
-        )
-        .collect();
-    verify_chain(&chained)
+        .collect()
 }
 
 /// Verifies the chains straight from a SQLite database file, read-only, without a server.
@@ -180,55 +174,20 @@ pub fn verify_db(
     let ledger = faramesh_storage::LedgerFile::open(db).map_err(unusable)?;
     let ids = match id {
         None => ledger.action_ids().map_err(unusable)?,
-        Some(prefix) => vec![resolve_in(&ledger, prefix).map_err(|e| match e {
-            ResolveError::Client(e) => e,
-            ResolveError::Store(e) => unusable(e),
-        })?],
+        Some(prefix) => {
+            let prefix = faramesh_client::normalize_prefix(prefix)?;
+            let found = ledger.ids_with_prefix(&prefix, 10).map_err(unusable)?;
+            vec![faramesh_client::one_match(prefix, found)?]
+        }
     };
     let bar = progress(ids.len(), global);
-    let (mut events_checked, mut broken) = (0usize, Vec::new());
+    let mut tally = Tally::default();
     for id in &ids {
         let events = ledger.chain(id).map_err(unusable)?;
-        events_checked += events.len();
         let chained: Vec<ChainedEvent<'_>> = events.iter().map(|e| e.chained()).collect();
-        if let Err(link) = verify_chain(&chained) {
-            broken.push(link);
-        }
+        tally.add(&chained);
         bar.inc(1);
     }
     bar.finish_and_clear();
-    print_verification(ids.len(), events_checked, &broken, global);
-    Ok(if broken.is_empty() {
-        Status::Success
-    } else {
-        Status::Failure
-    })
-}
-
-enum ResolveError {
-    Client(ClientError),
-    Store(faramesh_storage::StoreError),
-}
-
-/// The one action whose id starts with `prefix` (8+ characters), as `Client::resolve` does
-/// against a server.
-fn resolve_in(ledger: &faramesh_storage::LedgerFile, prefix: &str) -> Result<String, ResolveError> {
-    if prefix.chars().count() < 8 {
-        return Err(ResolveError::Client(ClientError::PrefixTooShort(
-            prefix.to_owned(),
-        )));
-    }
-    let mut ids = ledger
-        .ids_with_prefix(&prefix.to_ascii_lowercase(), 10)
-        .map_err(ResolveError::Store)?;
-    match ids.len() {
-        0 => Err(ResolveError::Client(ClientError::NoMatch {
-            prefix: prefix.to_owned(),
-        })),
-        1 => Ok(ids.remove(0)),
-        _ => Err(ResolveError::Client(ClientError::Ambiguous {
-            prefix: prefix.to_owned(),
-            candidates: ids,
-        })),
-    }
+    Ok(tally.report(global))
 }
