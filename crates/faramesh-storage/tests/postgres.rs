@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{action, assert_chain, submission, Backend};
+use common::{action, submission, Backend};
 use faramesh_core::{ActionStatus, Transition};
 use faramesh_storage::{PostgresStore, Store, StoreError, TransitionUpdate};
 use std::sync::Arc;
@@ -56,7 +56,7 @@ async fn replicas_starting_together_migrate_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn approvals_racing_on_three_replicas_have_exactly_one_winner() {
+async fn decisions_racing_on_three_replicas_have_exactly_one_winner() {
     let Some(backend) = postgres().await else {
         return;
     };
@@ -65,42 +65,7 @@ async fn approvals_racing_on_three_replicas_have_exactly_one_winner() {
         backend.open().await,
         backend.open().await,
     ];
-    let id = replicas[0]
-        .create_action(submission(action(ActionStatus::PendingApproval, "shell")))
-        .await
-        .unwrap()
-        .action
-        .id;
-    let tasks: Vec<_> = (0..50)
-        .map(|i| {
-            let (store, id) = (replicas[i % 3].clone(), id.clone());
-            let transition = if i % 2 == 0 {
-                Transition::Approve
-            } else {
-                Transition::Deny
-            };
-            tokio::spawn(async move {
-                (
-                    transition,
-                    store
-                        .transition(&id, transition, TransitionUpdate::default())
-                        .await,
-                )
-            })
-        })
-        .collect();
-    let mut winners = Vec::new();
-    for task in tasks {
-        match task.await.unwrap() {
-            (t, Ok(_)) => winners.push(t),
-            (_, Err(StoreError::Conflict { .. })) => {}
-            (_, Err(other)) => panic!("unexpected error: {other}"),
-        }
-    }
-    assert_eq!(winners.len(), 1, "exactly one transition wins");
-    let events = replicas[1].events(&id).await.unwrap();
-    assert_eq!(events.len(), 3);
-    assert_chain(&events);
+    common::race_decisions(&replicas).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

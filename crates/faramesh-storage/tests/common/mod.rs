@@ -252,30 +252,34 @@ pub async fn transitions_are_conditional_and_extend_the_chain(backend: &Backend)
 }
 
 pub async fn racing_approvals_and_denials_have_exactly_one_winner(backend: &Backend) {
-    let store = backend.open().await;
-    let id = store
+    race_decisions(&[backend.open().await]).await;
+}
+
+/// 100 approvals and denials of one pending action, spread over `stores` (handles on one
+/// database, as replicas are): exactly one wins, and the status and the ledger agree.
+pub async fn race_decisions(stores: &[Arc<dyn Store>]) {
+    let id = stores[0]
         .create_action(submission(action(ActionStatus::PendingApproval, "shell")))
         .await
         .unwrap()
         .action
         .id;
-    let mut tasks = Vec::new();
-    for i in 0..50 {
-        let (store, id) = (store.clone(), id.clone());
-        let transition = if i % 2 == 0 {
-            Transition::Approve
-        } else {
-            Transition::Deny
-        };
-        tasks.push(tokio::spawn(async move {
-            (
-                transition,
-                store
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let (store, id) = (stores[i % stores.len()].clone(), id.clone());
+            let transition = if i % 2 == 0 {
+                Transition::Approve
+            } else {
+                Transition::Deny
+            };
+            tokio::spawn(async move {
+                let result = store
                     .transition(&id, transition, TransitionUpdate::default())
-                    .await,
-            )
-        }));
-    }
+                    .await;
+                (transition, result)
+            })
+        })
+        .collect();
     let mut winners = Vec::new();
     for task in tasks {
         match task.await.unwrap() {
@@ -285,9 +289,10 @@ pub async fn racing_approvals_and_denials_have_exactly_one_winner(backend: &Back
         }
     }
     assert_eq!(winners.len(), 1, "exactly one transition wins");
-    let action = store.get_action(&id).await.unwrap().unwrap();
+    let reader = &stores[stores.len() - 1];
+    let action = reader.get_action(&id).await.unwrap().unwrap();
     assert_eq!(action.status, winners[0].to());
-    let events = store.events(&id).await.unwrap();
+    let events = reader.events(&id).await.unwrap();
     assert_eq!(events.len(), 3);
     assert_eq!(events[2].event_type, winners[0].event());
     assert_chain(&events);
