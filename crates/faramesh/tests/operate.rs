@@ -21,8 +21,16 @@ impl Drop for Server {
 }
 
 fn server() -> Server {
-    let dir = tempfile::TempDir::new().unwrap();
-    let (child, url) = serve_with(dir.path(), &[("FARAMESH_EXECUTORS", "none")], &[]);
+    server_in(
+        tempfile::TempDir::new().unwrap(),
+        &[("FARAMESH_EXECUTORS", "none")],
+        &[],
+    )
+}
+
+/// `faramesh serve` in `dir` with extra environment and flags.
+fn server_in(dir: tempfile::TempDir, env: &[(&str, &str)], flags: &[&str]) -> Server {
+    let (child, url) = serve_with(dir.path(), env, flags);
     Server { url, child, dir }
 }
 
@@ -213,8 +221,7 @@ fn an_unreachable_server_exits_2_naming_the_url() {
 #[test]
 fn a_protected_server_asks_for_a_token() {
     let dir = tempfile::TempDir::new().unwrap();
-    let (child, url) = serve_with(dir.path(), &[("FARAMESH_TOKEN", "s3cret")], &[]);
-    let s = Server { url, child, dir };
+    let s = server_in(dir, &[("FARAMESH_TOKEN", "s3cret")], &[]);
     cli(&s)
         .arg("list")
         .assert()
@@ -508,12 +515,11 @@ fn replay_decision_is_identical_until_the_policy_changes() {
     )
     .unwrap();
     let policy_arg = policy.display().to_string();
-    let (child, url) = serve_with(
-        dir.path(),
+    let s = server_in(
+        dir,
         &[("FARAMESH_EXECUTORS", "none")],
         &["--policy", policy_arg.as_str()],
     );
-    let s = Server { url, child, dir };
     let action = submit(&s, "http", "get", "url=https://x");
     let id = action["id"].as_str().unwrap();
     cli(&s)
@@ -675,15 +681,14 @@ fn doctor_reports_each_check_with_its_fix() {
 #[test]
 fn tokens_have_roles_and_an_agent_cannot_approve() {
     let dir = tempfile::TempDir::new().unwrap();
-    let (child, url) = serve_with(
-        dir.path(),
+    let s = server_in(
+        dir,
         &[
             ("FARAMESH_EXECUTORS", "none"),
             ("FARAMESH_TOKEN", "root-secret"),
         ],
         &[],
     );
-    let s = Server { url, child, dir };
     let as_token = |token: &str| {
         let mut cmd = cli(&s);
         cmd.args(["--token", token]);
@@ -763,12 +768,11 @@ fn tokens_have_roles_and_an_agent_cannot_approve() {
 #[test]
 fn tables_keep_their_layout() {
     let dir = tempfile::TempDir::new().unwrap();
-    let (child, url) = serve_with(
-        dir.path(),
+    let s = server_in(
+        dir,
         &[("FARAMESH_EXECUTORS", "none"), ("FARAMESH_TOKEN", "root")],
         &[],
     );
-    let s = Server { url, child, dir };
     let run = |args: &[&str]| -> String {
         let out = cli(&s)
             .args(["--token", "root"])
@@ -861,8 +865,7 @@ fn no_profile_decides_with_the_policy_alone() {
         "id: locked\nversion: \"1\"\nallowed_tools: [nothing]\n",
     )
     .unwrap();
-    let (child, url) = serve_with(dir.path(), &[], &["--no-profile"]);
-    let s = Server { url, child, dir };
+    let s = server_in(dir, &[], &["--no-profile"]);
     let action = submit(&s, "http", "get", "url=https://a");
     assert_eq!(action["status"], "allowed", "{action}");
     assert_eq!(action["profile_id"], Value::Null);
