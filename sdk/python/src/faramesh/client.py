@@ -22,6 +22,7 @@ from typing import (
     Callable,
     Dict,
     Generator,
+    Iterator,
     Iterable,
     List,
     Mapping,
@@ -714,6 +715,22 @@ class ExecutionGovernorClient:
     def _poll(self, poll_interval: Optional[float]) -> float:
         return self.config.poll_interval if poll_interval is None else max(0.0, poll_interval)
 
+    def _watch(
+        self, action_id: str, poll_interval: Optional[float], timeout: Optional[float]
+    ) -> Iterator[Tuple[Action, bool]]:
+        """The action, fetched every ``poll_interval`` seconds, with whether ``timeout`` has
+        run out (``None``: never). The caller stops iterating once it has its answer."""
+        interval = self._poll(poll_interval)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            action = self.get_action(action_id)
+            expired = deadline is not None and time.monotonic() >= deadline
+            yield action, expired
+            if deadline is None:
+                time.sleep(interval)
+            else:
+                time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
     def wait_for_completion(
         self,
         action_id: str,
@@ -723,19 +740,16 @@ class ExecutionGovernorClient:
         """Poll until the action is finished (``succeeded``, ``failed``, ``denied`` or
         ``timeout``) and return it; :class:`FarameshTimeoutError` after ``timeout`` seconds
         (``None``: no limit)."""
-        interval = self._poll(poll_interval)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            action = self.get_action(action_id)
+        for action, expired in self._watch(action_id, poll_interval, timeout):
             status = action.get("status")
             if status in TERMINAL_STATUSES:
                 return action
-            if deadline is not None and time.monotonic() >= deadline:
+            if expired:
                 raise FarameshTimeoutError(
                     f"Action {action_id} did not complete within {timeout}s (status: {status})",
                     action=action,
                 )
-            time.sleep(interval if deadline is None else min(interval, max(0.0, deadline - time.monotonic())))
+        raise AssertionError("unreachable: _watch never ends")
 
     def block_until_approved(
         self,
@@ -748,10 +762,7 @@ class ExecutionGovernorClient:
         other non-pending, non-denied status). Raises :class:`FarameshDeniedError` if it is
         denied, :class:`FarameshTimeoutError` if the approval expired on the server or
         ``timeout`` seconds passed (``None``: wait as long as it takes)."""
-        interval = self._poll(poll_interval)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            action = self.get_action(action_id)
+        for action, expired in self._watch(action_id, poll_interval, timeout):
             status = action.get("status")
             if status == "denied":
                 reason = action.get("reason") or "Action denied"
@@ -765,12 +776,12 @@ class ExecutionGovernorClient:
                 )
             if status != "pending_approval":
                 return action
-            if deadline is not None and time.monotonic() >= deadline:
+            if expired:
                 raise FarameshTimeoutError(
                     f"Action {action_id} was still pending approval after {timeout}s",
                     action=action,
                 )
-            time.sleep(interval if deadline is None else min(interval, max(0.0, deadline - time.monotonic())))
+        raise AssertionError("unreachable: _watch never ends")
 
     def submit_and_wait(
         self,
