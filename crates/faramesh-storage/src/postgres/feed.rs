@@ -54,13 +54,19 @@ pub(super) fn spawn(config: tokio_postgres::Config, after: u64) -> mpsc::Receive
 }
 
 async fn listen(config: tokio_postgres::Config, tx: mpsc::Sender<Change>, after: u64) {
+    const FIRST_RETRY: Duration = Duration::from_millis(100);
     let mut last_seq = after;
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = FIRST_RETRY;
     while !tx.is_closed() {
+        let began = std::time::Instant::now();
         match session(&config, &tx, &mut last_seq).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "change feed interrupted; reconnecting");
+                // A connection that worked for a while was not part of the same outage.
+                if began.elapsed() > Duration::from_secs(30) {
+                    backoff = FIRST_RETRY;
+                }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
