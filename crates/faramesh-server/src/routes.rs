@@ -529,7 +529,7 @@ pub(crate) async fn ready(State(state): State<AppState>) -> ApiResult {
         .store
         .ping()
         .await
-        .map_err(|e| ApiError::Unavailable(format!("The database does not answer: {e}")))?;
+        .map_err(|e| ApiError::Unavailable(format!("Not ready: {e}")))?;
     if state.loaded.load().engine.policy().is_none() {
         return Err(ApiError::Unavailable(
             "No policy is loaded; every action is denied".into(),

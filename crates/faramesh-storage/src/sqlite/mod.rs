@@ -21,6 +21,8 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{params, Connection, OptionalExtension};
 use rusqlite_migration::{Migrations, M};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use writer::WriteOp;
 
@@ -53,6 +55,9 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: mpsc::Sender<WriteOp>,
     readers: r2d2::Pool<SqliteConnectionManager>,
+    /// Set by the writer when a write failed for want of the database (locked, disk full, I/O
+    /// error), cleared by its next successful commit. While set, `ping` proves a real write.
+    write_failing: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -95,11 +100,13 @@ impl SqliteStore {
             })?;
         conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)
             .map_err(unavailable)?;
-        let writer = writer::spawn(conn)?;
+        let write_failing = Arc::new(AtomicBool::new(false));
+        let writer = writer::spawn(conn, path.to_owned(), Arc::clone(&write_failing))?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer,
             readers,
+            write_failing,
         })
     }
 
@@ -139,8 +146,111 @@ impl SqliteStore {
     }
 }
 
+/// A SQLite error as callers see it. A refusal of the database itself is also recorded for
+/// the writer (see [`take_refusal`]).
 pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    if let rusqlite::Error::SqliteFailure(failure, message) = &e {
+        if Trouble::is_refusal(failure.code) {
+            REFUSAL.set(Some((*failure, message.clone())));
+        }
+    }
+    StoreError::Unavailable(Trouble::new(e, None, 0).to_string())
+}
+
+thread_local! {
+    /// The last refusal of the database itself (see [`Trouble::is_refusal`]) that went through
+    /// [`unavailable`] on this thread: the writer learns from it that a request failed for
+    /// want of the database rather than for its own reasons, and why, deep inside a request.
+    static REFUSAL: std::cell::Cell<Option<(rusqlite::ffi::Error, Option<String>)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Takes the refusal recorded on this thread since the last call, as the error it was.
+pub(crate) fn take_refusal() -> Option<rusqlite::Error> {
+    REFUSAL
+        .take()
+        .map(|(failure, message)| rusqlite::Error::SqliteFailure(failure, message))
+}
+
+/// Why SQLite could not do what was asked, in words that say what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Trouble {
+    #[error("{db} is locked by another connection; retry once it is released")]
+    Locked { db: Db },
+    #[error("the disk holding {db} is full; free space on it")]
+    DiskFull { db: Db },
+    #[error("{db} could not be written: {why}; check that its disk is attached and its file system is mounted writable")]
+    NotWritten { db: Db, why: String },
+    #[error("{db} could not be read: {why}; check its disk")]
+    NotRead { db: Db, why: String },
+    #[error("{db} is read-only: {why}; check the permissions of the file and its directory")]
+    ReadOnly { db: Db, why: String },
+    #[error("{0}")]
+    Other(rusqlite::Error),
+}
+
+/// The database in a message: named by its path when known.
+#[derive(Debug)]
+pub(crate) struct Db(Option<PathBuf>);
+
+impl std::fmt::Display for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(path) => write!(f, "the database {}", path.display()),
+            None => f.write_str("the database"),
+        }
+    }
+}
+
+impl Trouble {
+    /// Whether an error with this code is the database refusing any write right now (locked,
+    /// disk full, read-only, I/O error), rather than one request's own fault.
+    pub(crate) fn is_refusal(code: rusqlite::ErrorCode) -> bool {
+        use rusqlite::ErrorCode;
+        matches!(
+            code,
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::DiskFull
+                | ErrorCode::ReadOnly
+                | ErrorCode::SystemIoFailure
+        )
+    }
+
+    /// Classifies `e`; `os_errno` (0 when unknown) is the operating system's reason for an I/O
+    /// error, as `sqlite3_system_errno` reports it.
+    pub(crate) fn new(e: rusqlite::Error, path: Option<&Path>, os_errno: i32) -> Trouble {
+        use rusqlite::ffi;
+        use rusqlite::ErrorCode;
+        let db = Db(path.map(Path::to_owned));
+        let rusqlite::Error::SqliteFailure(failure, ref message) = e else {
+            return Trouble::Other(e);
+        };
+        let sqlite_says = || message.clone().unwrap_or_else(|| failure.to_string());
+        match failure.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Trouble::Locked { db },
+            ErrorCode::DiskFull => Trouble::DiskFull { db },
+            ErrorCode::ReadOnly => Trouble::ReadOnly {
+                db,
+                why: sqlite_says(),
+            },
+            ErrorCode::SystemIoFailure => {
+                // SQLite records the operating system's error only for I/O errors.
+                let why = if os_errno > 0 {
+                    std::io::Error::from_raw_os_error(os_errno).to_string()
+                } else {
+                    sqlite_says()
+                };
+                match failure.extended_code {
+                    ffi::SQLITE_IOERR_READ | ffi::SQLITE_IOERR_SHORT_READ => {
+                        Trouble::NotRead { db, why }
+                    }
+                    _ => Trouble::NotWritten { db, why },
+                }
+            }
+            _ => Trouble::Other(e),
+        }
+    }
 }
 
 #[async_trait]
@@ -260,6 +370,8 @@ impl Store for SqliteStore {
         self.read(move |conn| tokens::by_hash(conn, &hash)).await
     }
 
+    /// Reads; and after a write failed, writes too (see [`WriteOp::Probe`]), so that a disk
+    /// that is full or read-only keeps the server unready until a write succeeds again.
     async fn ping(&self) -> StoreResult<()> {
         self.read(|conn| {
             conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
@@ -267,6 +379,10 @@ impl Store for SqliteStore {
                 .map_err(unavailable)?;
             Ok(())
         })
-        .await
+        .await?;
+        if self.write_failing.load(Ordering::Acquire) {
+            self.write(WriteOp::Probe).await?;
+        }
+        Ok(())
     }
 }

@@ -4,8 +4,13 @@
 //! [`MAX_BATCH`]), applies each inside its own savepoint so that one failing request does not
 //! undo the others, commits once, and only then answers every request of the batch. A failed
 //! commit answers all of them with an error: nothing is acknowledged that is not durable.
+//!
+//! After a failed commit (disk full, read-only file system, lock held elsewhere) the
+//! transaction is rolled back and the connection is used again as it is: SQLite leaves its
+//! error state once the transaction is over, so the first batch after the disk is writable
+//! again commits. Until then the writer keeps a flag up that makes `ping` prove a real write.
 
-use super::{rows, unavailable};
+use super::{rows, take_refusal, unavailable, Trouble};
 use crate::model::now_timestamp;
 use crate::{
     ActionRecord, Created, EventRecord, NewAction, NewEvent, StoreError, StoreResult,
@@ -13,6 +18,9 @@ use crate::{
 };
 use faramesh_core::{ActionStatus, Transition};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most requests committed together.
@@ -28,6 +36,9 @@ pub(super) enum WriteOp {
         update: Box<TransitionUpdate>,
         reply: oneshot::Sender<StoreResult<(ActionRecord, EventRecord)>>,
     },
+    /// A write that changes nothing but still goes to disk (see [`touch_header`]): answers
+    /// whether the database takes writes.
+    Probe(oneshot::Sender<StoreResult<()>>),
 }
 
 /// An applied request whose answer waits for the commit.
@@ -37,18 +48,38 @@ enum Pending {
         StoreResult<(ActionRecord, EventRecord)>,
         oneshot::Sender<StoreResult<(ActionRecord, EventRecord)>>,
     ),
+    Probe(StoreResult<()>, oneshot::Sender<StoreResult<()>>),
 }
 
-pub(super) fn spawn(conn: Connection) -> StoreResult<mpsc::Sender<WriteOp>> {
+impl Pending {
+    /// Replaces the request's result with `why` the database refused it.
+    fn refused(&mut self, why: &str) {
+        let err = || StoreError::Unavailable(why.to_owned());
+        match self {
+            Pending::Create(result, _) => *result = Err(err()),
+            Pending::Transition(result, _) => *result = Err(err()),
+            Pending::Probe(result, _) => *result = Err(err()),
+        }
+    }
+}
+
+/// Starts the writer thread over `conn`, the connection to the database at `path`. The thread
+/// sets `failing` after every batch that the database itself refused and clears it after every
+/// batch that committed without such trouble.
+pub(super) fn spawn(
+    conn: Connection,
+    path: PathBuf,
+    failing: Arc<AtomicBool>,
+) -> StoreResult<mpsc::Sender<WriteOp>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     std::thread::Builder::new()
         .name("faramesh-sqlite-writer".into())
-        .spawn(move || run(conn, rx))
+        .spawn(move || run(conn, &path, &failing, rx))
         .map_err(|e| StoreError::Unavailable(format!("cannot start the database writer: {e}")))?;
     Ok(tx)
 }
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
+fn run(mut conn: Connection, path: &Path, failing: &AtomicBool, mut rx: mpsc::Receiver<WriteOp>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Ends when every sender is gone: the store was dropped.
     while let Some(first) = rx.blocking_recv() {
@@ -59,23 +90,39 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<WriteOp>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, &mut batch);
+        let trouble = commit_batch(&mut conn, path, &mut batch);
+        failing.store(trouble, Ordering::Release);
     }
 }
 
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteOp>) {
+/// Applies `batch` in one transaction, commits it and answers every request. Returns whether
+/// the database itself refused (locked, disk full, read-only, I/O error), as opposed to
+/// requests refused for their own reasons. Once it refuses a request, the rest of the batch is
+/// answered with the same reason at once instead of each waiting to be refused in turn.
+fn commit_batch(conn: &mut Connection, path: &Path, batch: &mut Vec<WriteOp>) -> bool {
+    // The raw handle only reads the operating system's reason for the last I/O error.
+    // SAFETY: `conn` outlives every use below, all on this thread.
+    let handle = unsafe { conn.handle() };
+    let describe = |e: rusqlite::Error| {
+        // SAFETY: `handle` is the open connection `conn` (see above).
+        let os_errno = unsafe { rusqlite::ffi::sqlite3_system_errno(handle) };
+        Trouble::new(e, Some(path), os_errno).to_string()
+    };
     let mut tx = match conn.transaction() {
         Ok(tx) => tx,
         Err(e) => {
-            let err = unavailable(e);
+            let why = describe(e);
             for op in batch.drain(..) {
-                fail(op, &err);
+                fail(op, &why);
             }
-            return;
+            return true;
         }
     };
     let mut pending = Vec::with_capacity(batch.len());
-    for op in batch.drain(..) {
+    let mut refused = None;
+    let mut ops = batch.drain(..);
+    take_refusal();
+    for op in ops.by_ref() {
         pending.push(match op {
             WriteOp::Create(new, reply) => {
                 Pending::Create(in_savepoint(&mut tx, |c| create(c, *new)), reply)
@@ -89,9 +136,39 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteOp>) {
                 in_savepoint(&mut tx, |c| apply_transition(c, &id, transition, *update)),
                 reply,
             ),
+            WriteOp::Probe(reply) => Pending::Probe(in_savepoint(&mut tx, touch_header), reply),
         });
+        let refusal = take_refusal();
+        // After some errors (disk full or an I/O error while SQLite wrote pages out before the
+        // commit) SQLite rolls the whole transaction back itself: what was applied is gone,
+        // and a later request must not run outside a transaction.
+        if refusal.is_some() || tx.is_autocommit() {
+            let why = refusal.map_or_else(
+                || {
+                    format!(
+                        "the transaction on the database {} was rolled back",
+                        path.display()
+                    )
+                },
+                describe,
+            );
+            if let Some(last) = pending.last_mut() {
+                last.refused(&why);
+            }
+            refused = Some(why);
+            break;
+        }
     }
-    let committed = tx.commit().map_err(unavailable);
+    if let Some(why) = &refused {
+        for op in ops {
+            fail(op, why);
+        }
+    }
+    let committed = match &refused {
+        Some(why) if tx.is_autocommit() => Err(why.clone()),
+        _ => tx.commit().map_err(describe),
+    };
+    let trouble = refused.is_some() || committed.is_err();
     // A caller that went away (timed out, disconnected) no longer needs its answer.
     for p in pending {
         match p {
@@ -101,30 +178,45 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<WriteOp>) {
             Pending::Transition(result, reply) => {
                 let _ = reply.send(after_commit(result, &committed));
             }
+            Pending::Probe(result, reply) => {
+                let _ = reply.send(after_commit(result, &committed));
+            }
         }
     }
+    trouble
 }
 
-fn after_commit<T>(result: StoreResult<T>, committed: &StoreResult<()>) -> StoreResult<T> {
+fn after_commit<T>(result: StoreResult<T>, committed: &Result<(), String>) -> StoreResult<T> {
     match (result, committed) {
         (Ok(value), Ok(())) => Ok(value),
-        (Ok(_), Err(e)) => Err(StoreError::Unavailable(format!(
-            "the transaction could not be committed: {e}"
-        ))),
+        (Ok(_), Err(why)) => Err(StoreError::Unavailable(why.clone())),
         (Err(e), _) => Err(e),
     }
 }
 
-fn fail(op: WriteOp, err: &StoreError) {
-    let copy = || StoreError::Unavailable(err.to_string());
+fn fail(op: WriteOp, why: &str) {
+    let err = || StoreError::Unavailable(why.to_owned());
     match op {
         WriteOp::Create(_, reply) => {
-            let _ = reply.send(Err(copy()));
+            let _ = reply.send(Err(err()));
         }
         WriteOp::Transition { reply, .. } => {
-            let _ = reply.send(Err(copy()));
+            let _ = reply.send(Err(err()));
+        }
+        WriteOp::Probe(reply) => {
+            let _ = reply.send(Err(err()));
         }
     }
+}
+
+/// Rewrites the header's `user_version` with the value it has: the first page of the file
+/// changes, so the commit really writes (a WAL frame, synced) while nothing is changed.
+fn touch_header(conn: &Connection) -> StoreResult<()> {
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(unavailable)?;
+    conn.pragma_update(None, "user_version", version)
+        .map_err(unavailable)
 }
 
 /// Runs `f` in a savepoint: its writes stay only if it succeeds.
@@ -331,7 +423,11 @@ mod tests {
             batch.push(WriteOp::Create(Box::new(new_action(id)), reply));
             replies.push(answer);
         }
-        commit_batch(&mut conn, &mut batch);
+        let trouble = commit_batch(&mut conn, &dir.path().join("db"), &mut batch);
+        assert!(
+            !trouble,
+            "a request's own failure is no trouble of the database"
+        );
         let results: Vec<bool> = replies
             .into_iter()
             .map(|mut r| matches!(r.try_recv(), Ok(Ok(_))))
@@ -347,6 +443,96 @@ mod tests {
             (stored, events),
             (2, 2),
             "the failed request left no half-written rows"
+        );
+    }
+
+    #[test]
+    fn a_probe_writes_a_frame_to_the_wal_and_changes_nothing() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("db");
+        let mut conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        super::super::migrations().to_latest(&mut conn).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .unwrap();
+        let wal = dir.path().join("db-wal");
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+
+        let (reply, mut answer) = oneshot::channel();
+        let trouble = commit_batch(&mut conn, &path, &mut vec![WriteOp::Probe(reply)]);
+        assert!(!trouble);
+        assert!(matches!(answer.try_recv(), Ok(Ok(()))));
+        assert!(
+            std::fs::metadata(&wal).unwrap().len() > 0,
+            "the probe's commit went to the WAL"
+        );
+        let after: i64 = conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap();
+        assert_eq!(after, version, "the schema version is unchanged");
+    }
+
+    #[test]
+    fn a_full_disk_refuses_the_whole_batch_at_once_and_the_next_batch_commits() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("db");
+        let mut conn = Connection::open(&path).unwrap();
+        super::super::migrations().to_latest(&mut conn).unwrap();
+        // The file may not grow: a request that needs a new page gets SQLITE_FULL.
+        let pages: i64 = conn
+            .pragma_query_value(None, "page_count", |row| row.get(0))
+            .unwrap();
+        conn.pragma_update(None, "max_page_count", pages).unwrap();
+        let big = |id: &str| {
+            let mut new = new_action(id);
+            new.action
+                .params
+                .insert("blob".into(), json!("x".repeat(100_000)));
+            Box::new(new)
+        };
+        let mut replies = Vec::new();
+        let mut batch = Vec::new();
+        for id in ["a1", "a2", "a3"] {
+            let (reply, answer) = oneshot::channel();
+            batch.push(WriteOp::Create(big(id), reply));
+            replies.push(answer);
+        }
+        assert!(
+            commit_batch(&mut conn, &path, &mut batch),
+            "the database refused"
+        );
+        for mut answer in replies {
+            let Ok(Err(StoreError::Unavailable(why))) = answer.try_recv() else {
+                panic!("every request of the batch is refused");
+            };
+            assert_eq!(
+                why,
+                format!(
+                    "the disk holding the database {} is full; free space on it",
+                    path.display()
+                )
+            );
+        }
+        let stored: i64 = conn
+            .query_row("SELECT COUNT(*) FROM actions", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(stored, 0);
+
+        conn.pragma_update(None, "max_page_count", 1_000_000)
+            .unwrap();
+        let (reply, mut answer) = oneshot::channel();
+        let trouble = commit_batch(
+            &mut conn,
+            &path,
+            &mut vec![WriteOp::Create(big("a4"), reply)],
+        );
+        assert!(!trouble);
+        assert!(
+            matches!(answer.try_recv(), Ok(Ok(_))),
+            "the next batch commits"
         );
     }
 }
