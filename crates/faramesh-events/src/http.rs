@@ -1,40 +1,32 @@
 //! `GET /v1/events` as Server-Sent Events.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use futures::StreamExt;
-use serde::Serialize;
-use serde_json::Value;
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use tokio::time::{Instant, Sleep};
 
-use crate::hub::{EventHub, StreamFilter, StreamMessage};
+use crate::frame::PING;
+use crate::hub::{EventHub, StreamFilter, Subscription};
 
-/// Bounds for the keep-alive interval. Zero would make axum emit pings in a
-/// busy loop, and a huge value overflows `Instant + Duration` inside axum's
-/// keep-alive timer (a panic), so the configured value is clamped.
+/// Bounds for the keep-alive interval. Zero would make the stream send pings in a busy loop,
+/// and a huge value overflows `Instant + Duration`, so the configured value is clamped.
 const MIN_PING: Duration = Duration::from_millis(1);
 const MAX_PING: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// The `data:` payload; the sequence number travels in the SSE `id:` field
-/// instead, as the contract specifies.
-#[derive(Serialize)]
-struct WireMessage<'a> {
-    /// The action's id at the top level too: clients (such as the original Python SDK)
-    /// filter the stream on it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    action_id: Option<&'a str>,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    data: &'a Value,
-    timestamp: &'a str,
-}
+/// A batch stops growing at this size; the rest goes in the next write.
+const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// The events router, with the hub as its state.
 pub fn router(hub: Arc<EventHub>) -> Router {
@@ -57,18 +49,27 @@ async fn events(
     // Subscribing here, before the response head is sent, means a client that
     // has seen the 200 is already registered and cannot miss a later publish.
     let subscription = hub.subscribe(last_event_id, normalise(filter));
-    let stream =
-        subscription.filter_map(|msg| std::future::ready(to_event(&msg).map(Ok::<_, Infallible>)));
-    let ping = hub.config().ping_interval.clamp(MIN_PING, MAX_PING);
-    let sse = Sse::new(stream).keep_alive(KeepAlive::new().interval(ping).text("ping"));
+    let config = hub.config();
+    let frames = Frames::new(
+        subscription,
+        config.ping_interval.clamp(MIN_PING, MAX_PING),
+        config.batch_window.min(MAX_PING),
+    );
     (
-        // Reverse proxies such as nginx buffer responses by default, which
-        // would hold back live events; this header opts the stream out.
-        [(
-            HeaderName::from_static("x-accel-buffering"),
-            HeaderValue::from_static("no"),
-        )],
-        sse,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            // Reverse proxies such as nginx buffer responses by default, which would hold
+            // back live events; this header opts the stream out.
+            (
+                HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
+        ],
+        Body::from_stream(frames),
     )
 }
 
@@ -83,16 +84,214 @@ fn normalise(filter: StreamFilter) -> StreamFilter {
     }
 }
 
-fn to_event(msg: &StreamMessage) -> Option<Event> {
-    let wire = WireMessage {
-        action_id: msg.data.get("id").and_then(|v| v.as_str()),
-        kind: msg.kind,
-        data: &msg.data,
-        timestamp: &msg.timestamp,
-    };
-    // Serialising a serde_json::Value cannot fail; should it ever, skipping
-    // the one message beats tearing down the client's stream.
-    let json = serde_json::to_string(&wire).ok()?;
-    // Compact JSON never contains a raw newline, so this is a single `data:` line.
-    Some(Event::default().id(msg.id.to_string()).data(json))
+/// A subscription as the bytes of the response body: each message's pre-rendered frame,
+/// several at once when they arrive within a batch window, and a ping when the stream is quiet.
+struct Frames {
+    subscription: Subscription,
+    ping_every: Duration,
+    window: Duration,
+    /// The end of the current batch window while `holding`, otherwise the next ping.
+    timer: Pin<Box<Sleep>>,
+    holding: bool,
+    ended: bool,
+}
+
+impl Frames {
+    fn new(subscription: Subscription, ping_every: Duration, window: Duration) -> Frames {
+        Frames {
+            subscription,
+            ping_every,
+            window,
+            timer: Box::pin(tokio::time::sleep(ping_every)),
+            holding: false,
+            ended: false,
+        }
+    }
+
+    /// Every message that is ready now, up to [`MAX_BATCH_BYTES`], as one buffer.
+    fn ready_batch(&mut self, cx: &mut Context<'_>) -> Option<Bytes> {
+        let mut first: Option<Bytes> = None;
+        let mut more: Option<BytesMut> = None;
+        loop {
+            let size = more
+                .as_ref()
+                .map_or_else(|| first.as_ref().map_or(0, Bytes::len), BytesMut::len);
+            if size >= MAX_BATCH_BYTES {
+                break;
+            }
+            match self.subscription.poll_next_unpin(cx) {
+                Poll::Ready(Some(msg)) => match (&first, &mut more) {
+                    // One message alone goes out as its shared frame, without a copy.
+                    (None, _) => first = Some(msg.frame.clone()),
+                    (Some(one), None) => {
+                        let mut joined = BytesMut::with_capacity(one.len() * 8);
+                        joined.extend_from_slice(one);
+                        joined.extend_from_slice(&msg.frame);
+                        more = Some(joined);
+                    }
+                    (Some(_), Some(joined)) => joined.extend_from_slice(&msg.frame),
+                },
+                Poll::Ready(None) => {
+                    self.ended = true;
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        more.map(BytesMut::freeze).or(first)
+    }
+}
+
+impl Stream for Frames {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.holding {
+            // Inside the window after a write: messages queue up without waking this stream.
+            if this.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.holding = false;
+            this.timer.as_mut().reset(Instant::now() + this.ping_every);
+        }
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        if let Some(batch) = this.ready_batch(cx) {
+            let now = Instant::now();
+            if this.window.is_zero() {
+                this.timer.as_mut().reset(now + this.ping_every);
+            } else {
+                this.holding = true;
+                this.timer.as_mut().reset(now + this.window);
+            }
+            return Poll::Ready(Some(Ok(batch)));
+        }
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        if this.timer.as_mut().poll(cx).is_ready() {
+            this.timer.as_mut().reset(Instant::now() + this.ping_every);
+            return Poll::Ready(Some(Ok(Bytes::from_static(PING))));
+        }
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::{EventKind, HubConfig};
+    use serde_json::json;
+
+    async fn next_chunk(frames: &mut Frames) -> String {
+        let chunk = frames
+            .next()
+            .await
+            .expect("stream ended")
+            .expect("infallible");
+        String::from_utf8(chunk.to_vec()).expect("utf-8")
+    }
+
+    fn ids(chunk: &str) -> Vec<&str> {
+        chunk
+            .lines()
+            .filter_map(|line| line.strip_prefix("id: "))
+            .collect()
+    }
+
+    // Time is paused: timers fire in order as soon as nothing else can run, so the test is
+    // exact and takes no wall time.
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_stream_sends_at_once_and_a_busy_one_once_per_window() {
+        let hub = EventHub::new(HubConfig::default());
+        let window = Duration::from_millis(10);
+        let mut frames = Frames::new(
+            hub.subscribe(None, StreamFilter::default()),
+            Duration::from_secs(15),
+            window,
+        );
+        let started = Instant::now();
+        hub.publish(EventKind::Created, json!({"id": "a"}));
+        assert_eq!(ids(&next_chunk(&mut frames).await), ["1"]);
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "an idle stream does not wait"
+        );
+
+        // Published inside the window: held, then sent together in one write.
+        for n in 0..5 {
+            hub.publish(EventKind::Updated, json!({"id": "a", "n": n}));
+        }
+        let chunk = next_chunk(&mut frames).await;
+        assert_eq!(ids(&chunk), ["2", "3", "4", "5", "6"]);
+        assert_eq!(
+            chunk.matches("\n\n").count(),
+            5,
+            "five whole frames: {chunk:?}"
+        );
+        assert_eq!(started.elapsed(), window);
+
+        // Quiet for the ping interval after the last window: a keep-alive comment, then the
+        // stream is idle again.
+        assert_eq!(next_chunk(&mut frames).await, ": ping\n\n");
+        assert_eq!(started.elapsed(), window * 2 + Duration::from_secs(15));
+        let before = Instant::now();
+        hub.publish(EventKind::Updated, json!({"id": "b"}));
+        assert_eq!(ids(&next_chunk(&mut frames).await), ["7"]);
+        assert_eq!(before.elapsed(), Duration::ZERO);
+
+        // Closing the hub ends the stream after what was queued.
+        hub.publish(EventKind::Updated, json!({"id": "c"}));
+        hub.close();
+        assert_eq!(ids(&next_chunk(&mut frames).await), ["8"]);
+        assert!(frames.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_window_sends_every_message_as_it_comes() {
+        let hub = EventHub::new(HubConfig::default());
+        let mut frames = Frames::new(
+            hub.subscribe(None, StreamFilter::default()),
+            Duration::from_secs(15),
+            Duration::ZERO,
+        );
+        hub.publish(EventKind::Created, json!({"id": "a"}));
+        assert_eq!(ids(&next_chunk(&mut frames).await), ["1"]);
+        hub.publish(EventKind::Created, json!({"id": "b"}));
+        let started = Instant::now();
+        assert_eq!(ids(&next_chunk(&mut frames).await), ["2"]);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_stops_growing_at_its_size_limit() {
+        let hub = EventHub::new(HubConfig {
+            client_queue: 10_000,
+            ..HubConfig::default()
+        });
+        let mut frames = Frames::new(
+            hub.subscribe(None, StreamFilter::default()),
+            Duration::from_secs(15),
+            Duration::from_millis(10),
+        );
+        let big = "x".repeat(10_000);
+        for n in 0..100 {
+            hub.publish(EventKind::Created, json!({"id": n.to_string(), "pad": big}));
+        }
+        let mut seen = Vec::new();
+        while seen.len() < 100 {
+            let chunk = next_chunk(&mut frames).await;
+            assert!(
+                chunk.len() < MAX_BATCH_BYTES + 20_000,
+                "{} bytes",
+                chunk.len()
+            );
+            seen.extend(ids(&chunk).into_iter().map(str::to_owned));
+        }
+        let expected: Vec<String> = (1..=100).map(|n: u64| n.to_string()).collect();
+        assert_eq!(seen, expected, "every message once, in order");
+    }
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::Stream;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
@@ -39,6 +40,10 @@ impl Serialize for EventKind {
 /// One published message, as held in the buffer and handed to subscribers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StreamMessage {
+    /// The message as an SSE frame, rendered once at publication and shared by every
+    /// subscriber: a thousand streams cost one serialisation, not a thousand.
+    #[serde(skip)]
+    pub frame: Bytes,
     /// Monotonic event sequence number, starting at 1.
     pub id: u64,
     /// `"action.created"` or `"action.updated"`.
@@ -95,6 +100,11 @@ pub struct HubConfig {
     pub client_queue: usize,
     /// Idle time after which a `: ping` comment is sent.
     pub ping_interval: Duration,
+    /// After a write, a stream waits this long before the next one, sending everything that
+    /// arrived meanwhile together. An idle stream still sends a new message at once; a busy one
+    /// makes one write per window instead of one per message, which is what lets a thousand
+    /// subscribers keep up. Zero sends every message on its own.
+    pub batch_window: Duration,
     /// The first message gets `start_after + 1`. A server passes the highest id any earlier
     /// run can have used, so ids keep increasing across restarts and `Last-Event-ID` resumes
     /// never skip a message.
@@ -108,6 +118,7 @@ impl Default for HubConfig {
             replay_on_connect: 10,
             client_queue: 256,
             ping_interval: Duration::from_secs(15),
+            batch_window: Duration::from_millis(10),
             start_after: 0,
         }
     }
@@ -181,7 +192,7 @@ impl EventHub {
     /// in the ring buffer and hands it to every matching subscriber without
     /// ever waiting: a subscriber whose queue is full is disconnected.
     /// Returns the message.
-    pub fn publish(&self, kind: EventKind, data: Value) -> StreamMessage {
+    pub fn publish(&self, kind: EventKind, data: Value) -> Arc<StreamMessage> {
         self.publish_inner(None, kind, data)
     }
 
@@ -189,23 +200,27 @@ impl EventHub {
     /// several replicas share one database and must give every message the same id. Such ids
     /// follow commit order, which need not be numeric order; resuming is by position (see
     /// [`EventHub::subscribe`]), so that is fine.
-    pub fn publish_with_id(&self, id: u64, kind: EventKind, data: Value) -> StreamMessage {
+    pub fn publish_with_id(&self, id: u64, kind: EventKind, data: Value) -> Arc<StreamMessage> {
         self.publish_inner(Some(id), kind, data)
     }
 
-    fn publish_inner(&self, id: Option<u64>, kind: EventKind, data: Value) -> StreamMessage {
+    fn publish_inner(&self, id: Option<u64>, kind: EventKind, data: Value) -> Arc<StreamMessage> {
+        // Serialised before taking the lock; only the id and the time are added under it.
+        let body = crate::frame::Body::of(kind, &data);
         let mut inner = lock(&self.inner);
         // Id and timestamp are taken under the lock so that id order and
         // timestamp order agree across concurrent publishers.
         let id = id.unwrap_or_else(|| inner.last_id.saturating_add(1));
         inner.last_id = inner.last_id.max(id);
+        let timestamp = chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string();
         let msg = Arc::new(StreamMessage {
+            frame: body.frame(id, &timestamp),
             id,
             kind: kind.as_str(),
             data,
-            timestamp: chrono::Utc::now()
-                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-                .to_string(),
+            timestamp,
         });
         if self.config.buffer > 0 {
             while inner.buffer.len() >= self.config.buffer {
@@ -228,7 +243,7 @@ impl EventHub {
             client.tx.try_send(Arc::clone(&msg)).is_ok()
         });
         drop(inner);
-        Arc::unwrap_or_clone(msg)
+        msg
     }
 
     /// Messages to replay (the last `replay_on_connect` matching ones, or with
@@ -323,16 +338,18 @@ impl std::fmt::Debug for Subscription {
     }
 }
 
+/// Messages are shared with every other subscriber, not copied.
 impl Stream for Subscription {
-    type Item = StreamMessage;
+    type Item = Arc<StreamMessage>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<StreamMessage>> {
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Arc<StreamMessage>>> {
         if let Some(msg) = self.replay.pop_front() {
-            return Poll::Ready(Some(Arc::unwrap_or_clone(msg)));
+            return Poll::Ready(Some(msg));
         }
-        self.rx
-            .poll_recv(cx)
-            .map(|next| next.map(Arc::unwrap_or_clone))
+        self.rx.poll_recv(cx)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -6,6 +6,7 @@
 //! subscribed client through a bounded queue. [`router`] serves the hub as
 //! `GET /v1/events` (Server-Sent Events).
 
+mod frame;
 mod http;
 mod hub;
 

@@ -1,6 +1,7 @@
 //! Behaviour of the in-process hub: numbering, replay, resume, filters,
 //! slow-client eviction and unregistration.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use faramesh_events::{EventHub, EventKind, HubConfig, StreamFilter, StreamMessage, Subscription};
@@ -29,7 +30,7 @@ fn publish_n(hub: &EventHub, n: u64) {
     }
 }
 
-async fn next(sub: &mut Subscription) -> Option<StreamMessage> {
+async fn next(sub: &mut Subscription) -> Option<Arc<StreamMessage>> {
     tokio::time::timeout(LIMIT, sub.next())
         .await
         .expect("stream produced nothing within the limit")
@@ -328,6 +329,7 @@ async fn degenerate_configs_do_not_panic() {
         replay_on_connect: 0,
         client_queue: 0,
         ping_interval: Duration::ZERO,
+        batch_window: Duration::ZERO,
         start_after: 0,
     });
     publish_n(&hub, 3);
@@ -421,4 +423,36 @@ async fn ids_from_the_ledger_resume_by_position_even_out_of_numeric_order() {
     // An id no longer buffered falls back to numeric order.
     let mut old = hub.subscribe(Some(4), StreamFilter::default());
     assert_eq!(take_ids(&mut old, 4).await, [7, 5, 9, 8]);
+}
+
+#[test]
+fn each_message_is_rendered_once_as_its_sse_frame() {
+    let hub = EventHub::new(HubConfig::default());
+    let msg = hub.publish(EventKind::Created, action(1));
+    let text = std::str::from_utf8(&msg.frame).unwrap();
+    let data = text
+        .strip_prefix("id: 1\ndata: ")
+        .and_then(|rest| rest.strip_suffix("\n\n"))
+        .unwrap_or_else(|| panic!("not one SSE frame: {text:?}"));
+    assert!(!data.contains('\n'), "one data line: {data:?}");
+    let wire: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(
+        wire,
+        json!({
+            "action_id": "act-1",
+            "type": "action.created",
+            "data": action(1),
+            "timestamp": msg.timestamp,
+        })
+    );
+    // Data without a string id has no top-level action_id.
+    let other = hub.publish(
+        EventKind::Updated,
+        json!({"id": 7, "note": "a \"quoted\"\nline"}),
+    );
+    let text = std::str::from_utf8(&other.frame).unwrap();
+    let data = &text["id: 2\ndata: ".len()..text.len() - 2];
+    let wire: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(wire["data"]["note"], "a \"quoted\"\nline");
+    assert!(wire.get("action_id").is_none());
 }
