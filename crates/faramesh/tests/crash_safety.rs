@@ -153,6 +153,106 @@ fn sigterm_with_a_live_stream_open_exits_cleanly() {
     assert!(status.success(), "exit status {status:?}");
 }
 
+/// SIGTERM while a request is in flight (its body only half sent) and a burst of submissions
+/// runs: the request in flight is finished and acknowledged, every answer that arrives is a
+/// 200, new connections are refused, the server exits 0, and everything acknowledged is there.
+#[test]
+fn sigterm_finishes_requests_in_flight_and_exits_0() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::TempDir::new().unwrap();
+    let (mut server, url) = serve(dir.path());
+    let address = url.trim_start_matches("http://").to_owned();
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(server.id()).unwrap());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (slow_id, acknowledged) = runtime.block_on(async {
+        // The request in flight: headers and half of the body now, the rest after SIGTERM.
+        let body = json!({"agent_id": "slow", "tool": "http", "operation": "get", "params": {"url": "https://example.com"}}).to_string();
+        let (first, rest) = body.split_at(body.len() / 2);
+        let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST /v1/actions HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        slow.write_all(head.as_bytes()).await.unwrap();
+        slow.write_all(first.as_bytes()).await.unwrap();
+
+        // A burst from other clients; every answer that arrives must be a 200.
+        let client = reqwest::Client::new();
+        let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut burst = Vec::new();
+        for worker in 0..8 {
+            let (client, url, ack_tx) = (client.clone(), url.clone(), ack_tx.clone());
+            burst.push(tokio::spawn(async move {
+                loop {
+                    let body = json!({"agent_id": format!("w{worker}"), "tool": "http", "operation": "get", "params": {}});
+                    let Ok(response) = client.post(format!("{url}/v1/actions")).json(&body).send().await else {
+                        // Refused or closed: the server stopped accepting.
+                        return;
+                    };
+                    let status = response.status();
+                    let Ok(action) = response.json::<Value>().await else { return };
+                    assert!(status.is_success(), "during shutdown: {status} {action}");
+                    let _ = ack_tx.send(action["id"].as_str().unwrap_or_default().to_owned());
+                }
+            }));
+        }
+        drop(ack_tx);
+        let mut ids = Vec::new();
+        while let Some(id) = ack_rx.recv().await {
+            ids.push(id);
+            if ids.len() == 100 {
+                nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+                break;
+            }
+        }
+        // The server no longer accepts connections once shutdown has begun; wait for that,
+        // then finish the request in flight.
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while tokio::net::TcpStream::connect(&address).await.is_ok() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the server kept accepting connections after SIGTERM");
+        slow.write_all(rest.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(30), slow.read_to_end(&mut answer))
+            .await
+            .expect("no answer to the request in flight")
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        assert!(answer.starts_with("HTTP/1.1 200"), "request in flight: {answer}");
+        let json_start = answer.find('{').expect("a JSON body");
+        let action: Value = serde_json::from_str(answer[json_start..].trim_end()).unwrap_or_else(|e| panic!("{e}: {answer}"));
+        while let Some(id) = ack_rx.recv().await {
+            ids.push(id);
+        }
+        for task in burst {
+            task.await.expect("a client saw an answer other than 200");
+        }
+        (action["id"].as_str().unwrap_or_default().to_owned(), ids)
+    });
+    let status = server.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+
+    let (mut restarted, url) = serve(dir.path());
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        for id in acknowledged.iter().chain([&slow_id]) {
+            let events: Value = get_json(&client, format!("{url}/v1/actions/{id}/events")).await;
+            assert_eq!(
+                events.as_array().map(Vec::len),
+                Some(2),
+                "action {id} has both events"
+            );
+            assert_eq!(chain_of(&events), Ok(()));
+        }
+    });
+    let _ = restarted.kill();
+    let _ = restarted.wait();
+}
+
 #[test]
 fn flags_override_the_environment_which_overrides_dot_env() {
     let dir = tempfile::TempDir::new().unwrap();
