@@ -92,11 +92,15 @@ fn field_matches(data: &Value, field: &str, wanted: Option<&str>) -> bool {
 /// Hub sizing and timing.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
-    /// How many recent messages are kept for replay and resume.
+    /// How many recent messages are kept for replay and resume (the contract asks for at
+    /// least 1,000).
     pub buffer: usize,
     /// How many (matching) messages a client without `Last-Event-ID` gets on connect.
     pub replay_on_connect: usize,
-    /// Capacity of each client's live queue; overflowing it disconnects the client.
+    /// Capacity of each client's live queue; overflowing it disconnects the client. It must
+    /// hold what arrives during a batch window, including a burst of one group commit (up to
+    /// 512 actions at once), and stay well below `buffer`, so a disconnected client can resume
+    /// with `Last-Event-ID` without a gap. Queues hold shared messages, not copies.
     pub client_queue: usize,
     /// Idle time after which a `: ping` comment is sent.
     pub ping_interval: Duration,
@@ -114,11 +118,11 @@ pub struct HubConfig {
 impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
-            buffer: 1000,
+            buffer: 4096,
             replay_on_connect: 10,
-            client_queue: 256,
+            client_queue: 1024,
             ping_interval: Duration::from_secs(15),
-            batch_window: Duration::from_millis(10),
+            batch_window: Duration::from_millis(25),
             start_after: 0,
         }
     }

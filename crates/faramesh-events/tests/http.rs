@@ -279,3 +279,65 @@ async fn malformed_query_is_a_client_error_not_a_crash() {
     hub.publish(EventKind::Created, action("act-1", "pending", "agent-a"));
     assert_eq!(sse.message().await.id.as_deref(), Some("1"));
 }
+
+/// A subscriber that never reads fills its socket and then its queue; it is dropped, while
+/// publishing never waits and a reading subscriber gets every message, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_subscriber_delays_neither_publishing_nor_other_subscribers() {
+    use tokio::io::AsyncWriteExt;
+
+    let hub = EventHub::new(HubConfig {
+        client_queue: 64,
+        ..HubConfig::default()
+    });
+    let addr = serve(hub.clone()).await;
+    // Never read from; a small receive buffer so it fills quickly.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    let mut stuck = socket.connect(addr).await.expect("connect");
+    stuck
+        .write_all(format!("GET /v1/events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .expect("request");
+    let mut reader = connect(addr, "", None).await;
+    tokio::time::timeout(LIMIT, async {
+        while hub.client_count() < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("both subscribers registered");
+
+    // 20 MB of messages, far beyond what the stuck client's socket and queue can hold, in
+    // groups the reader takes in before the next: each group is published from a plain
+    // thread, which would never finish if publishing waited for the stuck client.
+    let pad = "x".repeat(10_000);
+    for group in 0..40u64 {
+        let (publisher, pad) = (hub.clone(), pad.clone());
+        tokio::time::timeout(
+            LIMIT,
+            tokio::task::spawn_blocking(move || {
+                for n in 1..=50 {
+                    let id = group * 50 + n;
+                    publisher.publish(
+                        EventKind::Created,
+                        json!({"id": format!("act-{id}"), "pad": pad}),
+                    );
+                }
+            }),
+        )
+        .await
+        .expect("publishing waited for a subscriber")
+        .expect("publisher panicked");
+        for n in 1..=50 {
+            let frame = reader.message().await;
+            assert_eq!(
+                frame.id,
+                Some((group * 50 + n).to_string()),
+                "every message, in order"
+            );
+        }
+    }
+    assert_eq!(hub.client_count(), 1, "the stuck subscriber was dropped");
+    drop(stuck);
+}
