@@ -25,8 +25,9 @@ use crate::hub::{EventHub, StreamFilter, Subscription};
 const MIN_PING: Duration = Duration::from_millis(1);
 const MAX_PING: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// A batch stops growing at this size; the rest goes in the next write.
-const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// A batch stops growing at this size; the rest goes in the next write. Each stream copies
+/// its batch, so this bounds what a thousand lagging streams hold at once.
+const MAX_BATCH_BYTES: usize = 32 * 1024;
 
 /// The events router, with the hub as its state.
 pub fn router(hub: Arc<EventHub>) -> Router {
@@ -49,12 +50,8 @@ async fn events(
     // Subscribing here, before the response head is sent, means a client that
     // has seen the 200 is already registered and cannot miss a later publish.
     let subscription = hub.subscribe(last_event_id, normalise(filter));
-    let config = hub.config();
-    let frames = Frames::new(
-        subscription,
-        config.ping_interval.clamp(MIN_PING, MAX_PING),
-        config.batch_window.min(MAX_PING),
-    );
+    let ping = hub.config().ping_interval.clamp(MIN_PING, MAX_PING);
+    let frames = Frames::new(subscription, ping, move || hub.batch_window().min(MAX_PING));
     (
         [
             (
@@ -86,18 +83,19 @@ fn normalise(filter: StreamFilter) -> StreamFilter {
 
 /// A subscription as the bytes of the response body: each message's pre-rendered frame,
 /// several at once when they arrive within a batch window, and a ping when the stream is quiet.
-struct Frames {
+struct Frames<W> {
     subscription: Subscription,
     ping_every: Duration,
-    window: Duration,
+    /// The batch window, asked anew after each write (it follows the number of subscribers).
+    window: W,
     /// The end of the current batch window while `holding`, otherwise the next ping.
     timer: Pin<Box<Sleep>>,
     holding: bool,
     ended: bool,
 }
 
-impl Frames {
-    fn new(subscription: Subscription, ping_every: Duration, window: Duration) -> Frames {
+impl<W: Fn() -> Duration> Frames<W> {
+    fn new(subscription: Subscription, ping_every: Duration, window: W) -> Frames<W> {
         Frames {
             subscription,
             ping_every,
@@ -142,7 +140,7 @@ impl Frames {
     }
 }
 
-impl Stream for Frames {
+impl<W: Fn() -> Duration + Unpin> Stream for Frames<W> {
     type Item = Result<Bytes, Infallible>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -160,11 +158,12 @@ impl Stream for Frames {
         }
         if let Some(batch) = this.ready_batch(cx) {
             let now = Instant::now();
-            if this.window.is_zero() {
+            let window = (this.window)();
+            if window.is_zero() {
                 this.timer.as_mut().reset(now + this.ping_every);
             } else {
                 this.holding = true;
-                this.timer.as_mut().reset(now + this.window);
+                this.timer.as_mut().reset(now + window);
             }
             return Poll::Ready(Some(Ok(batch)));
         }
@@ -185,7 +184,7 @@ mod tests {
     use crate::hub::{EventKind, HubConfig};
     use serde_json::json;
 
-    async fn next_chunk(frames: &mut Frames) -> String {
+    async fn next_chunk<W: Fn() -> Duration + Unpin>(frames: &mut Frames<W>) -> String {
         let chunk = frames
             .next()
             .await
@@ -210,7 +209,7 @@ mod tests {
         let mut frames = Frames::new(
             hub.subscribe(None, StreamFilter::default()),
             Duration::from_secs(15),
-            window,
+            move || window,
         );
         let started = Instant::now();
         hub.publish(EventKind::Created, json!({"id": "a"}));
@@ -256,7 +255,7 @@ mod tests {
         let mut frames = Frames::new(
             hub.subscribe(None, StreamFilter::default()),
             Duration::from_secs(15),
-            Duration::ZERO,
+            || Duration::ZERO,
         );
         hub.publish(EventKind::Created, json!({"id": "a"}));
         assert_eq!(ids(&next_chunk(&mut frames).await), ["1"]);
@@ -275,7 +274,7 @@ mod tests {
         let mut frames = Frames::new(
             hub.subscribe(None, StreamFilter::default()),
             Duration::from_secs(15),
-            Duration::from_millis(10),
+            || Duration::from_millis(10),
         );
         let big = "x".repeat(10_000);
         for n in 0..100 {

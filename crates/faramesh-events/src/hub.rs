@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -11,6 +12,10 @@ use futures::Stream;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 use tokio::sync::mpsc;
+
+/// What each subscriber adds to the batch window (see [`EventHub::batch_window`]): 50 ms at
+/// 1,000 subscribers.
+const WINDOW_PER_CLIENT: Duration = Duration::from_micros(50);
 
 /// Which kind of state change a message reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,10 +109,10 @@ pub struct HubConfig {
     pub client_queue: usize,
     /// Idle time after which a `: ping` comment is sent.
     pub ping_interval: Duration,
-    /// After a write, a stream waits this long before the next one, sending everything that
-    /// arrived meanwhile together. An idle stream still sends a new message at once; a busy one
-    /// makes one write per window instead of one per message, which is what lets a thousand
-    /// subscribers keep up. Zero sends every message on its own.
+    /// The longest a stream waits after a write before the next one, sending everything that
+    /// arrived meanwhile together (see [`EventHub::batch_window`]; the wait grows with the
+    /// number of subscribers). An idle stream still sends a new message at once. Zero sends
+    /// every message on its own.
     pub batch_window: Duration,
     /// The first message gets `start_after + 1`. A server passes the highest id any earlier
     /// run can have used, so ids keep increasing across restarts and `Last-Event-ID` resumes
@@ -122,7 +127,7 @@ impl Default for HubConfig {
             replay_on_connect: 10,
             client_queue: 1024,
             ping_interval: Duration::from_secs(15),
-            batch_window: Duration::from_millis(25),
+            batch_window: Duration::from_millis(50),
             start_after: 0,
         }
     }
@@ -145,12 +150,25 @@ struct Inner {
     closed: bool,
 }
 
+/// The hub's state and, readable without the lock, how many clients it has.
+struct Shared {
+    state: Mutex<Inner>,
+    clients: AtomicUsize,
+}
+
+impl Shared {
+    /// Called under the lock after every change to the client list.
+    fn recount(&self, inner: &Inner) {
+        self.clients.store(inner.clients.len(), Ordering::Relaxed);
+    }
+}
+
 /// The event hub. Cheap to share behind an [`Arc`]; all methods take `&self`.
 pub struct EventHub {
     config: HubConfig,
     // Shared (rather than owned) so a Subscription can unregister itself on
     // drop; it holds only a Weak, so dropping the hub ends every stream.
-    inner: Arc<Mutex<Inner>>,
+    inner: Arc<Shared>,
 }
 
 impl std::fmt::Debug for EventHub {
@@ -166,8 +184,8 @@ impl std::fmt::Debug for EventHub {
 /// Locks, recovering from poisoning: the protected state is updated in a way
 /// that stays consistent even if a holder panicked, and the stream must keep
 /// working rather than propagate a panic into every request.
-fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
-    inner.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
+    shared.state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl EventHub {
@@ -177,13 +195,16 @@ impl EventHub {
         let start_after = config.start_after;
         Arc::new(EventHub {
             config,
-            inner: Arc::new(Mutex::new(Inner {
-                last_id: start_after,
-                buffer: VecDeque::with_capacity(capacity),
-                clients: Vec::new(),
-                next_client_key: 0,
-                closed: false,
-            })),
+            inner: Arc::new(Shared {
+                state: Mutex::new(Inner {
+                    last_id: start_after,
+                    buffer: VecDeque::with_capacity(capacity),
+                    clients: Vec::new(),
+                    next_client_key: 0,
+                    closed: false,
+                }),
+                clients: AtomicUsize::new(0),
+            }),
         })
     }
 
@@ -246,6 +267,7 @@ impl EventHub {
             // Last-Event-ID.
             client.tx.try_send(Arc::clone(&msg)).is_ok()
         });
+        self.inner.recount(&inner);
         drop(inner);
         msg
     }
@@ -294,6 +316,7 @@ impl EventHub {
         // After close the sender is dropped at once: the stream ends after its replay.
         if !inner.closed {
             inner.clients.push(Client { key, filter, tx });
+            self.inner.recount(&inner);
         }
         drop(inner);
         Subscription {
@@ -310,11 +333,21 @@ impl EventHub {
         let mut inner = lock(&self.inner);
         inner.closed = true;
         inner.clients.clear();
+        self.inner.recount(&inner);
     }
 
     /// Number of currently registered clients.
     pub fn client_count(&self) -> usize {
-        lock(&self.inner).clients.len()
+        self.inner.clients.load(Ordering::Relaxed)
+    }
+
+    /// How long a busy stream collects messages before its next write: a few microseconds
+    /// per subscriber, up to [`HubConfig::batch_window`]. With a handful of subscribers a
+    /// stream sends almost at once; with a thousand, each makes one write per window instead
+    /// of one per message, which is what lets them all keep up.
+    pub fn batch_window(&self) -> Duration {
+        let clients = u32::try_from(self.client_count()).unwrap_or(u32::MAX);
+        (WINDOW_PER_CLIENT.saturating_mul(clients)).min(self.config.batch_window)
     }
 
     /// Id of the most recently published message (0 before the first).
@@ -329,7 +362,7 @@ impl EventHub {
 pub struct Subscription {
     replay: VecDeque<Arc<StreamMessage>>,
     rx: mpsc::Receiver<Arc<StreamMessage>>,
-    hub: Weak<Mutex<Inner>>,
+    hub: Weak<Shared>,
     key: u64,
 }
 
@@ -363,9 +396,11 @@ impl Stream for Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        if let Some(inner) = self.hub.upgrade() {
+        if let Some(shared) = self.hub.upgrade() {
             let key = self.key;
-            lock(&inner).clients.retain(|c| c.key != key);
+            let mut inner = lock(&shared);
+            inner.clients.retain(|c| c.key != key);
+            shared.recount(&inner);
         }
     }
 }

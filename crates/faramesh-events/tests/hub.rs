@@ -465,3 +465,30 @@ fn each_message_is_rendered_once_as_its_sse_frame() {
     assert_eq!(wire["data"]["note"], "a \"quoted\"\nline");
     assert!(wire.get("action_id").is_none());
 }
+
+#[test]
+fn the_batch_window_grows_with_the_subscribers_up_to_its_limit() {
+    let hub = EventHub::new(HubConfig::default());
+    assert_eq!(hub.batch_window(), Duration::ZERO, "nobody to batch for");
+    let few: Vec<Subscription> = (0..10)
+        .map(|_| hub.subscribe(None, StreamFilter::default()))
+        .collect();
+    let with_few = hub.batch_window();
+    assert!(
+        with_few > Duration::ZERO && with_few <= Duration::from_millis(1),
+        "{with_few:?}"
+    );
+    let many: Vec<Subscription> = (0..5_000)
+        .map(|_| hub.subscribe(None, StreamFilter::default()))
+        .collect();
+    assert_eq!(
+        hub.batch_window(),
+        HubConfig::default().batch_window,
+        "capped"
+    );
+    assert!(HubConfig::default().batch_window <= Duration::from_millis(50));
+    drop(many);
+    assert_eq!(hub.batch_window(), with_few, "follows unsubscribes");
+    drop(few);
+    assert_eq!(hub.client_count(), 0);
+}
