@@ -21,6 +21,12 @@ pub struct StoredEvent {
     pub record_hash: String,
 }
 
+/// `meta` as stored: its JSON value, or the raw text when it does not parse (tampering), so the
+/// chain check reports a broken link instead of failing.
+pub fn meta_value(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+}
+
 impl StoredEvent {
     pub fn chained(&self) -> ChainedEvent<'_> {
         ChainedEvent {
@@ -134,7 +140,7 @@ impl LedgerFile {
                     id: row.get(0)?,
                     action_id: row.get(1)?,
                     event_type: row.get(2)?,
-                    meta: serde_json::from_str(&meta).unwrap_or(Value::String(meta)),
+                    meta: meta_value(&meta),
                     created_at: row.get(4)?,
                     prev_hash: row.get(5)?,
                     record_hash: row.get(6)?,
@@ -144,5 +150,210 @@ impl LedgerFile {
             .collect::<Result<Vec<_>, _>>()
             .map_err(unavailable)?;
         Ok(events)
+    }
+}
+
+/// Where one field's text lies in an [`Events`] buffer.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+/// An event of an [`Events`] batch: its action's position and its fields as spans of the
+/// batch's text.
+#[derive(Debug, Clone, Copy)]
+struct EventSpans {
+    action_pos: i64,
+    seq: i64,
+    id: Span,
+    action_id: Span,
+    event_type: Span,
+    meta: Span,
+    created_at: Span,
+    prev_hash: Option<Span>,
+    record_hash: Span,
+}
+
+/// Consecutive events of the ledger, in the order they were written. Their text is kept in one
+/// buffer, so reading allocates nothing per event.
+#[derive(Debug, Default)]
+pub struct Events {
+    text: String,
+    events: Vec<EventSpans>,
+}
+
+/// One stored event exactly as stored (`meta` not parsed yet), with where it belongs.
+#[derive(Debug, Clone, Copy)]
+pub struct EventText<'a> {
+    /// The rowid of its action: which chain it belongs to.
+    pub action_pos: i64,
+    /// Its position in the whole ledger.
+    pub seq: i64,
+    pub id: &'a str,
+    pub action_id: &'a str,
+    pub event_type: &'a str,
+    pub meta: &'a str,
+    pub created_at: &'a str,
+    pub prev_hash: Option<&'a str>,
+    pub record_hash: &'a str,
+}
+
+impl Events {
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The events, in the order they were written.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = EventText<'_>> {
+        self.events.iter().map(|e| EventText {
+            action_pos: e.action_pos,
+            seq: e.seq,
+            id: self.slice(e.id),
+            action_id: self.slice(e.action_id),
+            event_type: self.slice(e.event_type),
+            meta: self.slice(e.meta),
+            created_at: self.slice(e.created_at),
+            prev_hash: e.prev_hash.map(|p| self.slice(p)),
+            record_hash: self.slice(e.record_hash),
+        })
+    }
+
+    fn slice(&self, span: Span) -> &str {
+        &self.text[span.start as usize..span.end as usize]
+    }
+
+    fn push_text(&mut self, text: &str) -> Span {
+        let start = self.text.len();
+        self.text.push_str(text);
+        // A batch is cut long before 4 GiB of text (`MAX_BATCH_TEXT`).
+        Span {
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            end: u32::try_from(self.text.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn push(&mut self, e: &EventText<'_>) {
+        let spans = EventSpans {
+            action_pos: e.action_pos,
+            seq: e.seq,
+            id: self.push_text(e.id),
+            action_id: self.push_text(e.action_id),
+            event_type: self.push_text(e.event_type),
+            meta: self.push_text(e.meta),
+            created_at: self.push_text(e.created_at),
+            prev_hash: e.prev_hash.map(|p| self.push_text(p)),
+            record_hash: self.push_text(e.record_hash),
+        };
+        self.events.push(spans);
+    }
+
+    fn full(&self, events: usize) -> bool {
+        self.events.len() >= events || self.text.len() >= MAX_BATCH_TEXT
+    }
+}
+
+/// Text one batch holds at most.
+const MAX_BATCH_TEXT: usize = 256 << 20;
+
+/// Reads one row of `SCAN_COLUMNS` without copying its text.
+fn event_text<'r>(row: &'r rusqlite::Row<'_>) -> rusqlite::Result<EventText<'r>> {
+    let text = |i: usize| -> rusqlite::Result<&'r str> {
+        row.get_ref(i)?.as_str().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+        })
+    };
+    Ok(EventText {
+        action_pos: row.get(0)?,
+        seq: row.get(1)?,
+        id: text(2)?,
+        action_id: text(3)?,
+        event_type: text(4)?,
+        meta: text(5)?,
+        created_at: text(6)?,
+        prev_hash: match row.get_ref(7)? {
+            rusqlite::types::ValueRef::Null => None,
+            _ => Some(text(7)?),
+        },
+        record_hash: text(8)?,
+    })
+}
+
+/// What a scan reads of each event (after its action's position).
+const SCAN_COLUMNS: &str =
+    "e.seq, e.id, e.action_id, e.event_type, e.meta, e.created_at, e.prev_hash, e.record_hash";
+
+impl LedgerFile {
+    /// The highest event sequence number (0 for an empty ledger): about how many events
+    /// a scan reads.
+    pub fn last_seq(&self) -> StoreResult<i64> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |row| {
+                row.get(0)
+            })
+            .map_err(unavailable)
+    }
+
+    /// The whole ledger in one pass over one consistent snapshot of the file: first the
+    /// position (rowid) of every action, in order, then every event in the order it was written
+    /// (the table's own order, read sequentially), in batches of about `batch_events`. An
+    /// event belongs to the chain of the action at its position. Stops at the first error a
+    /// callback returns.
+    pub fn scan(
+        &self,
+        batch_events: usize,
+        actions: impl FnOnce(Vec<i64>) -> StoreResult<()>,
+        mut events: impl FnMut(Events) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        // One read transaction for both queries: the same snapshot even if a server writes.
+        self.conn.execute_batch("BEGIN").map_err(unavailable)?;
+        let result = self.scan_in_snapshot(batch_events, actions, &mut events);
+        let _ = self.conn.execute_batch("COMMIT");
+        result
+    }
+
+    fn scan_in_snapshot(
+        &self,
+        batch_events: usize,
+        actions: impl FnOnce(Vec<i64>) -> StoreResult<()>,
+        events: &mut impl FnMut(Events) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        // Any index of the table holds every rowid and is far smaller than the table.
+        let mut positions = self
+            .conn
+            .prepare("SELECT rowid FROM actions")
+            .map_err(unavailable)?
+            .query_map([], |row| row.get::<_, i64>(0))
+            .map_err(unavailable)?
+            .collect::<Result<Vec<i64>, _>>()
+            .map_err(unavailable)?;
+        positions.sort_unstable();
+        actions(positions)?;
+        // Files written before schema version 3 have no `action_pos`: their events are placed
+        // by action id instead.
+        let sql = if self.by_action.starts_with("action_pos") {
+            format!("SELECT e.action_pos, {SCAN_COLUMNS} FROM events e ORDER BY e.seq")
+        } else {
+            format!(
+                "SELECT a.rowid, {SCAN_COLUMNS} FROM events e JOIN actions a ON a.id = e.action_id ORDER BY e.seq"
+            )
+        };
+        let mut stmt = self.conn.prepare(&sql).map_err(unavailable)?;
+        let mut rows = stmt.query([]).map_err(unavailable)?;
+        let mut batch = Events::default();
+        while let Some(row) = rows.next().map_err(unavailable)? {
+            batch.push(&event_text(row).map_err(unavailable)?);
+            if batch.full(batch_events) {
+                events(std::mem::take(&mut batch))?;
+            }
+        }
+        if !batch.is_empty() {
+            events(batch)?;
+        }
+        Ok(())
     }
 }

@@ -9,7 +9,7 @@ mod rows;
 mod tokens;
 mod writer;
 
-pub use ledger_file::{LedgerFile, StoredEvent};
+pub use ledger_file::{meta_value, EventText, Events, LedgerFile, StoredEvent};
 
 use crate::{
     ActionFilter, ActionRecord, Created, EventRecord, NewAction, NewToken, Store, StoreError,
