@@ -203,7 +203,7 @@ fn ensure_wrk() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn build_release(root: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn build_release(root: &Path) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root)
@@ -315,13 +315,13 @@ fn duration_ms(text: &str) -> Option<f64> {
 }
 
 /// A release server on a free port, stopped on drop.
-struct Server {
-    child: Child,
-    url: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) url: String,
 }
 
 impl Server {
-    fn start(
+    pub(crate) fn start(
         binary: &Path,
         root: &Path,
         work: &Path,

@@ -3,6 +3,7 @@
 
 mod drive;
 mod http;
+mod ledger;
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
@@ -40,6 +41,15 @@ fn main() -> anyhow::Result<()> {
             let workers = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(32);
             let rate = drive::round_trips(url, seconds, workers)?;
             println!("{rate:.0} round trips/s ({workers} workers, {seconds} s)");
+            Ok(())
+        }
+        // The large-ledger benchmark alone.
+        Some("ledger") => {
+            let root = workspace_root();
+            let binary = http::build_release(&root)?;
+            for row in ledger::run(&root, &binary, args.iter().any(|a| a == "--quick"))? {
+                println!("| {} | {} | {} | {} |", row.what, row.measured, row.target, row.met);
+            }
             Ok(())
         }
         Some("bench") => bench(
