@@ -111,6 +111,19 @@ pub fn run(root: &Path, settings: &Settings) -> anyhow::Result<Vec<Row>> {
         met: rate >= 3_000.0,
     });
     let peak_mib = peak_mib.max(crate::drive::memory_mib(server.child.id(), "VmHWM")?);
+    drop(server);
+    // The stream on a fresh server too: 1,000 subscribers while 1,000 actions/s are submitted.
+    let server = Server::start(
+        &binary,
+        root,
+        &work,
+        &[(
+            "FARA_SQLITE_PATH",
+            &work.join("stream.db").display().to_string(),
+        )],
+    )?;
+    rows.push(crate::stream::row(&server.url, settings)?);
+    let peak_mib = peak_mib.max(crate::drive::memory_mib(server.child.id(), "VmHWM")?);
     rows.push(Row {
         what: "memory (RSS) idle / peak under the loads above",
         measured: format!("{idle_mib:.1} MB / {peak_mib:.1} MB"),

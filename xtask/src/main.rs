@@ -4,6 +4,7 @@
 mod drive;
 mod http;
 mod ledger;
+mod stream;
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
@@ -43,6 +44,15 @@ fn main() -> anyhow::Result<()> {
             println!("{rate:.0} round trips/s ({workers} workers, {seconds} s)");
             Ok(())
         }
+        // For profiling: the live-stream load against a running server.
+        Some("stream") => {
+            let url = args.get(1).map_or("http://127.0.0.1:8000", String::as_str);
+            let number = |at: usize, default: u64| args.get(at).and_then(|s| s.parse().ok()).unwrap_or(default);
+            let (subscribers, rate, seconds) = (number(2, 1000), number(3, 1000), number(4, 10));
+            let d = stream::measure(url, subscribers as usize, rate, seconds)?;
+            println!("{d:?}");
+            Ok(())
+        }
         // The large-ledger benchmark alone.
         Some("ledger") => {
             let root = workspace_root();
@@ -56,7 +66,7 @@ fn main() -> anyhow::Result<()> {
             args.iter().any(|a| a == "--quick"),
             args.iter().any(|a| a == "--core"),
         ),
-        _ => bail!("usage: cargo xtask bench [--quick] [--core]\n  --quick: a short run that proves the benchmarks work (numbers are rough)\n  --core: only the in-process benchmarks, no server"),
+        _ => bail!("usage: cargo xtask bench [--quick] [--core]\n  --quick: a short run that proves the benchmarks work (numbers are rough)\n  --core: only the in-process benchmarks, no server\nfor profiling, against a running server:\n  cargo xtask round-trips <url> [seconds] [workers]\n  cargo xtask stream <url> [subscribers] [events/s] [seconds]\nthe large-ledger part alone: cargo xtask ledger [--quick]"),
     }
 }
 
@@ -110,7 +120,11 @@ fn bench(quick: bool, core_only: bool) -> anyhow::Result<()> {
                 .or_else(|_| std::env::var("FARAMESH_TEST_POSTGRES_URL"))
                 .ok(),
         };
-        for row in http::run(&root, &settings)? {
+        let binary = http::build_release(&root)?;
+        let rows = http::run(&root, &settings)?
+            .into_iter()
+            .chain(ledger::run(&root, &binary, quick)?);
+        for row in rows {
             missed += usize::from(!row.met);
             println!(
                 "| {} | {} | {} | {} |",
