@@ -225,6 +225,15 @@ pub fn ensure_ledger(target: &Path, events: u64) -> anyhow::Result<PathBuf> {
         eprintln!("large ledger: reusing {}", db.display());
         return Ok(db);
     }
+    // Ledgers of the same size for an older schema or generator are of no more use.
+    let suffix = format!("-{events}.db");
+    for entry in std::fs::read_dir(&dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('v') && name.ends_with(&suffix) {
+            eprintln!("large ledger: removing the outdated {name}");
+            remove_db(&entry.path());
+        }
+    }
     // A file is renamed to its final name only once complete.
     let partial = db.with_extension("db.partial");
     remove_db(&partial);
