@@ -34,9 +34,6 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0003_events_by_action_position.sql"
         )),
-        M::up(include_str!(
-            "../../migrations/sqlite/0004_actions_filter_combinations.sql"
-        )),
     ])
 }
 
