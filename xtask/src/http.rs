@@ -37,15 +37,7 @@ pub fn run(root: &Path, settings: &Settings) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();
 
     let launched = std::time::Instant::now();
-    let server = Server::start(
-        &binary,
-        root,
-        &work,
-        &[(
-            "FARA_SQLITE_PATH",
-            &work.join("bench.db").display().to_string(),
-        )],
-    )?;
+    let server = Server::sqlite(&binary, root, &work, "bench.db")?;
     let startup = crate::drive::ready_after(&server.url, launched)?;
     let idle_mib = crate::drive::memory_mib(server.child.id(), "VmRSS")?;
     let decide = median(settings, || {
@@ -85,15 +77,7 @@ pub fn run(root: &Path, settings: &Settings) -> anyhow::Result<Vec<Row>> {
     let peak_mib = crate::drive::memory_mib(server.child.id(), "VmHWM")?;
     drop(server);
     // Round trips on a fresh server and database, so they are measured on their own.
-    let server = Server::start(
-        &binary,
-        root,
-        &work,
-        &[(
-            "FARA_SQLITE_PATH",
-            &work.join("round-trips.db").display().to_string(),
-        )],
-    )?;
+    let server = Server::sqlite(&binary, root, &work, "round-trips.db")?;
     let mut rates = Vec::new();
     for _ in 0..settings.runs.max(1) {
         rates.push(crate::drive::round_trips(
@@ -113,15 +97,7 @@ pub fn run(root: &Path, settings: &Settings) -> anyhow::Result<Vec<Row>> {
     let peak_mib = peak_mib.max(crate::drive::memory_mib(server.child.id(), "VmHWM")?);
     drop(server);
     // The stream on a fresh server too: 1,000 subscribers while 1,000 actions/s are submitted.
-    let server = Server::start(
-        &binary,
-        root,
-        &work,
-        &[(
-            "FARA_SQLITE_PATH",
-            &work.join("stream.db").display().to_string(),
-        )],
-    )?;
+    let server = Server::sqlite(&binary, root, &work, "stream.db")?;
     rows.push(crate::stream::row(&server.url, settings)?);
     let peak_mib = peak_mib.max(crate::drive::memory_mib(server.child.id(), "VmHWM")?);
     rows.push(Row {
@@ -334,6 +310,12 @@ pub(crate) struct Server {
 }
 
 impl Server {
+    /// A server on a SQLite database of its own, `name` in `work`.
+    fn sqlite(binary: &Path, root: &Path, work: &Path, name: &str) -> anyhow::Result<Server> {
+        let db = work.join(name).display().to_string();
+        Server::start(binary, root, work, &[("FARA_SQLITE_PATH", &db)])
+    }
+
     pub(crate) fn start(
         binary: &Path,
         root: &Path,
