@@ -25,6 +25,23 @@ fn chain_of(events: &Value) -> Result<(), faramesh_core::ledger::BrokenLink> {
     verify_chain(&chained)
 }
 
+/// The acknowledged action `id` is stored with both its events, and their chain holds.
+async fn assert_stored_whole(client: &reqwest::Client, url: &str, id: &str) {
+    let action: Value = get_json(client, format!("{url}/v1/actions/{id}")).await;
+    assert_eq!(
+        action["id"].as_str(),
+        Some(id),
+        "acknowledged action {id} is stored"
+    );
+    let events: Value = get_json(client, format!("{url}/v1/actions/{id}/events")).await;
+    assert_eq!(
+        events.as_array().map(Vec::len),
+        Some(2),
+        "action {id} has both events"
+    );
+    assert_eq!(chain_of(&events), Ok(()));
+}
+
 #[test]
 fn acknowledged_submissions_survive_kill_9() {
     let dir = tempfile::TempDir::new().unwrap();
@@ -80,19 +97,7 @@ fn acknowledged_submissions_survive_kill_9() {
     runtime.block_on(async {
         let client = reqwest::Client::new();
         for id in &acknowledged {
-            let action: Value = get_json(&client, format!("{url}/v1/actions/{id}")).await;
-            assert_eq!(
-                action["id"].as_str(),
-                Some(id.as_str()),
-                "acknowledged action {id} is stored"
-            );
-            let events: Value = get_json(&client, format!("{url}/v1/actions/{id}/events")).await;
-            assert_eq!(
-                events.as_array().map(Vec::len),
-                Some(2),
-                "action {id} has both events"
-            );
-            assert_eq!(chain_of(&events), Ok(()));
+            assert_stored_whole(&client, &url, id).await;
         }
         // No half-written rows: every stored action, acknowledged or not, has both events.
         let all: Value = get_json(&client, format!("{url}/v1/actions?limit=1000")).await;
@@ -240,13 +245,7 @@ fn sigterm_finishes_requests_in_flight_and_exits_0() {
     runtime.block_on(async {
         let client = reqwest::Client::new();
         for id in acknowledged.iter().chain([&slow_id]) {
-            let events: Value = get_json(&client, format!("{url}/v1/actions/{id}/events")).await;
-            assert_eq!(
-                events.as_array().map(Vec::len),
-                Some(2),
-                "action {id} has both events"
-            );
-            assert_eq!(chain_of(&events), Ok(()));
+            assert_stored_whole(&client, &url, id).await;
         }
     });
     let _ = restarted.kill();
