@@ -96,7 +96,7 @@ pub async fn submit_action(
         .metrics
         .action_status(status, loaded.known.tool(&request.tool));
     let record = ActionRecord {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: faramesh_storage::new_action_id(),
         agent_id: request.agent_id,
         tool: request.tool,
         operation: request.operation,

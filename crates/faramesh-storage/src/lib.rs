@@ -8,12 +8,14 @@
 //! - events are only ever appended; each carries `prev_hash`/`record_hash` (audit.md) computed
 //!   in the transaction that writes it.
 
+mod action_id;
 mod decode;
 mod model;
 pub mod postgres;
 pub mod sqlite;
 mod tokens;
 
+pub use action_id::new_action_id;
 pub use model::{
     now_timestamp, ActionFilter, ActionRecord, ActionSummary, Change, Created, EventRecord,
     NewAction, NewEvent, TransitionUpdate,
