@@ -34,6 +34,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0003_events_by_action_position.sql"
         )),
+        M::up(include_str!(
+            "../../migrations/sqlite/0004_listing_by_status.sql"
+        )),
     ])
 }
 

@@ -3,6 +3,7 @@
 use super::unavailable;
 use crate::decode::{decode_action, json_text, to_event, RawAction, ACTION_COLUMNS, EVENT_COLUMNS};
 use crate::{ActionFilter, ActionRecord, EventRecord, StoreResult};
+use faramesh_core::ActionStatus;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
@@ -51,31 +52,12 @@ pub(super) fn list_actions(
     conn: &Connection,
     filter: &ActionFilter,
 ) -> StoreResult<Vec<ActionRecord>> {
-    let mut sql = format!("SELECT {ACTION_COLUMNS} FROM actions WHERE 1 = 1");
-    let mut args: Vec<SqlValue> = Vec::new();
-    let mut add = |clause: &str, value: String| {
-        args.push(SqlValue::Text(value));
-        sql.push_str(&format!(" AND {clause} = ?{}", args.len()));
-    };
-    if let Some(agent) = &filter.agent_id {
-        add("agent_id", agent.clone());
-    }
-    if let Some(tool) = &filter.tool {
-        add("tool", tool.clone());
-    }
-    if let Some(status) = filter.status {
-        add("status", status.as_str().to_owned());
-    }
+    let (sql, mut args) = listing_query(filter);
     args.push(SqlValue::Integer(
         i64::try_from(filter.limit).unwrap_or(i64::MAX),
     ));
     args.push(SqlValue::Integer(
         i64::try_from(filter.offset).unwrap_or(i64::MAX),
-    ));
-    sql.push_str(&format!(
-        " ORDER BY rowid DESC LIMIT ?{} OFFSET ?{}",
-        args.len() - 1,
-        args.len()
     ));
     let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
     let raws = stmt
@@ -84,6 +66,51 @@ pub(super) fn list_actions(
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
     raws.into_iter().map(decode_action).collect()
+}
+
+/// The listing's SQL and its filter arguments; the limit and offset follow as the last two.
+///
+/// The page's rowids come from the indexes alone (migration 0004: every index ends in
+/// `status`), then its rows are read. With `status` among the filters, one index holds exactly
+/// the matching rows in rowid order. Without it, the filtered index holds them in eight
+/// ranges, one per status, each in rowid order; a `UNION ALL` with an `ORDER BY` makes SQLite
+/// merge those ranges, reading only as far as the page needs. Without any filter, the ranges
+/// are those of the status index: a deep page then skips small index entries instead of whole
+/// rows of the table (15 ms instead of 34 ms for offset 100,000 of 2.7 million actions).
+pub(super) fn listing_query(filter: &ActionFilter) -> (String, Vec<SqlValue>) {
+    let mut args: Vec<SqlValue> = Vec::new();
+    let mut equal = Vec::new();
+    for (column, value) in [
+        ("agent_id", filter.agent_id.as_deref()),
+        ("tool", filter.tool.as_deref()),
+    ] {
+        if let Some(value) = value {
+            args.push(SqlValue::Text(value.to_owned()));
+            equal.push(format!("{column} = ?{}", args.len()));
+        }
+    }
+    let (limit, offset) = (args.len() + 1, args.len() + 2);
+    let page = format!("ORDER BY 1 DESC LIMIT ?{limit} OFFSET ?{offset}");
+    let statuses: &[ActionStatus] = match &filter.status {
+        Some(status) => std::slice::from_ref(status),
+        None => &ActionStatus::ALL,
+    };
+    let arms: Vec<String> = statuses
+        .iter()
+        .map(|status| {
+            let mut conditions = equal.clone();
+            conditions.push(format!("status = '{}'", status.as_str()));
+            format!(
+                "SELECT rowid FROM actions WHERE {}",
+                conditions.join(" AND ")
+            )
+        })
+        .collect();
+    let rowids = format!("{} {page}", arms.join(" UNION ALL "));
+    let sql = format!(
+        "SELECT {ACTION_COLUMNS} FROM actions WHERE rowid IN ({rowids}) ORDER BY rowid DESC"
+    );
+    (sql, args)
 }
 
 pub(super) fn events(conn: &Connection, action_id: &str) -> StoreResult<Vec<EventRecord>> {
@@ -163,4 +190,74 @@ pub(super) fn insert_event(conn: &Connection, e: &EventRecord) -> StoreResult<i6
     .execute(params![e.id, e.action_id, e.event_type.as_str(), json_text(&e.meta, "event meta")?, e.created_at, e.prev_hash, e.record_hash])
     .map_err(unavailable)?;
     Ok(conn.last_insert_rowid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `EXPLAIN QUERY PLAN` of the listing for `filter`, one line per step.
+    fn plan(conn: &Connection, filter: &ActionFilter) -> Vec<String> {
+        let (sql, mut args) = listing_query(filter);
+        args.extend([SqlValue::Integer(20), SqlValue::Integer(0)]);
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(params_from_iter(args), |row| row.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn every_combination_of_filters_reads_one_index_on_exactly_its_columns_without_sorting() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrations().to_latest(&mut conn).unwrap();
+        for agent in [None, Some("agent-a")] {
+            for tool in [None, Some("shell")] {
+                for status in [None, Some(ActionStatus::Failed)] {
+                    let filter = ActionFilter {
+                        limit: 20,
+                        offset: 0,
+                        agent_id: agent.map(str::to_owned),
+                        tool: tool.map(str::to_owned),
+                        status,
+                    };
+                    let steps = plan(&conn, &filter);
+                    let text = steps.join("; ");
+                    // The page's rows are read by rowid, never by a scan of the table.
+                    assert!(
+                        steps
+                            .iter()
+                            .any(|s| s.contains("USING INTEGER PRIMARY KEY (rowid=?)")),
+                        "{filter:?}: {text}"
+                    );
+                    assert!(!text.contains("TEMP B-TREE"), "{filter:?}: {text}");
+                    let columns: Vec<&str> = [
+                        agent.map(|_| "agent_id=?"),
+                        tool.map(|_| "tool=?"),
+                        Some("status=?"),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                    let searches: Vec<&String> = steps
+                        .iter()
+                        .filter(|s| s.contains("COVERING INDEX"))
+                        .collect();
+                    // Without a status, one search per status, merged in order.
+                    let arms = if status.is_some() {
+                        1
+                    } else {
+                        ActionStatus::ALL.len()
+                    };
+                    assert_eq!(searches.len(), arms, "{filter:?}: {text}");
+                    let wanted = format!("({})", columns.join(" AND "));
+                    assert!(
+                        searches.iter().all(|s| s.contains(&wanted)),
+                        "{filter:?} should search {wanted}: {text}"
+                    );
+                }
+            }
+        }
+    }
 }
