@@ -43,7 +43,7 @@ fn body(payload: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> 
     payload.map(|Json(v)| v).map_err(ApiError::from)
 }
 
-fn ok(value: Value) -> ApiResult {
+fn ok(value: impl serde::Serialize) -> ApiResult {
     Ok((StatusCode::OK, Json(value)).into_response())
 }
 
@@ -239,19 +239,22 @@ pub(crate) async fn list(
             .ids_with_prefix(&prefix.to_ascii_lowercase(), filter.limit)
             .await?
         {
-            if let Some(action) = state.store.get_action(&id).await? {
-                actions.push(view::action(&action, visibility));
-            }
+            actions.extend(state.store.get_action(&id).await?);
         }
-        return ok(Value::Array(actions));
+        return ok(listed(&actions, visibility));
     }
     let actions = state.store.list_actions(&filter).await?;
-    ok(Value::Array(
-        actions
-            .iter()
-            .map(|a| view::action(a, visibility))
-            .collect(),
-    ))
+    ok(listed(&actions, visibility))
+}
+
+fn listed(
+    actions: &[ActionRecord],
+    visibility: view::TokenVisibility,
+) -> Vec<view::ActionView<'_>> {
+    actions
+        .iter()
+        .map(|a| view::action(a, visibility))
+        .collect()
 }
 
 async fn find(state: &AppState, id: &str) -> Result<ActionRecord, ApiError> {

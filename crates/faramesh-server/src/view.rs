@@ -2,7 +2,8 @@
 
 use faramesh_core::ActionStatus;
 use faramesh_storage::{ActionRecord, EventRecord};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
 
 /// Whether the caller may see `approval_token` (agents never may).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,41 +12,75 @@ pub enum TokenVisibility {
     Hidden,
 }
 
-pub fn action(a: &ActionRecord, tokens: TokenVisibility) -> Value {
+/// An action as the API returns it, borrowed from its record: responses are written straight
+/// from the record instead of through a copied JSON tree. Fields in the order of api.md.
+#[derive(Debug, Serialize)]
+pub struct ActionView<'a> {
+    id: &'a str,
+    agent_id: &'a str,
+    tool: &'a str,
+    operation: &'a str,
+    params: &'a Map<String, Value>,
+    context: &'a Map<String, Value>,
+    status: &'static str,
+    decision: &'a Option<String>,
+    reason: &'a Option<String>,
+    risk_level: &'a Option<String>,
+    approval_token: Option<&'a str>,
+    policy_version: &'a Option<String>,
+    created_at: &'a str,
+    updated_at: &'a str,
+    outcome: &'a Option<String>,
+    reason_code: &'a Option<String>,
+    reason_details: &'a Option<Value>,
+    request_hash: &'a Option<String>,
+    policy_hash: &'a Option<String>,
+    profile_id: &'a Option<String>,
+    profile_version: &'a Option<String>,
+    profile_hash: &'a Option<String>,
+    runtime_version: &'a Option<String>,
+    provenance_id: &'a Option<String>,
+    result: &'a Option<Value>,
+    demo: bool,
+    js_example: String,
+    python_example: String,
+}
+
+pub fn action(a: &ActionRecord, tokens: TokenVisibility) -> ActionView<'_> {
     let approval_token = match (a.status, tokens) {
-        (ActionStatus::PendingApproval, TokenVisibility::Shown) => a.approval_token.clone(),
+        (ActionStatus::PendingApproval, TokenVisibility::Shown) => a.approval_token.as_deref(),
         _ => None,
     };
-    json!({
-        "id": a.id,
-        "agent_id": a.agent_id,
-        "tool": a.tool,
-        "operation": a.operation,
-        "params": a.params,
-        "context": a.context,
-        "status": a.status.as_str(),
-        "decision": a.decision,
-        "reason": a.reason,
-        "risk_level": a.risk_level,
-        "approval_token": approval_token,
-        "policy_version": a.policy_version,
-        "created_at": a.created_at,
-        "updated_at": a.updated_at,
-        "outcome": a.outcome,
-        "reason_code": a.reason_code,
-        "reason_details": a.reason_details,
-        "request_hash": a.request_hash,
-        "policy_hash": a.policy_hash,
-        "profile_id": a.profile_id,
-        "profile_version": a.profile_version,
-        "profile_hash": a.profile_hash,
-        "runtime_version": a.runtime_version,
-        "provenance_id": a.provenance_id,
-        "result": a.result,
-        "demo": a.demo,
-        "js_example": js_example(a),
-        "python_example": python_example(a),
-    })
+    ActionView {
+        id: &a.id,
+        agent_id: &a.agent_id,
+        tool: &a.tool,
+        operation: &a.operation,
+        params: &a.params,
+        context: &a.context,
+        status: a.status.as_str(),
+        decision: &a.decision,
+        reason: &a.reason,
+        risk_level: &a.risk_level,
+        approval_token,
+        policy_version: &a.policy_version,
+        created_at: &a.created_at,
+        updated_at: &a.updated_at,
+        outcome: &a.outcome,
+        reason_code: &a.reason_code,
+        reason_details: &a.reason_details,
+        request_hash: &a.request_hash,
+        policy_hash: &a.policy_hash,
+        profile_id: &a.profile_id,
+        profile_version: &a.profile_version,
+        profile_hash: &a.profile_hash,
+        runtime_version: &a.runtime_version,
+        provenance_id: &a.provenance_id,
+        result: &a.result,
+        demo: a.demo,
+        js_example: js_example(a),
+        python_example: python_example(a),
+    }
 }
 
 pub fn event(e: &EventRecord) -> Value {
