@@ -1,7 +1,6 @@
 //! Load that wrk cannot make: whole approval round trips, and process measurements.
 
 use anyhow::{bail, Context};
-use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,22 +17,21 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// `workers` concurrent clients for `seconds`.
 pub fn round_trips(url: &str, seconds: u64, workers: usize) -> anyhow::Result<f64> {
     runtime()?.block_on(async {
-        let http = reqwest::Client::new();
         let done = Arc::new(AtomicU64::new(0));
         let deadline = Instant::now() + Duration::from_secs(seconds);
         let started = Instant::now();
-        let tasks: Vec<_> = (0..workers)
-            .map(|_| {
-                let (http, url, done) = (http.clone(), url.to_owned(), done.clone());
-                tokio::spawn(async move {
-                    while Instant::now() < deadline {
-                        round_trip(&http, &url).await?;
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok::<_, anyhow::Error>(())
-                })
-            })
-            .collect();
+        let mut tasks = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let mut connection = crate::wire::Connection::open(url).await?;
+            let done = done.clone();
+            tasks.push(tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    round_trip(&mut connection).await?;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok::<_, anyhow::Error>(())
+            }));
+        }
         for task in tasks {
             task.await.context("a load task failed")??;
         }
@@ -41,38 +39,52 @@ pub fn round_trips(url: &str, seconds: u64, workers: usize) -> anyhow::Result<f6
     })
 }
 
-async fn post(http: &reqwest::Client, url: String, body: Value) -> anyhow::Result<Value> {
-    let response = http.post(&url).json(&body).send().await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    if !status.is_success() {
-        bail!("{url} answered {status}: {body}");
-    }
-    Ok(body)
+/// What a round trip reads of a submission's answer.
+#[derive(serde::Deserialize)]
+struct Submitted<'a> {
+    id: &'a str,
+    approval_token: Option<&'a str>,
 }
 
-async fn round_trip(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
-    let action = post(
-        http,
-        format!("{url}/v1/actions"),
-        json!({"agent_id": "bench", "tool": "shell", "operation": "run", "params": {"cmd": "echo hi"}}),
+async fn post(
+    connection: &mut crate::wire::Connection,
+    path: &str,
+    body: &[u8],
+) -> anyhow::Result<Vec<u8>> {
+    let (status, answer) = connection.post(path, body).await?;
+    if !(200..300).contains(&status) {
+        bail!(
+            "{path} answered {status}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    Ok(answer)
+}
+
+async fn round_trip(connection: &mut crate::wire::Connection) -> anyhow::Result<()> {
+    let answer = post(
+        connection,
+        "/v1/actions",
+        br#"{"agent_id":"bench","tool":"shell","operation":"run","params":{"cmd":"echo hi"}}"#,
     )
     .await?;
-    let id = action["id"].as_str().context("no id")?;
-    let token = action["approval_token"]
-        .as_str()
+    let action: Submitted =
+        serde_json::from_slice(&answer).context("an unexpected submission answer")?;
+    let token = action
+        .approval_token
         .context("the default policy should ask for approval of shell commands")?;
+    let id = action.id;
     post(
-        http,
-        format!("{url}/v1/actions/{id}/approval"),
-        json!({"token": token, "approve": true}),
+        connection,
+        &format!("/v1/actions/{id}/approval"),
+        format!(r#"{{"token":"{token}","approve":true}}"#).as_bytes(),
     )
     .await?;
-    post(http, format!("{url}/v1/actions/{id}/start"), json!({})).await?;
+    post(connection, &format!("/v1/actions/{id}/start"), b"{}").await?;
     post(
-        http,
-        format!("{url}/v1/actions/{id}/result"),
-        json!({"success": true, "output": {"stdout": "hi\n"}}),
+        connection,
+        &format!("/v1/actions/{id}/result"),
+        br#"{"success":true,"output":{"stdout":"hi\n"}}"#,
     )
     .await?;
     Ok(())

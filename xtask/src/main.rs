@@ -5,6 +5,7 @@ mod drive;
 mod http;
 mod ledger;
 mod stream;
+mod wire;
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
