@@ -99,6 +99,9 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(why) => {
                 ApiError::Unavailable(format!("The database is unavailable ({why}); nothing was changed, retry later"))
             }
+            StoreError::Refused(why) => {
+                ApiError::Unavailable(format!("The database is unavailable ({why}); nothing was changed, retry later"))
+            }
             StoreError::TokenNameTaken(name) => ApiError::Refused {
                 detail: format!(
                     "A token named {name:?} already exists; revoke it first (`faramesh token revoke {name}`) or choose another name"

@@ -46,6 +46,10 @@ pub enum StoreError {
     /// The database cannot be used right now (locked, disk full, connection lost).
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The SQLite database itself refused (locked, disk full, read-only, I/O error): no write
+    /// can succeed until that is mended, whatever the request.
+    #[error("the database is unavailable: {0}")]
+    Refused(sqlite::Refusal),
     /// An API token in use already has that name.
     #[error("a token named {0:?} already exists; revoke it first or choose another name")]
     TokenNameTaken(String),

@@ -154,30 +154,37 @@ impl SqliteStore {
     }
 }
 
-/// A SQLite error as callers see it. A refusal of the database itself is also recorded for
-/// the writer (see [`take_refusal`]).
+/// A SQLite error as callers see it: a refusal of the database itself (see
+/// [`Trouble::is_refusal`]) stays whole, so the writer can tell it from a request's own failure
+/// and name the file and the operating system's reason.
 pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
-    if let rusqlite::Error::SqliteFailure(failure, message) = &e {
-        if Trouble::is_refusal(failure.code) {
-            REFUSAL.set(Some((*failure, message.clone())));
+    match e {
+        rusqlite::Error::SqliteFailure(failure, message) if Trouble::is_refusal(failure.code) => {
+            StoreError::Refused(Refusal { failure, message })
         }
+        e => StoreError::Unavailable(Trouble::new(e, None, 0).to_string()),
     }
-    StoreError::Unavailable(Trouble::new(e, None, 0).to_string())
 }
 
-thread_local! {
-    /// The last refusal of the database itself (see [`Trouble::is_refusal`]) that went through
-    /// [`unavailable`] on this thread: the writer learns from it that a request failed for
-    /// want of the database rather than for its own reasons, and why, deep inside a request.
-    static REFUSAL: std::cell::Cell<Option<(rusqlite::ffi::Error, Option<String>)>> =
-        const { std::cell::Cell::new(None) };
+/// The SQLite database refusing any write right now: locked, disk full, read-only or an I/O
+/// error. Displayed as what to do about it.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    failure: rusqlite::ffi::Error,
+    message: Option<String>,
 }
 
-/// Takes the refusal recorded on this thread since the last call, as the error it was.
-pub(crate) fn take_refusal() -> Option<rusqlite::Error> {
-    REFUSAL
-        .take()
-        .map(|(failure, message)| rusqlite::Error::SqliteFailure(failure, message))
+impl Refusal {
+    /// The error SQLite reported.
+    pub(crate) fn error(&self) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(self.failure, self.message.clone())
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Trouble::new(self.error(), None, 0).fmt(f)
+    }
 }
 
 /// Why SQLite could not do what was asked, in words that say what to do about it.

@@ -10,7 +10,7 @@
 //! error state once the transaction is over, so the first batch after the disk is writable
 //! again commits. Until then the writer keeps a flag up that makes `ping` prove a real write.
 
-use super::{rows, take_refusal, unavailable, Trouble};
+use super::{rows, unavailable, Trouble};
 use crate::model::now_timestamp;
 use crate::{
     ActionRecord, Created, EventRecord, NewAction, NewEvent, StoreError, StoreResult,
@@ -52,6 +52,19 @@ enum Pending {
 }
 
 impl Pending {
+    /// The database's refusal that failed this request, if that is why it failed.
+    fn refusal(&self) -> Option<rusqlite::Error> {
+        let failure = match self {
+            Pending::Create(result, _) => result.as_ref().err(),
+            Pending::Transition(result, _) => result.as_ref().err(),
+            Pending::Probe(result, _) => result.as_ref().err(),
+        };
+        match failure {
+            Some(StoreError::Refused(refusal)) => Some(refusal.error()),
+            _ => None,
+        }
+    }
+
     /// Replaces the request's result with `why` the database refused it.
     fn refused(&mut self, why: &str) {
         let err = || StoreError::Unavailable(why.to_owned());
@@ -121,7 +134,6 @@ fn commit_batch(conn: &mut Connection, path: &Path, batch: &mut Vec<WriteOp>) ->
     let mut pending = Vec::with_capacity(batch.len());
     let mut refused = None;
     let mut ops = batch.drain(..);
-    take_refusal();
     for op in ops.by_ref() {
         pending.push(match op {
             WriteOp::Create(new, reply) => {
@@ -138,7 +150,7 @@ fn commit_batch(conn: &mut Connection, path: &Path, batch: &mut Vec<WriteOp>) ->
             ),
             WriteOp::Probe(reply) => Pending::Probe(in_savepoint(&mut tx, touch_header), reply),
         });
-        let refusal = take_refusal();
+        let refusal = pending.last().and_then(Pending::refusal);
         // After some errors (disk full or an I/O error while SQLite wrote pages out before the
         // commit) SQLite rolls the whole transaction back itself: what was applied is gone,
         // and a later request must not run outside a transaction.
