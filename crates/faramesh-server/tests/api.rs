@@ -1,6 +1,7 @@
 //! The HTTP API over a real socket, a real SQLite file and the shipped default policy.
 
 const POSTGRES: bool = false;
+include!("api/server.rs");
 include!("api/suite.rs");
 
 // SQLite only: PostgreSQL connection loss is covered by the replica tests of the CLI crate.

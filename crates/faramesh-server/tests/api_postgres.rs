@@ -2,4 +2,5 @@
 //! Needs `FARAMESH_TEST_POSTGRES_URL` (set by `.ci/run`); without it the tests return at once.
 
 const POSTGRES: bool = true;
+include!("api/server.rs");
 include!("api/suite.rs");

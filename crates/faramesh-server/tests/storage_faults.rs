@@ -6,12 +6,10 @@
 //! fail the writes of files inside one test's directory while that test has armed a fault, and
 //! pass everything else through, so nothing else in the process is affected.
 
-use faramesh_server::{Backend, ServerConfig};
+// The shared API harness (api/server.rs) has helpers these tests do not use.
+#![allow(dead_code)]
+
 use nix::libc;
-use reqwest::StatusCode;
-use serde_json::{json, Value};
-use std::path::PathBuf;
-use tempfile::TempDir;
 
 mod fault {
     use rusqlite::ffi;
@@ -172,82 +170,20 @@ mod fault {
 
 use fault::Fault;
 
-struct Server {
-    base: String,
-    client: reqwest::Client,
-    dir: TempDir,
-}
+const POSTGRES: bool = false;
+include!("api/server.rs");
 
-async fn start() -> Server {
+/// A server whose database faults can be injected into; nothing runs actions behind the
+/// test's back, so allowed actions stay allowed.
+async fn start_faultable() -> Server {
     fault::install();
-    let dir = TempDir::new().unwrap();
-    let mut config = ServerConfig::from_lookup(|_| None).unwrap();
-    config.policy_file =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.yaml");
-    config.profile_file = dir.path().join("no-profile.yaml");
-    config.backend = Backend::Sqlite(dir.path().join("data/actions.db"));
-    // Nothing may write behind the test's back: allowed actions stay allowed.
-    config.executors = "none".into();
-    let state = faramesh_server::build_state(config)
+    start_custom(&[], None, |config| config.executors = "none".into())
         .await
-        .expect("server state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, faramesh_server::app(state)).await });
-    Server {
-        base,
-        client: reqwest::Client::new(),
-        dir,
-    }
+        .expect("SQLite needs no service")
 }
 
-impl Server {
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (
-            response.status(),
-            response.json().await.unwrap_or(Value::Null),
-        )
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        (
-            response.status(),
-            response.json().await.unwrap_or(Value::Null),
-        )
-    }
-
-    async fn submit(&self, tool: &str, operation: &str, params: Value) -> (StatusCode, Value) {
-        self.post(
-            "/v1/actions",
-            json!({"agent_id": "agent-1", "tool": tool, "operation": operation, "params": params}),
-        )
-        .await
-    }
-
-    fn database(&self) -> String {
-        self.dir
-            .path()
-            .join("data/actions.db")
-            .display()
-            .to_string()
-    }
-}
-
-fn id(action: &Value) -> String {
-    action["id"].as_str().expect("id").to_owned()
+fn database(s: &Server) -> String {
+    s.dir.path().join("data/actions.db").display().to_string()
 }
 
 /// The one scenario both faults go through; `cause` checks a 503's detail names the fault.
@@ -255,15 +191,15 @@ async fn storage_trouble_gets_503_allows_nothing_and_clears_by_itself(
     errno: i32,
     cause: impl Fn(&str) -> bool,
 ) {
-    let s = start().await;
-    let (status, allowed) = s.submit("http", "get", json!({})).await;
+    let s = start_faultable().await;
+    let (status, allowed) = s.try_submit("http", "get", json!({})).await;
     assert_eq!(
         (status, allowed["status"].as_str()),
         (StatusCode::OK, Some("allowed")),
         "{allowed}"
     );
     let (status, pending) = s
-        .submit("shell", "run", json!({"cmd": "rm -rf /tmp/x"}))
+        .try_submit("shell", "run", json!({"cmd": "rm -rf /tmp/x"}))
         .await;
     assert_eq!(
         (status, pending["status"].as_str()),
@@ -280,12 +216,12 @@ async fn storage_trouble_gets_503_allows_nothing_and_clears_by_itself(
         let detail = body["detail"].as_str().unwrap_or_default();
         assert!(cause(detail), "{what} names the cause: {detail}");
         assert!(
-            detail.contains(&s.database()),
+            detail.contains(&database(&s)),
             "{what} names the database: {detail}"
         );
     };
     for (tool, operation) in [("http", "get"), ("shell", "run")] {
-        let (status, body) = s.submit(tool, operation, json!({"cmd": "ls"})).await;
+        let (status, body) = s.try_submit(tool, operation, json!({"cmd": "ls"})).await;
         unavailable("a submission", status, &body);
     }
     let (status, body) = s
@@ -311,7 +247,7 @@ async fn storage_trouble_gets_503_allows_nothing_and_clears_by_itself(
         StatusCode::OK,
         "ready again without any request in between: {body}"
     );
-    let (status, after) = s.submit("http", "get", json!({})).await;
+    let (status, after) = s.try_submit("http", "get", json!({})).await;
     assert_eq!(
         (status, after["status"].as_str()),
         (StatusCode::OK, Some("allowed")),
@@ -387,23 +323,23 @@ async fn a_read_only_file_system_gets_503_allows_nothing_and_the_server_recovers
 // The submission waits out the writer's busy timeout (5 s) before it is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_locked_database_keeps_ready_at_503_until_the_lock_is_released() {
-    let s = start().await;
-    let other = rusqlite::Connection::open(s.database()).unwrap();
+    let s = start_faultable().await;
+    let other = rusqlite::Connection::open(database(&s)).unwrap();
     other.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let (status, body) = s.submit("http", "get", json!({})).await;
+    let (status, body) = s.try_submit("http", "get", json!({})).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     let (status, body) = s.get("/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     let detail = body["detail"].as_str().unwrap_or_default();
     assert!(
-        detail.contains(&s.database()) && detail.contains("is locked"),
+        detail.contains(&database(&s)) && detail.contains("is locked"),
         "{detail}"
     );
 
     other.execute_batch("ROLLBACK").unwrap();
     let (status, body) = s.get("/ready").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, action) = s.submit("http", "get", json!({})).await;
+    let (status, action) = s.try_submit("http", "get", json!({})).await;
     assert_eq!(
         (status, action["status"].as_str()),
         (StatusCode::OK, Some("allowed")),
