@@ -12,7 +12,7 @@
 //! taken by another replica, a deadlock), the batch is rolled back and its requests are retried
 //! one by one, each as a batch of its own, so one request never fails another.
 
-use super::write::{self, Statements};
+use super::write::{self, ActionRows, EventRows, Statements};
 use super::{feed, raw_action};
 use crate::decode::{corrupt, json_text};
 use crate::{
@@ -257,14 +257,9 @@ async fn together(
         .collect::<StoreResult<Vec<_>>>()
         .map_err(BatchError::Store)?;
 
-    let mut action_values: Vec<Vec<&(dyn ToSql + Sync)>> = Vec::new();
-    let mut event_values: Vec<Vec<&(dyn ToSql + Sync)>> = Vec::new();
+    let mut action_rows = ActionRows::default();
+    let mut event_rows = EventRows::default();
     let mut key_values: Vec<Vec<&(dyn ToSql + Sync)>> = Vec::new();
-    let statuses: Vec<&str> = creates.iter().map(|p| p.action.status.as_str()).collect();
-    let kinds: Vec<Vec<&str>> = creates
-        .iter()
-        .map(|p| p.events.iter().map(|e| e.event_type.as_str()).collect())
-        .collect();
     let mut c = 0;
     for op in ops {
         let WriteOp::Create { new, .. } = op else {
@@ -272,44 +267,13 @@ async fn together(
         };
         let p = &creates[c];
         let a = &p.action;
-        action_values.push(vec![
-            &a.id,
-            &a.agent_id,
-            &a.tool,
-            &a.operation,
-            &p.params,
-            &p.context,
-            &statuses[c],
-            &a.decision,
-            &a.reason,
-            &a.risk_level,
-            &a.approval_token,
-            &a.policy_version,
-            &a.outcome,
-            &a.reason_code,
-            &p.reason_details,
-            &a.request_hash,
-            &a.policy_hash,
-            &a.profile_id,
-            &a.profile_version,
-            &a.profile_hash,
-            &a.runtime_version,
-            &a.provenance_id,
-            &p.result,
-            &a.demo,
-            &a.created_at,
-            &a.updated_at,
-        ]);
-        for (i, e) in p.events.iter().enumerate() {
-            event_values.push(vec![
-                &e.id,
-                &e.action_id,
-                &kinds[c][i],
-                &p.metas[i],
-                &e.created_at,
-                &e.prev_hash,
-                &e.record_hash,
-            ]);
+        action_rows.push(
+            a,
+            [&p.params, &p.context],
+            [p.reason_details.as_deref(), p.result.as_deref()],
+        );
+        for (e, meta) in p.events.iter().zip(&p.metas) {
+            event_rows.push(e, meta);
         }
         if let Some((key, body_hash)) = &new.idempotency {
             key_values.push(vec![key, body_hash, &a.id]);
@@ -335,17 +299,20 @@ async fn together(
         .map(|(id, ..)| [*id as &(dyn ToSql + Sync)])
         .collect();
 
+    let (action_params, event_params) = (action_rows.params(), event_rows.params());
     let (begun, inserted_actions, inserted_events, inserted_keys, updated) = futures::join!(
         client.batch_execute("BEGIN"),
-        join_all(
-            action_values
-                .iter()
-                .map(|v| client.execute(&s.insert_action, v))
+        insert_all(
+            client,
+            &s.insert_actions,
+            &action_params,
+            action_rows.is_empty()
         ),
-        join_all(
-            event_values
-                .iter()
-                .map(|v| client.query_one(&s.insert_event, v))
+        insert_all(
+            client,
+            &s.insert_events,
+            &event_params,
+            event_rows.is_empty()
         ),
         join_all(key_values.iter().map(|v| client.execute(&s.insert_key, v))),
         join_all(
@@ -363,22 +330,17 @@ async fn together(
         ),
     );
     begun?;
-    collect(inserted_actions)?;
-    let event_rows = collect(inserted_events)?;
+    inserted_actions?;
+    let mut seqs = sequence_numbers(inserted_events?)?;
     collect(inserted_keys)?;
     let updated = collect(updated)?;
-
-    let mut event_rows = event_rows.into_iter();
     for p in &mut creates {
         for e in &mut p.events {
-            let row = event_rows
-                .next()
+            e.seq = seqs
+                .remove(&e.id)
                 .ok_or(BatchError::Store(StoreError::Corrupt(
                     "missing event row".into(),
                 )))?;
-            e.seq = row
-                .try_get(0)
-                .map_err(|e| BatchError::Store(corrupt("seq", e)))?;
         }
     }
 
@@ -421,43 +383,26 @@ async fn together(
         })
         .collect::<StoreResult<_>>()
         .map_err(BatchError::Store)?;
-    let kinds: Vec<Option<&str>> = applied
-        .iter()
-        .map(|a| a.as_ref().map(|(_, e)| e.event_type.as_str()))
-        .collect();
-    let transition_event_values: Vec<[&(dyn ToSql + Sync); 7]> = applied
-        .iter()
-        .zip(&metas)
-        .zip(&kinds)
-        .filter_map(|((a, meta), kind)| {
-            let ((_, e), meta, kind) = (a.as_ref()?, meta.as_ref()?, kind.as_ref()?);
-            Some([
-                &e.id as &(dyn ToSql + Sync),
-                &e.action_id,
-                kind,
-                meta,
-                &e.created_at,
-                &e.prev_hash,
-                &e.record_hash,
-            ])
-        })
-        .collect();
-    let rows = collect(
-        join_all(
-            transition_event_values
-                .iter()
-                .map(|v| client.query_one(&s.insert_event, v)),
+    let mut transition_events = EventRows::default();
+    for ((_, event), meta) in applied.iter().flatten().zip(metas.iter().flatten()) {
+        transition_events.push(event, meta);
+    }
+    let mut seqs = sequence_numbers(
+        insert_all(
+            client,
+            &s.insert_events,
+            &transition_events.params(),
+            transition_events.is_empty(),
         )
-        .await,
+        .await?,
     )?;
-    let mut rows = rows.into_iter();
+    drop(transition_events);
     for (_, event) in applied.iter_mut().flatten() {
-        let row = rows.next().ok_or(BatchError::Store(StoreError::Corrupt(
-            "missing event row".into(),
-        )))?;
-        event.seq = row
-            .try_get(0)
-            .map_err(|e| BatchError::Store(corrupt("seq", e)))?;
+        event.seq = seqs
+            .remove(&event.id)
+            .ok_or(BatchError::Store(StoreError::Corrupt(
+                "missing event row".into(),
+            )))?;
     }
 
     // Round trip 3: the notifications, in ledger order, and COMMIT.
@@ -537,6 +482,27 @@ impl From<Failure> for BatchError {
     fn from(e: Failure) -> BatchError {
         BatchError::Database(e)
     }
+}
+
+/// Runs one of the batch inserts (rows as arrays), unless it has no rows.
+async fn insert_all(
+    client: &Object,
+    statement: &tokio_postgres::Statement,
+    params: &[&(dyn ToSql + Sync)],
+    empty: bool,
+) -> Result<Vec<tokio_postgres::Row>, Failure> {
+    if empty {
+        return Ok(Vec::new());
+    }
+    client.query(statement, params).await
+}
+
+/// Each inserted event's `seq`, by its id, from the rows `insert_events` returned.
+fn sequence_numbers(rows: Vec<tokio_postgres::Row>) -> Result<HashMap<String, i64>, BatchError> {
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(|e| BatchError::Store(corrupt("seq", e)))
 }
 
 fn collect<T>(results: Vec<Result<T, Failure>>) -> Result<Vec<T>, BatchError> {

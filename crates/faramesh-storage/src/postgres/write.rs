@@ -3,20 +3,27 @@
 
 use super::{unavailable, ACTION_COLUMNS};
 use crate::decode::corrupt;
-use crate::{StoreError, StoreResult};
+use crate::{ActionRecord, EventRecord, StoreError, StoreResult};
 use deadpool_postgres::Object;
 use faramesh_core::{ActionStatus, Transition};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 
-const INSERT_EVENT: &str = "INSERT INTO events (id, action_id, event_type, meta, created_at, prev_hash, record_hash) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq";
+/// Every event of a batch in one statement: one array per column, rows in array order (so
+/// `seq` follows it). Each event's `seq` comes back with its id.
+const INSERT_EVENTS: &str = "INSERT INTO events (id, action_id, event_type, meta, created_at, prev_hash, record_hash) \
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) \
+     RETURNING id, seq";
 
 const INSERT_KEY: &str =
     "INSERT INTO idempotency_keys (key, body_hash, action_id) VALUES ($1, $2, $3)";
 
 /// The statements of the write paths, prepared once per connection.
 pub(super) struct Statements {
-    pub insert_action: Statement,
-    pub insert_event: Statement,
+    /// Every new action of a batch (see [`ActionRows`]).
+    pub insert_actions: Statement,
+    /// Every event of a batch (see [`EventRows`]).
+    pub insert_events: Statement,
     pub insert_key: Statement,
     pub change_status: Statement,
     pub last_hash: Statement,
@@ -29,8 +36,8 @@ impl Statements {
         let prepare =
             |sql: String| async move { client.prepare_cached(&sql).await.map_err(unavailable) };
         Ok(Statements {
-            insert_action: prepare(insert_action_sql()).await?,
-            insert_event: prepare(INSERT_EVENT.into()).await?,
+            insert_actions: prepare(insert_actions_sql()).await?,
+            insert_events: prepare(INSERT_EVENTS.into()).await?,
             insert_key: prepare(INSERT_KEY.into()).await?,
             change_status: prepare(change_status_sql()).await?,
             last_hash: prepare(LAST_HASH.into()).await?,
@@ -39,10 +46,129 @@ impl Statements {
     }
 }
 
-fn insert_action_sql() -> String {
+/// Every new action of a batch in one statement, one array per column in `ACTION_COLUMNS`
+/// order (all text but `demo`): one statement instead of one per action, whose fixed cost in
+/// PostgreSQL was most of the cost of a small insert.
+fn insert_actions_sql() -> String {
+    let arrays: Vec<String> = (1..=ACTION_COLUMN_COUNT)
+        .map(|i| {
+            let kind = if i == DEMO_COLUMN { "boolean" } else { "text" };
+            format!("${i}::{kind}[]")
+        })
+        .collect();
     format!(
-        "INSERT INTO actions ({ACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
+        "INSERT INTO actions ({ACTION_COLUMNS}) SELECT * FROM unnest({})",
+        arrays.join(", ")
     )
+}
+
+/// Columns of `ACTION_COLUMNS`; `demo` (1-based) is the only one that is not text.
+const ACTION_COLUMN_COUNT: usize = 26;
+const DEMO_COLUMN: usize = 24;
+
+/// The columns of new actions, as the arrays `insert_actions` takes.
+#[derive(Default)]
+pub(super) struct ActionRows<'a> {
+    text: Vec<Vec<Option<&'a str>>>,
+    demo: Vec<bool>,
+}
+
+impl<'a> ActionRows<'a> {
+    /// Adds `a`, whose JSON columns are already text.
+    pub fn push(
+        &mut self,
+        a: &'a ActionRecord,
+        json: [&'a str; 2],
+        optional_json: [Option<&'a str>; 2],
+    ) {
+        let [params, context] = json;
+        let [reason_details, result] = optional_json;
+        let row: [Option<&'a str>; ACTION_COLUMN_COUNT - 1] = [
+            Some(&a.id),
+            Some(&a.agent_id),
+            Some(&a.tool),
+            Some(&a.operation),
+            Some(params),
+            Some(context),
+            Some(a.status.as_str()),
+            a.decision.as_deref(),
+            a.reason.as_deref(),
+            a.risk_level.as_deref(),
+            a.approval_token.as_deref(),
+            a.policy_version.as_deref(),
+            a.outcome.as_deref(),
+            a.reason_code.as_deref(),
+            reason_details,
+            a.request_hash.as_deref(),
+            a.policy_hash.as_deref(),
+            a.profile_id.as_deref(),
+            a.profile_version.as_deref(),
+            a.profile_hash.as_deref(),
+            a.runtime_version.as_deref(),
+            a.provenance_id.as_deref(),
+            result,
+            Some(&a.created_at),
+            Some(&a.updated_at),
+        ];
+        if self.text.is_empty() {
+            self.text = vec![Vec::new(); ACTION_COLUMN_COUNT - 1];
+        }
+        for (column, value) in self.text.iter_mut().zip(row) {
+            column.push(value);
+        }
+        self.demo.push(a.demo);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.demo.is_empty()
+    }
+
+    /// The statement's parameters, in column order.
+    pub fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(ACTION_COLUMN_COUNT);
+        for (i, column) in self.text.iter().enumerate() {
+            if i + 1 == DEMO_COLUMN {
+                params.push(&self.demo);
+            }
+            params.push(column);
+        }
+        params
+    }
+}
+
+/// The columns of events, as the arrays `insert_events` takes.
+#[derive(Default)]
+pub(super) struct EventRows<'a> {
+    columns: [Vec<Option<&'a str>>; 7],
+}
+
+impl<'a> EventRows<'a> {
+    /// Adds `e`, whose `meta` is already text.
+    pub fn push(&mut self, e: &'a EventRecord, meta: &'a str) {
+        let row = [
+            Some(e.id.as_str()),
+            Some(&e.action_id),
+            Some(e.event_type.as_str()),
+            Some(meta),
+            Some(&e.created_at),
+            e.prev_hash.as_deref(),
+            Some(&e.record_hash),
+        ];
+        for (column, value) in self.columns.iter_mut().zip(row) {
+            column.push(value);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.columns[0].is_empty()
+    }
+
+    pub fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.columns
+            .iter()
+            .map(|c| c as &(dyn ToSql + Sync))
+            .collect()
+    }
 }
 
 fn change_status_sql() -> String {
