@@ -10,6 +10,7 @@
 
 mod action_id;
 mod decode;
+mod listing;
 mod model;
 pub mod postgres;
 pub mod sqlite;

@@ -47,12 +47,17 @@ async fn replicas_starting_together_migrate_once() {
         .await
         .unwrap();
     tokio::spawn(connection);
-    let applied: i64 = client
-        .query_one("SELECT COUNT(*) FROM faramesh_migrations", &[])
+    let applied: Vec<i64> = client
+        .query(
+            "SELECT version FROM faramesh_migrations ORDER BY version",
+            &[],
+        )
         .await
         .unwrap()
-        .get(0);
-    assert_eq!(applied, 1);
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(applied, [1, 2], "each migration applied exactly once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -5,7 +5,13 @@ use super::unavailable;
 use crate::{StoreError, StoreResult};
 
 /// The schema, one migration per step, in order. Never edit a shipped one; add the next.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_listing_by_status.sql"),
+    ),
+];
 
 /// Arbitrary but fixed: the advisory lock id of Faramesh migrations.
 const MIGRATION_LOCK: i64 = 0x6661_7261_6d65_7368;

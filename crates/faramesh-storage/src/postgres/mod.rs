@@ -23,6 +23,7 @@ use deadpool_postgres::GenericClient;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use faramesh_core::{ActionStatus, Transition};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 /// Connections kept per replica.
@@ -193,6 +194,13 @@ async fn replay(
     }))
 }
 
+/// How PostgreSQL spells the listing (see [`crate::listing`]).
+const LISTING: crate::listing::Dialect = crate::listing::Dialect {
+    position: "pos",
+    placeholder: |n| format!("${n}"),
+    limit_each_range: true,
+};
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_action(&self, new: NewAction) -> StoreResult<Created> {
@@ -267,19 +275,19 @@ impl Store for PostgresStore {
 
     async fn list_actions(&self, filter: &ActionFilter) -> StoreResult<Vec<ActionRecord>> {
         let client = self.client().await?;
-        let status = filter.status.map(|s| s.as_str());
-        let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX);
-        let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
-        let sql = format!(
-            "SELECT {ACTION_COLUMNS} FROM actions \
-             WHERE ($1::TEXT IS NULL OR agent_id = $1) AND ($2::TEXT IS NULL OR tool = $2) AND ($3::TEXT IS NULL OR status = $3) \
-             ORDER BY pos DESC LIMIT $4 OFFSET $5"
-        );
+        let (sql, args) = crate::listing::query(&LISTING, ACTION_COLUMNS, filter);
+        // Each status range is cut at limit + offset, which must not overflow; no ledger holds
+        // anywhere near this many actions, so the page is empty either way.
+        let limit = i64::try_from(filter.limit).unwrap_or(i64::MAX).min(1 << 40);
+        let offset = i64::try_from(filter.offset)
+            .unwrap_or(i64::MAX)
+            .min(1 << 40);
+        let mut params: Vec<&(dyn ToSql + Sync)> =
+            args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        params.extend([&limit as &(dyn ToSql + Sync), &offset]);
+        let statement = client.prepare_cached(&sql).await.map_err(unavailable)?;
         let rows = client
-            .query(
-                &sql,
-                &[&filter.agent_id, &filter.tool, &status, &limit, &offset],
-            )
+            .query(&statement, &params)
             .await
             .map_err(unavailable)?;
         rows.iter().map(raw_action).collect()

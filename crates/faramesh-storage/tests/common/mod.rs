@@ -40,6 +40,7 @@ macro_rules! contract_tests {
             listing_is_newest_first_with_filters_and_paging,
             api_tokens_are_stored_by_hash_named_uniquely_and_revocable,
             transitions_of_one_action_committed_together_chain_in_order,
+            every_combination_of_listing_filters_lists_the_matching_actions_newest_first,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {
@@ -552,5 +553,88 @@ pub async fn transitions_of_one_action_committed_together_chain_in_order(backend
             ]
         );
         assert_chain(&events);
+    }
+}
+
+/// Every combination of filters, with an offset: the matching actions, newest first, across
+/// several statuses (which the listing merges when no status is asked for).
+pub async fn every_combination_of_listing_filters_lists_the_matching_actions_newest_first(
+    backend: &Backend,
+) {
+    let store = backend.open().await;
+    let statuses = [
+        ActionStatus::Allowed,
+        ActionStatus::PendingApproval,
+        ActionStatus::Denied,
+    ];
+    let mut stored = Vec::new();
+    for i in 0..36usize {
+        let mut record = action(statuses[i % 3], ["http", "shell"][i / 3 % 2]);
+        record.agent_id = ["agent-a", "agent-b", "agent-c"][i / 6 % 3].into();
+        let (agent, tool, status) = (record.agent_id.clone(), record.tool.clone(), record.status);
+        let id = store
+            .create_action(submission(record))
+            .await
+            .unwrap()
+            .action
+            .id;
+        stored.push((id, agent, tool, status));
+    }
+    let choices = [
+        (None, None, None),
+        (Some("agent-b"), None, None),
+        (None, Some("shell"), None),
+        (None, None, Some(ActionStatus::Denied)),
+        (Some("agent-a"), Some("http"), None),
+        (Some("agent-c"), None, Some(ActionStatus::PendingApproval)),
+        (None, Some("shell"), Some(ActionStatus::Allowed)),
+        (
+            Some("agent-c"),
+            Some("shell"),
+            Some(ActionStatus::PendingApproval),
+        ),
+        (Some("agent-b"), Some("shell"), Some(ActionStatus::Denied)),
+        // Each value is common, the combination never occurs.
+        (Some("agent-a"), Some("http"), Some(ActionStatus::Failed)),
+    ];
+    for (agent, tool, status) in choices {
+        let filter = ActionFilter {
+            limit: 4,
+            offset: 1,
+            agent_id: agent.map(str::to_owned),
+            tool: tool.map(str::to_owned),
+            status,
+        };
+        let listed: Vec<String> = store
+            .list_actions(&filter)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        let expected: Vec<String> = stored
+            .iter()
+            .rev()
+            .filter(|(_, a, t, s)| {
+                agent.is_none_or(|x| x == a)
+                    && tool.is_none_or(|x| x == t)
+                    && status.is_none_or(|x| x == *s)
+            })
+            .skip(1)
+            .take(4)
+            .map(|(id, ..)| id.clone())
+            .collect();
+        assert_eq!(listed, expected, "{filter:?}");
+    }
+    // Offsets past any ledger are an empty page, not an error.
+    for offset in [36, usize::MAX] {
+        let filter = ActionFilter {
+            limit: 1000,
+            offset,
+            agent_id: None,
+            tool: None,
+            status: None,
+        };
+        assert_eq!(store.list_actions(&filter).await.unwrap(), Vec::new());
     }
 }
