@@ -80,6 +80,13 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A 503 for a database that cannot be used now, however the store learned why.
+fn database_unavailable(why: &dyn std::fmt::Display) -> ApiError {
+    ApiError::Unavailable(format!(
+        "The database is unavailable ({why}); nothing was changed, retry later"
+    ))
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
@@ -96,12 +103,8 @@ impl From<StoreError> for ApiError {
                 action_id,
                 status: "idempotency_key_reused".to_owned(),
             },
-            StoreError::Unavailable(why) => {
-                ApiError::Unavailable(format!("The database is unavailable ({why}); nothing was changed, retry later"))
-            }
-            StoreError::Refused(why) => {
-                ApiError::Unavailable(format!("The database is unavailable ({why}); nothing was changed, retry later"))
-            }
+            StoreError::Unavailable(why) => database_unavailable(&why),
+            StoreError::Refused(why) => database_unavailable(&why),
             StoreError::TokenNameTaken(name) => ApiError::Refused {
                 detail: format!(
                     "A token named {name:?} already exists; revoke it first (`faramesh token revoke {name}`) or choose another name"
