@@ -12,7 +12,7 @@
 //! taken by another replica, a deadlock), the batch is rolled back and its requests are retried
 //! one by one, each as a batch of its own, so one request never fails another.
 
-use super::write::{self, ActionRows, EventRows, Statements};
+use super::write::{self, ActionRows, Columns, EventRows, Statements};
 use super::{feed, raw_action};
 use crate::decode::{corrupt, json_text};
 use crate::{
@@ -299,21 +299,10 @@ async fn together(
         .map(|(id, ..)| [*id as &(dyn ToSql + Sync)])
         .collect();
 
-    let (action_params, event_params) = (action_rows.params(), event_rows.params());
     let (begun, inserted_actions, inserted_events, inserted_keys, updated) = futures::join!(
         client.batch_execute("BEGIN"),
-        insert_all(
-            client,
-            &s.insert_actions,
-            &action_params,
-            action_rows.is_empty()
-        ),
-        insert_all(
-            client,
-            &s.insert_events,
-            &event_params,
-            event_rows.is_empty()
-        ),
+        insert_all(client, &s.insert_actions, &action_rows),
+        insert_all(client, &s.insert_events, &event_rows),
         join_all(key_values.iter().map(|v| client.execute(&s.insert_key, v))),
         join_all(
             update_values
@@ -387,16 +376,8 @@ async fn together(
     for ((_, event), meta) in applied.iter().flatten().zip(metas.iter().flatten()) {
         transition_events.push(event, meta);
     }
-    let mut seqs = sequence_numbers(
-        insert_all(
-            client,
-            &s.insert_events,
-            &transition_events.params(),
-            transition_events.is_empty(),
-        )
-        .await?,
-    )?;
-    drop(transition_events);
+    let mut seqs =
+        sequence_numbers(insert_all(client, &s.insert_events, &transition_events).await?)?;
     for (_, event) in applied.iter_mut().flatten() {
         event.seq = seqs
             .remove(&event.id)
@@ -484,17 +465,16 @@ impl From<Failure> for BatchError {
     }
 }
 
-/// Runs one of the batch inserts (rows as arrays), unless it has no rows.
+/// Runs one of the batch inserts, unless it has no rows.
 async fn insert_all(
     client: &Object,
     statement: &tokio_postgres::Statement,
-    params: &[&(dyn ToSql + Sync)],
-    empty: bool,
+    rows: &impl Columns,
 ) -> Result<Vec<tokio_postgres::Row>, Failure> {
-    if empty {
+    if rows.is_empty() {
         return Ok(Vec::new());
     }
-    client.query(statement, params).await
+    client.query(statement, &rows.params()).await
 }
 
 /// Each inserted event's `seq`, by its id, from the rows `insert_events` returned.

@@ -66,10 +66,20 @@ fn insert_actions_sql() -> String {
 const ACTION_COLUMN_COUNT: usize = 26;
 const DEMO_COLUMN: usize = 24;
 
+/// Rows of one batch insert, held as one array per column (see `insert_actions` and
+/// `INSERT_EVENTS`).
+pub(super) trait Columns {
+    /// Whether there is no row, so the insert can be skipped.
+    fn is_empty(&self) -> bool;
+    /// The statement's parameters, one array per column, in column order.
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)>;
+}
+
 /// The columns of new actions, as the arrays `insert_actions` takes.
 #[derive(Default)]
 pub(super) struct ActionRows<'a> {
-    text: Vec<Vec<Option<&'a str>>>,
+    /// Every column but `demo`, in `ACTION_COLUMNS` order.
+    text: [Vec<Option<&'a str>>; ACTION_COLUMN_COUNT - 1],
     demo: Vec<bool>,
 }
 
@@ -110,21 +120,19 @@ impl<'a> ActionRows<'a> {
             Some(&a.created_at),
             Some(&a.updated_at),
         ];
-        if self.text.is_empty() {
-            self.text = vec![Vec::new(); ACTION_COLUMN_COUNT - 1];
-        }
         for (column, value) in self.text.iter_mut().zip(row) {
             column.push(value);
         }
         self.demo.push(a.demo);
     }
+}
 
-    pub fn is_empty(&self) -> bool {
+impl Columns for ActionRows<'_> {
+    fn is_empty(&self) -> bool {
         self.demo.is_empty()
     }
 
-    /// The statement's parameters, in column order.
-    pub fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(ACTION_COLUMN_COUNT);
         for (i, column) in self.text.iter().enumerate() {
             if i + 1 == DEMO_COLUMN {
@@ -158,12 +166,14 @@ impl<'a> EventRows<'a> {
             column.push(value);
         }
     }
+}
 
-    pub fn is_empty(&self) -> bool {
+impl Columns for EventRows<'_> {
+    fn is_empty(&self) -> bool {
         self.columns[0].is_empty()
     }
 
-    pub fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.columns
             .iter()
             .map(|c| c as &(dyn ToSql + Sync))
