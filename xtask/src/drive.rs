@@ -68,8 +68,12 @@ async fn round_trip(connection: &mut crate::wire::Connection) -> anyhow::Result<
         br#"{"agent_id":"bench","tool":"shell","operation":"run","params":{"cmd":"echo hi"}}"#,
     )
     .await?;
-    let action: Submitted =
-        serde_json::from_slice(&answer).context("an unexpected submission answer")?;
+    let action: Submitted = serde_json::from_slice(&answer).with_context(|| {
+        format!(
+            "a submission answered without a plain id and approval token: {}",
+            String::from_utf8_lossy(&answer)
+        )
+    })?;
     let token = action
         .approval_token
         .context("the default policy should ask for approval of shell commands")?;

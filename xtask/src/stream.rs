@@ -61,13 +61,9 @@ pub fn measure(url: &str, subscribers: usize, rate: u64, seconds: u64) -> anyhow
         // Unknown (MAX) until the last submission has been answered.
         let expected = Arc::new(AtomicU64::new(u64::MAX));
         let mut streams = Vec::with_capacity(subscribers);
-        let address = url
-            .strip_prefix("http://")
-            .context("the stream benchmark needs an http:// URL")?
-            .trim_end_matches('/')
-            .to_owned();
+        let address = crate::wire::address(url)?;
         for _ in 0..subscribers {
-            let stream = open_stream(&address).await?;
+            let stream = open_stream(address).await?;
             streams.push(tokio::spawn(subscribe(stream, expected.clone())));
         }
 

@@ -9,6 +9,14 @@ use anyhow::{bail, Context};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// The `host:port` of an `http://host:port` URL, as a socket connects to it and a request's
+/// `Host` header names it.
+pub fn address(url: &str) -> anyhow::Result<&str> {
+    url.strip_prefix("http://")
+        .map(|rest| rest.trim_end_matches('/'))
+        .with_context(|| format!("the load generator needs an http:// URL, not {url:?}"))
+}
+
 pub struct Connection {
     stream: TcpStream,
     host: String,
@@ -19,11 +27,7 @@ pub struct Connection {
 impl Connection {
     /// Connects to `url` (`http://host:port`).
     pub async fn open(url: &str) -> anyhow::Result<Connection> {
-        let host = url
-            .strip_prefix("http://")
-            .context("the load generator needs an http:// URL")?
-            .trim_end_matches('/')
-            .to_owned();
+        let host = address(url)?.to_owned();
         let stream = TcpStream::connect(&host)
             .await
             .with_context(|| format!("cannot connect to {host}"))?;
