@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! submit ──► allowed ─────────────┐
+//!        │      └─► denied (policy changed before start, decided again: not EXECUTE)
 //!        ├─► denied (terminal)    ├─► start ──► executing ──► succeeded | failed | timeout
 //!        └─► pending_approval ─► approved ┘
 //!                             ├─► denied (human)
@@ -159,6 +160,9 @@ pub enum Transition {
     ExecutionTimeout,
     /// Nobody decided before the approval expired.
     ApprovalExpired,
+    /// An `allowed` action about to start was decided again because the policy or profile
+    /// changed since its decision, and the new decision does not let it run.
+    Revoke,
 }
 
 impl Transition {
@@ -172,6 +176,8 @@ impl Transition {
             Transition::Start => &[Allowed, Approved],
             Transition::Succeed | Transition::Fail => &[Executing, Allowed, Approved],
             Transition::ExecutionTimeout => &[Executing],
+            // Only the policy's own allowance is withdrawn; a human approval stands.
+            Transition::Revoke => &[Allowed],
         }
     }
 
@@ -179,7 +185,7 @@ impl Transition {
     pub fn to(self) -> ActionStatus {
         match self {
             Transition::Approve => ActionStatus::Approved,
-            Transition::Deny => ActionStatus::Denied,
+            Transition::Deny | Transition::Revoke => ActionStatus::Denied,
             Transition::Start => ActionStatus::Executing,
             Transition::Succeed => ActionStatus::Succeeded,
             Transition::Fail => ActionStatus::Failed,
@@ -191,7 +197,7 @@ impl Transition {
     pub fn event(self) -> EventType {
         match self {
             Transition::Approve => EventType::Approved,
-            Transition::Deny => EventType::Denied,
+            Transition::Deny | Transition::Revoke => EventType::Denied,
             Transition::Start => EventType::Started,
             Transition::Succeed => EventType::Succeeded,
             Transition::Fail => EventType::Failed,
@@ -219,6 +225,7 @@ mod tests {
             Transition::Fail,
             Transition::ExecutionTimeout,
             Transition::ApprovalExpired,
+            Transition::Revoke,
         ];
         for status in ActionStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
             assert!(

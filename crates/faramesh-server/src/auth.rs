@@ -21,6 +21,9 @@ pub struct Caller {
     /// Recorded as `by` in approval and denial events.
     pub name: Arc<str>,
     pub role: Role,
+    /// Who the caller is for idempotency keys: one per token, so a key sent by one token never
+    /// returns another token's action.
+    pub scope: Arc<str>,
 }
 
 /// What a request wants to do; each handler names its own.
@@ -63,10 +66,11 @@ pub fn allows(role: Role, permission: Permission) -> bool {
 }
 
 impl Caller {
-    fn admin(name: &str) -> Caller {
+    fn admin(name: &str, scope: String) -> Caller {
         Caller {
             name: Arc::from(name),
             role: Role::Admin,
+            scope: Arc::from(scope),
         }
     }
 
@@ -74,6 +78,7 @@ impl Caller {
         Caller {
             name: Arc::from(record.name.as_str()),
             role: record.role,
+            scope: Arc::from(format!("token:{}", record.id)),
         }
     }
 
@@ -145,18 +150,27 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 pub struct Tokens {
     admin: Vec<String>,
     api: RwLock<HashMap<SecretDigest, Caller>>,
-    // Built once: identifying a caller is on every request and must not allocate.
-    admin_caller: Caller,
+    // Built once: identifying a caller is on every request and must not allocate. One per
+    // admin token, in the order of `admin`, so each keeps its own idempotency keys.
+    admin_callers: Vec<Caller>,
     anonymous: Caller,
 }
 
 impl Tokens {
     pub fn new(admin: Vec<String>, api: &[TokenRecord]) -> Tokens {
+        let admin_callers = admin
+            .iter()
+            .map(|secret| {
+                // A digest, not the secret, so the scope may be stored.
+                let digest = secret_hash(secret);
+                Caller::admin("admin", format!("admin:{}", &digest[..16]))
+            })
+            .collect();
         let tokens = Tokens {
             admin,
             api: RwLock::default(),
-            admin_caller: Caller::admin("admin"),
-            anonymous: Caller::admin("anonymous"),
+            admin_callers,
+            anonymous: Caller::admin("anonymous", "anonymous".into()),
         };
         for record in api.iter().filter(|t| t.revoked_at.is_none()) {
             tokens.insert(record);
@@ -201,11 +215,19 @@ impl Tokens {
 
     fn identify(&self, given: &str) -> Option<Caller> {
         // Every admin token is compared, so the time taken does not reveal which one was close.
-        let admin = self.admin.iter().fold(false, |found, t| {
-            found | constant_time_eq(given.as_bytes(), t.as_bytes())
-        });
-        if admin {
-            return Some(self.admin_caller.clone());
+        let admin = self
+            .admin
+            .iter()
+            .enumerate()
+            .fold(None, |found, (index, t)| {
+                if constant_time_eq(given.as_bytes(), t.as_bytes()) {
+                    Some(index)
+                } else {
+                    found
+                }
+            });
+        if let Some(caller) = admin.and_then(|index| self.admin_callers.get(index)) {
+            return Some(caller.clone());
         }
         // A lookup by hash reveals nothing usable about the secret.
         self.read().get(&digest(given)).cloned()
@@ -324,6 +346,10 @@ mod tests {
         let caller = tokens.identify("fm_agent").unwrap();
         assert_eq!((&*caller.name, caller.role), ("ci", Role::Agent));
         assert!(tokens.identify("fm_agen").is_none());
+        assert_ne!(
+            tokens.identify("root").unwrap().scope,
+            tokens.identify("fm_agent").unwrap().scope
+        );
         tokens.remove(&agent);
         assert!(tokens.identify("fm_agent").is_none());
     }

@@ -18,6 +18,11 @@ pub struct ServerConfig {
     /// Admin bearer tokens; empty means the API is open.
     pub tokens: Vec<String>,
     pub enable_cors: bool,
+    /// Origins allowed to call the API from a browser (`FARAMESH_CORS_ORIGINS`); CORS is off
+    /// when empty. `*` is accepted only with authentication on (checked at start).
+    pub cors_origins: Vec<String>,
+    /// Host names, besides loopback ones, an open server answers (`FARAMESH_ALLOWED_HOSTS`).
+    pub allowed_hosts: Vec<String>,
     pub demo: bool,
     pub policy_file: PathBuf,
     pub profile_file: PathBuf,
@@ -112,16 +117,13 @@ impl ServerConfig {
             host: get("FARAMESH_HOST", Some("FARA_API_HOST"))
                 .map_or_else(|| "127.0.0.1".to_owned(), |(_, v)| v.trim().to_owned()),
             port,
-            tokens: get("FARAMESH_TOKEN", Some("FARA_AUTH_TOKEN"))
-                .map(|(_, v)| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|t| !t.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
+            tokens: admin_tokens(&var)?,
             enable_cors: flag("FARAMESH_ENABLE_CORS", true)?,
+            cors_origins: list(get("FARAMESH_CORS_ORIGINS", None)),
+            allowed_hosts: list(get("FARAMESH_ALLOWED_HOSTS", None))
+                .into_iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
             demo: flag("FARAMESH_DEMO", false)?,
             policy_file: get("FARA_POLICY_FILE", None).map_or_else(
                 || PathBuf::from("policies/default.yaml"),
@@ -141,6 +143,43 @@ impl ServerConfig {
             approval_ttl: seconds("FARAMESH_APPROVAL_TTL")?,
         })
     }
+}
+
+/// The admin tokens of `FARAMESH_TOKEN` (legacy `FARA_AUTH_TOKEN`), comma-separated. An empty
+/// value means "no admin token"; a value that is set but holds no token (`" , "`) is an error,
+/// because reading it as "authentication off" would open the API by a typo.
+fn admin_tokens(var: &impl Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
+    let Some((variable, value)) = ["FARAMESH_TOKEN", "FARA_AUTH_TOKEN"]
+        .into_iter()
+        .find_map(|name| var(name).filter(|v| !v.is_empty()).map(|v| (name, v)))
+    else {
+        return Ok(Vec::new());
+    };
+    let tokens: Vec<String> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if tokens.is_empty() {
+        return Err(ConfigError {
+            variable,
+            value,
+            why: "it is set but holds no token; set a token (or several, comma-separated), or unset it to run without authentication".into(),
+        });
+    }
+    Ok(tokens)
+}
+
+/// A comma-separated list; blank entries are dropped.
+fn list(value: Option<(&'static str, String)>) -> Vec<String> {
+    value.map_or_else(Vec::new, |(_, v)| {
+        v.split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
 }
 
 fn sqlite_path(
@@ -188,6 +227,35 @@ mod tests {
         assert_eq!(c.tokens, ["a", "b"]);
         let c = config(&[("FARA_API_PORT", "9000"), ("FARAMESH_PORT", "9100")]).unwrap();
         assert_eq!(c.port, 9100);
+    }
+
+    #[test]
+    fn a_token_setting_without_a_token_is_an_error_not_auth_off() {
+        for blank in [" , ", ",", "   ", " ,, "] {
+            let error = config(&[("FARAMESH_TOKEN", blank)]).unwrap_err();
+            assert_eq!(error.variable, "FARAMESH_TOKEN", "{blank:?}");
+            assert!(error.to_string().contains("holds no token"), "{error}");
+        }
+        let error = config(&[("FARA_AUTH_TOKEN", ",")]).unwrap_err();
+        assert_eq!(error.variable, "FARA_AUTH_TOKEN");
+        // Empty is the conventional "unset" (a `.env` line `FARAMESH_TOKEN=`).
+        assert!(config(&[("FARAMESH_TOKEN", "")]).unwrap().tokens.is_empty());
+        assert_eq!(config(&[("FARAMESH_TOKEN", " a ,")]).unwrap().tokens, ["a"]);
+    }
+
+    #[test]
+    fn origins_and_hosts_are_lists() {
+        let c = config(&[
+            (
+                "FARAMESH_CORS_ORIGINS",
+                "https://a.example, https://b.example,",
+            ),
+            ("FARAMESH_ALLOWED_HOSTS", "Gate.Internal"),
+        ])
+        .unwrap();
+        assert_eq!(c.cors_origins, ["https://a.example", "https://b.example"]);
+        assert_eq!(c.allowed_hosts, ["gate.internal"]);
+        assert!(config(&[]).unwrap().cors_origins.is_empty());
     }
 
     #[test]

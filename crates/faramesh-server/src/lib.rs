@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod background;
+pub mod browser;
 pub mod config;
 pub mod error;
 pub mod execution;
@@ -21,7 +22,6 @@ use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use faramesh_storage::{SqliteStore, Store};
 use std::sync::Arc;
-use tower_http::cors::CorsLayer;
 
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -35,6 +35,9 @@ pub enum StartError {
     Storage(#[from] faramesh_storage::StoreError),
     #[error(transparent)]
     Executors(#[from] faramesh_executors::ConfigError),
+    /// A setting that cannot be used as given.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// Opens the configured storage and loads the policy.
@@ -48,6 +51,10 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
     let start_after = store.last_event_seq().await?;
     let loaded = state::load(&config)?;
     let tokens = auth::Tokens::new(config.tokens.clone(), &store.list_tokens().await?);
+    if config.enable_cors {
+        browser::check_cors_setting(&config.cors_origins, tokens.enabled())
+            .map_err(StartError::Config)?;
+    }
     let hub = faramesh_events::EventHub::new(faramesh_events::HubConfig {
         start_after,
         ..Default::default()
@@ -106,9 +113,15 @@ async fn refresh_tokens(store: Arc<dyn Store>, tokens: Arc<auth::Tokens>) {
     }
 }
 
-/// The whole application: API routes, the live stream, authentication, metrics, body limit and CORS.
+/// The whole application: API routes, the live stream, authentication, the browser boundary,
+/// metrics, body limit and CORS.
 pub fn app(state: AppState) -> Router {
-    let cors = state.config.enable_cors;
+    let cors = if state.config.enable_cors {
+        browser::cors_layer(&state.config.cors_origins)
+    } else {
+        None
+    };
+    let guarded = state.clone();
     let hub = state.hub.clone();
     let tracked = state.clone();
     let authenticating = state.clone();
@@ -122,6 +135,10 @@ pub fn app(state: AppState) -> Router {
             authenticating,
             auth::authenticate,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            guarded,
+            browser::guard_open_server,
+        ))
         // Outside authentication, so refused requests are counted too.
         .layer(axum::middleware::from_fn_with_state(
             tracked,
@@ -132,8 +149,8 @@ pub fn app(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ));
-    if cors {
-        router = router.layer(CorsLayer::permissive());
+    if let Some(cors) = cors {
+        router = router.layer(cors);
     }
     router
 }

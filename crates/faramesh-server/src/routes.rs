@@ -71,7 +71,8 @@ pub(crate) async fn submit(
             }
             let body_hash = faramesh_core::hash::canonical_sha256(&raw)
                 .map_err(|e| ApiError::Validation(e.to_string()))?;
-            Some((key.to_owned(), body_hash))
+            // Keys belong to their caller: the same key from another token is another request.
+            Some((format!("{}\n{key}", caller.scope), body_hash))
         }
     };
     let request = validate::action_request(raw)?;
@@ -375,21 +376,103 @@ pub(crate) async fn start(
     Path(id): Path<String>,
 ) -> ApiResult {
     caller.require(Permission::Execute)?;
+    let current = find(&state, &id).await?;
+    let redecided = match current.status {
+        ActionStatus::Allowed => decide_again_if_changed(&state, &current).await?,
+        _ => None,
+    };
+    let executor = state.executors.for_tool(&current.tool);
+    // The started event names the built-in executor that owns the outcome, so an agent's
+    // `/result` cannot overwrite what really happened.
+    let mut meta = json!({});
+    if let Some(kind) = executor {
+        meta["executor"] = json!(executor_name(kind));
+    }
+    if let Some(redecision) = redecided {
+        meta["redecided"] = redecision;
+    }
     // The conditional update is the gate: only an `allowed` or `approved` action gets here.
     let action = state
         .transition(
             &id,
             Transition::Start,
             TransitionUpdate {
-                meta: json!({}),
+                meta,
                 ..Default::default()
             },
         )
         .await?;
-    if let Some(kind) = state.executors.for_tool(&action.tool) {
+    if let Some(kind) = executor {
         crate::execution::spawn(state.clone(), kind, action.clone());
     }
     ok(view::action(&action, caller.token_visibility()))
+}
+
+fn executor_name(kind: faramesh_executors::ExecutorKind) -> &'static str {
+    match kind {
+        faramesh_executors::ExecutorKind::Shell => "shell",
+        faramesh_executors::ExecutorKind::Http => "http",
+    }
+}
+
+/// An `allowed` action was allowed by the policy and profile of its decision. If either has
+/// changed since, the action is decided again before it may run: an EXECUTE lets it start
+/// (the answer describes the new decision, for the `started` event); anything else withdraws
+/// the allowance (a `denied` event saying why) and refuses the start with 409. A human approval
+/// is never re-decided: the human judged the action itself.
+async fn decide_again_if_changed(
+    state: &AppState,
+    action: &ActionRecord,
+) -> Result<Option<Value>, ApiError> {
+    let request = ActionRequest {
+        agent_id: action.agent_id.clone(),
+        tool: action.tool.clone(),
+        operation: action.operation.clone(),
+        params: action.params.clone(),
+        context: action.context.clone(),
+    };
+    let decision = state.loaded.load().engine.decide(&request);
+    let policy_changed = decision.policy_hash.as_deref() != action.policy_hash.as_deref();
+    let profile_changed = decision.profile_hash.as_deref() != action.profile_hash.as_deref();
+    if !policy_changed && !profile_changed {
+        return Ok(None);
+    }
+    let what = match (policy_changed, profile_changed) {
+        (true, true) => "the policy and the profile changed",
+        (true, false) => "the policy changed",
+        _ => "the profile changed",
+    };
+    let redecision = json!({
+        "why": format!("{what} since the decision"),
+        "decision": decision.decision(),
+        "outcome": decision.outcome.as_str(),
+        "reason_code": &*decision.reason_code,
+        "reason": &*decision.reason,
+        "policy_hash": decision.policy_hash.as_deref(),
+        "profile_hash": decision.profile_hash.as_deref(),
+    });
+    if decision.outcome == faramesh_core::Outcome::Execute {
+        return Ok(Some(redecision));
+    }
+    let reason = format!(
+        "Not started: {what} since this action was allowed, and it is now decided {}: {}",
+        decision.decision(),
+        decision.reason
+    );
+    let update = TransitionUpdate {
+        decision: Some("deny".to_owned()),
+        reason: Some(reason.clone()),
+        result: None,
+        meta: json!({"reason": reason, "by": "policy", "redecided": redecision}),
+    };
+    let revoked = state
+        .transition(&action.id, Transition::Revoke, update)
+        .await?;
+    Err(ApiError::Conflict {
+        detail: format!("{reason}. Submit it again to have it decided under the current policy."),
+        action_id: revoked.id,
+        status: revoked.status.as_str().to_owned(),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -412,6 +495,7 @@ pub(crate) async fn result(
     payload: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
     caller.require(Permission::Execute)?;
+    refuse_if_an_executor_owns(&state, &id).await?;
     let body: ResultBody = serde_json::from_value(body(payload)?).map_err(|e| {
         ApiError::Validation(format!(
             "The result body must be {{success, error?, output?}}: {e}"
@@ -435,6 +519,33 @@ pub(crate) async fn result(
     };
     let action = state.transition(&id, transition, update).await?;
     ok(view::action(&action, caller.token_visibility()))
+}
+
+/// 409 when a built-in executor runs the action: its outcome is recorded by the server from what
+/// really happened, and an agent's report must not replace it.
+async fn refuse_if_an_executor_owns(state: &AppState, id: &str) -> Result<(), ApiError> {
+    let action = find(state, id).await?;
+    if action.status != ActionStatus::Executing {
+        return Ok(());
+    }
+    let events = state.store.events(id).await?;
+    let executor = events
+        .iter()
+        .rev()
+        .find(|e| e.event_type == EventType::Started)
+        .and_then(|e| e.meta.get("executor"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match executor {
+        Some(executor) => Err(ApiError::Conflict {
+            detail: format!(
+                "Action {id} is being run by the built-in {executor} executor; the server records its outcome, so a reported result is refused"
+            ),
+            action_id: id.to_owned(),
+            status: action.status.as_str().to_owned(),
+        }),
+        None => Ok(()),
+    }
 }
 
 #[utoipa::path(post, path = "/v1/gate/decide", request_body = crate::openapi::ActionSubmission,

@@ -127,7 +127,7 @@ pub trait Store: Send + Sync + 'static {
 pub(crate) fn transition_name(t: Transition) -> &'static str {
     match t {
         Transition::Approve => "approved",
-        Transition::Deny => "denied",
+        Transition::Deny | Transition::Revoke => "denied",
         Transition::Start => "started",
         Transition::Succeed => "marked succeeded",
         Transition::Fail => "marked failed",

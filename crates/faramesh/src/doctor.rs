@@ -15,7 +15,7 @@ enum Check {
 }
 
 pub fn run(global: &Global) -> anyhow::Result<Status> {
-    let _ = dotenvy::dotenv();
+    crate::env_file::load()?;
     let mut checks = Vec::new();
     let config = match ServerConfig::from_lookup(|name| std::env::var(name).ok()) {
         Ok(mut config) => {

@@ -8,15 +8,22 @@ use std::path::Path;
 
 const POLICY: &str = include_str!("../../../policies/default.yaml");
 const PROFILE: &str = include_str!("../../../profiles/default.yaml");
-const ENV_EXAMPLE: &str = "\\
-# Copy to .env and adjust; real environment variables and `faramesh serve` flags win over it.
+const ENV_EXAMPLE: &str = "\
+# Copy to .env and uncomment what you need; real environment variables and
+# `faramesh serve` flags win over it. `faramesh serve` logs which .env it read.
 # FARAMESH_HOST=127.0.0.1
 # FARAMESH_PORT=8000
-# FARAMESH_TOKEN=change-me            # admin bearer token(s), comma-separated; unset = open API
+# Admin bearer token(s), comma-separated; unset = open API (loopback only).
+# FARAMESH_TOKEN=change-me
+# Browser origins that may call the API (CORS is off when unset), and extra host
+# names an open server answers besides localhost.
+# FARAMESH_CORS_ORIGINS=https://dashboard.example.com
+# FARAMESH_ALLOWED_HOSTS=gatekeeper.internal
 # FARA_POLICY_FILE=policies/default.yaml
 # FARAMESH_PROFILE_FILE=profiles/default.yaml
 # FARA_SQLITE_PATH=data/actions.db
-# FARAMESH_EXECUTORS=shell            # shell, http, shell,http or none
+# Built-in executors: shell, http, shell,http or none.
+# FARAMESH_EXECUTORS=shell
 # FARAMESH_ACTION_TIMEOUT=300
 # FARAMESH_APPROVAL_TTL=3600
 # FARAMESH_HOT_RELOAD=1

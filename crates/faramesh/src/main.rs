@@ -2,6 +2,7 @@
 
 mod cli;
 mod doctor;
+mod env_file;
 mod init;
 mod operate;
 mod output;

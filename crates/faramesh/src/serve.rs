@@ -6,9 +6,16 @@ use anyhow::Context;
 use faramesh_server::{Backend, ServerConfig};
 
 pub fn run(args: &ServeArgs, global: &crate::cli::Global) -> anyhow::Result<Status> {
-    // `.env` fills in only variables the environment does not set; a missing file is fine.
-    let _ = dotenvy::dotenv();
+    let env_file = crate::env_file::load()?;
     init_logging(&args.log_format);
+    match &env_file {
+        Some(path) => {
+            tracing::info!(file = %path.display(), "settings read from .env (the environment and flags win over it)")
+        }
+        None => tracing::info!(
+            "no .env file in the working directory; settings come from the environment and flags"
+        ),
+    }
     let mut config = ServerConfig::from_lookup(|name| std::env::var(name).ok())
         .context("invalid configuration")?;
     if let Some(host) = &global.host {
