@@ -3,3 +3,7 @@
 //! binary as an attacker would and fails when the hole reopens.
 
 mod harness;
+mod executor_results;
+mod idempotency;
+mod open_server;
+mod redecide;
