@@ -1,24 +1,151 @@
-//! The `http` executor: one request, no more than 5 redirects.
+//! The `http` executor: exactly the request that was decided. The method is the decided
+//! operation, the connection goes only to an address the executor may reach (see
+//! `network.rs`), no proxy stands in between, and a redirect is reported instead of followed.
 
 use std::error::Error as _;
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, Url};
 use serde_json::{json, Map, Value};
 
+use crate::network::{refusal, AllowedNetworks, GuardedResolver};
 use crate::{duration_ms, timeout_message, CappedBuf, ExecOutcome, Limits};
 
-pub(crate) async fn run(params: &Map<String, Value>, limits: &Limits) -> ExecOutcome {
-    let spec = match HttpSpec::from_params(params) {
+/// The operations the executor sends, each as the HTTP method of the same name.
+const OPERATIONS: &str = "get, post, put, patch, delete, head or options";
+
+/// Headers some servers read as the "real" method of a request (Rails, Google APIs, ...). One
+/// that names another method than the operation would run something the policy never decided.
+const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// The HTTP method named by an `http` action's operation (case-insensitive).
+fn method_of(operation: &str) -> Option<Method> {
+    Some(match operation.to_ascii_lowercase().as_str() {
+        "get" => Method::GET,
+        "post" => Method::POST,
+        "put" => Method::PUT,
+        "patch" => Method::PATCH,
+        "delete" => Method::DELETE,
+        "head" => Method::HEAD,
+        "options" => Method::OPTIONS,
+        _ => return None,
+    })
+}
+
+fn not_a_method(operation: &str) -> String {
+    format!(
+        "operation {operation:?} is not an HTTP method; the http executor sends the decided \
+         operation as the method, so submit the action with operation {OPERATIONS}"
+    )
+}
+
+/// Checks, at submission, that an `http` action's params cannot make the executor send
+/// anything other than what its operation says; `Err` names the offending field.
+///
+/// * `params.method` may be left out; if given it must equal the operation (ignoring case).
+///   The executor never reads it, but a policy reviewer or a rule on params might.
+/// * A method-override header (`X-HTTP-Method-Override` and kin) must equal the operation too.
+/// * `params.body` is refused with `get` and `head`: a policy that allows `http get` grants a
+///   read, and a GET body has no defined meaning (RFC 9110, 9.3.1) yet some servers act on it
+///   (search and delete-by-query APIs), so it would carry a payload the policy never weighed.
+///   An agent that needs to send content submits `post`, which the policy decides separately.
+pub fn check_http_params(operation: &str, params: &Map<String, Value>) -> Result<(), String> {
+    match params.get("method") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(method)) if method.eq_ignore_ascii_case(operation) => {}
+        Some(Value::String(method)) => {
+            return Err(format!(
+                "params.method is {method:?} but the operation is {operation:?}; the http \
+                 executor sends the operation as the method, so leave params.method out or \
+                 submit the action with operation {:?} for the policy to decide",
+                method.trim().to_ascii_lowercase()
+            ))
+        }
+        Some(_) => {
+            return Err(format!(
+                "params.method must be a string equal to the operation ({operation:?}), or be \
+                 left out"
+            ))
+        }
+    }
+    check_override_headers(operation, params)?;
+    if let Some(method) = method_of(operation) {
+        check_body(&method, operation, params)?;
+    }
+    Ok(())
+}
+
+fn check_override_headers(operation: &str, params: &Map<String, Value>) -> Result<(), String> {
+    if let Some(Value::Object(headers)) = params.get("headers") {
+        for (name, value) in headers {
+            let overrides = METHOD_OVERRIDE_HEADERS
+                .iter()
+                .any(|h| name.trim().eq_ignore_ascii_case(h));
+            let agrees = value
+                .as_str()
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case(operation));
+            if overrides && !agrees {
+                return Err(format!(
+                    "params.headers.{name} would ask the server to treat the request as \
+                     another method than the operation {operation:?}; leave the header out or \
+                     submit the action with the operation you mean"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_body(method: &Method, operation: &str, params: &Map<String, Value>) -> Result<(), String> {
+    let has_body = !matches!(params.get("body"), None | Some(Value::Null));
+    if has_body && (*method == Method::GET || *method == Method::HEAD) {
+        return Err(format!(
+            "params.body is not allowed with operation {operation:?}: a {method} request is \
+             decided as a read; submit the action with operation \"post\" (or put/patch) to \
+             send a body"
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(
+    operation: &str,
+    params: &Map<String, Value>,
+    limits: &Limits,
+    allowed: &AllowedNetworks,
+) -> ExecOutcome {
+    let spec = match HttpSpec::from_params(operation, params) {
         Ok(spec) => spec,
         Err(error) => return ExecOutcome::failed(error),
     };
     let shown_url = redacted(&spec.url);
 
+    // An address written into the URL never reaches the resolver below, so it is checked
+    // here, before any connection is attempted.
+    if let Some(addr) = literal_address(&spec.url) {
+        if let Err(kind) = allowed.check(addr) {
+            let host = spec.url.host_str().unwrap_or_default();
+            return ExecOutcome::failed(refusal(host, addr, kind));
+        }
+    }
+    let (resolver, refused) = GuardedResolver::new(allowed.clone());
+
     let client = match reqwest::Client::builder()
         .timeout(limits.timeout)
-        .redirect(reqwest::redirect::Policy::limited(5))
+        // Only the original URL was decided; a redirect could lead anywhere, including the
+        // gatekeeper's own API.
+        .redirect(reqwest::redirect::Policy::none())
+        // A proxy from the environment (HTTP_PROXY, ALL_PROXY) would make the proxy connect
+        // wherever it likes, out of reach of the address check.
+        .no_proxy()
+        .dns_resolver(Arc::new(resolver))
         .build()
     {
         Ok(client) => client,
@@ -26,7 +153,9 @@ pub(crate) async fn run(params: &Map<String, Value>, limits: &Limits) -> ExecOut
     };
 
     let started = Instant::now();
-    let mut request = client.request(spec.method, spec.url).headers(spec.headers);
+    let mut request = client
+        .request(spec.method, spec.url.clone())
+        .headers(spec.headers);
     if let Some(body) = spec.body {
         request = request.body(body);
     }
@@ -35,7 +164,10 @@ pub(crate) async fn run(params: &Map<String, Value>, limits: &Limits) -> ExecOut
         Ok(response) => response,
         Err(e) => {
             let output = json!({ "duration_ms": duration_ms(started.elapsed()) });
-            return if e.is_timeout() {
+            let refused_because = refused.lock().unwrap_or_else(|p| p.into_inner()).take();
+            return if let Some(error) = refused_because {
+                ExecOutcome::Failed { error, output }
+            } else if e.is_timeout() {
                 ExecOutcome::TimedOut {
                     error: timeout_message(limits.timeout),
                     output,
@@ -50,6 +182,13 @@ pub(crate) async fn run(params: &Map<String, Value>, limits: &Limits) -> ExecOut
     };
 
     let status = response.status();
+    let location = response.headers().get(LOCATION).map(|location| {
+        let location = String::from_utf8_lossy(location.as_bytes());
+        // Shown resolved (a relative Location means little without its base) and redacted.
+        spec.url
+            .join(&location)
+            .map_or_else(|_| location.into_owned(), |target| redacted(&target))
+    });
     let headers = header_object(response.headers());
     let mut body = CappedBuf::new(limits.max_output_bytes);
     // Unlike a child's pipe, nothing is blocked by leaving a response
@@ -86,11 +225,34 @@ pub(crate) async fn run(params: &Map<String, Value>, limits: &Limits) -> ExecOut
             output,
         },
         None if status.is_success() => ExecOutcome::Succeeded { output },
-        None => ExecOutcome::Failed {
-            error: format!("HTTP status {}", status.as_u16()),
-            output,
+        None => match location.filter(|_| status.is_redirection()) {
+            Some(target) => ExecOutcome::Failed {
+                error: format!(
+                    "HTTP status {}: the redirect to {target} was not followed because only \
+                     the original URL was decided; submit a new action for {target} if it \
+                     should be requested",
+                    status.as_u16()
+                ),
+                output,
+            },
+            None => ExecOutcome::Failed {
+                error: format!("HTTP status {}", status.as_u16()),
+                output,
+            },
         },
     }
+}
+
+/// The IP address written in the URL, if its host is one rather than a name.
+fn literal_address(url: &Url) -> Option<IpAddr> {
+    // The URL parser has already turned every IPv4 spelling (`0x7f.1`, `2130706433`) into
+    // dotted form; whatever reads as an address here is what the client connects to directly.
+    let host = url.host_str()?;
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.parse().ok()
 }
 
 struct HttpSpec {
@@ -101,7 +263,7 @@ struct HttpSpec {
 }
 
 impl HttpSpec {
-    fn from_params(params: &Map<String, Value>) -> Result<HttpSpec, String> {
+    fn from_params(operation: &str, params: &Map<String, Value>) -> Result<HttpSpec, String> {
         let raw_url = match params.get("url") {
             Some(Value::String(url)) if !url.trim().is_empty() => url.trim(),
             Some(Value::String(_)) | None | Some(Value::Null) => {
@@ -119,12 +281,12 @@ impl HttpSpec {
             ));
         }
 
-        let method = match params.get("method") {
-            None | Some(Value::Null) => Method::GET,
-            Some(Value::String(m)) => Method::from_bytes(m.trim().to_ascii_uppercase().as_bytes())
-                .map_err(|_| format!("params.method {m:?} is not a valid HTTP method"))?,
-            Some(_) => return Err("params.method must be a string".to_string()),
-        };
+        // The method is the decided operation and nothing else: params.method (checked
+        // against the operation at submission) is not read, so an action stored before that
+        // check still sends only what its operation says.
+        let method = method_of(operation).ok_or_else(|| not_a_method(operation))?;
+        check_body(&method, operation, params)?;
+        check_override_headers(operation, params)?;
 
         let mut headers = HeaderMap::new();
         match params.get("headers") {

@@ -3,7 +3,13 @@
 //! report the outcome as JSON.
 
 mod http;
+mod network;
 mod shell;
+
+pub use http::check_http_params;
+pub use network::{
+    inward_kind, AllowedNetworks, InwardKind, NetworkListError, ALLOWED_NETWORKS_VAR,
+};
 
 use std::time::Duration;
 
@@ -173,15 +179,20 @@ impl ExecOutcome {
     }
 }
 
-/// Runs the action. Never panics; every problem (bad params, spawn failure, network error) is a Failed with a clear error text.
+/// Runs the action as decided: `operation` is the action's decided operation (the `http`
+/// executor sends it as the method; the `shell` executor does not use it), and `networks` lists
+/// the inward networks the `http` executor may reach. Never panics; every problem (bad params,
+/// spawn failure, refused address, network error) is a Failed with a clear error text.
 pub async fn execute(
     kind: ExecutorKind,
+    operation: &str,
     params: &Map<String, Value>,
     limits: &Limits,
+    networks: &AllowedNetworks,
 ) -> ExecOutcome {
     match kind {
         ExecutorKind::Shell => shell::run(params, limits).await,
-        ExecutorKind::Http => http::run(params, limits).await,
+        ExecutorKind::Http => http::run(operation, params, limits, networks).await,
     }
 }
 

@@ -31,6 +31,9 @@ pub struct ServerConfig {
     pub allow_missing_policy: bool,
     pub backend: Backend,
     pub executors: String,
+    /// Inward networks (loopback, private, link-local, ...) the `http` executor may reach
+    /// (`FARAMESH_HTTP_ALLOWED_NETWORKS`); none by default.
+    pub http_allowed_networks: faramesh_executors::AllowedNetworks,
     pub action_timeout: Duration,
     pub approval_ttl: Option<Duration>,
 }
@@ -139,6 +142,16 @@ impl ServerConfig {
             backend,
             executors: get("FARAMESH_EXECUTORS", None)
                 .map_or_else(|| "shell".to_owned(), |(_, v)| v),
+            http_allowed_networks: match get(faramesh_executors::ALLOWED_NETWORKS_VAR, None) {
+                None => faramesh_executors::AllowedNetworks::none(),
+                Some((variable, v)) => {
+                    faramesh_executors::AllowedNetworks::parse(&v).map_err(|e| ConfigError {
+                        variable,
+                        why: e.to_string(),
+                        value: v,
+                    })?
+                }
+            },
             action_timeout: seconds("FARAMESH_ACTION_TIMEOUT")?.unwrap_or(Duration::from_secs(300)),
             approval_ttl: seconds("FARAMESH_APPROVAL_TTL")?,
         })
@@ -256,6 +269,21 @@ mod tests {
         assert_eq!(c.cors_origins, ["https://a.example", "https://b.example"]);
         assert_eq!(c.allowed_hosts, ["gate.internal"]);
         assert!(config(&[]).unwrap().cors_origins.is_empty());
+    }
+
+    #[test]
+    fn http_allowed_networks_are_parsed_and_bad_entries_named() {
+        assert!(config(&[]).unwrap().http_allowed_networks.is_empty());
+        let c = config(&[("FARAMESH_HTTP_ALLOWED_NETWORKS", "127.0.0.1/32, 10.0.0.0/8")]).unwrap();
+        assert_eq!(
+            c.http_allowed_networks.to_string(),
+            "127.0.0.1/32,10.0.0.0/8"
+        );
+        let err = config(&[("FARAMESH_HTTP_ALLOWED_NETWORKS", "127.0.0.1/32,intranet")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("FARAMESH_HTTP_ALLOWED_NETWORKS"), "{err}");
+        assert!(err.contains("\"intranet\""), "{err}");
     }
 
     #[test]

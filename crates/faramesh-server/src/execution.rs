@@ -17,7 +17,15 @@ pub fn spawn(state: AppState, kind: ExecutorKind, action: ActionRecord) {
             timeout: timeout_for(&action.context, state.config.action_timeout),
             max_output_bytes: Limits::DEFAULT_MAX_OUTPUT,
         };
-        let outcome = execute(kind, &action.params, &limits).await;
+        // The decided operation, not anything in params, says what the executor does.
+        let outcome = execute(
+            kind,
+            &action.operation,
+            &action.params,
+            &limits,
+            &state.config.http_allowed_networks,
+        )
+        .await;
         let (transition, error, output) = match outcome {
             ExecOutcome::Succeeded { output } => (Transition::Succeed, None, output),
             ExecOutcome::Failed { error, output } => (Transition::Fail, Some(error), output),

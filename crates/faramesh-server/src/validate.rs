@@ -55,6 +55,11 @@ pub fn action_request(body: Value) -> Result<ActionRequest, ApiError> {
         }
     };
     check_params(&params)?;
+    if tool == "http" {
+        // The executor sends the operation's method; params that say otherwise would show a
+        // reviewer (or a rule on params) one request while another is decided.
+        faramesh_executors::check_http_params(&operation, &params).map_err(invalid)?;
+    }
     check_nested(&Value::Object(context.clone()), "context", 0)?;
     Ok(ActionRequest {
         agent_id,

@@ -7,3 +7,4 @@ mod executor_results;
 mod idempotency;
 mod open_server;
 mod redecide;
+mod http_executor;
