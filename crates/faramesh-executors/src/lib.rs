@@ -5,6 +5,7 @@
 mod http;
 mod network;
 mod shell;
+mod supervisor;
 
 pub use http::check_http_params;
 pub use network::{

@@ -1,15 +1,18 @@
-//! The `shell` executor: `sh -c <cmd>` in its own process group.
+//! The `shell` executor: `sh -c <cmd>` under a supervisor that ends the command's whole
+//! process tree (see `supervisor`).
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::Instant;
 
-use nix::sys::signal::{killpg, Signal};
+use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
+use crate::supervisor::{become_supervisor, Lifeline};
 use crate::{duration_ms, timeout_message, CappedBuf, ExecOutcome, Limits};
 
 pub(crate) async fn run(params: &Map<String, Value>, limits: &Limits) -> ExecOutcome {
@@ -18,6 +21,16 @@ pub(crate) async fn run(params: &Map<String, Value>, limits: &Limits) -> ExecOut
         Err(error) => return ExecOutcome::failed(error),
     };
     let started = Instant::now();
+    let start_failed = |error: String| ExecOutcome::Failed {
+        error,
+        output: json!({ "duration_ms": duration_ms(started.elapsed()) }),
+    };
+
+    let lifeline = match Lifeline::new() {
+        Ok(lifeline) => lifeline,
+        Err(e) => return start_failed(format!("failed to start sh: cannot create a pipe: {e}")),
+    };
+    let lifeline_read = lifeline.read.as_raw_fd();
 
     let mut command = Command::new("sh");
     command
@@ -26,27 +39,34 @@ pub(crate) async fn run(params: &Map<String, Value>, limits: &Limits) -> ExecOut
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // A group of its own lets us kill everything the command started,
-        // not just the shell, on timeout or cancellation.
-        .process_group(0)
-        .kill_on_drop(true);
+        // The supervisor gets a group of its own, as the command had before it: signals
+        // aimed at the server's group (a terminal's Ctrl-C) leave running actions to the
+        // server's shutdown. `sh` makes a further group of its own.
+        .process_group(0);
     if let Some(cwd) = spec.cwd {
         command.current_dir(cwd);
     }
     command.envs(spec.env);
+    // SAFETY: become_supervisor only makes async-signal-safe system calls, as required
+    // between fork and exec, and `lifeline_read` stays open in the server until spawn has
+    // returned (it is dropped below), so the child inherits it.
+    unsafe {
+        command.pre_exec(move || become_supervisor(lifeline_read));
+    }
 
-    let mut child = match command.spawn() {
+    // The spawned process is the supervisor; `sh` is its child. Not `kill_on_drop`: a
+    // SIGKILLed supervisor could not clean up, and the command's processes would be
+    // reparented to init. Dropping the guard below stops it properly instead.
+    let spawned = command.spawn();
+    let Lifeline { read, write } = lifeline;
+    drop(read);
+    let mut child = match spawned {
         Ok(child) => child,
-        Err(e) => {
-            return ExecOutcome::Failed {
-                error: format!("failed to start sh: {e}"),
-                output: json!({ "duration_ms": duration_ms(started.elapsed()) }),
-            }
-        }
+        Err(e) => return start_failed(format!("failed to start sh: {e}")),
     };
-    // Declared after `child` so it drops first: the group is killed while the
-    // shell is still unreaped, so its pid (= pgid) cannot have been reused.
-    let mut group = GroupGuard::new(child.id());
+    // Declared after `child` so it drops first: the supervisor is signalled while it is
+    // still unreaped, so its pid cannot have been reused.
+    let mut tree = TreeGuard::new(write, child.id());
 
     let mut stdout = CappedBuf::new(limits.max_output_bytes);
     let mut stderr = CappedBuf::new(limits.max_output_bytes);
@@ -55,11 +75,13 @@ pub(crate) async fn run(params: &Map<String, Value>, limits: &Limits) -> ExecOut
 
     let finished = tokio::time::timeout(limits.timeout, async {
         let wait = async {
+            // The supervisor exits only once `sh` has ended and everything it left
+            // behind (which could keep the pipes below open and would run unsupervised
+            // after the action is reported as done) has been killed and reaped.
             let status = child.wait().await;
-            // Background jobs the shell left behind would keep the pipes open
-            // (so the reads below would never end) and run unsupervised after
-            // the action is reported as done.
-            group.kill();
+            if status.is_ok() {
+                tree.reaped();
+            }
             status
         };
         let (status, (), ()) = tokio::join!(
@@ -75,9 +97,10 @@ pub(crate) async fn run(params: &Map<String, Value>, limits: &Limits) -> ExecOut
         Ok(Ok(status)) => Ok(status),
         Ok(Err(e)) => Err(format!("failed to wait for sh: {e}")),
         Err(_elapsed) => {
-            group.kill();
-            // The shell got SIGKILL, so this returns promptly; reaping it
-            // avoids leaving a zombie behind.
+            tree.end();
+            // The supervisor now SIGKILLs the whole tree, reaps it, and exits, so this
+            // returns promptly; waiting means nothing the command started still runs when
+            // the outcome is reported, and reaping the supervisor leaves no zombie.
             let status = child.wait().await.ok();
             let output = shell_output(status, &stdout, &stderr, started);
             return ExecOutcome::TimedOut {
@@ -201,35 +224,48 @@ fn shell_output(
     })
 }
 
-/// SIGKILLs the child's process group when dropped, so a cancelled
-/// `execute` future does not leave the command's descendants running
-/// (`kill_on_drop` alone only reaches the shell itself).
-struct GroupGuard {
-    pgid: Option<Pid>,
+/// Ends the command's process tree when dropped (a cancelled `execute` future) or told to
+/// (the timeout), by asking the supervisor to.
+struct TreeGuard {
+    /// The server's end of the lifeline: the supervisor ends the tree once it is closed,
+    /// which also happens when the server dies.
+    lifeline: Option<OwnedFd>,
+    supervisor: Option<Pid>,
 }
 
-impl GroupGuard {
-    fn new(child_pid: Option<u32>) -> Self {
-        let pgid = child_pid
+impl TreeGuard {
+    fn new(lifeline: OwnedFd, child_pid: Option<u32>) -> Self {
+        let supervisor = child_pid
             .and_then(|pid| i32::try_from(pid).ok())
             .filter(|&pid| pid > 0)
             .map(Pid::from_raw);
-        GroupGuard { pgid }
+        TreeGuard {
+            lifeline: Some(lifeline),
+            supervisor,
+        }
     }
 
-    /// Kills the group once; later calls (and the drop) do nothing, which
-    /// keeps us from signalling a process group id that may since have been
-    /// reused.
-    fn kill(&mut self) {
-        if let Some(pgid) = self.pgid.take() {
-            // ESRCH (group already gone) is the expected, harmless case.
-            let _ = killpg(pgid, Signal::SIGKILL);
+    /// Asks the supervisor to kill the tree and exit. Closing the lifeline is enough on its
+    /// own; SIGTERM is sent too because a process the server was forking at that moment may
+    /// briefly hold a copy of the lifeline and so keep it open.
+    fn end(&mut self) {
+        self.lifeline = None;
+        if let Some(pid) = self.supervisor.take() {
+            // ESRCH (already gone) is the expected, harmless case.
+            let _ = kill(pid, Signal::SIGTERM);
         }
+    }
+
+    /// The supervisor has exited and been reaped: its pid may be reused, so it must not be
+    /// signalled any more.
+    fn reaped(&mut self) {
+        self.supervisor = None;
+        self.lifeline = None;
     }
 }
 
-impl Drop for GroupGuard {
+impl Drop for TreeGuard {
     fn drop(&mut self) {
-        self.kill();
+        self.end();
     }
 }

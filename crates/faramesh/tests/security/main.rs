@@ -8,3 +8,4 @@ mod idempotency;
 mod open_server;
 mod redecide;
 mod http_executor;
+mod shell_tree;
