@@ -64,7 +64,7 @@ fn check(
         ));
     };
     let name = host_name(&host);
-    if !is_loopback_name(&name) && !allowed_hosts.iter().any(|h| *h == name) {
+    if !is_loopback_name(&name) && !allowed_hosts.contains(&name) {
         return Err(refused(format!(
             "Host {host:?} is not allowed: without authentication this server answers only loopback names (localhost, 127.0.0.1, [::1]); add the name to FARAMESH_ALLOWED_HOSTS, or better, set FARAMESH_TOKEN before exposing the server"
         )));

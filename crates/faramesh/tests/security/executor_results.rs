@@ -20,7 +20,9 @@ async fn a_reported_result_cannot_replace_the_shell_executors_outcome() {
         )
         .await;
     assert_eq!(status, 200);
-    let (status, started) = server.post(&format!("/v1/actions/{id}/start"), json!({})).await;
+    let (status, started) = server
+        .post(&format!("/v1/actions/{id}/start"), json!({}))
+        .await;
     assert_eq!(status, 200, "{started}");
 
     // The agent claims success while the command runs (or, on a slow machine, after it ended):
@@ -60,12 +62,20 @@ async fn without_a_built_in_executor_the_agent_reports_the_result() {
     let id = action["id"].as_str().unwrap().to_owned();
     let token = action["approval_token"].as_str().unwrap();
     server
-        .post(&format!("/v1/actions/{id}/approval"), json!({"token": token, "approve": true}))
+        .post(
+            &format!("/v1/actions/{id}/approval"),
+            json!({"token": token, "approve": true}),
+        )
         .await;
-    let (status, _) = server.post(&format!("/v1/actions/{id}/start"), json!({})).await;
+    let (status, _) = server
+        .post(&format!("/v1/actions/{id}/start"), json!({}))
+        .await;
     assert_eq!(status, 200);
     let (status, done) = server
-        .post(&format!("/v1/actions/{id}/result"), json!({"success": true}))
+        .post(
+            &format!("/v1/actions/{id}/result"),
+            json!({"success": true}),
+        )
         .await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["status"], "succeeded");

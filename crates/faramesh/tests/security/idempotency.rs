@@ -10,7 +10,9 @@ async fn submit(server: &crate::harness::Server, token: &str, key: &str, cmd: &s
         .post(format!("{}/v1/actions", server.url))
         .bearer_auth(token)
         .header("idempotency-key", key)
-        .json(&json!({"agent_id": "a", "tool": "shell", "operation": "run", "params": {"cmd": cmd}}))
+        .json(
+            &json!({"agent_id": "a", "tool": "shell", "operation": "run", "params": {"cmd": cmd}}),
+        )
         .send()
         .await
         .unwrap();
@@ -22,7 +24,10 @@ async fn submit(server: &crate::harness::Server, token: &str, key: &str, cmd: &s
 async fn the_same_key_from_another_token_is_another_request() {
     let dir = tempfile::tempdir().unwrap();
     let server = Serve {
-        env: vec![("FARAMESH_TOKEN", "root-one,root-two"), ("FARAMESH_EXECUTORS", "none")],
+        env: vec![
+            ("FARAMESH_TOKEN", "root-one,root-two"),
+            ("FARAMESH_EXECUTORS", "none"),
+        ],
         ..Default::default()
     }
     .start(dir.path());

@@ -41,7 +41,9 @@ fn run_to_end(mut command: Command) -> (i32, String) {
 
 async fn pending_shell_action(server: &Server) -> Value {
     let (status, action) = server
-        .submit(json!({"agent_id": "a", "tool": "shell", "operation": "run", "params": {"cmd": "id"}}))
+        .submit(
+            json!({"agent_id": "a", "tool": "shell", "operation": "run", "params": {"cmd": "id"}}),
+        )
         .await;
     assert_eq!(status, 200, "{action}");
     assert_eq!(action["status"], "pending_approval");
@@ -66,20 +68,32 @@ async fn a_cross_origin_page_cannot_list_approve_or_start_actions() {
         .await
         .unwrap();
     assert_eq!(listing.status(), 403);
-    assert!(listing.headers().get("access-control-allow-origin").is_none());
+    assert!(listing
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
     let body: Value = listing.json().await.unwrap();
-    assert!(body["detail"].as_str().unwrap().contains("Origin"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("Origin"),
+        "{body}"
+    );
 
     // A preflight gets no permission either.
     let preflight = client
-        .request(reqwest::Method::OPTIONS, format!("{}/v1/actions/{id}/approval", server.url))
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/actions/{id}/approval", server.url),
+        )
         .header("origin", evil)
         .header("access-control-request-method", "POST")
         .header("access-control-request-headers", "content-type")
         .send()
         .await
         .unwrap();
-    assert!(preflight.headers().get("access-control-allow-origin").is_none());
+    assert!(preflight
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
 
     // Even with the token known, the approval and the start from that page are refused.
     let approval = client
@@ -164,7 +178,10 @@ async fn cors_answers_only_listed_origins() {
     let client = server.client();
     let preflight = |origin: &'static str| {
         client
-            .request(reqwest::Method::OPTIONS, format!("{}/v1/actions", server.url))
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/v1/actions", server.url),
+            )
             .header("origin", origin)
             .header("access-control-request-method", "POST")
             .send()
@@ -242,7 +259,10 @@ async fn a_dotenv_copied_from_init_turns_authentication_on_and_sets_the_port() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = tx.send(line);
         }
     });
@@ -260,12 +280,19 @@ async fn a_dotenv_copied_from_init_turns_authentication_on_and_sets_the_port() {
     }
     let text = log.join("\n");
     let result = async {
-        assert!(text.contains(".env"), "serve says which .env it read: {text}");
+        assert!(
+            text.contains(".env"),
+            "serve says which .env it read: {text}"
+        );
         assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let url = format!("http://127.0.0.1:{port}/v1/actions");
         let anonymous = client.get(&url).send().await.unwrap();
-        assert_eq!(anonymous.status(), 401, "the token from .env turned auth on");
+        assert_eq!(
+            anonymous.status(),
+            401,
+            "the token from .env turned auth on"
+        );
         let admin = client
             .get(&url)
             .bearer_auth("from-dotenv")

@@ -32,9 +32,17 @@ async fn an_allowed_action_does_not_start_after_the_policy_was_tightened() {
         assert_eq!(status, 200);
         let action = if expected == "deny" { &first } else { &second };
         let id = action["id"].as_str().unwrap();
-        let (status, refused) = server.post(&format!("/v1/actions/{id}/start"), json!({})).await;
+        let (status, refused) = server
+            .post(&format!("/v1/actions/{id}/start"), json!({}))
+            .await;
         assert_eq!(status, 409, "{refused}");
-        assert!(refused["detail"].as_str().unwrap().contains("policy changed"), "{refused}");
+        assert!(
+            refused["detail"]
+                .as_str()
+                .unwrap()
+                .contains("policy changed"),
+            "{refused}"
+        );
         let (_, now) = server.get(&format!("/v1/actions/{id}")).await;
         assert_eq!(now["status"], "denied", "{now}");
         let (_, events) = server.get(&format!("/v1/actions/{id}/events")).await;
@@ -59,7 +67,9 @@ async fn a_policy_change_that_still_allows_it_lets_it_start_and_says_so() {
     let id = action["id"].as_str().unwrap();
     std::fs::write(&policy, ALLOW_SHELL_REWORDED).unwrap();
     server.post("/v1/policy/reload", json!({})).await;
-    let (status, started) = server.post(&format!("/v1/actions/{id}/start"), json!({})).await;
+    let (status, started) = server
+        .post(&format!("/v1/actions/{id}/start"), json!({}))
+        .await;
     assert_eq!(status, 200, "{started}");
     assert_eq!(started["status"], "executing");
     let (_, events) = server.get(&format!("/v1/actions/{id}/events")).await;
@@ -82,11 +92,16 @@ async fn a_human_approval_survives_a_policy_change() {
     let id = action["id"].as_str().unwrap();
     let token = action["approval_token"].as_str().unwrap();
     server
-        .post(&format!("/v1/actions/{id}/approval"), json!({"token": token, "approve": true}))
+        .post(
+            &format!("/v1/actions/{id}/approval"),
+            json!({"token": token, "approve": true}),
+        )
         .await;
     std::fs::write(&policy, DENY_SHELL).unwrap();
     server.post("/v1/policy/reload", json!({})).await;
-    let (status, started) = server.post(&format!("/v1/actions/{id}/start"), json!({})).await;
+    let (status, started) = server
+        .post(&format!("/v1/actions/{id}/start"), json!({}))
+        .await;
     assert_eq!(status, 200, "{started}");
     assert_eq!(started["status"], "executing");
 }
