@@ -1,5 +1,6 @@
 //! The action an agent submits, as the engine sees it.
 
+use crate::policy::UrlParts;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::cell::OnceCell;
@@ -17,8 +18,8 @@ pub struct ActionRequest {
     pub context: Map<String, Value>,
 }
 
-/// An action under evaluation: borrowed fields plus the probe text, built at most once and
-/// only if a `contains`/`pattern` condition is reached.
+/// An action under evaluation: borrowed fields plus the probe text and the parsed
+/// `params.url`, each built at most once and only if a condition needs it.
 pub(crate) struct Subject<'a> {
     pub agent_id: &'a str,
     pub tool: &'a str,
@@ -26,6 +27,7 @@ pub(crate) struct Subject<'a> {
     pub params: &'a Map<String, Value>,
     pub context: &'a Map<String, Value>,
     probe: OnceCell<String>,
+    url: OnceCell<Option<UrlParts>>,
 }
 
 impl<'a> Subject<'a> {
@@ -37,12 +39,24 @@ impl<'a> Subject<'a> {
             params: &action.params,
             context: &action.context,
             probe: OnceCell::new(),
+            url: OnceCell::new(),
         }
     }
 
     pub fn probe(&self) -> &str {
         self.probe
             .get_or_init(|| crate::json::probe_text(self.params))
+    }
+
+    /// `params.url` parsed as a URL; `None` when it is missing, not text or not a URL. Only
+    /// params are read: the URL the request goes to is the one in params.
+    pub fn url(&self) -> Option<&UrlParts> {
+        self.url
+            .get_or_init(|| match self.params.get("url") {
+                Some(Value::String(text)) => UrlParts::parse(text),
+                _ => None,
+            })
+            .as_ref()
     }
 
     /// `key` in params, else in context; a null counts as absent.

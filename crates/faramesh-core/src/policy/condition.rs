@@ -1,6 +1,8 @@
 //! Match conditions (`match:` of a rule, `when:` of a risk rule), parsed once and evaluated
 //! per action.
 
+use super::fields::{parse_fields, FieldCondition};
+use super::urls::{parse_scheme, HostPattern};
 use crate::action::Subject;
 use crate::diagnostic::{did_you_mean, Diagnostic, Item};
 use crate::yaml::{Kind, Node};
@@ -26,6 +28,10 @@ pub const MATCH_KEYS: &[&str] = &[
     "branch",
     "field",
     "value",
+    "url_host",
+    "url_scheme",
+    "url_port",
+    "fields",
 ];
 
 /// Compiled size limit of one regular expression. Matching is linear in the input with the
@@ -38,6 +44,18 @@ pub enum Comparison {
     Gte,
     Lt,
     Lte,
+}
+
+impl Comparison {
+    /// Whether `value` compares this way with `limit`.
+    pub fn holds(self, value: f64, limit: f64) -> bool {
+        match self {
+            Comparison::Gt => value > limit,
+            Comparison::Gte => value >= limit,
+            Comparison::Lt => value < limit,
+            Comparison::Lte => value <= limit,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +80,14 @@ pub struct Conditions {
     pub method: Option<String>,
     pub branch: Option<String>,
     pub field: Option<(String, Value)>,
+    /// `url_host`: the host of `params.url` is one of these (empty: no condition).
+    pub url_hosts: Vec<HostPattern>,
+    /// `url_scheme`: the scheme of `params.url` is one of these, lower case.
+    pub url_schemes: Vec<String>,
+    /// `url_port`: the effective port of `params.url` is one of these.
+    pub url_ports: Vec<u16>,
+    /// `fields`: tests on values found by explicit paths.
+    pub fields: Vec<FieldCondition>,
 }
 
 impl Conditions {
@@ -76,6 +102,12 @@ impl Conditions {
             && self.method.is_none()
             && self.branch.is_none()
             && self.field.is_none()
+            && !self.has_url_conditions()
+            && self.fields.is_empty()
+    }
+
+    fn has_url_conditions(&self) -> bool {
+        !(self.url_hosts.is_empty() && self.url_schemes.is_empty() && self.url_ports.is_empty())
     }
 
     /// Whether every condition holds. Cheap checks run first; the probe text is built only
@@ -118,13 +150,11 @@ impl Conditions {
             let Some(amount) = s.lookup("amount").and_then(numeric) else {
                 return false;
             };
-            let holds = |(cmp, limit): &(Comparison, f64)| match cmp {
-                Comparison::Gt => amount > *limit,
-                Comparison::Gte => amount >= *limit,
-                Comparison::Lt => amount < *limit,
-                Comparison::Lte => amount <= *limit,
-            };
-            if !self.amounts.iter().all(holds) {
+            if !self
+                .amounts
+                .iter()
+                .all(|(cmp, limit)| cmp.holds(amount, *limit))
+            {
                 return false;
             }
         }
@@ -132,6 +162,30 @@ impl Conditions {
             match s.field(field) {
                 Some(found) if json_equal(found, expected) => {}
                 _ => return false,
+            }
+        }
+        if !self.fields.iter().all(|f| f.holds(s.params, s.context)) {
+            return false;
+        }
+        if self.has_url_conditions() {
+            // A missing, non-text or unparsable URL fails every url condition (fail closed).
+            let Some(url) = s.url() else {
+                return false;
+            };
+            if !self.url_schemes.is_empty() && !self.url_schemes.contains(&url.scheme) {
+                return false;
+            }
+            if !self.url_hosts.is_empty() {
+                let Some(host) = url.host.as_deref() else {
+                    return false;
+                };
+                if !self.url_hosts.iter().any(|p| p.matches(host)) {
+                    return false;
+                }
+            }
+            if !self.url_ports.is_empty() && !url.port.is_some_and(|p| self.url_ports.contains(&p))
+            {
+                return false;
             }
         }
         if let Some(needle) = &self.contains {
@@ -321,6 +375,46 @@ pub(crate) fn parse_conditions(
                 c.amounts.push((cmp, limit));
             }
             "value" => value = Some((key, val)),
+            "url_host" => {
+                for (text, at) in text_list(val, name, "api.github.com", &mut err) {
+                    let Some(text) = text else {
+                        not_text(at, name, "api.github.com", &mut err);
+                        continue;
+                    };
+                    match HostPattern::parse(text) {
+                        Ok(pattern) => c.url_hosts.push(pattern),
+                        Err(e) => err(
+                            "bad-host",
+                            at,
+                            format!("`url_host` entry {text:?} cannot be used: {e}"),
+                            Some(e.hint().to_owned()),
+                        ),
+                    }
+                }
+            }
+            "url_scheme" => {
+                for (text, at) in text_list(val, name, "https", &mut err) {
+                    let Some(text) = text else {
+                        not_text(at, name, "https", &mut err);
+                        continue;
+                    };
+                    match parse_scheme(text) {
+                        Ok(scheme) => c.url_schemes.push(scheme),
+                        Err(hint) => err(
+                            "bad-scheme",
+                            at,
+                            format!("`url_scheme` entry {text:?} is not a URL scheme"),
+                            Some(hint.to_owned()),
+                        ),
+                    }
+                }
+            }
+            "url_port" => c.url_ports = port_list(val, &mut err),
+            "fields" => {
+                if let Some(fields) = parse_fields(val, section, item, &mut *diags) {
+                    c.fields = fields;
+                }
+            }
             _ => {
                 let shown = key.key_text().unwrap_or_default();
                 let hint = match did_you_mean(&shown, MATCH_KEYS) {
@@ -370,4 +464,113 @@ pub(crate) fn parse_conditions(
         (None, None) => {}
     }
     (diags.len() == errors_before).then_some(c)
+}
+
+/// The entries of a condition that takes one text or a list of texts (`url_host`,
+/// `url_scheme`), in source order, each with its node for locating problems; an entry that
+/// is not text comes without its text (report it with [`not_text`]).
+fn text_list<'a>(
+    val: &'a Node,
+    name: &str,
+    example: &str,
+    err: &mut impl FnMut(&'static str, &Node, String, Option<String>),
+) -> Vec<(Option<&'a str>, &'a Node)> {
+    let items: &[Node] = match &val.kind {
+        Kind::String(s) => return vec![(Some(s.as_str()), val)],
+        Kind::Seq(items) => items,
+        _ => {
+            err(
+                "not-text",
+                val,
+                format!(
+                    "`{name}` must be text or a list of texts, found {}",
+                    val.describe()
+                ),
+                Some(format!(
+                    "write `{name}: {example}` or `{name}: [{example}, ...]`"
+                )),
+            );
+            return Vec::new();
+        }
+    };
+    if items.is_empty() {
+        err(
+            "empty-list",
+            val,
+            format!("`{name}` lists nothing, so it could never hold"),
+            Some(format!(
+                "list at least one, e.g. `{name}: [{example}]`, or remove `{name}`"
+            )),
+        );
+    }
+    items.iter().map(|item| (item.as_str(), item)).collect()
+}
+
+/// Reports an entry of a text list that is not text.
+fn not_text(
+    at: &Node,
+    name: &str,
+    example: &str,
+    err: &mut impl FnMut(&'static str, &Node, String, Option<String>),
+) {
+    err(
+        "not-text",
+        at,
+        format!(
+            "every entry of `{name}` must be text, found {}",
+            at.describe()
+        ),
+        Some(format!("quote it: \"{example}\"")),
+    );
+}
+
+/// The ports of `url_port`: one number or a list of numbers from 0 to 65535. Problems are
+/// reported to `err`.
+fn port_list(
+    val: &Node,
+    err: &mut impl FnMut(&'static str, &Node, String, Option<String>),
+) -> Vec<u16> {
+    let items = match &val.kind {
+        Kind::Seq(items) if items.is_empty() => {
+            err(
+                "empty-list",
+                val,
+                "`url_port` lists no ports, so it could never hold".to_owned(),
+                Some(
+                    "list the ports, e.g. `url_port: [443, 8443]`, or remove `url_port`".to_owned(),
+                ),
+            );
+            return Vec::new();
+        }
+        Kind::Seq(items) => items.as_slice(),
+        _ => std::slice::from_ref(val),
+    };
+    let mut ports = Vec::with_capacity(items.len());
+    for at in items {
+        let port = match &at.kind {
+            Kind::Number(n) => n.as_str().parse::<u16>().ok(),
+            _ => None,
+        };
+        match port {
+            Some(port) => ports.push(port),
+            None => {
+                let hint = match at.as_str().and_then(|s| s.trim().parse::<u16>().ok()) {
+                    Some(p) => format!("write the number without quotes: url_port: {p}"),
+                    None => {
+                        "write for example `url_port: 443` or `url_port: [443, 8443]`".to_owned()
+                    }
+                };
+                err(
+                    "bad-port",
+                    at,
+                    format!(
+                        "`url_port` must be a port number from 0 to 65535 (or a list of them), found {}",
+                        at.describe()
+                    ),
+                    Some(hint),
+                );
+            }
+        }
+    }
+    ports
 }

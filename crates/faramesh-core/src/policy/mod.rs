@@ -1,11 +1,17 @@
 //! The policy file: parsed and checked as a whole, then compiled once into an indexed form.
 
 mod condition;
+mod fields;
 mod index;
 mod parse;
+mod urls;
 
 pub use condition::{Comparison, Conditions, PathTest, MATCH_KEYS, REGEX_SIZE_LIMIT};
+pub use fields::{
+    FieldCondition, FieldPath, FieldPathError, FieldRoot, FieldTest, FIELD_OPERATORS,
+};
 pub use index::{Candidates, RuleIndex};
+pub use urls::{parse_scheme, HostPattern, HostPatternError, UrlParts};
 
 pub(crate) use condition::compile_regex;
 pub(crate) use parse::unknown_keys;

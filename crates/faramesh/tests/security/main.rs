@@ -9,3 +9,4 @@ mod open_server;
 mod redecide;
 mod http_executor;
 mod shell_tree;
+mod policy_bypass;
