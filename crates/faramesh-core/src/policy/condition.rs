@@ -400,11 +400,11 @@ pub(crate) fn parse_conditions(
                     };
                     match parse_scheme(text) {
                         Ok(scheme) => c.url_schemes.push(scheme),
-                        Err(hint) => err(
+                        Err(e) => err(
                             "bad-scheme",
                             at,
-                            format!("`url_scheme` entry {text:?} is not a URL scheme"),
-                            Some(hint.to_owned()),
+                            format!("`url_scheme` entry {text:?} cannot be used: {e}"),
+                            Some(e.hint()),
                         ),
                     }
                 }

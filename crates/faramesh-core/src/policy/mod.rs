@@ -11,7 +11,7 @@ pub use fields::{
     FieldCondition, FieldPath, FieldPathError, FieldRoot, FieldTest, FIELD_OPERATORS,
 };
 pub use index::{Candidates, RuleIndex};
-pub use urls::{parse_scheme, HostPattern, HostPatternError, UrlParts};
+pub use urls::{parse_scheme, HostPattern, HostPatternError, SchemeError, UrlParts};
 
 pub(crate) use condition::compile_regex;
 pub(crate) use parse::unknown_keys;

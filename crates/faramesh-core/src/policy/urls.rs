@@ -184,24 +184,43 @@ impl HostPatternError {
 }
 
 /// Checks a `url_scheme` entry and gives it in lower case.
-pub fn parse_scheme(text: &str) -> Result<String, &'static str> {
+pub fn parse_scheme(text: &str) -> Result<String, SchemeError> {
     let mut chars = text.chars();
     let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     if valid {
-        Ok(text.to_ascii_lowercase())
-    } else if let Some(bare) = text
+        return Ok(text.to_ascii_lowercase());
+    }
+    match text
         .strip_suffix("://")
         .or_else(|| text.strip_suffix(':'))
-        .filter(|s| !s.is_empty())
+        .filter(|bare| parse_scheme(bare).is_ok())
     {
-        Err(if bare.eq_ignore_ascii_case("https") {
-            "write the scheme alone, without `:` or `://`: https"
-        } else {
-            "write the scheme alone, without `:` or `://`, e.g. https"
-        })
-    } else {
-        Err("a scheme is a letter followed by letters, digits, `+`, `-` or `.`, e.g. https")
+        Some(bare) => Err(SchemeError::Punctuated {
+            bare: bare.to_ascii_lowercase(),
+        }),
+        None => Err(SchemeError::Invalid),
+    }
+}
+
+/// Why a `url_scheme` entry cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SchemeError {
+    #[error("a scheme is written without `:` or `://`")]
+    Punctuated { bare: String },
+    #[error("a scheme is a letter followed by letters, digits, `+`, `-` or `.`")]
+    Invalid,
+}
+
+impl SchemeError {
+    /// What to write instead.
+    pub fn hint(&self) -> String {
+        match self {
+            SchemeError::Punctuated { bare } => {
+                format!("write the scheme alone, without `:` or `://`: {bare}")
+            }
+            SchemeError::Invalid => "write for example `url_scheme: https`".to_owned(),
+        }
     }
 }
 
@@ -378,9 +397,13 @@ mod tests {
     fn schemes_are_checked() {
         assert_eq!(parse_scheme("HTTPS"), Ok("https".to_owned()));
         assert_eq!(parse_scheme("git+ssh"), Ok("git+ssh".to_owned()));
-        assert!(parse_scheme("https://").is_err());
-        assert!(parse_scheme("https:").is_err());
-        assert!(parse_scheme("").is_err());
-        assert!(parse_scheme("1http").is_err());
+        let punctuated = Err(SchemeError::Punctuated {
+            bare: "https".to_owned(),
+        });
+        assert_eq!(parse_scheme("https://"), punctuated);
+        assert_eq!(parse_scheme("HTTPS:"), punctuated);
+        assert_eq!(parse_scheme(""), Err(SchemeError::Invalid));
+        assert_eq!(parse_scheme("1http"), Err(SchemeError::Invalid));
+        assert_eq!(parse_scheme("://"), Err(SchemeError::Invalid));
     }
 }
