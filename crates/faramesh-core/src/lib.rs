@@ -6,7 +6,8 @@
 //! - [`yaml`]: a YAML tree that remembers where every node stands, for diagnostics;
 //! - [`policy`] and [`profile`]: parsed, checked as a whole, compiled once;
 //! - [`engine`]: profile → policy → risk → version-bound fields, fail closed;
-//! - [`lifecycle`] and [`ledger`]: action statuses and transitions, hash-chain verification;
+//! - [`lifecycle`] and [`ledger`]: action statuses and transitions, hash-chain verification and
+//!   the binding of action rows to their chains;
 //! - [`cases`] and [`diff`]: policy test suites and policy comparison for the CLI.
 
 pub mod action;

@@ -73,15 +73,49 @@ pub struct LedgerEvent {
     record_hash: String,
 }
 
-/// `GET /v1/actions/{id}/chain`: the action's hash chain recomputed by the server.
+/// `GET /v1/actions/{id}/chain`: the action's hash chain recomputed by the server, and the
+/// action row checked against it.
 #[derive(ToSchema)]
 pub struct ChainStatus {
     action_id: String,
     /// Number of events in the chain.
     events: usize,
+    /// True when the chain holds and the row is the one it describes.
     verified: bool,
-    /// The first event whose `prev_hash` or `record_hash` does not hold; null when verified.
+    /// The first event whose `prev_hash` or `record_hash` does not hold; null when the chain
+    /// holds.
     broken_link: Option<BrokenLink>,
+    /// With an intact chain, the first way the action row is not the one it describes; null
+    /// when it is.
+    binding_problem: Option<BindingProblem>,
+    /// The first problem (`broken_link` or `binding_problem`) in one sentence; null when
+    /// verified.
+    problem: Option<String>,
+}
+
+/// How an action row differs from its ledger.
+#[derive(ToSchema)]
+pub struct BindingProblem {
+    /// `no_events`; `no_decision` (no `decision_made` event); `request_hash` (its agent_id,
+    /// tool, operation, params and context do not hash to the `request_hash` its
+    /// `decision_made` event records); `status` (not the status its last event implies);
+    /// `unknown_status` (its last event implies none).
+    what: String,
+    action_id: String,
+    /// The event concerned (`request_hash`, `unknown_status`).
+    event_id: Option<String>,
+    /// Its 1-based position in the chain.
+    position: Option<usize>,
+    /// What the ledger says: the recorded `request_hash`, or the implied status.
+    expected: Option<String>,
+    /// What the row holds: the hash of its fields, or its status.
+    found: Option<String>,
+    /// The event implying the status (`status`, `unknown_status`).
+    event_type: Option<String>,
+    /// How many events the chain has (`no_decision`).
+    events: Option<usize>,
+    /// Why no status follows (`unknown_status`).
+    why: Option<String>,
 }
 
 /// Where a hash chain breaks.
@@ -225,6 +259,7 @@ pub struct StatusBody {
         TokenInfo,
         NewTokenBody,
         BrokenLink,
+        BindingProblem,
         ApprovalRequest,
         ResultReport,
         GateDecision,

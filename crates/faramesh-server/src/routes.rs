@@ -291,8 +291,9 @@ pub(crate) async fn events(
     ok(Value::Array(events.iter().map(view::event).collect()))
 }
 
-/// Recomputes the action's hash chain on the server (beyond the seed), so a dashboard can show
-/// "verified" or the first broken link without reimplementing canonical JSON.
+/// Recomputes the action's hash chain on the server (beyond the seed) and checks the action row
+/// against it, so a dashboard can show "verified" or the first problem without reimplementing
+/// canonical JSON.
 #[utoipa::path(get, path = "/v1/actions/{id}/chain", params(("id" = String, Path)),
     responses((status = 200, body = crate::openapi::ChainStatus), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn chain(
@@ -301,15 +302,52 @@ pub(crate) async fn chain(
     Path(id): Path<String>,
 ) -> ApiResult {
     caller.require(Permission::Read)?;
-    find(&state, &id).await?;
-    let events = state.store.events(&id).await?;
-    let chained: Vec<_> = events.iter().map(|e| e.chained()).collect();
-    let broken = faramesh_core::ledger::verify_chain(&chained).err();
+    use faramesh_core::ledger::{row_request_hash, verify_binding, verify_chain, ActionFacts};
+    // The chain's first broken link; else the first way the row is not the one it describes
+    // (a broken chain vouches for nothing, so the row is not compared with it).
+    let verdict = |a: &ActionRecord, events: &[faramesh_storage::EventRecord]| {
+        let chained: Vec<_> = events.iter().map(|e| e.chained()).collect();
+        let facts = ActionFacts {
+            id: &a.id,
+            request_hash: row_request_hash(
+                &a.agent_id,
+                &a.tool,
+                &a.operation,
+                &a.params,
+                &a.context,
+            ),
+            status: a.status.as_str(),
+        };
+        match verify_chain(&chained) {
+            Err(link) => (Some(link), None),
+            Ok(()) => (None, verify_binding(&facts, &chained).err()),
+        }
+    };
+    let mut action = find(&state, &id).await?;
+    let mut events = state.store.events(&id).await?;
+    let (mut broken, mut unbound) = verdict(&action, &events);
+    // The row and its events are two reads: an action that moved on in between would look
+    // rewritten. So when they disagree, both are read again (events, action, events) until no
+    // event was added meanwhile; a row and its event are written in one transaction.
+    for _ in 0..3 {
+        if unbound.is_none() {
+            break;
+        }
+        let before = state.store.events(&id).await?;
+        action = find(&state, &id).await?;
+        events = state.store.events(&id).await?;
+        (broken, unbound) = verdict(&action, &events);
+        if before.len() == events.len() {
+            break;
+        }
+    }
     ok(json!({
         "action_id": id,
         "events": events.len(),
-        "verified": broken.is_none(),
+        "verified": broken.is_none() && unbound.is_none(),
         "broken_link": broken,
+        "binding_problem": unbound,
+        "problem": broken.as_ref().map(ToString::to_string).or_else(|| unbound.as_ref().map(ToString::to_string)),
     }))
 }
 

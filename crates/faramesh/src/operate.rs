@@ -172,7 +172,19 @@ async fn dispatch(
             Ok(Status::Success)
         }
         Command::Apply { file } => {
-            let submission = read_submission(file)?;
+            let submission = match read_submission(file) {
+                Ok(submission) => submission,
+                // A file that does not describe an action is a bad argument: exit 2, and
+                // nothing is submitted.
+                Err(detail) => {
+                    eprintln!(
+                        "{}error:{} {detail}",
+                        output::ERROR.render(),
+                        output::ERROR.render_reset()
+                    );
+                    return Ok(Status::Error);
+                }
+            };
             let action = client.submit(&submission).await?;
             report(&action, global, "submitted");
             Ok(Status::Success)
@@ -469,41 +481,123 @@ fn curl(client: &Client, id: &str, global: &Global) {
     println!("# deny\ncurl -s -X POST{auth} -H 'content-type: application/json' {base}/v1/actions/{id}/approval -d '{{\"token\": \"<approval_token>\", \"approve\": false, \"reason\": \"...\"}}'");
 }
 
-/// An action from a YAML or JSON file: agent_id (default "cli"), tool, operation (or op), params, context.
-fn read_submission(file: &std::path::Path) -> Result<Submission, ClientError> {
-    let invalid = |detail: String| ClientError::Invalid { detail };
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| invalid(format!("cannot read {}: {e}", file.display())))?;
-    let value = faramesh_core::yaml::load(&text)
-        .and_then(|node| node.to_json())
-        .map_err(|e| invalid(format!("{} is not valid YAML or JSON: {e}", file.display())))?;
+/// The keys of an action file: the API's fields, and `op` for `operation`.
+const APPLY_KEYS: &[&str] = &["agent_id", "tool", "operation", "op", "params", "context"];
+
+/// An action from a YAML or JSON file: agent_id (default "cli"), tool, operation (or op), params
+/// (default none), context. Any other key is refused, as the API refuses an unknown field: a
+/// misspelt `paramz` must not submit the action without its params. The error names the file
+/// (and the line of the key), for `faramesh apply` to exit 2 with.
+fn read_submission(file: &std::path::Path) -> Result<Submission, String> {
+    let name = file.display();
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {name}: {e}"))?;
+    let node = faramesh_core::yaml::load(&text)
+        .map_err(|e| format!("{name} is not valid YAML or JSON: {e}"))?;
+    let Some(entries) = node.as_map() else {
+        return Err(format!(
+            "{name} must hold a mapping with tool, operation and params, not {}",
+            node.describe()
+        ));
+    };
+    for (key, _) in entries {
+        let key_text = key
+            .key_text()
+            .map_err(|e| format!("{name}:{}:{}: {}", e.span.line, e.span.column, e.message))?;
+        if !APPLY_KEYS.contains(&key_text.as_str()) {
+            let hint = closest_key(&key_text)
+                .map(|k| format!("; did you mean `{k}`?"))
+                .unwrap_or_default();
+            return Err(format!(
+                "{name}:{}:{}: unknown key `{key_text}`; an action file holds only agent_id, tool, operation (or op), params and context{hint}",
+                key.span.line, key.span.column
+            ));
+        }
+    }
+    let value = node
+        .to_json()
+        .map_err(|e| format!("{name} is not valid YAML or JSON: {e}"))?;
     let Value::Object(mut map) = value else {
-        return Err(invalid(format!(
-            "{} must hold a mapping with tool, operation and params",
-            file.display()
-        )));
+        return Err(format!(
+            "{name} must hold a mapping with tool, operation and params"
+        ));
     };
-    let text_field = |map: &mut serde_json::Map<String, Value>, key: &str| match map.remove(key) {
-        Some(Value::String(s)) => Some(s),
-        _ => None,
+    let mut text_field = |key: &str| -> Result<Option<String>, String> {
+        match map.remove(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(format!(
+                "{name}: `{key}` must be text, not {}",
+                kind(&other)
+            )),
+        }
     };
-    let tool = text_field(&mut map, "tool")
-        .ok_or_else(|| invalid(format!("{}: `tool` is required", file.display())))?;
-    let operation = text_field(&mut map, "operation")
-        .or_else(|| text_field(&mut map, "op"))
-        .ok_or_else(|| invalid(format!("{}: `operation` is required", file.display())))?;
-    let agent_id = text_field(&mut map, "agent_id").unwrap_or_else(|| "cli".to_owned());
-    let object = |v: Option<Value>| match v {
-        Some(Value::Object(m)) => m,
-        _ => serde_json::Map::new(),
+    let tool = text_field("tool")?.ok_or_else(|| format!("{name}: `tool` is required"))?;
+    let operation = match (text_field("operation")?, text_field("op")?) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{name}: give `operation` or its short form `op`, not both"
+            ))
+        }
+        (Some(operation), None) | (None, Some(operation)) => operation,
+        (None, None) => return Err(format!("{name}: `operation` is required")),
     };
+    let agent_id = text_field("agent_id")?.unwrap_or_else(|| "cli".to_owned());
+    let mut object = |key: &str| match map.remove(key) {
+        None | Some(Value::Null) => Ok(serde_json::Map::new()),
+        Some(Value::Object(m)) => Ok(m),
+        Some(other) => Err(format!(
+            "{name}: `{key}` must be a mapping of names to values, not {}",
+            kind(&other)
+        )),
+    };
+    let params = object("params")?;
+    let context = object("context")?;
     Ok(Submission {
         agent_id,
         tool,
         operation,
-        params: object(map.remove("params")),
-        context: object(map.remove("context")),
+        params,
+        context,
     })
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// The key of an action file a misspelt `key` most likely meant: at most two edits away, and
+/// fewer than half of the key's letters.
+fn closest_key(key: &str) -> Option<&'static str> {
+    let key = key.to_ascii_lowercase();
+    APPLY_KEYS
+        .iter()
+        .map(|k| (*k, edit_distance(&key, k)))
+        .filter(|(k, d)| *d <= 2 && 2 * d < k.len())
+        .min_by_key(|(_, d)| *d)
+        .map(|(k, _)| k)
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// Follows the live stream until Ctrl-C. After a disconnect (a server restart, say) it
@@ -676,15 +770,35 @@ async fn export(client: &Client, since: Option<&str>) -> Result<Status, ClientEr
     actions.reverse();
     // Timestamps are ISO-8601 UTC, so text order is time order.
     actions.retain(|a| since.is_none_or(|s| a.created_at.as_str() >= s));
-    for action in &actions {
-        let mut line = serde_json::to_value(action).unwrap_or(Value::Null);
+    for action in actions {
+        let events = client.events(&action.id).await?;
+        // An action listed before it moved on would not match its events in the export.
+        let (action, events) = crate::verify::settled(client, action, events).await?;
+        let mut line = serde_json::to_value(&action).unwrap_or(Value::Null);
         line["record"] = Value::from("action");
         println!("{}", compact(&line));
-        for event in client.events(&action.id).await? {
+        for event in events {
             let mut line = serde_json::to_value(&event).unwrap_or(Value::Null);
             line["record"] = Value::from("event");
             println!("{}", compact(&line));
         }
     }
     Ok(Status::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{closest_key, edit_distance};
+
+    #[test]
+    fn a_misspelt_key_gets_its_likely_meaning_only() {
+        assert_eq!(edit_distance("paramz", "params"), 1);
+        assert_eq!(edit_distance("", "op"), 2);
+        assert_eq!(closest_key("paramz"), Some("params"));
+        assert_eq!(closest_key("Contxt"), Some("context"));
+        assert_eq!(closest_key("agentid"), Some("agent_id"));
+        assert_eq!(closest_key("operatoin"), Some("operation"));
+        assert_eq!(closest_key("ok"), None);
+        assert_eq!(closest_key("priority"), None);
+    }
 }

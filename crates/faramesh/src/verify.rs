@@ -1,13 +1,20 @@
-//! `faramesh verify-log`: recompute hash chains from a server, a database file or an export.
+//! `faramesh verify-log`: recompute hash chains from a server, a database file or an export,
+//! and check that each action row is the one its chain describes (its params and context hash
+//! to the `request_hash` of its decision, its status is the one its last event implies).
 
 use crate::cli::Global;
 use crate::output::{self, paint, pretty};
 use crate::Status;
 use anstream::println;
-use faramesh_client::{Client, ClientError};
+use faramesh_client::{Action, Client, ClientError, Event};
 use faramesh_core::hash::event_record_hash;
-use faramesh_core::ledger::{verify_chain, BrokenLink, ChainedEvent};
-use faramesh_storage::sqlite::{meta_value, Events};
+use faramesh_core::ledger::{
+    recorded_request_hash, row_request_hash, row_request_hash_of_values, status_effect,
+    verify_binding, verify_chain, ActionFacts, BindingProblem, BrokenLink, ChainedEvent,
+    StatusEffect,
+};
+use faramesh_core::ActionStatus;
+use faramesh_storage::sqlite::{meta_value, ActionRows, Events};
 use serde_json::Value;
 
 /// A progress bar for long checks, on a terminal only.
@@ -25,69 +32,135 @@ pub async fn verify(
     all: bool,
     global: &Global,
 ) -> Result<Status, ClientError> {
-    let ids = if all {
-        client.list_all().await?.into_iter().map(|a| a.id).collect()
+    let actions = if all {
+        client.list_all().await?
     } else {
-        vec![client.resolve(id.unwrap_or_default()).await?]
+        vec![
+            client
+                .get(&client.resolve(id.unwrap_or_default()).await?)
+                .await?,
+        ]
     };
-    let bar = progress(ids.len(), global);
+    let bar = progress(actions.len(), global);
     let mut tally = Tally::default();
-    for id in &ids {
-        let events = client.events(id).await?;
+    for action in actions {
+        let events = client.events(&action.id).await?;
+        let (action, events) = settled(client, action, events).await?;
         let chained: Vec<ChainedEvent<'_>> = events.iter().map(|e| e.chained()).collect();
-        tally.add(&chained);
+        tally.add(&facts(&action), &chained);
         bar.inc(1);
     }
     bar.finish_and_clear();
     Ok(tally.report(global))
 }
 
-/// What the chains checked so far came to.
+/// The facts of an action as the API returns it.
+fn facts(a: &Action) -> ActionFacts<'_> {
+    ActionFacts {
+        id: &a.id,
+        request_hash: row_request_hash(&a.agent_id, &a.tool, &a.operation, &a.params, &a.context),
+        status: &a.status,
+    }
+}
+
+/// An action and its events as of one moment. The action and its events come from separate
+/// requests, so an action that moved on in between (started, say) would look rewritten: when
+/// they do not agree, both are read again — events, action, events — until no event was
+/// added meanwhile (the row and its event are written in one transaction), a few times at most.
+pub async fn settled(
+    client: &Client,
+    mut action: Action,
+    mut events: Vec<Event>,
+) -> Result<(Action, Vec<Event>), ClientError> {
+    for _ in 0..3 {
+        let chained: Vec<ChainedEvent<'_>> = events.iter().map(|e| e.chained()).collect();
+        if verify_binding(&facts(&action), &chained).is_ok() {
+            break;
+        }
+        let before = client.events(&action.id).await?;
+        let fresh = client.get(&action.id).await?;
+        let after = client.events(&action.id).await?;
+        let still = before.len() == after.len();
+        (action, events) = (fresh, after);
+        if still {
+            break;
+        }
+    }
+    Ok((action, events))
+}
+
+/// What the actions checked so far came to: for each, its chain's first broken link, or else
+/// the first way its row is not the one its chain describes.
 #[derive(Default)]
 struct Tally {
     actions: usize,
     events: usize,
     broken: Vec<BrokenLink>,
+    unbound: Vec<BindingProblem>,
 }
 
 impl Tally {
-    fn add(&mut self, chain: &[ChainedEvent<'_>]) {
+    fn add(&mut self, action: &ActionFacts<'_>, chain: &[ChainedEvent<'_>]) {
         self.actions += 1;
         self.events += chain.len();
+        self.judge(action, chain);
+    }
+
+    /// The verdict on one action, without counting it.
+    fn judge(&mut self, action: &ActionFacts<'_>, chain: &[ChainedEvent<'_>]) {
+        // A broken chain vouches for nothing, so its row is not compared with it.
         if let Err(link) = verify_chain(chain) {
             self.broken.push(link);
+        } else if let Err(problem) = verify_binding(action, chain) {
+            self.unbound.push(problem);
         }
     }
 
-    /// Prints the verdict (every broken link first); failure when any chain is broken.
+    /// Prints the verdict (every problem first); failure when any action has one.
     fn report(self, global: &Global) -> Status {
         let Tally {
             actions,
             events,
             broken,
+            unbound,
         } = self;
+        let intact = broken.is_empty() && unbound.is_empty();
         if global.json {
             println!(
                 "{}",
-                pretty(
-                    &serde_json::json!({"actions": actions, "events": events, "broken": broken})
-                )
+                pretty(&serde_json::json!({
+                    "actions": actions,
+                    "events": events,
+                    "broken": broken,
+                    "unbound": unbound,
+                }))
             );
-        } else if broken.is_empty() {
+        } else if intact {
             println!(
-                "{} {actions} action(s), {events} event(s): every chain is intact",
+                "{} {actions} action(s), {events} event(s): every chain is intact and every action is the one its chain describes",
                 paint(output::GOOD, "✓")
             );
         } else {
             for link in &broken {
                 println!("{} {link}", paint(output::ERROR, "✗"));
             }
-            println!(
-                "{} of {actions} action(s) have a broken chain",
-                broken.len()
-            );
+            for problem in &unbound {
+                println!("{} {problem}", paint(output::ERROR, "✗"));
+            }
+            if !unbound.is_empty() {
+                println!(
+                    "{} of {actions} action(s) do not match their ledger: the row was changed, added or left without its events outside the server",
+                    unbound.len()
+                );
+            }
+            if !broken.is_empty() {
+                println!(
+                    "{} of {actions} action(s) have a broken chain",
+                    broken.len()
+                );
+            }
         }
-        if broken.is_empty() {
+        if intact {
             Status::Success
         } else {
             Status::Failure
@@ -100,7 +173,8 @@ pub fn verify_file(file: &std::path::Path, global: &Global) -> Result<Status, Cl
     let invalid = |detail: String| ClientError::Invalid { detail };
     let text = std::fs::read_to_string(file)
         .map_err(|e| invalid(format!("cannot read {}: {e}", file.display())))?;
-    let mut chains: Vec<(String, Vec<Value>)> = Vec::new();
+    // Each action record with its events.
+    let mut chains: Vec<(Value, Vec<Value>)> = Vec::new();
     for (n, line) in text
         .lines()
         .enumerate()
@@ -109,13 +183,14 @@ pub fn verify_file(file: &std::path::Path, global: &Global) -> Result<Status, Cl
         let record: Value = serde_json::from_str(line)
             .map_err(|e| invalid(format!("{} line {}: not JSON ({e})", file.display(), n + 1)))?;
         match record["record"].as_str() {
-            Some("action") => chains.push((
-                record["id"].as_str().unwrap_or_default().to_owned(),
-                Vec::new(),
-            )),
+            Some("action") => chains.push((record, Vec::new())),
             Some("event") => {
                 let action_id = record["action_id"].as_str().unwrap_or_default().to_owned();
-                match chains.iter_mut().rev().find(|(id, _)| *id == action_id) {
+                match chains
+                    .iter_mut()
+                    .rev()
+                    .find(|(action, _)| action["id"].as_str() == Some(&action_id))
+                {
                     Some((_, events)) => events.push(record),
                     None => {
                         return Err(invalid(format!(
@@ -136,10 +211,27 @@ pub fn verify_file(file: &std::path::Path, global: &Global) -> Result<Status, Cl
         }
     }
     let mut tally = Tally::default();
-    for (_, events) in &chains {
-        tally.add(&chained(events));
+    for (action, events) in &chains {
+        tally.add(&exported_facts(action), &chained(events));
     }
     Ok(tally.report(global))
+}
+
+/// The facts of an exported action record (the API's form of the row). A missing field reads
+/// as empty, which does not match the ledger.
+fn exported_facts(action: &Value) -> ActionFacts<'_> {
+    let text = |key: &str| action[key].as_str().unwrap_or_default();
+    ActionFacts {
+        id: text("id"),
+        request_hash: row_request_hash_of_values(
+            text("agent_id"),
+            text("tool"),
+            text("operation"),
+            &action["params"],
+            &action["context"],
+        ),
+        status: text("status"),
+    }
 }
 
 /// The chain fields of events as JSON (an export's form). A missing field reads as empty,
@@ -180,28 +272,73 @@ pub fn verify_db(
     let prefix = faramesh_client::normalize_prefix(prefix)?;
     let found = ledger.ids_with_prefix(&prefix, 10).map_err(unusable)?;
     let id = faramesh_client::one_match(prefix, found)?;
-    let events = ledger.chain(&id).map_err(unusable)?;
+    let (row, events) = ledger
+        .snapshot(|ledger| Ok((ledger.action(&id)?, ledger.chain(&id)?)))
+        .map_err(unusable)?;
+    let Some(row) = row else {
+        return Err(ClientError::NotFound {
+            detail: format!("action {id} is no longer in {}", db.display()),
+        });
+    };
     let chained: Vec<ChainedEvent<'_>> = events.iter().map(|e| e.chained()).collect();
     let mut tally = Tally::default();
-    tally.add(&chained);
+    tally.add(&row.facts(), &chained);
     Ok(tally.report(global))
 }
 
-/// Events per batch handed to a hashing thread.
+/// Events (or action rows) per batch handed to a hashing thread.
 const BATCH_EVENTS: usize = 4096;
 
-/// Every chain of the file, in one sequential pass over its events: the reading thread hands
-/// batches of events to hashing threads (one per core), which recompute every `record_hash`;
-/// one linking thread then takes the batches back in order and follows each action's chain.
-/// The verdicts are those of `verify_chain` over each action's events, action by action.
+/// A batch of what the file holds, in the order it was read: every action row first, then
+/// every event.
+enum Batch {
+    Rows(ActionRows),
+    Events(Events),
+}
+
+/// A batch with what the hashing threads computed for each of its rows or events.
+enum Hashed {
+    Rows(ActionRows, Vec<RowHashed>),
+    Events(Events, Vec<EventHashed>),
+}
+
+/// Every chain of the file, and every action row against it, in one sequential pass over the
+/// file: the reading thread hands batches of rows, then of events, to hashing threads (one per
+/// core), which recompute each row's `request_hash` and each event's `record_hash`; one linking
+/// thread then takes the batches back in order, follows each action's chain and compares it
+/// with its row. The verdicts are those of `verify_chain` and `verify_binding` over each
+/// action's events, action by action: an action whose row the pass finds at odds with its chain
+/// is read again on its own and judged by `verify_binding` itself, which names the problem.
 fn verify_db_all(
     ledger: &faramesh_storage::LedgerFile,
     global: &Global,
 ) -> Result<Status, faramesh_storage::StoreError> {
+    // One snapshot for the pass and for reading the actions it flags again.
+    let tally = ledger.snapshot(|ledger| {
+        let (mut tally, flagged) = one_pass(ledger, global)?;
+        for pos in flagged {
+            let Some(row) = ledger.action_at(pos)? else {
+                continue;
+            };
+            let events = ledger.chain(&row.id)?;
+            let chained: Vec<ChainedEvent<'_>> = events.iter().map(|e| e.chained()).collect();
+            tally.judge(&row.facts(), &chained);
+        }
+        Ok(tally)
+    })?;
+    Ok(tally.report(global))
+}
+
+/// The pass of [`verify_db_all`]: its tally of broken chains, and the positions of the actions
+/// whose row does not agree with their intact chain, in order.
+fn one_pass(
+    ledger: &faramesh_storage::LedgerFile,
+    global: &Global,
+) -> Result<(Tally, Vec<i64>), faramesh_storage::StoreError> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let (to_hash, hash_queue) = std::sync::mpsc::channel::<(usize, Events)>();
+    let (to_hash, hash_queue) = std::sync::mpsc::channel::<(usize, Batch)>();
     let hash_queue = std::sync::Mutex::new(hash_queue);
-    let (to_link, link_queue) = std::sync::mpsc::channel::<(usize, Events, Vec<Option<String>>)>();
+    let (to_link, link_queue) = std::sync::mpsc::channel::<(usize, Hashed)>();
     let (chains_tx, chains_rx) = std::sync::mpsc::channel::<Links>();
     // Batches read but not linked yet, at most: reading waits for a free one.
     let (in_flight, linked) = std::sync::mpsc::sync_channel::<()>(threads * 4);
@@ -212,9 +349,18 @@ fn verify_db_all(
             scope.spawn(move || loop {
                 // The lock is held only to take the next batch.
                 let next = queue.lock().map(|q| q.recv());
-                let Ok(Ok((n, events))) = next else { break };
-                let hashed = recompute(&events);
-                if to_link.send((n, events, hashed)).is_err() {
+                let Ok(Ok((n, batch))) = next else { break };
+                let hashed = match batch {
+                    Batch::Rows(rows) => {
+                        let hashed = hash_rows(&rows);
+                        Hashed::Rows(rows, hashed)
+                    }
+                    Batch::Events(events) => {
+                        let hashed = recompute(&events);
+                        Hashed::Events(events, hashed)
+                    }
+                };
+                if to_link.send((n, hashed)).is_err() {
                     break;
                 }
             });
@@ -229,17 +375,28 @@ fn verify_db_all(
             // order they were read.
             let mut waiting = std::collections::BTreeMap::new();
             let mut next = 0;
-            for (n, events, hashed) in link_queue {
-                waiting.insert(n, (events, hashed));
-                while let Some((events, hashed)) = waiting.remove(&next) {
-                    links.follow(&events, &hashed);
+            for (n, hashed) in link_queue {
+                waiting.insert(n, hashed);
+                while let Some(hashed) = waiting.remove(&next) {
+                    match hashed {
+                        Hashed::Rows(rows, hashed) => links.rows(&rows, &hashed),
+                        Hashed::Events(events, hashed) => links.follow(&events, &hashed),
+                    }
                     next += 1;
                     let _ = linked.recv();
                 }
             }
             Some(links.finish())
         });
-        let mut n = 0;
+        // Rows and events are numbered in one sequence, the order they are linked in.
+        let n = std::cell::Cell::new(0);
+        let hand_over = |batch: Batch| {
+            // Both fail only if the linking thread panicked, which the scope reports.
+            let _ = in_flight.send(());
+            let _ = to_hash.send((n.get(), batch));
+            n.set(n.get() + 1);
+            Ok(())
+        };
         let read = ledger.scan(
             BATCH_EVENTS,
             |positions| {
@@ -248,13 +405,8 @@ fn verify_db_all(
                 let _ = chains_tx.send(links);
                 Ok(())
             },
-            |events| {
-                // Both fail only if the linking thread panicked, which the scope reports.
-                let _ = in_flight.send(());
-                let _ = to_hash.send((n, events));
-                n += 1;
-                Ok(())
-            },
+            |rows| hand_over(Batch::Rows(rows)),
+            |events| hand_over(Batch::Events(events)),
         );
         drop(to_hash);
         drop(chains_tx);
@@ -262,22 +414,84 @@ fn verify_db_all(
         (read, linker.join())
     });
     read?;
-    let tally = match tally {
-        Ok(Some(tally)) => tally,
-        Ok(None) => Tally::default(),
+    match tally {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Ok((Tally::default(), Vec::new())),
         Err(panic) => std::panic::resume_unwind(panic),
-    };
-    Ok(tally.report(global))
+    }
 }
 
-/// For each event of the batch, `None` when its stored `record_hash` is the one recomputed from
-/// its fields, else what was expected.
-fn recompute(events: &Events) -> Vec<Option<String>> {
+/// Bytes of a row's `request_hash` the pass compares with its decision's. Half of the hash
+/// keeps a forged row out of reach (finding params whose hash shares 128 bits with a given one
+/// takes about 2^128 attempts) at half the memory per action; a row that passes this way is
+/// bound, and one that fails is judged again in full.
+const COMPARED: usize = 16;
+
+/// An action row's `request_hash` (its first [`COMPARED`] bytes) and status, from the hashing
+/// threads.
+struct RowHashed {
+    /// `None` when its fields have no hash.
+    hash: Option<[u8; COMPARED]>,
+    status: u8,
+}
+
+/// Codes of statuses in the pass: the index in `ActionStatus::ALL`, or one of these.
+const NO_STATUS: u8 = u8::MAX;
+const UNKNOWN_STATUS: u8 = u8::MAX - 1;
+
+fn status_code(status: ActionStatus) -> u8 {
+    ActionStatus::ALL
+        .iter()
+        .position(|s| *s == status)
+        .and_then(|i| u8::try_from(i).ok())
+        .unwrap_or(UNKNOWN_STATUS)
+}
+
+fn hash_rows(rows: &ActionRows) -> Vec<RowHashed> {
+    rows.iter()
+        .map(|row| {
+            let hash = faramesh_core::ledger::row_request_hash_of_text(
+                row.agent_id,
+                row.tool,
+                row.operation,
+                row.params,
+                row.context,
+            );
+            RowHashed {
+                hash: hash.ok().and_then(|h| hash_bytes(&h)),
+                status: ActionStatus::parse(row.status).map_or(UNKNOWN_STATUS, status_code),
+            }
+        })
+        .collect()
+}
+
+/// What an event's `decision_made` meta records as its `request_hash`.
+#[derive(Clone, Copy)]
+enum Recorded {
+    /// Not a `decision_made` event.
+    Nothing,
+    /// Null: the request had no canonical form.
+    Null,
+    Hash([u8; COMPARED]),
+    /// Something no row can hash to.
+    Invalid,
+}
+
+/// For each event: `None` when its stored `record_hash` is the one recomputed from its fields,
+/// else what was expected; and what it does to its action's status and records of its request.
+struct EventHashed {
+    expected: Option<String>,
+    /// A status code, `NO_STATUS` when it keeps the status, `UNKNOWN_STATUS` when none follows.
+    sets: u8,
+    recorded: Recorded,
+}
+
+fn recompute(events: &Events) -> Vec<EventHashed> {
     events
         .iter()
         .map(|e| {
             let meta = meta_value(e.meta);
-            match event_record_hash(
+            let expected = match event_record_hash(
                 e.id,
                 e.action_id,
                 e.event_type,
@@ -288,18 +502,73 @@ fn recompute(events: &Events) -> Vec<Option<String>> {
                 Ok(hash) if hash == e.record_hash => None,
                 Ok(hash) => Some(hash),
                 Err(err) => Some(format!("a canonical meta ({err})")),
+            };
+            let sets = match status_effect(e.event_type, &meta) {
+                StatusEffect::Keeps => NO_STATUS,
+                StatusEffect::Sets(status) => status_code(status),
+                StatusEffect::Unknown(_) => UNKNOWN_STATUS,
+            };
+            let recorded = if e.event_type != faramesh_core::EventType::DecisionMade.as_str() {
+                Recorded::Nothing
+            } else {
+                match recorded_request_hash(&meta) {
+                    None => Recorded::Null,
+                    Some(Value::String(hash)) => {
+                        hash_bytes(hash).map_or(Recorded::Invalid, Recorded::Hash)
+                    }
+                    Some(_) => Recorded::Invalid,
+                }
+            };
+            EventHashed {
+                expected,
+                sets,
+                recorded,
             }
         })
         .collect()
 }
 
+/// The first bytes of a hash written as 64 lower-case hex digits (the only form a computed hash
+/// has); `None` for any other text.
+fn hash_bytes(hex: &str) -> Option<[u8; COMPARED]> {
+    /// The value of each lower-case hex digit, `NOT_HEX` for any other byte: this runs for every
+    /// row and every decision, so one lookup per digit.
+    const NOT_HEX: u8 = 16;
+    const DIGITS: [u8; 256] = {
+        let mut table = [NOT_HEX; 256];
+        let mut c = 0;
+        while c < 256 {
+            table[c] = match c as u8 {
+                b @ b'0'..=b'9' => b - b'0',
+                b @ b'a'..=b'f' => b - b'a' + 10,
+                _ => NOT_HEX,
+            };
+            c += 1;
+        }
+        table
+    };
+    let digits = hex.as_bytes();
+    if digits.len() != 64 || digits.iter().any(|c| DIGITS[usize::from(*c)] == NOT_HEX) {
+        return None;
+    }
+    let mut out = [0u8; COMPARED];
+    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        *o = DIGITS[usize::from(pair[0])] << 4 | DIGITS[usize::from(pair[1])];
+    }
+    Some(out)
+}
+
 /// Every action's chain followed event by event, in the order the events were written: for
-/// each action, the `record_hash` of its last event so far (as bytes) and how many it had.
+/// each action, the `record_hash` of its last event so far (as bytes) and how many it had; and
+/// what its row holds against what its events said so far.
 struct Links {
     slots: Slots,
     last: Vec<[u8; 32]>,
     /// Events seen per action; `BROKEN` once its chain broke.
     seen: Vec<u32>,
+    /// Each action's row hash, while its decision is awaited.
+    row_hash: Vec<[u8; COMPARED]>,
+    facts: Vec<Facts>,
     events: usize,
     broken: Vec<(usize, BrokenLink)>,
     bar: indicatif::ProgressBar,
@@ -307,6 +576,23 @@ struct Links {
 
 const BROKEN: u32 = u32::MAX;
 
+/// What the pass knows of one action's row and of the status its events imply.
+#[derive(Clone, Copy)]
+struct Facts {
+    /// The row's status code (`UNKNOWN_STATUS` for a text that is no status).
+    row_status: u8,
+    /// The status the events so far imply (`NO_STATUS` before its decision).
+    implied: u8,
+    /// `ROW_HASHED`, `DECIDED`, `UNBOUND`.
+    flags: u8,
+}
+
+/// The row's fields have a hash.
+const ROW_HASHED: u8 = 1;
+/// A `decision_made` event was seen.
+const DECIDED: u8 = 2;
+/// A decision recorded a request_hash that is not the row's.
+const UNBOUND: u8 = 4;
 /// Where each action's chain state is kept: at the index of its rowid among all the rowids.
 enum Slots {
     /// The rowids are `first..first + len` without gaps, the usual case: no search needed.
@@ -339,6 +625,14 @@ impl Slots {
         }
     }
 
+    /// The position of the action at index `i`.
+    fn pos(&self, i: usize) -> i64 {
+        match self {
+            Slots::Dense { first, .. } => first + i64::try_from(i).unwrap_or(i64::MAX - first),
+            Slots::Sparse(positions) => positions.get(i).copied().unwrap_or_default(),
+        }
+    }
+
     /// The index of the action at `pos`; `None` for an event of no action.
     fn of(&self, pos: i64) -> Option<usize> {
         match self {
@@ -359,16 +653,42 @@ impl Links {
             slots,
             last: vec![[0; 32]; n],
             seen: vec![0; n],
+            row_hash: vec![[0; COMPARED]; n],
+            facts: vec![
+                Facts {
+                    row_status: NO_STATUS,
+                    implied: NO_STATUS,
+                    flags: 0,
+                };
+                n
+            ],
             events: 0,
             broken: Vec::new(),
             bar: progress(n, global),
         }
     }
 
-    /// The next events and, from the hashing threads, whether each one's `record_hash` holds.
-    fn follow(&mut self, events: &Events, hashed: &[Option<String>]) {
+    /// The next action rows and, from the hashing threads, their hashes and statuses.
+    fn rows(&mut self, rows: &ActionRows, hashed: &[RowHashed]) {
+        for (row, hashed) in rows.iter().zip(hashed) {
+            let Some(slot) = self.slots.of(row.pos) else {
+                continue;
+            };
+            let facts = &mut self.facts[slot];
+            facts.row_status = hashed.status;
+            if let Some(hash) = hashed.hash {
+                self.row_hash[slot] = hash;
+                facts.flags |= ROW_HASHED;
+            }
+        }
+    }
+
+    /// The next events and, from the hashing threads, whether each one's `record_hash` holds,
+    /// the status it sets and the request it records.
+    fn follow(&mut self, events: &Events, hashed: &[EventHashed]) {
         let mut last_seq = 0;
-        for (e, expected) in events.iter().zip(hashed) {
+        for (e, hashed) in events.iter().zip(hashed) {
+            let expected = &hashed.expected;
             last_seq = e.seq;
             let Some(slot) = self.slots.of(e.action_pos) else {
                 continue;
@@ -406,21 +726,67 @@ impl Links {
                     self.broken.push((slot, link));
                     self.seen[slot] = BROKEN;
                 }
-                None => self.seen[slot] = seen + 1,
+                None => {
+                    self.seen[slot] = seen + 1;
+                    self.bind(slot, hashed);
+                }
             }
         }
         self.bar.set_position(u64::try_from(last_seq).unwrap_or(0));
     }
 
-    fn finish(mut self) -> Tally {
+    /// What an event of an intact chain says about its action's row, as `verify_binding` reads
+    /// it: a decision must record the row's request_hash, and the status follows the last event
+    /// that sets one.
+    fn bind(&mut self, slot: usize, hashed: &EventHashed) {
+        let row_hash = &self.row_hash[slot];
+        let facts = &mut self.facts[slot];
+        let hashed_row = facts.flags & ROW_HASHED != 0;
+        let holds = match hashed.recorded {
+            Recorded::Nothing => true,
+            Recorded::Null => !hashed_row,
+            Recorded::Hash(hash) => hashed_row && hash == *row_hash,
+            Recorded::Invalid => false,
+        };
+        if !matches!(hashed.recorded, Recorded::Nothing) {
+            facts.flags |= DECIDED;
+        }
+        if !holds {
+            facts.flags |= UNBOUND;
+        }
+        if hashed.sets != NO_STATUS {
+            facts.implied = hashed.sets;
+        }
+    }
+
+    /// The tally of broken chains, and the positions of the actions with an intact chain that
+    /// their row does not match, in order.
+    fn finish(mut self) -> (Tally, Vec<i64>) {
         self.bar.finish_and_clear();
         // Reported action by action, as the chains are listed.
         self.broken.sort_by_key(|(slot, _)| *slot);
-        Tally {
+        let flagged = (0..self.slots.len())
+            .filter(|&slot| {
+                let facts = self.facts[slot];
+                match self.seen[slot] {
+                    BROKEN => false,
+                    0 => true,
+                    _ => {
+                        facts.flags & (DECIDED | UNBOUND) != DECIDED
+                            || facts.implied != facts.row_status
+                            || facts.implied >= UNKNOWN_STATUS
+                    }
+                }
+            })
+            .map(|slot| self.slots.pos(slot))
+            .collect();
+        let tally = Tally {
             actions: self.slots.len(),
             events: self.events,
             broken: self.broken.into_iter().map(|(_, link)| link).collect(),
-        }
+            unbound: Vec::new(),
+        };
+        (tally, flagged)
     }
 }
 
@@ -444,5 +810,23 @@ fn bytes_of(hex: &str, out: &mut [u8; 32]) {
     };
     for (o, pair) in out.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
         *o = digit(pair[0]) << 4 | digit(pair[1]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{hash_bytes, COMPARED};
+
+    #[test]
+    fn only_a_computed_hash_has_bytes() {
+        let hash = faramesh_core::hash::sha256_hex(b"x");
+        let bytes = hash_bytes(&hash).unwrap_or_default();
+        assert_eq!(
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            hash[..2 * COMPARED]
+        );
+        assert_eq!(hash_bytes(&hash.to_uppercase()), None);
+        assert_eq!(hash_bytes(&hash[1..]), None);
+        assert_eq!(hash_bytes(&format!("{}g", &hash[1..])), None);
     }
 }

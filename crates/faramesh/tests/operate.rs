@@ -293,12 +293,58 @@ fn curl_replay_and_apply() {
         (Some("ops"), Some("stripe"))
     );
     std::fs::write(&file, "params: {}\n").unwrap();
+    // A file that describes no action is a bad argument (exit 2), as README's exit codes say.
     cli(&s)
         .arg("apply")
         .arg(&file)
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicate::str::contains("`tool` is required"));
+}
+
+#[test]
+fn apply_refuses_what_it_would_otherwise_drop() {
+    let s = server();
+    let file = s.dir.path().join("action.yaml");
+    let refused = |yaml: &str, says: &str| {
+        std::fs::write(&file, yaml).unwrap();
+        cli(&s)
+            .arg("apply")
+            .arg(&file)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(says.to_owned()));
+    };
+    refused(
+        "tool: shell\noperation: run\nparams: {}\ncontxt:\n  ticket: 7\n",
+        "action.yaml:4:1: unknown key `contxt`; an action file holds only agent_id, tool, operation (or op), params and context; did you mean `context`?",
+    );
+    refused(
+        "tool: shell\noperation: run\npriority: high\n",
+        "unknown key `priority`; an action file holds only agent_id, tool, operation (or op), params and context\n",
+    );
+    refused(
+        "tool: shell\noperation: run\nparams: rm -rf /\n",
+        "`params` must be a mapping of names to values, not text",
+    );
+    refused(
+        "tool: shell\noperation: run\nop: get\n",
+        "give `operation` or its short form `op`, not both",
+    );
+    refused(
+        "tool: [shell]\noperation: run\n",
+        "`tool` must be text, not a list",
+    );
+    refused(
+        "- tool: shell\n",
+        "must hold a mapping with tool, operation and params, not a list",
+    );
+    // None of them reached the server.
+    assert_eq!(json_of(cli(&s).arg("list")), Value::Array(Vec::new()));
+    // The short form alone is still the operation.
+    std::fs::write(&file, "tool: http\nop: get\nparams:\n  url: https://a\n").unwrap();
+    let applied = json_of(cli(&s).arg("apply").arg(&file));
+    assert_eq!(applied["operation"], "get");
 }
 
 #[test]

@@ -1,29 +1,40 @@
 //! `verify-log --all --db` reads the whole file in one pass; its verdicts must be exactly those
-//! of checking each action's chain on its own, whatever was done to the file.
+//! of checking each action's chain, and its row against the chain, on its own, whatever was
+//! done to the file.
 
 use assert_cmd::Command;
-use faramesh_core::hash::event_record_hash;
-use faramesh_core::ledger::verify_chain;
+use faramesh_core::hash::{event_record_hash, request_hash};
+use faramesh_core::ledger::{verify_binding, verify_chain};
 use faramesh_storage::{LedgerFile, SqliteStore};
 use rusqlite::{params, Connection};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::path::Path;
 
-/// What checking each action's chain on its own gives, in the JSON form of `verify-log`.
+/// What checking each action's chain and row on its own gives, in the JSON form of
+/// `verify-log`.
 fn one_chain_at_a_time(db: &Path) -> Value {
     let ledger = LedgerFile::open(db).unwrap();
     let ids = ledger.action_ids().unwrap();
     let mut events = 0;
     let mut broken = Vec::new();
+    let mut unbound = Vec::new();
     for id in &ids {
         let chain = ledger.chain(id).unwrap();
         events += chain.len();
         let chained: Vec<_> = chain.iter().map(|e| e.chained()).collect();
+        let row = ledger.action(id).unwrap().unwrap();
         if let Err(link) = verify_chain(&chained) {
             broken.push(link);
+        } else if let Err(problem) = verify_binding(&row.facts(), &chained) {
+            unbound.push(problem);
         }
     }
-    json!({"actions": ids.len(), "events": events, "broken": broken})
+    json!({"actions": ids.len(), "events": events, "broken": broken, "unbound": unbound})
+}
+
+/// The request_hash of the rows `fill` writes (agent, shell, run, no params, no context).
+fn fill_request_hash() -> String {
+    request_hash("agent", "shell", "run", &Map::new(), &Map::new()).unwrap()
 }
 
 fn verify_log(db: &Path, json: bool) -> (Option<i32>, String) {
@@ -54,7 +65,12 @@ fn append(
 ) -> String {
     let id = format!("{action_id}-e{n}");
     let at = format!("2026-01-01T00:00:{:02}.000000Z", n % 60);
-    let meta = json!({"n": n, "note": "ünïcode \"quoted\"", "list": [1, 2.5, null]});
+    let mut meta = json!({"n": n, "note": "ünïcode \"quoted\"", "list": [1, 2.5, null]});
+    if event_type == "decision_made" {
+        // What the server records: the decision over the row's request.
+        meta["outcome"] = json!("ABSTAIN");
+        meta["request_hash"] = json!(fill_request_hash());
+    }
     let hash = event_record_hash(&id, action_id, event_type, &at, &meta, prev).unwrap();
     if positioned {
         conn.execute(
@@ -73,7 +89,8 @@ fn append(
 }
 
 /// `actions` actions of two to five events each, the later events of each action written
-/// after other actions' events, as on a busy server.
+/// after other actions' events, as on a busy server; each row with the status its last event
+/// implies.
 fn fill(conn: &Connection, positioned: bool, actions: usize) {
     let at = "2026-01-01T00:00:00.000000Z";
     let mut open: Vec<(i64, String, usize, String)> = Vec::new();
@@ -81,7 +98,7 @@ fn fill(conn: &Connection, positioned: bool, actions: usize) {
         let id = format!("a{a:04}");
         conn.execute(
             "INSERT INTO actions (id, agent_id, tool, operation, params, context, status, created_at, updated_at) \
-             VALUES (?1, 'agent', 'shell', 'run', '{}', '{}', 'succeeded', ?2, ?2)",
+             VALUES (?1, 'agent', 'shell', 'run', '{}', '{}', 'pending_approval', ?2, ?2)",
             params![id, at],
         )
         .unwrap();
@@ -105,6 +122,11 @@ fn fill(conn: &Connection, positioned: bool, actions: usize) {
             }
         }
     }
+    conn.execute(
+        "UPDATE actions SET status = 'approved' WHERE id IN (SELECT action_id FROM events WHERE event_type = 'approved')",
+        [],
+    )
+    .unwrap();
 }
 
 /// Someone with write access to the file rewrites history in every way the chain must catch.
@@ -173,7 +195,7 @@ fn one_pass_over_the_file_gives_the_verdicts_of_one_chain_at_a_time() {
         [],
     )
     .unwrap();
-    // An event of no action is no action's chain, and an action without events is intact
+    // An event of no action is no action's chain, and an action without events is reported
     // (this one far from the others, so the actions' positions are not contiguous).
     conn.execute(
         "INSERT INTO events (id, action_id, action_pos, event_type, meta, created_at, prev_hash, record_hash) \
@@ -220,6 +242,15 @@ fn one_pass_over_the_file_gives_the_verdicts_of_one_chain_at_a_time() {
             ("a0031", 1, "prev_hash"),
         ]
     );
+    // With its decision moved away, what is left of a0031's chain still holds, but nothing in
+    // it vouches for the row any more; the action added without events is named too.
+    assert_eq!(
+        report["unbound"],
+        json!([
+            {"what": "no_decision", "action_id": "a0031", "events": 1},
+            {"what": "no_events", "action_id": "empty"},
+        ])
+    );
     assert_eq!(report["actions"], 121);
 
     let (code, text) = verify_log(&db, false);
@@ -265,4 +296,110 @@ fn a_file_of_an_older_schema_is_checked_the_same_way() {
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report, one_chain_at_a_time(&db));
     assert_eq!(report["broken"].as_array().unwrap().len(), 7);
+}
+
+/// Rows rewritten behind the server's back, each in its own way, in a file whose chains all
+/// hold: the pass names each one as checking it on its own does, and leaves the others alone.
+#[test]
+fn rewritten_rows_are_named_though_their_chains_hold() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = dir.path().join("actions.db");
+    drop(SqliteStore::open(&db).unwrap());
+    let conn = Connection::open(&db).unwrap();
+    fill(&conn, true, 40);
+    let (code, out) = verify_log(&db, true);
+    assert_eq!(code, Some(0), "{out}");
+
+    let rewrite = |sql: &str, id: &str| {
+        assert_eq!(conn.execute(sql, [id]).unwrap(), 1, "{sql} {id}");
+    };
+    // Other params, and the row's own request_hash made to agree with them: the decision's
+    // event still records the request that was decided.
+    let forged = request_hash(
+        "agent",
+        "shell",
+        "run",
+        json!({"cmd": "rm -rf /"}).as_object().unwrap(),
+        &Map::new(),
+    )
+    .unwrap();
+    rewrite(
+        &format!("UPDATE actions SET params = '{{\"cmd\":\"rm -rf /\"}}', request_hash = '{forged}' WHERE id = ?1"),
+        "a0002",
+    );
+    rewrite(
+        "UPDATE actions SET status = 'succeeded' WHERE id = ?1",
+        "a0004",
+    );
+    rewrite("UPDATE actions SET tool = 'http' WHERE id = ?1", "a0005");
+    rewrite(
+        "UPDATE actions SET params = 'not json' WHERE id = ?1",
+        "a0006",
+    );
+    rewrite(
+        "UPDATE actions SET status = 'hacked' WHERE id = ?1",
+        "a0008",
+    );
+    rewrite("UPDATE actions SET status = 42 WHERE id = ?1", "a0009");
+    rewrite("UPDATE actions SET context = '[]' WHERE id = ?1", "a0010");
+    conn.execute(
+        "INSERT INTO actions (id, agent_id, tool, operation, params, context, status, created_at, updated_at) \
+         VALUES ('ghost', 'agent', 'shell', 'run', '{}', '{}', 'allowed', 'now', 'now')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+
+    let (code, out) = verify_log(&db, true);
+    assert_eq!(code, Some(1), "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report, one_chain_at_a_time(&db));
+    assert_eq!(report["broken"], json!([]));
+    let unbound: Vec<(&str, &str)> = report["unbound"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["action_id"].as_str().unwrap(),
+                p["what"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        unbound,
+        [
+            ("a0002", "request_hash"),
+            ("a0004", "status"),
+            ("a0005", "request_hash"),
+            ("a0006", "request_hash"),
+            ("a0008", "status"),
+            ("a0009", "status"),
+            ("a0010", "request_hash"),
+            ("ghost", "no_events"),
+        ]
+    );
+    let problem = &report["unbound"][0];
+    assert_eq!(problem["expected"], json!(fill_request_hash()));
+    assert_eq!(problem["found"], json!(forged));
+    assert_eq!(problem["position"], 2);
+    assert_eq!(
+        report["unbound"][3]["found"]
+            .as_str()
+            .map(|f| f.starts_with("no hash: its params are not JSON")),
+        Some(true)
+    );
+    assert_eq!(report["unbound"][5]["found"], "42");
+
+    let (code, text) = verify_log(&db, false);
+    assert_eq!(code, Some(1));
+    assert!(
+        text.contains(&format!("✗ action a0002, event a0002-e2 (#2): params/context do not hash to the request_hash of its decision_made event: expected {}, found {forged}\n", fill_request_hash())),
+        "{text}"
+    );
+    assert!(text.contains("✗ action ghost: no events"), "{text}");
+    assert!(
+        text.ends_with("8 of 41 action(s) do not match their ledger: the row was changed, added or left without its events outside the server\n"),
+        "{text}"
+    );
 }

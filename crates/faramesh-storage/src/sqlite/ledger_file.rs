@@ -3,9 +3,10 @@
 
 use super::unavailable;
 use crate::{StoreError, StoreResult};
-use faramesh_core::ledger::ChainedEvent;
-use rusqlite::{params, Connection, OpenFlags};
+use faramesh_core::ledger::{row_request_hash_of_text, ActionFacts, ChainedEvent};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::path::Path;
 
 /// An event exactly as stored, even if it no longer parses: a tampered `meta` that is not JSON
@@ -39,6 +40,55 @@ impl StoredEvent {
             record_hash: &self.record_hash,
         }
     }
+}
+
+/// The fields of an action row its ledger vouches for, exactly as stored: params and context
+/// as their JSON text, which a tampered file may not even hold.
+#[derive(Debug, Clone)]
+pub struct StoredAction {
+    pub id: String,
+    pub agent_id: String,
+    pub tool: String,
+    pub operation: String,
+    pub params: String,
+    pub context: String,
+    pub status: String,
+}
+
+impl StoredAction {
+    /// The facts `faramesh_core::ledger::verify_binding` checks against the action's events.
+    pub fn facts(&self) -> ActionFacts<'_> {
+        ActionFacts {
+            id: &self.id,
+            request_hash: row_request_hash_of_text(
+                &self.agent_id,
+                &self.tool,
+                &self.operation,
+                &self.params,
+                &self.context,
+            ),
+            status: &self.status,
+        }
+    }
+}
+
+/// The columns of an action row the binding check reads, each read as text by [`lossy`].
+const ROW_COLUMNS: &str = "agent_id, tool, operation, params, context, status";
+
+/// Column `i` as text, whatever a tampered file stored there (a number, NULL, bytes that are
+/// not UTF-8), so that a rewritten row is reported rather than unreadable. Copied only when it
+/// is not text already.
+fn lossy<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Cow<'r, str>> {
+    use rusqlite::types::ValueRef;
+    Ok(match row.get_ref(i)? {
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(bytes),
+        },
+        ValueRef::Null => Cow::Borrowed(""),
+        ValueRef::Integer(n) => Cow::Owned(n.to_string()),
+        ValueRef::Real(x) => Cow::Owned(x.to_string()),
+    })
 }
 
 /// A ledger database opened read-only.
@@ -151,6 +201,55 @@ impl LedgerFile {
             .map_err(unavailable)?;
         Ok(events)
     }
+
+    /// The action with this id, as stored.
+    pub fn action(&self, id: &str) -> StoreResult<Option<StoredAction>> {
+        self.stored_action("id = ?1", id)
+    }
+
+    /// The action at this position (rowid), as stored.
+    pub fn action_at(&self, pos: i64) -> StoreResult<Option<StoredAction>> {
+        self.stored_action("rowid = ?1", pos)
+    }
+
+    fn stored_action(
+        &self,
+        condition: &str,
+        key: impl rusqlite::ToSql,
+    ) -> StoreResult<Option<StoredAction>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT id, {ROW_COLUMNS} FROM actions WHERE {condition}"
+            ))
+            .map_err(unavailable)?;
+        stmt.query_row([key], |row| {
+            let text = |i| lossy(row, i).map(Cow::into_owned);
+            Ok(StoredAction {
+                id: text(0)?,
+                agent_id: text(1)?,
+                tool: text(2)?,
+                operation: text(3)?,
+                params: text(4)?,
+                context: text(5)?,
+                status: text(6)?,
+            })
+        })
+        .optional()
+        .map_err(unavailable)
+    }
+
+    /// Runs `read` in one read transaction: everything it reads comes from the same state of
+    /// the file, even while a server writes to it.
+    pub fn snapshot<T>(&self, read: impl FnOnce(&LedgerFile) -> StoreResult<T>) -> StoreResult<T> {
+        if !self.conn.is_autocommit() {
+            return read(self);
+        }
+        self.conn.execute_batch("BEGIN").map_err(unavailable)?;
+        let result = read(self);
+        let _ = self.conn.execute_batch("COMMIT");
+        result
+    }
 }
 
 /// Where one field's text lies in an [`Events`] buffer.
@@ -255,6 +354,15 @@ impl Events {
     fn full(&self, events: usize) -> bool {
         self.events.len() >= events || self.text.len() >= MAX_BATCH_TEXT
     }
+
+    /// An empty batch with room for as much as this one holds: the next batch is filled
+    /// without growing (and copying) its buffers step by step.
+    fn sized_like(&self) -> Events {
+        Events {
+            text: String::with_capacity(self.text.len()),
+            events: Vec::with_capacity(self.events.len()),
+        }
+    }
 }
 
 /// Text one batch holds at most.
@@ -299,27 +407,27 @@ impl LedgerFile {
     }
 
     /// The whole ledger in one pass over one consistent snapshot of the file: first the
-    /// position (rowid) of every action, in order, then every event in the order it was written
-    /// (the table's own order, read sequentially), in batches of about `batch_events`. An
-    /// event belongs to the chain of the action at its position. Stops at the first error a
-    /// callback returns.
+    /// position (rowid) of every action, in order; then the rows themselves (the fields their
+    /// ledger vouches for), in batches of about `batch`, in the same order; then every event in
+    /// the order it was written (the table's own order, read sequentially), in batches of about
+    /// `batch`. An event belongs to the chain of the action at its position. Stops at the first
+    /// error a callback returns.
     pub fn scan(
         &self,
-        batch_events: usize,
+        batch: usize,
         actions: impl FnOnce(Vec<i64>) -> StoreResult<()>,
+        mut rows: impl FnMut(ActionRows) -> StoreResult<()>,
         mut events: impl FnMut(Events) -> StoreResult<()>,
     ) -> StoreResult<()> {
-        // One read transaction for both queries: the same snapshot even if a server writes.
-        self.conn.execute_batch("BEGIN").map_err(unavailable)?;
-        let result = self.scan_in_snapshot(batch_events, actions, &mut events);
-        let _ = self.conn.execute_batch("COMMIT");
-        result
+        // One read transaction for every query: the same snapshot even if a server writes.
+        self.snapshot(|ledger| ledger.scan_in_snapshot(batch, actions, &mut rows, &mut events))
     }
 
     fn scan_in_snapshot(
         &self,
-        batch_events: usize,
+        batch_size: usize,
         actions: impl FnOnce(Vec<i64>) -> StoreResult<()>,
+        rows: &mut impl FnMut(ActionRows) -> StoreResult<()>,
         events: &mut impl FnMut(Events) -> StoreResult<()>,
     ) -> StoreResult<()> {
         // Any index of the table holds every rowid and is far smaller than the table.
@@ -333,6 +441,25 @@ impl LedgerFile {
             .map_err(unavailable)?;
         positions.sort_unstable();
         actions(positions)?;
+        // The table in its own (rowid) order: one sequential read.
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT rowid, {ROW_COLUMNS} FROM actions ORDER BY rowid"
+            ))
+            .map_err(unavailable)?;
+        let mut found = stmt.query([]).map_err(unavailable)?;
+        let mut batch = ActionRows::default();
+        while let Some(row) = found.next().map_err(unavailable)? {
+            batch.push(row).map_err(unavailable)?;
+            if batch.full(batch_size) {
+                let next = batch.sized_like();
+                rows(std::mem::replace(&mut batch, next))?;
+            }
+        }
+        if !batch.is_empty() {
+            rows(batch)?;
+        }
         // Files written before schema version 3 have no `action_pos`: their events are placed
         // by action id instead.
         let sql = if self.by_action.starts_with("action_pos") {
@@ -343,17 +470,96 @@ impl LedgerFile {
             )
         };
         let mut stmt = self.conn.prepare(&sql).map_err(unavailable)?;
-        let mut rows = stmt.query([]).map_err(unavailable)?;
+        let mut found = stmt.query([]).map_err(unavailable)?;
         let mut batch = Events::default();
-        while let Some(row) = rows.next().map_err(unavailable)? {
+        while let Some(row) = found.next().map_err(unavailable)? {
             batch.push(&event_text(row).map_err(unavailable)?);
-            if batch.full(batch_events) {
-                events(std::mem::take(&mut batch))?;
+            if batch.full(batch_size) {
+                let next = batch.sized_like();
+                events(std::mem::replace(&mut batch, next))?;
             }
         }
         if !batch.is_empty() {
             events(batch)?;
         }
         Ok(())
+    }
+}
+
+/// Consecutive action rows, in rowid order, with the fields their ledger vouches for. Their
+/// text is kept in one buffer, so reading allocates nothing per row.
+#[derive(Debug, Default)]
+pub struct ActionRows {
+    text: String,
+    rows: Vec<(i64, [Span; 6])>,
+}
+
+/// One action row of an [`ActionRows`] batch, as stored (params and context as JSON text).
+#[derive(Debug, Clone, Copy)]
+pub struct ActionText<'a> {
+    /// Its rowid: the position its events name.
+    pub pos: i64,
+    pub agent_id: &'a str,
+    pub tool: &'a str,
+    pub operation: &'a str,
+    pub params: &'a str,
+    pub context: &'a str,
+    pub status: &'a str,
+}
+
+impl ActionRows {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The rows, in rowid order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = ActionText<'_>> {
+        self.rows.iter().map(|(pos, spans)| {
+            let [agent_id, tool, operation, params, context, status] =
+                spans.map(|span| &self.text[span.start as usize..span.end as usize]);
+            ActionText {
+                pos: *pos,
+                agent_id,
+                tool,
+                operation,
+                params,
+                context,
+                status,
+            }
+        })
+    }
+
+    /// Appends a row of `SELECT rowid, ROW_COLUMNS`.
+    fn push(&mut self, row: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
+        let pos = row.get(0)?;
+        let mut spans = [Span { start: 0, end: 0 }; 6];
+        for (i, span) in spans.iter_mut().enumerate() {
+            let text = lossy(row, i + 1)?;
+            let start = self.text.len();
+            self.text.push_str(&text);
+            // A batch is cut long before 4 GiB of text (`MAX_BATCH_TEXT`).
+            *span = Span {
+                start: u32::try_from(start).unwrap_or(u32::MAX),
+                end: u32::try_from(self.text.len()).unwrap_or(u32::MAX),
+            };
+        }
+        self.rows.push((pos, spans));
+        Ok(())
+    }
+
+    fn full(&self, rows: usize) -> bool {
+        self.rows.len() >= rows || self.text.len() >= MAX_BATCH_TEXT
+    }
+
+    /// An empty batch with room for as much as this one holds (see `Events::sized_like`).
+    fn sized_like(&self) -> ActionRows {
+        ActionRows {
+            text: String::with_capacity(self.text.len()),
+            rows: Vec::with_capacity(self.rows.len()),
+        }
     }
 }

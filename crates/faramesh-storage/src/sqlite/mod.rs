@@ -9,7 +9,9 @@ mod rows;
 mod tokens;
 mod writer;
 
-pub use ledger_file::{meta_value, EventText, Events, LedgerFile, StoredEvent};
+pub use ledger_file::{
+    meta_value, ActionRows, ActionText, EventText, Events, LedgerFile, StoredAction, StoredEvent,
+};
 
 use crate::{
     ActionFilter, ActionRecord, Created, EventRecord, NewAction, NewToken, Store, StoreError,

@@ -2,11 +2,13 @@
 //! runs unless it was decided, and what runs is what was decided". Every test drives the real
 //! binary as an attacker would and fails when the hole reopens.
 
-mod harness;
+mod apply;
 mod executor_results;
-mod idempotency;
-mod open_server;
-mod redecide;
+mod harness;
 mod http_executor;
-mod shell_tree;
+mod idempotency;
+mod ledger_binding;
+mod open_server;
 mod policy_bypass;
+mod redecide;
+mod shell_tree;
