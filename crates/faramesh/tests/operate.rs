@@ -243,7 +243,7 @@ fn explain_names_the_rule_and_its_line() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "decided by       policy rule 2 (line 41 of default.yaml)",
+            "decided by       policy rule 2 (line 49 of default.yaml)",
         ))
         .stdout(predicate::str::contains(
             "reason_code      POLICY_REQUIRE_APPROVAL",
