@@ -239,7 +239,13 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
     if (!chain) status = h('span', { class: 'pill tone-neutral', text: 'checking chain…' });
     else if (chain.error) status = h('span', { class: 'pill tone-neutral', text: `chain not checked: ${chain.error}` });
     else if (chain.verified) status = h('span', { class: 'pill tone-ok chain-status', text: `✓ chain verified (${chain.events} events)` });
-    else {
+    else if (!chain.broken_link && chain.binding_problem) {
+      // The chain holds, but the action row is not the one its chain describes (rewritten
+      // params or status, or no events at all).
+      status = h('div', { class: 'chain-broken', role: 'alert' },
+        h('span', { class: 'pill tone-bad chain-status', text: '✗ action does not match its ledger' }),
+        h('p', { text: chain.problem ?? chain.binding_problem.what ?? 'the stored action differs from its ledger' }));
+    } else {
       const b = chain.broken_link ?? {};
       status = h('div', { class: 'chain-broken', role: 'alert' },
         h('span', { class: 'pill tone-bad chain-status', text: '✗ chain broken' }),
