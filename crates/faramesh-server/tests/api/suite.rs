@@ -12,7 +12,7 @@ async fn approval_flow_from_submission_to_result() {
     assert_eq!(action["reason_details"]["risk_level"], "medium");
     assert_eq!(
         action["reason_details"]["decided_by"],
-        json!({"kind": "policy_rule", "number": 2, "line": 41, "name": null})
+        json!({"kind": "policy_rule", "number": 2, "line": 49, "name": null})
     );
     assert_eq!(action["request_hash"].as_str().map(str::len), Some(64));
     assert!(action["created_at"].as_str().unwrap().ends_with('Z'));
