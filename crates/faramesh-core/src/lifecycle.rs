@@ -152,6 +152,9 @@ pub enum Transition {
     Deny,
     /// Execution starts: only from `allowed` or `approved`.
     Start,
+    /// Execution starts, only from `approved`: a human approval is never decided again, so
+    /// this start needs no look at the action first.
+    StartApproved,
     /// The executor or the agent reports success.
     Succeed,
     /// The executor or the agent reports failure.
@@ -174,6 +177,7 @@ impl Transition {
                 &[PendingApproval]
             }
             Transition::Start => &[Allowed, Approved],
+            Transition::StartApproved => &[Approved],
             Transition::Succeed | Transition::Fail => &[Executing, Allowed, Approved],
             Transition::ExecutionTimeout => &[Executing],
             // Only the policy's own allowance is withdrawn; a human approval stands.
@@ -186,7 +190,7 @@ impl Transition {
         match self {
             Transition::Approve => ActionStatus::Approved,
             Transition::Deny | Transition::Revoke => ActionStatus::Denied,
-            Transition::Start => ActionStatus::Executing,
+            Transition::Start | Transition::StartApproved => ActionStatus::Executing,
             Transition::Succeed => ActionStatus::Succeeded,
             Transition::Fail => ActionStatus::Failed,
             Transition::ExecutionTimeout | Transition::ApprovalExpired => ActionStatus::Timeout,
@@ -198,7 +202,7 @@ impl Transition {
         match self {
             Transition::Approve => EventType::Approved,
             Transition::Deny | Transition::Revoke => EventType::Denied,
-            Transition::Start => EventType::Started,
+            Transition::Start | Transition::StartApproved => EventType::Started,
             Transition::Succeed => EventType::Succeeded,
             Transition::Fail => EventType::Failed,
             Transition::ExecutionTimeout | Transition::ApprovalExpired => EventType::Timeout,
@@ -221,6 +225,7 @@ mod tests {
             Transition::Approve,
             Transition::Deny,
             Transition::Start,
+            Transition::StartApproved,
             Transition::Succeed,
             Transition::Fail,
             Transition::ExecutionTimeout,

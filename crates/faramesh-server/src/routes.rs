@@ -414,6 +414,25 @@ pub(crate) async fn start(
     Path(id): Path<String>,
 ) -> ApiResult {
     caller.require(Permission::Execute)?;
+    // Without built-in executors the started event names none, so an approved action (the
+    // common case) starts in one conditional update, with no read first.
+    if state.executors == faramesh_executors::ExecutorSet::none() {
+        let update = TransitionUpdate {
+            meta: json!({}),
+            ..Default::default()
+        };
+        match state
+            .transition(&id, Transition::StartApproved, update)
+            .await
+        {
+            Ok(action) => return ok(view::action(&action, caller.token_visibility())),
+            Err(faramesh_storage::StoreError::Conflict {
+                status: ActionStatus::Allowed,
+                ..
+            }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let current = find(&state, &id).await?;
     let redecided = match current.status {
         ActionStatus::Allowed => decide_again_if_changed(&state, &current).await?,
@@ -561,9 +580,16 @@ pub(crate) async fn result(
 
 /// 409 when a built-in executor runs the action: its outcome is recorded by the server from what
 /// really happened, and an agent's report must not replace it.
+///
+/// Replicas share `FARAMESH_EXECUTORS`, so a server without an executor for the action's tool
+/// is not running it, and nothing needs to be read: the agent's report is the outcome.
 async fn refuse_if_an_executor_owns(state: &AppState, id: &str) -> Result<(), ApiError> {
+    if state.executors == faramesh_executors::ExecutorSet::none() {
+        return Ok(());
+    }
     let action = find(state, id).await?;
-    if action.status != ActionStatus::Executing {
+    if action.status != ActionStatus::Executing || state.executors.for_tool(&action.tool).is_none()
+    {
         return Ok(());
     }
     let events = state.store.events(id).await?;

@@ -128,7 +128,7 @@ pub(crate) fn transition_name(t: Transition) -> &'static str {
     match t {
         Transition::Approve => "approved",
         Transition::Deny | Transition::Revoke => "denied",
-        Transition::Start => "started",
+        Transition::Start | Transition::StartApproved => "started",
         Transition::Succeed => "marked succeeded",
         Transition::Fail => "marked failed",
         Transition::ExecutionTimeout | Transition::ApprovalExpired => "timed out",
