@@ -283,7 +283,7 @@ pub async fn authenticate(
         .into_response();
     };
     let mut caller = tokens.identify(given);
-    if caller.is_none() && !state.announce_locally {
+    if caller.is_none() && state.shared_database {
         // With a shared database the token may have been created on another replica a moment
         // ago; the periodic refresh would find it too, but the caller should not wait for it.
         if let Ok(Some(record)) = state.store.token_by_hash(&secret_hash(given)).await {

@@ -26,6 +26,7 @@ pub async fn expire_approvals(state: &AppState, ttl: Duration) -> Result<usize, 
             meta: json!({"reason": reason}),
             ..Default::default()
         };
+        // Through the server's store, which counts the change and announces it on the stream.
         match state
             .store
             .transition(&id, Transition::ApprovalExpired, update)

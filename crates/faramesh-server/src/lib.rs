@@ -60,20 +60,32 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
         ..Default::default()
     });
     let feed = store.change_feed(start_after);
-    let announce_locally = feed.is_none();
+    let shared_database = feed.is_some();
+    let loaded = Arc::new(ArcSwap::from_pointee(loaded));
+    let metrics = Arc::new(metrics::Metrics::new());
+    // With a shared database the change feed announces every change, this process's too.
+    let changes = Arc::new(state::Changes::new(
+        hub.clone(),
+        metrics.clone(),
+        loaded.clone(),
+        !shared_database,
+    ));
+    // Every create and transition goes through here, so each is counted and announced.
+    let store: Arc<dyn Store> = Arc::new(state::ReportingStore::new(store, changes.clone()));
     let tokens = Arc::new(tokens);
     if let Some(feed) = feed {
-        tokio::spawn(relay_changes(feed, hub.clone()));
+        tokio::spawn(relay_changes(feed, changes.clone()));
         tokio::spawn(refresh_tokens(store.clone(), tokens.clone()));
     }
     Ok(AppState {
         tokens,
-        announce_locally,
+        shared_database,
         store,
-        loaded: Arc::new(ArcSwap::from_pointee(loaded)),
+        loaded,
         config: Arc::new(config),
         hub,
-        metrics: Arc::new(metrics::Metrics::new()),
+        metrics,
+        changes,
         executors,
     })
 }
@@ -82,16 +94,10 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
 /// sequence number as message id so a client can resume on any replica.
 async fn relay_changes(
     mut feed: tokio::sync::mpsc::Receiver<faramesh_storage::Change>,
-    hub: Arc<faramesh_events::EventHub>,
+    changes: Arc<state::Changes>,
 ) {
     while let Some(change) = feed.recv().await {
-        let kind = if change.created {
-            faramesh_events::EventKind::Created
-        } else {
-            faramesh_events::EventKind::Updated
-        };
-        let data = serde_json::to_value(change.action).unwrap_or(serde_json::Value::Null);
-        hub.publish_with_id(change.seq, kind, data);
+        changes.relay(change);
     }
 }
 

@@ -21,6 +21,7 @@ pub struct Metrics {
     errors: IntCounterVec,
     actions: IntCounterVec,
     duration: HistogramVec,
+    approval_wait: HistogramVec,
     decisions: IntCounterVec,
     pending: IntGauge,
     sse_clients: IntGauge,
@@ -130,7 +131,7 @@ impl Metrics {
         let duration = HistogramVec::new(
             HistogramOpts::new(
                 "faramesh_action_duration_seconds",
-                "Time from submission to a final execution status",
+                "Execution time: from the started event to a final execution status",
             )
             .buckets(vec![
                 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 1800.0, 3600.0,
@@ -140,6 +141,21 @@ impl Metrics {
         .expect("metric definition is valid");
         registry
             .register(Box::new(duration.clone()))
+            .expect("metric names are unique");
+        let approval_wait = HistogramVec::new(
+            HistogramOpts::new(
+                "faramesh_approval_wait_seconds",
+                "Time an action waited for a human: from submission to approved, denied or expired",
+            )
+            .buckets(vec![
+                0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 14400.0,
+                86400.0,
+            ]),
+            &["tool", "result"],
+        )
+        .expect("metric definition is valid");
+        registry
+            .register(Box::new(approval_wait.clone()))
             .expect("metric names are unique");
         let gauge = |name: &str, help: &str| {
             let g = IntGauge::new(name, help).expect("metric definition is valid");
@@ -156,6 +172,7 @@ impl Metrics {
             errors,
             actions,
             duration,
+            approval_wait,
             decisions,
             pending,
             sse_clients,
@@ -175,9 +192,17 @@ impl Metrics {
             .inc();
     }
 
-    pub fn finished(&self, tool: &str, operation: &str, seconds: f64) {
+    /// An action ran for `seconds`, from its start to its outcome.
+    pub fn executed(&self, tool: &str, operation: &str, seconds: f64) {
         self.duration
             .with_label_values(&[tool, operation])
+            .observe(seconds);
+    }
+
+    /// An action waited `seconds` for a human, until `result` (approved, denied or expired).
+    pub fn approval_waited(&self, tool: &str, result: &str, seconds: f64) {
+        self.approval_wait
+            .with_label_values(&[tool, result])
             .observe(seconds);
     }
 

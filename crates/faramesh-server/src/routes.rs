@@ -93,9 +93,6 @@ pub async fn submit_action(
     state
         .metrics
         .decision(decision.outcome.as_str(), &decision.reason_code);
-    state
-        .metrics
-        .action_status(status, loaded.known.tool(&request.tool));
     let record = ActionRecord {
         id: faramesh_storage::new_action_id(),
         agent_id: request.agent_id,
@@ -138,14 +135,7 @@ pub async fn submit_action(
             idempotency,
         })
         .await?;
-    // A replayed idempotent request changed nothing, so there is nothing to announce. With a
-    // shared database the change feed announces it, on every replica alike.
-    if !created.replayed && state.announce_locally {
-        state.hub.publish(
-            faramesh_events::EventKind::Created,
-            view::stream_data(&created.action),
-        );
-    }
+    // The store has reported the new action to `state.changes`: counted and announced.
     Ok(created.action)
 }
 

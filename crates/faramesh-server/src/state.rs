@@ -2,11 +2,17 @@
 
 use crate::config::ServerConfig;
 use arc_swap::ArcSwap;
-use faramesh_core::{ActionStatus, Transition};
+use faramesh_core::{ActionStatus, EventType, Transition};
 use faramesh_core::{Engine, Policy, Profile, ProfileState, Report};
 use faramesh_events::{EventHub, EventKind};
-use faramesh_storage::{ActionRecord, Store, StoreError, TransitionUpdate};
-use std::sync::Arc;
+use faramesh_storage::{
+    ActionFilter, ActionRecord, Change, Created, EventRecord, NewAction, NewToken, Store,
+    StoreError, StoreResult, TokenRecord, TransitionUpdate,
+};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 
 /// The server's version, stamped on every decision as `runtime_version`.
 pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -23,23 +29,27 @@ pub struct Loaded {
 
 #[derive(Clone)]
 pub struct AppState {
+    /// The storage, wrapped in [`ReportingStore`]: every action it creates or transitions is
+    /// reported to [`Changes`], whoever asked for it.
     pub store: Arc<dyn Store>,
     pub loaded: Arc<ArcSwap<Loaded>>,
     pub config: Arc<ServerConfig>,
     /// The live stream every state change is announced on.
     pub hub: Arc<EventHub>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Where every change of an action is counted and announced.
+    pub changes: Arc<Changes>,
     /// Built-in executors enabled for `start`.
     pub executors: faramesh_executors::ExecutorSet,
     /// The bearer tokens accepted, with their roles.
     pub tokens: Arc<crate::auth::Tokens>,
-    /// Whether this process announces its own changes on the live stream. False when the
-    /// store's change feed announces every replica's changes, this one's included.
-    pub announce_locally: bool,
+    /// Whether other servers may share this database (PostgreSQL), so tokens and actions can
+    /// appear that this process did not write.
+    pub shared_database: bool,
 }
 
 impl AppState {
-    /// Applies a transition and announces the new state on the live stream.
+    /// Applies a transition; the store reports it to [`Changes`].
     pub async fn transition(
         &self,
         id: &str,
@@ -47,23 +57,348 @@ impl AppState {
         update: TransitionUpdate,
     ) -> Result<ActionRecord, StoreError> {
         let (action, _) = self.store.transition(id, transition, update).await?;
+        Ok(action)
+    }
+}
+
+/// Most started actions whose start time is remembered for their execution time. When full the
+/// memory is cleared: an outcome then reads the start time from the ledger instead.
+const MAX_REMEMBERED_STARTS: usize = 10_000;
+
+/// The one owner of "an action changed". Every action the server creates and every transition
+/// it applies passes through here, whatever caused it (an API request, a built-in executor, the
+/// approval expiry), because the server's store is a [`ReportingStore`]. Each change is counted
+/// in the metrics once, by the replica that made it, and announced on the live stream: by this
+/// process itself, or, when the database is shared, by the change feed ([`Changes::relay`]),
+/// which carries every replica's changes, this one's included.
+pub struct Changes {
+    hub: Arc<EventHub>,
+    metrics: Arc<crate::metrics::Metrics>,
+    loaded: Arc<ArcSwap<Loaded>>,
+    /// False when the change feed announces this process's changes too.
+    announce_locally: bool,
+    /// When the actions started here began executing (their `started` event), by action id.
+    started: Mutex<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for Changes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Changes")
+            .field("announce_locally", &self.announce_locally)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Changes {
+    pub fn new(
+        hub: Arc<EventHub>,
+        metrics: Arc<crate::metrics::Metrics>,
+        loaded: Arc<ArcSwap<Loaded>>,
+        announce_locally: bool,
+    ) -> Changes {
+        Changes {
+            hub,
+            metrics,
+            loaded,
+            announce_locally,
+            started: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A new action was stored by this process.
+    fn created(&self, created: &Created) {
+        // A replayed idempotent request changed nothing: nothing to count or announce.
+        if created.replayed {
+            return;
+        }
+        let action = &created.action;
+        let loaded = self.loaded.load();
+        self.metrics
+            .action_status(action.status, loaded.known.tool(&action.tool));
         if self.announce_locally {
             self.hub
-                .publish(EventKind::Updated, crate::view::stream_data(&action));
+                .publish(EventKind::Created, crate::view::stream_data(action));
         }
+    }
+
+    /// A transition was applied by this process. `started_at` is when the action began
+    /// executing, for an execution outcome.
+    fn transitioned(
+        &self,
+        transition: Transition,
+        action: &ActionRecord,
+        event: &EventRecord,
+        started_at: Option<&str>,
+    ) {
         let loaded = self.loaded.load();
         let tool = loaded.known.tool(&action.tool);
         self.metrics.action_status(action.status, tool);
-        if matches!(
-            action.status,
-            ActionStatus::Succeeded | ActionStatus::Failed | ActionStatus::Timeout
-        ) {
-            if let Some(seconds) = seconds_between(&action.created_at, &action.updated_at) {
-                self.metrics
-                    .finished(tool, loaded.known.operation(&action.operation), seconds);
+        match transition {
+            Transition::Start | Transition::StartApproved => {
+                let mut started = self.started.lock().unwrap_or_else(|e| e.into_inner());
+                if started.len() >= MAX_REMEMBERED_STARTS {
+                    started.clear();
+                }
+                started.insert(action.id.clone(), event.created_at.clone());
             }
+            Transition::Succeed | Transition::Fail | Transition::ExecutionTimeout => {
+                if let Some(seconds) =
+                    started_at.and_then(|start| seconds_between(start, &event.created_at))
+                {
+                    self.metrics
+                        .executed(tool, loaded.known.operation(&action.operation), seconds);
+                }
+            }
+            Transition::Approve | Transition::Deny | Transition::ApprovalExpired => {
+                let result = match transition {
+                    Transition::Approve => "approved",
+                    Transition::Deny => "denied",
+                    _ => "expired",
+                };
+                if let Some(seconds) = seconds_between(&action.created_at, &event.created_at) {
+                    self.metrics.approval_waited(tool, result, seconds);
+                }
+            }
+            // A withdrawn allowance: nobody was asked, nothing ran.
+            Transition::Revoke => {}
         }
-        Ok(action)
+        if self.announce_locally {
+            self.hub
+                .publish(EventKind::Updated, crate::view::stream_data(action));
+        }
+    }
+
+    /// When action `id` began executing, if it started in this process; forgotten once read.
+    fn take_started(&self, id: &str) -> Option<String> {
+        self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
+    }
+
+    /// Announces a change from the database's change feed: any replica's, this one's included.
+    /// Not counted in the metrics: the replica that made the change counted it.
+    pub fn relay(&self, change: Change) {
+        let kind = if change.created {
+            EventKind::Created
+        } else {
+            EventKind::Updated
+        };
+        let data = serde_json::to_value(change.action).unwrap_or(serde_json::Value::Null);
+        self.hub.publish_with_id(change.seq, kind, data);
+    }
+}
+
+/// The server's store: every call goes to `inner`, and every action created or transitioned
+/// is reported to [`Changes`], so no way of changing an action can skip the live stream or the
+/// metrics.
+pub struct ReportingStore {
+    inner: Arc<dyn Store>,
+    changes: Arc<Changes>,
+}
+
+impl ReportingStore {
+    pub fn new(inner: Arc<dyn Store>, changes: Arc<Changes>) -> ReportingStore {
+        ReportingStore { inner, changes }
+    }
+
+    /// When action `id` last began executing, from its ledger.
+    async fn started_from_ledger(&self, id: &str) -> Option<String> {
+        // Only the metric depends on it; a failed read leaves that one observation out.
+        let events = self.inner.events(id).await.ok()?;
+        events
+            .into_iter()
+            .rev()
+            .find(|e| e.event_type == EventType::Started)
+            .map(|e| e.created_at)
+    }
+}
+
+/// What a [`Store`] method returns: the `async_trait` form of its future.
+type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;
+
+// Written out in the form `async_trait` gives the trait's methods, since the forwarding methods
+// only hand on the inner store's futures.
+impl Store for ReportingStore {
+    fn create_action<'life0, 'async_trait>(
+        &'life0 self,
+        new: NewAction,
+    ) -> StoreFuture<'async_trait, Created>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            let created = self.inner.create_action(new).await?;
+            self.changes.created(&created);
+            Ok(created)
+        })
+    }
+
+    fn transition<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        id: &'life1 str,
+        transition: Transition,
+        update: TransitionUpdate,
+    ) -> StoreFuture<'async_trait, (ActionRecord, EventRecord)>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            let (action, event) = self.inner.transition(id, transition, update).await?;
+            let started_at = match transition {
+                Transition::Succeed | Transition::Fail | Transition::ExecutionTimeout => {
+                    match self.changes.take_started(id) {
+                        Some(at) => Some(at),
+                        // Started by another replica, or before a restart.
+                        None => self.started_from_ledger(id).await,
+                    }
+                }
+                _ => None,
+            };
+            self.changes
+                .transitioned(transition, &action, &event, started_at.as_deref());
+            Ok((action, event))
+        })
+    }
+
+    fn get_action<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        id: &'life1 str,
+    ) -> StoreFuture<'async_trait, Option<ActionRecord>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.get_action(id)
+    }
+
+    fn ids_with_prefix<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        prefix: &'life1 str,
+        limit: usize,
+    ) -> StoreFuture<'async_trait, Vec<String>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.ids_with_prefix(prefix, limit)
+    }
+
+    fn list_actions<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        filter: &'life1 ActionFilter,
+    ) -> StoreFuture<'async_trait, Vec<ActionRecord>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.list_actions(filter)
+    }
+
+    fn events<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        action_id: &'life1 str,
+    ) -> StoreFuture<'async_trait, Vec<EventRecord>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.events(action_id)
+    }
+
+    fn pending_since_before<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        created_before: &'life1 str,
+    ) -> StoreFuture<'async_trait, Vec<String>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.pending_since_before(created_before)
+    }
+
+    fn last_event_seq<'life0, 'async_trait>(&'life0 self) -> StoreFuture<'async_trait, u64>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.last_event_seq()
+    }
+
+    fn count_with_status<'life0, 'async_trait>(
+        &'life0 self,
+        status: ActionStatus,
+    ) -> StoreFuture<'async_trait, u64>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.count_with_status(status)
+    }
+
+    fn ping<'life0, 'async_trait>(&'life0 self) -> StoreFuture<'async_trait, ()>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.ping()
+    }
+
+    fn change_feed(&self, after: u64) -> Option<tokio::sync::mpsc::Receiver<Change>> {
+        self.inner.change_feed(after)
+    }
+
+    fn create_token<'life0, 'async_trait>(
+        &'life0 self,
+        new: NewToken,
+    ) -> StoreFuture<'async_trait, TokenRecord>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.create_token(new)
+    }
+
+    fn list_tokens<'life0, 'async_trait>(
+        &'life0 self,
+    ) -> StoreFuture<'async_trait, Vec<TokenRecord>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.list_tokens()
+    }
+
+    fn revoke_token<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        name_or_id: &'life1 str,
+    ) -> StoreFuture<'async_trait, Option<TokenRecord>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.revoke_token(name_or_id)
+    }
+
+    fn token_by_hash<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        secret_hash: &'life1 str,
+    ) -> StoreFuture<'async_trait, Option<TokenRecord>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.token_by_hash(secret_hash)
     }
 }
 

@@ -1182,3 +1182,128 @@ async fn the_first_api_token_must_be_admin_and_turns_authentication_on() {
     let state = faramesh_server::build_state(config).await.unwrap();
     assert!(state.tokens.enabled());
 }
+
+/// The value of the first sample of metric `name` whose labels include every one of `labels`.
+fn metric_sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        let (series, value) = rest.rsplit_once(' ')?;
+        if !series.starts_with('{') || !labels.iter().all(|l| series.contains(l)) {
+            return None;
+        }
+        value.parse().ok()
+    })
+}
+
+/// Scrapes `/metrics` until `metric` with `labels` reaches `at_least`, for at most 10 s; the
+/// last text scraped. With a shared database the change feed may announce a change a moment
+/// before the replica that made it has counted it.
+async fn metrics_when(s: &Server, metric: &str, labels: &[&str], at_least: f64) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = s
+            .client
+            .get(format!("{}/metrics", s.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let reached = metric_sample(&text, metric, labels).is_some_and(|v| v >= at_least);
+        if reached || tokio::time::Instant::now() >= deadline {
+            return text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_expired_approval_reaches_the_live_stream_and_the_metrics() {
+    let ttl = std::time::Duration::from_millis(50);
+    let Some(s) = start_custom(&[], None, |c| c.approval_ttl = Some(ttl)).await else { return };
+    let mut stream = s
+        .client
+        .get(format!("{}/v1/events", s.base))
+        .send()
+        .await
+        .unwrap();
+    let action = s.submit("shell", "run", json!({"cmd": "ls"})).await;
+    assert_eq!(action["status"], "pending_approval");
+    // Started as `faramesh serve` starts it: the harness builds the server state itself.
+    faramesh_server::background::spawn_approval_expiry(s.state.clone(), ttl);
+    let expired = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            for (_, message) in read_messages(&mut stream, 1).await {
+                if message["data"]["id"] == action["id"] && message["data"]["status"] == "timeout"
+                {
+                    return message;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the expiry is announced on the live stream");
+    assert_eq!(expired["type"], "action.updated");
+
+    let text = metrics_when(
+        &s,
+        "faramesh_actions_total",
+        &[r#"status="timeout""#, r#"tool="shell""#],
+        1.0,
+    )
+    .await;
+    assert!(
+        text.contains(r#"faramesh_actions_total{status="timeout",tool="shell"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"faramesh_approval_wait_seconds_count{result="expired",tool="shell"} 1"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn execution_time_leaves_out_the_wait_for_approval() {
+    // The agent reports the result itself here, so no built-in executor may race it.
+    let Some(s) = start_custom(&[], None, |c| c.executors = "none".into()).await else { return };
+    let action = s.submit("shell", "run", json!({"cmd": "echo hi"})).await;
+    let path = format!("/v1/actions/{}", id(&action));
+    // The human takes a while to decide: this wait is what the approval histogram measures.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (status, approved) = s
+        .post(
+            &format!("{path}/approval"),
+            json!({"token": action["approval_token"], "approve": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    let (status, started) = s.post(&format!("{path}/start"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let (status, done) = s
+        .post(&format!("{path}/result"), json!({"success": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+
+    let text = metrics_when(
+        &s,
+        "faramesh_action_duration_seconds_count",
+        &[r#"tool="shell""#],
+        1.0,
+    )
+    .await;
+    let shell = [r#"tool="shell""#];
+    let approved = [r#"tool="shell""#, r#"result="approved""#];
+    let sample = |name: &str, labels: &[&str]| {
+        metric_sample(&text, name, labels).unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+    };
+    assert_eq!(sample("faramesh_action_duration_seconds_count", &shell), 1.0);
+    assert_eq!(sample("faramesh_approval_wait_seconds_count", &approved), 1.0);
+    let waited = sample("faramesh_approval_wait_seconds_sum", &approved);
+    let ran = sample("faramesh_action_duration_seconds_sum", &shell);
+    assert!(waited >= 0.3, "the approval wait is measured: {waited}");
+    assert!(
+        ran < waited,
+        "the execution time ({ran} s) leaves the approval wait ({waited} s) out"
+    );
+}
