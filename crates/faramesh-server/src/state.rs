@@ -10,8 +10,6 @@ use faramesh_storage::{
     StoreError, StoreResult, TokenRecord, TransitionUpdate,
 };
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 /// The server's version, stamped on every decision as `runtime_version`.
@@ -214,191 +212,87 @@ impl ReportingStore {
     }
 }
 
-/// What a [`Store`] method returns: the `async_trait` form of its future.
-type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;
-
-// Written out in the form `async_trait` gives the trait's methods, since the forwarding methods
-// only hand on the inner store's futures.
+// Every write goes through the inner store and is then reported; reads pass straight through.
+#[async_trait::async_trait]
 impl Store for ReportingStore {
-    fn create_action<'life0, 'async_trait>(
-        &'life0 self,
-        new: NewAction,
-    ) -> StoreFuture<'async_trait, Created>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(async move {
-            let created = self.inner.create_action(new).await?;
-            self.changes.created(&created);
-            Ok(created)
-        })
+    async fn create_action(&self, new: NewAction) -> StoreResult<Created> {
+        let created = self.inner.create_action(new).await?;
+        self.changes.created(&created);
+        Ok(created)
     }
 
-    fn transition<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        id: &'life1 str,
+    async fn transition(
+        &self,
+        id: &str,
         transition: Transition,
         update: TransitionUpdate,
-    ) -> StoreFuture<'async_trait, (ActionRecord, EventRecord)>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(async move {
-            let (action, event) = self.inner.transition(id, transition, update).await?;
-            let started_at = match transition {
-                Transition::Succeed | Transition::Fail | Transition::ExecutionTimeout => {
-                    match self.changes.take_started(id) {
-                        Some(at) => Some(at),
-                        // Started by another replica, or before a restart.
-                        None => self.started_from_ledger(id).await,
-                    }
+    ) -> StoreResult<(ActionRecord, EventRecord)> {
+        let (action, event) = self.inner.transition(id, transition, update).await?;
+        let started_at = match transition {
+            Transition::Succeed | Transition::Fail | Transition::ExecutionTimeout => {
+                match self.changes.take_started(id) {
+                    Some(at) => Some(at),
+                    // Started by another replica, or before a restart.
+                    None => self.started_from_ledger(id).await,
                 }
-                _ => None,
-            };
-            self.changes
-                .transitioned(transition, &action, &event, started_at.as_deref());
-            Ok((action, event))
-        })
+            }
+            _ => None,
+        };
+        self.changes
+            .transitioned(transition, &action, &event, started_at.as_deref());
+        Ok((action, event))
     }
 
-    fn get_action<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        id: &'life1 str,
-    ) -> StoreFuture<'async_trait, Option<ActionRecord>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.get_action(id)
+    async fn get_action(&self, id: &str) -> StoreResult<Option<ActionRecord>> {
+        self.inner.get_action(id).await
     }
 
-    fn ids_with_prefix<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        prefix: &'life1 str,
-        limit: usize,
-    ) -> StoreFuture<'async_trait, Vec<String>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.ids_with_prefix(prefix, limit)
+    async fn ids_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>> {
+        self.inner.ids_with_prefix(prefix, limit).await
     }
 
-    fn list_actions<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        filter: &'life1 ActionFilter,
-    ) -> StoreFuture<'async_trait, Vec<ActionRecord>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.list_actions(filter)
+    async fn list_actions(&self, filter: &ActionFilter) -> StoreResult<Vec<ActionRecord>> {
+        self.inner.list_actions(filter).await
     }
 
-    fn events<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        action_id: &'life1 str,
-    ) -> StoreFuture<'async_trait, Vec<EventRecord>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.events(action_id)
+    async fn events(&self, action_id: &str) -> StoreResult<Vec<EventRecord>> {
+        self.inner.events(action_id).await
     }
 
-    fn pending_since_before<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        created_before: &'life1 str,
-    ) -> StoreFuture<'async_trait, Vec<String>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.pending_since_before(created_before)
+    async fn pending_since_before(&self, created_before: &str) -> StoreResult<Vec<String>> {
+        self.inner.pending_since_before(created_before).await
     }
 
-    fn last_event_seq<'life0, 'async_trait>(&'life0 self) -> StoreFuture<'async_trait, u64>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.last_event_seq()
+    async fn last_event_seq(&self) -> StoreResult<u64> {
+        self.inner.last_event_seq().await
     }
 
-    fn count_with_status<'life0, 'async_trait>(
-        &'life0 self,
-        status: ActionStatus,
-    ) -> StoreFuture<'async_trait, u64>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.count_with_status(status)
+    async fn count_with_status(&self, status: ActionStatus) -> StoreResult<u64> {
+        self.inner.count_with_status(status).await
     }
 
-    fn ping<'life0, 'async_trait>(&'life0 self) -> StoreFuture<'async_trait, ()>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.ping()
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
     }
 
     fn change_feed(&self, after: u64) -> Option<tokio::sync::mpsc::Receiver<Change>> {
         self.inner.change_feed(after)
     }
 
-    fn create_token<'life0, 'async_trait>(
-        &'life0 self,
-        new: NewToken,
-    ) -> StoreFuture<'async_trait, TokenRecord>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.create_token(new)
+    async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord> {
+        self.inner.create_token(new).await
     }
 
-    fn list_tokens<'life0, 'async_trait>(
-        &'life0 self,
-    ) -> StoreFuture<'async_trait, Vec<TokenRecord>>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.list_tokens()
+    async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        self.inner.list_tokens().await
     }
 
-    fn revoke_token<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        name_or_id: &'life1 str,
-    ) -> StoreFuture<'async_trait, Option<TokenRecord>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.revoke_token(name_or_id)
+    async fn revoke_token(&self, name_or_id: &str) -> StoreResult<Option<TokenRecord>> {
+        self.inner.revoke_token(name_or_id).await
     }
 
-    fn token_by_hash<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        secret_hash: &'life1 str,
-    ) -> StoreFuture<'async_trait, Option<TokenRecord>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.token_by_hash(secret_hash)
+    async fn token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
+        self.inner.token_by_hash(secret_hash).await
     }
 }
 
