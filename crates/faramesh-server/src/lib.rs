@@ -4,6 +4,7 @@ pub mod auth;
 pub mod background;
 pub mod browser;
 pub mod config;
+pub mod connection;
 pub mod error;
 pub mod execution;
 pub mod metrics;
@@ -25,6 +26,14 @@ use std::sync::Arc;
 
 /// Largest request body accepted (413 beyond).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Longest request URI accepted (414 beyond). hyper's own limit is near 64 KiB and answers with
+/// an empty body; this one is lower so that the usual `{"detail"}` answer comes first.
+pub const MAX_URI_BYTES: usize = 16 * 1024;
+
+/// Largest request header section accepted (431 beyond), counted as names, values and
+/// separators. hyper's own limit is near 400 KiB; see [`MAX_URI_BYTES`].
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -158,7 +167,68 @@ pub fn app(state: AppState) -> Router {
     if let Some(cors) = cors {
         router = router.layer(cors);
     }
-    router
+    // Outermost, so it also sees the refusals of every layer above.
+    router.layer(axum::middleware::from_fn(request_limits))
+}
+
+/// Refuses a URI or header section over its limit with `{"detail"}`, and says
+/// `Connection: close` on a response after which hyper will not reuse the connection.
+async fn request_limits(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, HeaderValue, StatusCode};
+    use axum::response::IntoResponse;
+    let uri_bytes = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    let refusal = |status: StatusCode, detail: String| {
+        let body = serde_json::json!({"detail": detail, "code": "request_too_large"});
+        (status, axum::Json(body)).into_response()
+    };
+    // A request with a body that is refused may not have been read to its end; hyper then
+    // closes the connection instead of reading the rest.
+    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let mut response = if uri_bytes > MAX_URI_BYTES {
+        refusal(
+            StatusCode::URI_TOO_LONG,
+            format!(
+                "The request URI is {uri_bytes} bytes, over the limit of {MAX_URI_BYTES}; shorten the query or the path"
+            ),
+        )
+    } else if header_bytes > MAX_HEADER_BYTES {
+        refusal(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!(
+                "The request headers are {header_bytes} bytes, over the limit of {MAX_HEADER_BYTES}; send fewer or smaller headers"
+            ),
+        )
+    } else {
+        next.run(request).await
+    };
+    let status = response.status();
+    let closes = matches!(
+        status,
+        StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::URI_TOO_LONG
+            | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    ) || (has_body && (status.is_client_error() || status.is_server_error()));
+    if closes {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 async fn unknown_route(uri: axum::http::Uri) -> error::ApiError {

@@ -226,6 +226,32 @@ pub struct StatusBody {
     status: String,
 }
 
+// The live stream lives in faramesh-events and `/metrics` answers Prometheus text, so neither
+// handler carries an annotation; these functions describe them and are never called.
+
+/// The live stream of action changes as Server-Sent Events: `event:` is `action.created` or
+/// `action.updated`, `data:` the action as JSON, `id:` its ledger sequence number. It never
+/// ends by itself; send `Last-Event-ID` on reconnect to receive what was missed.
+#[utoipa::path(get, path = "/v1/events", tag = "events",
+    params(
+        ("action_id" = Option<String>, Query, description = "Only this action's changes; empty means no filter"),
+        ("agent_id" = Option<String>, Query, description = "Only this agent's actions; empty means no filter"),
+        ("status" = Option<String>, Query, description = "Only actions in this status; empty means no filter"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this message id"),
+    ),
+    responses(
+        (status = 200, description = "An endless `text/event-stream`", content_type = "text/event-stream", body = String),
+        (status = 401, body = ErrorBody),
+    ))]
+fn live_events() {}
+
+/// Prometheus metrics in the text exposition format; public, like `/health`.
+#[utoipa::path(get, path = "/metrics", tag = "metrics",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String),
+    ))]
+fn metrics() {}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -249,6 +275,8 @@ pub struct StatusBody {
         crate::token_routes::revoke,
         crate::routes::health,
         crate::routes::ready,
+        live_events,
+        metrics,
     ),
     components(schemas(
         ActionSubmission,

@@ -114,6 +114,8 @@ async fn serve(config: ServerConfig) -> anyhow::Result<Status> {
     }
     tracing::info!("Faramesh listening on http://{bound}");
     let hub = state.hub.clone();
+    // The listener's connections answer hyper's own refusals as JSON; see `connection`.
+    let listener = faramesh_server::connection::Listener::new(listener);
     axum::serve(listener, faramesh_server::app(state))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;

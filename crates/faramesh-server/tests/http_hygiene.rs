@@ -1,0 +1,325 @@
+// Refusals at the HTTP level: every one is JSON with a `detail`, a connection that will not be
+// reused says `Connection: close` and is closed cleanly, and the OpenAPI document lists every
+// endpoint. Raw sockets, because an HTTP client hides exactly the things tested here.
+
+use faramesh_server::ServerConfig;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Server {
+    address: String,
+    _dir: TempDir,
+}
+
+/// Starts the server the way `faramesh serve` does, on a free port with a database of its own.
+async fn start() -> Server {
+    let dir = TempDir::new().unwrap();
+    let mut config = ServerConfig::from_lookup(|_| None).unwrap();
+    config.policy_file =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.yaml");
+    config.profile_file = dir.path().join("no-profile.yaml");
+    config.backend = faramesh_server::Backend::Sqlite(dir.path().join("actions.db"));
+    let state = faramesh_server::build_state(config)
+        .await
+        .expect("server state");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let listener = faramesh_server::connection::Listener::new(listener);
+    tokio::spawn(async move { axum::serve(listener, faramesh_server::app(state)).await });
+    Server { address, _dir: dir }
+}
+
+/// One response read off a raw connection.
+struct Reply {
+    status: u16,
+    /// Header names lower-cased.
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "status {}: body is not JSON ({e}): {:?}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    fn assert_detail(&self, status: u16) {
+        assert_eq!(
+            self.status,
+            status,
+            "{:?}",
+            String::from_utf8_lossy(&self.body)
+        );
+        let body = self.json();
+        assert!(
+            body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "no detail: {body}"
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{:?}",
+            self.headers
+        );
+    }
+}
+
+/// Reads exactly one response (head and a Content-Length body) from the connection.
+async fn read_reply(stream: &mut TcpStream) -> Reply {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("a response within 10 s")
+            .expect("reading the response");
+        assert!(
+            n > 0,
+            "the server closed without a response; got {:?}",
+            String::from_utf8_lossy(&buffer)
+        );
+        buffer.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8(buffer[..head_end].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (name, value) = l.split_once(':').unwrap();
+            (name.trim().to_ascii_lowercase(), value.trim().to_owned())
+        })
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .map(|(_, v)| v.parse().unwrap())
+        .expect("a Content-Length");
+    let mut body = buffer[head_end..].to_vec();
+    while body.len() < length {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk))
+            .await
+            .expect("the body within 10 s")
+            .expect("reading the body");
+        assert!(n > 0, "the server closed in the middle of the body");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(length);
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Asserts the server ends the connection with a clean close (end of stream), not a reset.
+async fn assert_closed_cleanly(stream: &mut TcpStream) {
+    let mut rest = [0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut rest))
+        .await
+        .expect("the server closes within 10 s")
+        .expect("a clean close, not a reset");
+    assert_eq!(n, 0, "unexpected bytes after the response");
+}
+
+async fn request(server: &Server, raw: &[u8]) -> (TcpStream, Reply) {
+    let mut stream = TcpStream::connect(&server.address).await.unwrap();
+    stream.write_all(raw).await.unwrap();
+    let reply = read_reply(&mut stream).await;
+    (stream, reply)
+}
+
+async fn health_works(server: &Server) {
+    let (_, reply) = request(server, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    assert_eq!(reply.status, 200);
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_a_413_with_detail_then_a_clean_close() {
+    let server = start().await;
+    // Far more than the socket buffers hold, so the client is still sending when refused.
+    let body = vec![b'x'; 8 * faramesh_server::MAX_BODY_BYTES];
+    let mut stream = TcpStream::connect(&server.address).await.unwrap();
+    let head = format!(
+        "POST /v1/actions HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The whole body goes out while the response is read, as a client that does not wait for
+    // `100 Continue` does; the server must not reset the connection under it.
+    let (mut reading, mut writing) = stream.into_split();
+    let sender = tokio::spawn(async move {
+        let sent = writing.write_all(&body).await;
+        // Then the client is done, as one that saw `Connection: close` would be.
+        let _ = writing.shutdown().await;
+        (writing, sent)
+    });
+    let mut stream_reply = {
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = tokio::time::timeout(Duration::from_secs(10), reading.read(&mut chunk))
+                .await
+                .expect("a response within 10 s")
+                .expect("reading the response, not a reset");
+            if n == 0 {
+                break;
+            }
+            buffer.extend_from_slice(&chunk[..n]);
+        }
+        buffer
+    };
+    let (_writing, sent) = sender.await.unwrap();
+    sent.expect("the whole body could be sent: no reset while it was on its way");
+    let head_end = stream_reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    let head = String::from_utf8_lossy(&stream_reply[..head_end]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 413"), "{head}");
+    assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+    let body: Value = serde_json::from_slice(&stream_reply.split_off(head_end)).expect("JSON");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| d.contains("1 MiB")),
+        "{body}"
+    );
+    health_works(&server).await;
+}
+
+#[tokio::test]
+async fn an_oversized_body_on_a_keep_alive_connection_is_refused_with_connection_close() {
+    let server = start().await;
+    let body = vec![b'x'; faramesh_server::MAX_BODY_BYTES + 1];
+    let head = format!(
+        "POST /v1/actions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut raw = head.into_bytes();
+    raw.extend_from_slice(&body);
+    let (mut stream, reply) = request(&server, &raw).await;
+    reply.assert_detail(413);
+    assert_eq!(reply.header("connection"), Some("close"));
+    assert_closed_cleanly(&mut stream).await;
+    health_works(&server).await;
+}
+
+/// Sends a refused request, checks the `{"detail"}` answer, the close, and that the server
+/// still serves a new connection.
+async fn refused(server: &Server, raw: String, status: u16) {
+    let (mut stream, reply) = request(server, raw.as_bytes()).await;
+    reply.assert_detail(status);
+    assert_eq!(reply.header("connection"), Some("close"));
+    assert_closed_cleanly(&mut stream).await;
+    health_works(server).await;
+}
+
+#[tokio::test]
+async fn a_uri_too_long_is_a_414_with_detail() {
+    let server = start().await;
+    // Over the server's own limit, and over hyper's (answered before any middleware).
+    for size in [20 * 1024, 70 * 1024] {
+        let raw = format!(
+            "GET /v1/actions?q={} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            "a".repeat(size)
+        );
+        refused(&server, raw, 414).await;
+    }
+    let fits = format!(
+        "GET /v1/actions?q={} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "a".repeat(8 * 1024)
+    );
+    let (_, reply) = request(&server, fits.as_bytes()).await;
+    assert_eq!(reply.status, 200);
+}
+
+#[tokio::test]
+async fn header_fields_too_large_are_a_431_with_detail() {
+    let server = start().await;
+    for size in [100 * 1024, 500 * 1024] {
+        let raw = format!(
+            "GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(size)
+        );
+        refused(&server, raw, 431).await;
+    }
+    // Many small headers add up the same way.
+    let many: String = (0..2000)
+        .map(|i| format!("X-H{i}: {}\r\n", "a".repeat(40)))
+        .collect();
+    refused(
+        &server,
+        format!("GET /health HTTP/1.1\r\nHost: localhost\r\n{many}\r\n"),
+        431,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_malformed_request_is_a_400_with_detail() {
+    let server = start().await;
+    let (mut stream, reply) = request(&server, b"GET /health HTTP/1.1\r\nHost x\r\n\r\n").await;
+    reply.assert_detail(400);
+    assert_eq!(reply.header("connection"), Some("close"));
+    assert_closed_cleanly(&mut stream).await;
+}
+
+#[tokio::test]
+async fn a_ui_path_with_a_nul_byte_is_a_404_with_json_detail() {
+    let server = start().await;
+    let (_, reply) = request(&server, b"GET /ui/%00 HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    reply.assert_detail(404);
+    let (_, reply) = request(
+        &server,
+        b"GET /ui/a%22b%5C%0A%E2%9C%93 HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await;
+    reply.assert_detail(404);
+    assert!(reply.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("a\"b\\\n\u{2713}"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_the_live_stream_and_metrics() {
+    let server = start().await;
+    let (_, reply) = request(
+        &server,
+        b"GET /openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let doc = reply.json();
+    let stream = &doc["paths"]["/v1/events"]["get"]["responses"]["200"]["content"];
+    let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    assert!(stream.get("text/event-stream").is_some(), "{paths:?}");
+    let metrics = &doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"];
+    assert!(metrics.get("text/plain").is_some(), "{paths:?}");
+}
