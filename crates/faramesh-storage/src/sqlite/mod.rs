@@ -4,6 +4,7 @@
 //! (group commit), each request answered only after that commit. Reads use a small pool of
 //! their own connections and never wait for the writer.
 
+mod files;
 mod ledger_file;
 mod rows;
 mod tokens;
@@ -63,6 +64,8 @@ pub struct SqliteStore {
     /// Set by the writer when a write failed for want of the database (locked, disk full, I/O
     /// error), cleared by its next successful commit. While set, `ping` proves a real write.
     write_failing: Arc<AtomicBool>,
+    /// The files opened at start, to notice when they are deleted or replaced.
+    files: Arc<files::DatabaseFiles>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -111,12 +114,21 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)
             .map_err(unavailable)?;
         let write_failing = Arc::new(AtomicBool::new(false));
-        let writer = writer::spawn(conn, path.to_owned(), Arc::clone(&write_failing))?;
+        let files = Arc::new(files::DatabaseFiles::new(path).map_err(|e| {
+            StoreError::Unavailable(format!("cannot read database {}: {e}", path.display()))
+        })?);
+        let writer = writer::spawn(
+            conn,
+            path.to_owned(),
+            Arc::clone(&write_failing),
+            Arc::clone(&files),
+        )?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer,
             readers,
             write_failing,
+            files,
         })
     }
 
@@ -397,6 +409,7 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await?;
+        self.files.check().map_err(StoreError::Unavailable)?;
         if self.write_failing.load(Ordering::Acquire) {
             self.write(WriteOp::Probe).await?;
         }

@@ -10,6 +10,7 @@
 //! error state once the transaction is over, so the first batch after the disk is writable
 //! again commits. Until then the writer keeps a flag up that makes `ping` prove a real write.
 
+use super::files::DatabaseFiles;
 use super::{rows, unavailable, Trouble};
 use crate::model::now_timestamp;
 use crate::{
@@ -83,16 +84,23 @@ pub(super) fn spawn(
     conn: Connection,
     path: PathBuf,
     failing: Arc<AtomicBool>,
+    files: Arc<DatabaseFiles>,
 ) -> StoreResult<mpsc::Sender<WriteOp>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     std::thread::Builder::new()
         .name("faramesh-sqlite-writer".into())
-        .spawn(move || run(conn, &path, &failing, rx))
+        .spawn(move || run(conn, &path, &failing, &files, rx))
         .map_err(|e| StoreError::Unavailable(format!("cannot start the database writer: {e}")))?;
     Ok(tx)
 }
 
-fn run(mut conn: Connection, path: &Path, failing: &AtomicBool, mut rx: mpsc::Receiver<WriteOp>) {
+fn run(
+    mut conn: Connection,
+    path: &Path,
+    failing: &AtomicBool,
+    files: &DatabaseFiles,
+    mut rx: mpsc::Receiver<WriteOp>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // Ends when every sender is gone: the store was dropped.
     while let Some(first) = rx.blocking_recv() {
@@ -102,6 +110,14 @@ fn run(mut conn: Connection, path: &Path, failing: &AtomicBool, mut rx: mpsc::Re
                 Ok(op) => batch.push(op),
                 Err(_) => break,
             }
+        }
+        // A write into a file that is no longer the database would be acknowledged and lost.
+        if let Err(why) = files.check() {
+            for op in batch.drain(..) {
+                fail(op, &why);
+            }
+            failing.store(true, Ordering::Release);
+            continue;
         }
         let trouble = commit_batch(&mut conn, path, &mut batch);
         failing.store(trouble, Ordering::Release);
