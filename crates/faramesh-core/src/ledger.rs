@@ -1,4 +1,4 @@
-//! Verification of the ledger (audit.md): the per-action hash chain of events, and the binding
+//! Verification of the ledger (docs/audit.md): the per-action hash chain of events, and the binding
 //! of each action row to its chain, so that a row rewritten in the database (other params,
 //! another status) is caught even though its events still verify.
 
@@ -259,6 +259,23 @@ impl BindingProblem {
             | BindingProblem::UnknownStatus { action_id, .. } => action_id,
         }
     }
+}
+
+/// The first thing wrong with one action's ledger: its chain, or else its row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerProblem {
+    Broken(BrokenLink),
+    Unbound(BindingProblem),
+}
+
+/// Verifies an action's chain and then binds its row to it. A broken chain vouches for
+/// nothing, so the row is compared with it only when the chain holds.
+pub fn verify_action(
+    action: &ActionFacts<'_>,
+    events: &[ChainedEvent<'_>],
+) -> Result<(), LedgerProblem> {
+    verify_chain(events).map_err(LedgerProblem::Broken)?;
+    verify_binding(action, events).map_err(LedgerProblem::Unbound)
 }
 
 /// Checks an action row against its events (oldest first, a chain `verify_chain` accepted):

@@ -23,6 +23,16 @@ pub enum ExecutorKind {
     Http,
 }
 
+impl ExecutorKind {
+    /// The name in `FARAMESH_EXECUTORS` and in the `started` event of an action it runs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExecutorKind::Shell => "shell",
+            ExecutorKind::Http => "http",
+        }
+    }
+}
+
 /// Which built-in executors are enabled (`FARAMESH_EXECUTORS`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutorSet {

@@ -1,4 +1,4 @@
-//! The HTTP API of api.md.
+//! The HTTP API of docs/api.md.
 
 use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
@@ -139,7 +139,7 @@ pub async fn submit_action(
     Ok(created.action)
 }
 
-/// `created` and `decision_made` (audit.md).
+/// `created` and `decision_made` (docs/audit.md).
 fn submission_events(d: &Decision) -> Vec<NewEvent> {
     vec![
         NewEvent {
@@ -292,9 +292,7 @@ pub(crate) async fn chain(
     Path(id): Path<String>,
 ) -> ApiResult {
     caller.require(Permission::Read)?;
-    use faramesh_core::ledger::{row_request_hash, verify_binding, verify_chain, ActionFacts};
-    // The chain's first broken link; else the first way the row is not the one it describes
-    // (a broken chain vouches for nothing, so the row is not compared with it).
+    use faramesh_core::ledger::{row_request_hash, verify_action, ActionFacts, LedgerProblem};
     let verdict = |a: &ActionRecord, events: &[faramesh_storage::EventRecord]| {
         let chained: Vec<_> = events.iter().map(|e| e.chained()).collect();
         let facts = ActionFacts {
@@ -308,29 +306,31 @@ pub(crate) async fn chain(
             ),
             status: a.status.as_str(),
         };
-        match verify_chain(&chained) {
-            Err(link) => (Some(link), None),
-            Ok(()) => (None, verify_binding(&facts, &chained).err()),
-        }
+        verify_action(&facts, &chained).err()
     };
     let mut action = find(&state, &id).await?;
     let mut events = state.store.events(&id).await?;
-    let (mut broken, mut unbound) = verdict(&action, &events);
+    let mut problem = verdict(&action, &events);
     // The row and its events are two reads: an action that moved on in between would look
     // rewritten. So when they disagree, both are read again (events, action, events) until no
     // event was added meanwhile; a row and its event are written in one transaction.
     for _ in 0..3 {
-        if unbound.is_none() {
+        if !matches!(problem, Some(LedgerProblem::Unbound(_))) {
             break;
         }
         let before = state.store.events(&id).await?;
         action = find(&state, &id).await?;
         events = state.store.events(&id).await?;
-        (broken, unbound) = verdict(&action, &events);
+        problem = verdict(&action, &events);
         if before.len() == events.len() {
             break;
         }
     }
+    let (broken, unbound) = match problem {
+        Some(LedgerProblem::Broken(link)) => (Some(link), None),
+        Some(LedgerProblem::Unbound(binding)) => (None, Some(binding)),
+        None => (None, None),
+    };
     ok(json!({
         "action_id": id,
         "events": events.len(),
@@ -404,122 +404,8 @@ pub(crate) async fn start(
     Path(id): Path<String>,
 ) -> ApiResult {
     caller.require(Permission::Execute)?;
-    // Without built-in executors the started event names none, so an approved action (the
-    // common case) starts in one conditional update, with no read first.
-    if state.executors == faramesh_executors::ExecutorSet::none() {
-        let update = TransitionUpdate {
-            meta: json!({}),
-            ..Default::default()
-        };
-        match state
-            .transition(&id, Transition::StartApproved, update)
-            .await
-        {
-            Ok(action) => return ok(view::action(&action, caller.token_visibility())),
-            Err(faramesh_storage::StoreError::Conflict {
-                status: ActionStatus::Allowed,
-                ..
-            }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let current = find(&state, &id).await?;
-    let redecided = match current.status {
-        ActionStatus::Allowed => decide_again_if_changed(&state, &current).await?,
-        _ => None,
-    };
-    let executor = state.executors.for_tool(&current.tool);
-    // The started event names the built-in executor that owns the outcome, so an agent's
-    // `/result` cannot overwrite what really happened.
-    let mut meta = json!({});
-    if let Some(kind) = executor {
-        meta["executor"] = json!(executor_name(kind));
-    }
-    if let Some(redecision) = redecided {
-        meta["redecided"] = redecision;
-    }
-    // The conditional update is the gate: only an `allowed` or `approved` action gets here.
-    let action = state
-        .transition(
-            &id,
-            Transition::Start,
-            TransitionUpdate {
-                meta,
-                ..Default::default()
-            },
-        )
-        .await?;
-    if let Some(kind) = executor {
-        crate::execution::spawn(state.clone(), kind, action.clone());
-    }
+    let action = crate::execution::start(&state, &id).await?;
     ok(view::action(&action, caller.token_visibility()))
-}
-
-fn executor_name(kind: faramesh_executors::ExecutorKind) -> &'static str {
-    match kind {
-        faramesh_executors::ExecutorKind::Shell => "shell",
-        faramesh_executors::ExecutorKind::Http => "http",
-    }
-}
-
-/// An `allowed` action was allowed by the policy and profile of its decision. If either has
-/// changed since, the action is decided again before it may run: an EXECUTE lets it start
-/// (the answer describes the new decision, for the `started` event); anything else withdraws
-/// the allowance (a `denied` event saying why) and refuses the start with 409. A human approval
-/// is never re-decided: the human judged the action itself.
-async fn decide_again_if_changed(
-    state: &AppState,
-    action: &ActionRecord,
-) -> Result<Option<Value>, ApiError> {
-    let request = ActionRequest {
-        agent_id: action.agent_id.clone(),
-        tool: action.tool.clone(),
-        operation: action.operation.clone(),
-        params: action.params.clone(),
-        context: action.context.clone(),
-    };
-    let decision = state.loaded.load().engine.decide(&request);
-    let policy_changed = decision.policy_hash.as_deref() != action.policy_hash.as_deref();
-    let profile_changed = decision.profile_hash.as_deref() != action.profile_hash.as_deref();
-    if !policy_changed && !profile_changed {
-        return Ok(None);
-    }
-    let what = match (policy_changed, profile_changed) {
-        (true, true) => "the policy and the profile changed",
-        (true, false) => "the policy changed",
-        _ => "the profile changed",
-    };
-    let redecision = json!({
-        "why": format!("{what} since the decision"),
-        "decision": decision.decision(),
-        "outcome": decision.outcome.as_str(),
-        "reason_code": &*decision.reason_code,
-        "reason": &*decision.reason,
-        "policy_hash": decision.policy_hash.as_deref(),
-        "profile_hash": decision.profile_hash.as_deref(),
-    });
-    if decision.outcome == faramesh_core::Outcome::Execute {
-        return Ok(Some(redecision));
-    }
-    let reason = format!(
-        "Not started: {what} since this action was allowed, and it is now decided {}: {}",
-        decision.decision(),
-        decision.reason
-    );
-    let update = TransitionUpdate {
-        decision: Some("deny".to_owned()),
-        reason: Some(reason.clone()),
-        result: None,
-        meta: json!({"reason": reason, "by": "policy", "redecided": redecision}),
-    };
-    let revoked = state
-        .transition(&action.id, Transition::Revoke, update)
-        .await?;
-    Err(ApiError::Conflict {
-        detail: format!("{reason}. Submit it again to have it decided under the current policy."),
-        action_id: revoked.id,
-        status: revoked.status.as_str().to_owned(),
-    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -542,7 +428,7 @@ pub(crate) async fn result(
     payload: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
     caller.require(Permission::Execute)?;
-    refuse_if_an_executor_owns(&state, &id).await?;
+    crate::execution::refuse_report_if_owned(&state, &id).await?;
     let body: ResultBody = serde_json::from_value(body(payload)?).map_err(|e| {
         ApiError::Validation(format!(
             "The result body must be {{success, error?, output?}}: {e}"
@@ -566,40 +452,6 @@ pub(crate) async fn result(
     };
     let action = state.transition(&id, transition, update).await?;
     ok(view::action(&action, caller.token_visibility()))
-}
-
-/// 409 when a built-in executor runs the action: its outcome is recorded by the server from what
-/// really happened, and an agent's report must not replace it.
-///
-/// Replicas share `FARAMESH_EXECUTORS`, so a server without an executor for the action's tool
-/// is not running it, and nothing needs to be read: the agent's report is the outcome.
-async fn refuse_if_an_executor_owns(state: &AppState, id: &str) -> Result<(), ApiError> {
-    if state.executors == faramesh_executors::ExecutorSet::none() {
-        return Ok(());
-    }
-    let action = find(state, id).await?;
-    if action.status != ActionStatus::Executing || state.executors.for_tool(&action.tool).is_none()
-    {
-        return Ok(());
-    }
-    let events = state.store.events(id).await?;
-    let executor = events
-        .iter()
-        .rev()
-        .find(|e| e.event_type == EventType::Started)
-        .and_then(|e| e.meta.get("executor"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    match executor {
-        Some(executor) => Err(ApiError::Conflict {
-            detail: format!(
-                "Action {id} is being run by the built-in {executor} executor; the server records its outcome, so a reported result is refused"
-            ),
-            action_id: id.to_owned(),
-            status: action.status.as_str().to_owned(),
-        }),
-        None => Ok(()),
-    }
 }
 
 #[utoipa::path(post, path = "/v1/gate/decide", request_body = crate::openapi::ActionSubmission,

@@ -10,8 +10,8 @@ use faramesh_client::{Action, Client, ClientError, Event};
 use faramesh_core::hash::event_record_hash;
 use faramesh_core::ledger::{
     recorded_request_hash, row_request_hash, row_request_hash_of_values, status_effect,
-    verify_binding, verify_chain, ActionFacts, BindingProblem, BrokenLink, ChainedEvent,
-    StatusEffect,
+    verify_action, verify_binding, ActionFacts, BindingProblem, BrokenLink, ChainedEvent,
+    LedgerProblem, StatusEffect,
 };
 use faramesh_core::ActionStatus;
 use faramesh_storage::sqlite::{meta_value, ActionRows, Events};
@@ -108,11 +108,10 @@ impl Tally {
 
     /// The verdict on one action, without counting it.
     fn judge(&mut self, action: &ActionFacts<'_>, chain: &[ChainedEvent<'_>]) {
-        // A broken chain vouches for nothing, so its row is not compared with it.
-        if let Err(link) = verify_chain(chain) {
-            self.broken.push(link);
-        } else if let Err(problem) = verify_binding(action, chain) {
-            self.unbound.push(problem);
+        match verify_action(action, chain) {
+            Err(LedgerProblem::Broken(link)) => self.broken.push(link),
+            Err(LedgerProblem::Unbound(problem)) => self.unbound.push(problem),
+            Ok(()) => {}
         }
     }
 
