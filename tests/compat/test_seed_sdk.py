@@ -805,7 +805,7 @@ def test_bearer_token_auth(agent, auth_server, monkeypatch):
         "adapters and autopatch) sends POST /v1/evaluate with body {agent_id, tool_id: "
         "'<tool>/<operation>', action_type: 'tool_call', args} and expects 200 + JSON with "
         "'effect' or 'outcome' (EXECUTE/PERMIT, HALT/DENY, ABSTAIN/DEFER), 'reason_code' and "
-        "'defer_token' or 'provenance_id'; the server has no /v1/evaluate (not in api.md) "
+        "'defer_token' or 'provenance_id'; the server has no /v1/evaluate (not part of this server's API, see docs/api.md) "
         "and answers 404 with an empty body, so the SDK raises "
         "RuntimeError('remote evaluate: HTTP 404')"
     ),

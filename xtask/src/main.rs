@@ -1,5 +1,5 @@
 //! Project tasks: `cargo xtask bench [--quick]` runs the benchmarks and prints one table of
-//! measured medians against the targets of quality.md.
+//! measured medians against the targets of the README's benchmark table.
 
 mod drive;
 mod http;

@@ -1,4 +1,4 @@
-//! A typed client of the Faramesh HTTP API (api.md). The `faramesh` CLI makes every API call
+//! A typed client of the Faramesh HTTP API (docs/api.md). The `faramesh` CLI makes every API call
 //! through it.
 
 use reqwest::{Method, StatusCode};

@@ -1,5 +1,5 @@
 //! Benchmarks of the decision hot path. `cargo xtask bench` runs them and prints the table
-//! against the targets of quality.md.
+//! against the targets of the README's benchmark table.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use faramesh_core::hash::canonical_sha256;

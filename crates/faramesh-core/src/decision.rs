@@ -91,7 +91,7 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// Reason codes of policy.md.
+/// Reason codes of docs/policies.md.
 pub mod reason_code {
     pub const POLICY_ALLOW: &str = "POLICY_ALLOW";
     pub const POLICY_DENY: &str = "POLICY_DENY";
@@ -125,7 +125,7 @@ pub enum DecidedBy {
     Failure,
 }
 
-/// A decision with its version-bound fields (audit.md).
+/// A decision with its version-bound fields (docs/audit.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
     pub outcome: Outcome,

@@ -1,4 +1,4 @@
-//! The hashes of audit.md: SHA-256 over canonical JSON, lower-case hex.
+//! The hashes of docs/audit.md: SHA-256 over canonical JSON, lower-case hex.
 
 use crate::json::{write_canonical, CanonicalError};
 use serde_json::{Map, Value};

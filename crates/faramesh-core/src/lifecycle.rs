@@ -1,4 +1,4 @@
-//! The action lifecycle of api.md: statuses, the transitions between them, and the ledger
+//! The action lifecycle of docs/api.md: statuses, the transitions between them, and the ledger
 //! event each transition writes.
 //!
 //! ```text
@@ -84,7 +84,7 @@ impl fmt::Display for ActionStatus {
     }
 }
 
-/// The kinds of ledger event (audit.md).
+/// The kinds of ledger event (docs/audit.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {

@@ -1,4 +1,4 @@
-//! The execution profile: a coarse gate that runs before the policy (policy.md).
+//! The execution profile: a coarse gate that runs before the policy (docs/policies.md).
 
 use crate::action::Subject;
 use crate::decision::{reason_code, Outcome};
@@ -199,7 +199,7 @@ impl Profile {
         let (Some(id), Some(version)) = (id, version) else {
             return Err(report(diags));
         };
-        // The hashed form has every default filled in (audit.md).
+        // The hashed form has every default filled in (docs/audit.md).
         let hashed_form = json!({
             "id": id,
             "version": version,
@@ -239,7 +239,7 @@ impl Profile {
         &self.version
     }
 
-    /// `profile_hash` (audit.md).
+    /// `profile_hash` (docs/audit.md).
     pub fn hash(&self) -> &Arc<str> {
         &self.hash
     }

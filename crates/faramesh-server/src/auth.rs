@@ -1,4 +1,4 @@
-//! Authentication and roles (api.md).
+//! Authentication and roles (docs/api.md).
 //!
 //! Two kinds of bearer tokens: the admin tokens of `FARAMESH_TOKEN` (compared in constant
 //! time), and API tokens made with `faramesh token create`, each with a role, stored only as the
@@ -55,7 +55,7 @@ impl Permission {
     }
 }
 
-/// The role table of api.md. An agent may never approve, so it can never approve its own actions.
+/// The role table of docs/api.md. An agent may never approve, so it can never approve its own actions.
 pub fn allows(role: Role, permission: Permission) -> bool {
     use Permission::*;
     match role {

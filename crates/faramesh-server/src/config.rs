@@ -1,4 +1,4 @@
-//! Server configuration from the environment (api.md). The binary loads `.env` first (without
+//! Server configuration from the environment (docs/api.md). The binary loads `.env` first (without
 //! overriding real variables) and applies its flags last, so flags > environment > `.env`.
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! Prometheus metrics (api.md). Every label set is bounded: `endpoint` is the route template,
+//! Prometheus metrics (docs/api.md). Every label set is bounded: `endpoint` is the route template,
 //! and tools and operations appear by name only when the loaded policy or profile names them
 //! (anything an agent invents is counted as `other`).
 

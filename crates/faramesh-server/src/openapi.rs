@@ -22,7 +22,7 @@ pub struct ActionSubmission {
     context: Option<Map<String, Value>>,
 }
 
-/// An action (api.md).
+/// An action (docs/api.md).
 #[derive(ToSchema)]
 pub struct Action {
     id: String,
@@ -60,7 +60,7 @@ pub struct Action {
     python_example: String,
 }
 
-/// One ledger event (audit.md).
+/// One ledger event (docs/audit.md).
 #[derive(ToSchema)]
 pub struct LedgerEvent {
     id: String,

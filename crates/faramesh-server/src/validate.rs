@@ -1,4 +1,4 @@
-//! Request bodies checked field by field (api.md), so every refusal names the field.
+//! Request bodies checked field by field (docs/api.md), so every refusal names the field.
 
 use crate::error::ApiError;
 use faramesh_core::ActionRequest;

@@ -1,4 +1,4 @@
-//! The action as the API returns it (api.md), with ready-to-paste SDK snippets.
+//! The action as the API returns it (docs/api.md), with ready-to-paste SDK snippets.
 
 use faramesh_core::ActionStatus;
 use faramesh_storage::{ActionRecord, EventRecord};
@@ -13,7 +13,7 @@ pub enum TokenVisibility {
 }
 
 /// An action as the API returns it, borrowed from its record: responses are written straight
-/// from the record instead of through a copied JSON tree. Fields in the order of api.md.
+/// from the record instead of through a copied JSON tree. Fields in the order of docs/api.md.
 #[derive(Debug, Serialize)]
 pub struct ActionView<'a> {
     id: &'a str,

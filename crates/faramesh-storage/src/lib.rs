@@ -5,7 +5,7 @@
 //!   that got `Ok` has them durably, and a crash never leaves one without the other;
 //! - status changes are conditional updates on the current status, so of two racing
 //!   transitions exactly one wins and the other gets [`StoreError::Conflict`];
-//! - events are only ever appended; each carries `prev_hash`/`record_hash` (audit.md) computed
+//! - events are only ever appended; each carries `prev_hash`/`record_hash` (docs/audit.md) computed
 //!   in the transaction that writes it.
 
 mod action_id;

@@ -1,4 +1,4 @@
-//! API tokens: who may call the API, and in which role (api.md).
+//! API tokens: who may call the API, and in which role (docs/api.md).
 
 use serde::Serialize;
 

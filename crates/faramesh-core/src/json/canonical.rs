@@ -1,4 +1,4 @@
-//! Canonical JSON (audit.md): keys sorted by code point, no whitespace, integers exactly as
+//! Canonical JSON (docs/audit.md): keys sorted by code point, no whitespace, integers exactly as
 //! written, other numbers as the shortest round-tripping decimal without exponent.
 
 use serde_json::{Map, Number, Value};

@@ -1,7 +1,7 @@
 //! JSON text forms used by the engine.
 //!
 //! Two writers share one string escaper:
-//! - [`canonical`]: the deterministic form that every hash is computed over (audit.md);
+//! - [`canonical`]: the deterministic form that every hash is computed over (docs/audit.md);
 //! - [`probe`]: the text `contains`/`pattern` conditions search, keys in received order.
 
 pub mod canonical;

@@ -1,4 +1,4 @@
-//! The probe text that `contains` and `pattern` conditions search (policy.md): the params
+//! The probe text that `contains` and `pattern` conditions search (docs/policies.md): the params
 //! object as JSON with keys in the order received, `", "` between items, `": "` after keys,
 //! non-ASCII kept as is, numbers as written.
 

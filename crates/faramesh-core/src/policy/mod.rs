@@ -98,7 +98,7 @@ impl Policy {
         &self.source
     }
 
-    /// `policy_hash` (audit.md): SHA-256 of the canonical `{"rules", "risk_rules"}` as parsed.
+    /// `policy_hash` (docs/audit.md): SHA-256 of the canonical `{"rules", "risk_rules"}` as parsed.
     pub fn hash(&self) -> &str {
         &self.hash
     }
