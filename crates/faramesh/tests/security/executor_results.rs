@@ -11,18 +11,8 @@ async fn a_reported_result_cannot_replace_the_shell_executors_outcome() {
         .submit(json!({"agent_id": "a", "tool": "shell", "operation": "run",
             "params": {"cmd": "sleep 1; exit 3"}}))
         .await;
-    let id = action["id"].as_str().unwrap().to_owned();
-    let token = action["approval_token"].as_str().unwrap();
-    let (status, _) = server
-        .post(
-            &format!("/v1/actions/{id}/approval"),
-            json!({"token": token, "approve": true}),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, started) = server
-        .post(&format!("/v1/actions/{id}/start"), json!({}))
-        .await;
+    let id = server.approve(&action).await;
+    let (status, started) = server.start(&id).await;
     assert_eq!(status, 200, "{started}");
 
     // The agent claims success while the command runs (or, on a slow machine, after it ended):
@@ -59,17 +49,8 @@ async fn without_a_built_in_executor_the_agent_reports_the_result() {
     let (_, action) = server
         .submit(json!({"agent_id": "a", "tool": "shell", "operation": "run", "params": {"cmd": "true"}}))
         .await;
-    let id = action["id"].as_str().unwrap().to_owned();
-    let token = action["approval_token"].as_str().unwrap();
-    server
-        .post(
-            &format!("/v1/actions/{id}/approval"),
-            json!({"token": token, "approve": true}),
-        )
-        .await;
-    let (status, _) = server
-        .post(&format!("/v1/actions/{id}/start"), json!({}))
-        .await;
+    let id = server.approve(&action).await;
+    let (status, _) = server.start(&id).await;
     assert_eq!(status, 200);
     let (status, done) = server
         .post(

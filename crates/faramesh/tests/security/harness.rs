@@ -180,6 +180,74 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Approves a pending action with the token its submission answer carried.
+    pub async fn approve(&self, action: &Value) -> String {
+        let id = action["id"]
+            .as_str()
+            .expect("the action has an id")
+            .to_owned();
+        let token = action["approval_token"]
+            .as_str()
+            .expect("an open server shows the approval token");
+        let (status, answer) = self
+            .post(
+                &format!("/v1/actions/{id}/approval"),
+                serde_json::json!({"token": token, "approve": true}),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        id
+    }
+
+    /// `POST /v1/actions/{id}/start`; the status and the answer.
+    pub async fn start(&self, id: &str) -> (u16, Value) {
+        self.post(&format!("/v1/actions/{id}/start"), serde_json::json!({}))
+            .await
+    }
+}
+
+/// Runs `command` to its end (bounded: 30 s), returning its exit code and everything it
+/// printed. For commands that must refuse to start.
+pub fn run_to_end(mut command: Command) -> (i32, String) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("faramesh runs");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("output");
+            panic!(
+                "the command kept running (it should have refused to start):\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+/// Bounded wait (10 s) for a condition another process brings about.
+pub async fn wait_until(mut condition: impl FnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    condition()
+}
+
 /// A one-file policy written into `dir`.
 pub fn policy_file(dir: &Path, name: &str, yaml: &str) -> PathBuf {
     let path = dir.join(name);

@@ -3,15 +3,13 @@
 //! inside the gatekeeper's network is refused however the URL names it, unless
 //! `FARAMESH_HTTP_ALLOWED_NETWORKS` lists it.
 
-use crate::harness::{faramesh, Serve, Server};
+use crate::harness::{faramesh, run_to_end, Serve, Server};
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// A server on loopback that records every request it gets ("METHOD target") and answers each
 /// with `answer`.
@@ -230,29 +228,16 @@ async fn an_allowed_name_that_resolves_to_loopback_is_refused_unless_listed() {
 #[test]
 fn a_bad_allowed_networks_setting_stops_the_start() {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut child = faramesh(dir.path())
+    let mut command = faramesh(dir.path());
+    command
         .args(["serve", "--port", "0", "--db"])
         .arg(dir.path().join("actions.db"))
         .arg("--policy")
         .arg(crate::harness::repo().join("policies/default.yaml"))
         .env("FARAMESH_EXECUTORS", "http")
-        .env("FARAMESH_HTTP_ALLOWED_NETWORKS", "127.0.0.1/32,intranet")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("faramesh runs");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the server started despite a bad FARAMESH_HTTP_ALLOWED_NETWORKS");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().expect("output");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+        .env("FARAMESH_HTTP_ALLOWED_NETWORKS", "127.0.0.1/32,intranet");
+    let (code, stderr) = run_to_end(command);
+    assert_eq!(code, 2, "{stderr}");
     assert!(
         stderr.contains("FARAMESH_HTTP_ALLOWED_NETWORKS"),
         "{stderr}"

@@ -2,42 +2,10 @@
 //! cannot drive it; a token setting without a token, or a `.env` that cannot be read, stops the
 //! start instead of opening the API.
 
-use crate::harness::{faramesh, Serve, Server};
+use crate::harness::{faramesh, run_to_end, Serve, Server};
 use serde_json::{json, Value};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// Runs `command` to its end (bounded), returning its exit code and everything it printed.
-fn run_to_end(mut command: Command) -> (i32, String) {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("faramesh runs");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let output = child.wait_with_output().expect("output");
-            panic!(
-                "the command kept running (it should have refused to start):\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().expect("output");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code().unwrap_or(-1), text)
-}
 
 async fn pending_shell_action(server: &Server) -> Value {
     let (status, action) = server

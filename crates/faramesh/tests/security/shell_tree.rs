@@ -3,9 +3,8 @@
 //! started keeps running unsupervised.
 
 use std::path::Path;
-use std::time::Duration;
 
-use crate::harness::{Serve, Server};
+use crate::harness::{wait_until, Serve, Server};
 use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
@@ -19,23 +18,8 @@ async fn approve_and_start(server: &Server, cmd: &str, context: Value) -> String
             "params": {"cmd": cmd}, "context": context}))
         .await;
     assert_eq!(action["status"], "pending_approval", "{status}: {action}");
-    let id = action["id"]
-        .as_str()
-        .expect("the action has an id")
-        .to_owned();
-    let token = action["approval_token"]
-        .as_str()
-        .expect("an open server shows the approval token");
-    let (status, answer) = server
-        .post(
-            &format!("/v1/actions/{id}/approval"),
-            json!({"token": token, "approve": true}),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
-    let (status, answer) = server
-        .post(&format!("/v1/actions/{id}/start"), json!({}))
-        .await;
+    let id = server.approve(&action).await;
+    let (status, answer) = server.start(&id).await;
     assert_eq!(status, 200, "{answer}");
     id
 }
@@ -69,17 +53,6 @@ fn gone(pid: Pid) -> bool {
             })
             .unwrap_or(false),
     }
-}
-
-/// Bounded wait for a condition another process brings about.
-async fn wait_until(mut condition: impl FnMut() -> bool) -> bool {
-    for _ in 0..500 {
-        if condition() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    condition()
 }
 
 #[tokio::test]
