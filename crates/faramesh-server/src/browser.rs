@@ -56,24 +56,26 @@ fn check(
     let host = headers
         .get(HOST)
         .and_then(|h| h.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| uri.authority().map(|a| a.as_str().to_owned()));
+        .or_else(|| uri.authority().map(|a| a.as_str()));
     let Some(host) = host else {
         return Err(refused(
             "The request has no Host header; this server runs without authentication and answers only requests addressed to it by a loopback name".into(),
         ));
     };
-    let name = host_name(&host);
-    if !is_loopback_name(&name) && !allowed_hosts.contains(&name) {
+    let name = host_name(host);
+    if !is_loopback_name(name) && !allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(name)) {
         return Err(refused(format!(
             "Host {host:?} is not allowed: without authentication this server answers only loopback names (localhost, 127.0.0.1, [::1]); add the name to FARAMESH_ALLOWED_HOSTS, or better, set FARAMESH_TOKEN before exposing the server"
         )));
     }
     if let Some(origin) = headers.get(ORIGIN) {
         let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
-        let own = ["http", "https"]
-            .iter()
-            .any(|scheme| origin.eq_ignore_ascii_case(&format!("{scheme}://{host}")));
+        let own = ["http://", "https://"].iter().any(|scheme| {
+            origin.len() == scheme.len() + host.len()
+                && origin.is_char_boundary(scheme.len())
+                && origin[..scheme.len()].eq_ignore_ascii_case(scheme)
+                && origin[scheme.len()..].eq_ignore_ascii_case(host)
+        });
         let listed = cors_origins
             .iter()
             .any(|o| o != "*" && o.trim_end_matches('/') == origin);
@@ -90,8 +92,9 @@ fn refused(detail: String) -> ApiError {
     ApiError::Forbidden(detail)
 }
 
-/// The host name of a Host header value, lower-cased, without port, brackets or a final dot.
-fn host_name(host: &str) -> String {
+/// The host name of a Host header value, without port, brackets or a final dot (compare it
+/// without regard to case). Checked on every request, so it does not allocate.
+fn host_name(host: &str) -> &str {
     let host = host.trim();
     let name = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
@@ -101,11 +104,11 @@ fn host_name(host: &str) -> String {
             _ => host,
         }
     };
-    name.trim_end_matches('.').to_ascii_lowercase()
+    name.trim_end_matches('.')
 }
 
 fn is_loopback_name(name: &str) -> bool {
-    name == "localhost"
+    name.eq_ignore_ascii_case("localhost")
         || name
             .parse::<IpAddr>()
             .is_ok_and(|ip| ip.is_loopback() || ip.to_canonical().is_loopback())
