@@ -76,6 +76,18 @@ async fn start() -> Option<Server> {
 }
 
 impl Server {
+    /// The Prometheus exposition text of `/metrics`.
+    async fn metrics_text(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let response = self
             .client

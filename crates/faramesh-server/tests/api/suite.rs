@@ -699,15 +699,7 @@ async fn metrics_count_requests_by_route_and_keep_labels_bounded() {
     s.submit("invented-tool-1234", "x", json!({})).await;
     s.get("/v1/actions/00000000-0000-0000-0000-000000000000")
         .await;
-    let text = s
-        .client
-        .get(format!("{}/metrics", s.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics_text().await;
     assert!(
         text.contains(
             r#"faramesh_requests_total{endpoint="/v1/actions",method="POST",status="200"} 2"#
@@ -1201,15 +1193,7 @@ fn metric_sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
 async fn metrics_when(s: &Server, metric: &str, labels: &[&str], at_least: f64) -> String {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let text = s
-            .client
-            .get(format!("{}/metrics", s.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = s.metrics_text().await;
         let reached = metric_sample(&text, metric, labels).is_some_and(|v| v >= at_least);
         if reached || tokio::time::Instant::now() >= deadline {
             return text;
