@@ -418,15 +418,7 @@ async fn a_redirect_is_recorded_not_followed() {
 async fn loopback_is_refused_unless_the_setting_lists_it() {
     let receiver = Receiver::ok().await;
     let url = format!("http://{}/", receiver.addr);
-    let (error, _) = failed(
-        run_with(
-            "get",
-            json!({ "url": url }),
-            &limits(),
-            &AllowedNetworks::none(),
-        )
-        .await,
-    );
+    let (error, _) = get_refused(&url).await;
     assert!(error.contains("127.0.0.1"), "{error}");
     assert!(error.contains("loopback"), "{error}");
     assert!(error.contains("FARAMESH_HTTP_ALLOWED_NETWORKS"), "{error}");
@@ -437,11 +429,9 @@ async fn loopback_is_refused_unless_the_setting_lists_it() {
     assert_eq!(receiver.seen(), ["GET /"]);
 }
 
-#[tokio::test]
-async fn a_name_that_resolves_inward_is_refused() {
-    let receiver = Receiver::ok().await;
-    let url = format!("http://localhost:{}/", receiver.addr.port());
-    let (error, output) = failed(
+/// A GET of `url` with no inward network allowed, which must fail; its error and output.
+async fn get_refused(url: &str) -> (String, Value) {
+    failed(
         run_with(
             "get",
             json!({ "url": url }),
@@ -449,7 +439,14 @@ async fn a_name_that_resolves_inward_is_refused() {
             &AllowedNetworks::none(),
         )
         .await,
-    );
+    )
+}
+
+#[tokio::test]
+async fn a_name_that_resolves_inward_is_refused() {
+    let receiver = Receiver::ok().await;
+    let url = format!("http://localhost:{}/", receiver.addr.port());
+    let (error, output) = get_refused(&url).await;
     assert!(
         error.starts_with("refused to connect to localhost at "),
         "{error}"
@@ -469,15 +466,7 @@ async fn a_name_that_resolves_inward_is_refused() {
 async fn an_ipv4_mapped_literal_is_judged_as_its_ipv4_address() {
     let receiver = Receiver::ok().await;
     let url = format!("http://[::ffff:127.0.0.1]:{}/", receiver.addr.port());
-    let (error, _) = failed(
-        run_with(
-            "get",
-            json!({ "url": url }),
-            &limits(),
-            &AllowedNetworks::none(),
-        )
-        .await,
-    );
+    let (error, _) = get_refused(&url).await;
     assert!(error.contains("::ffff:127.0.0.1"), "{error}");
     assert!(error.contains("loopback"), "{error}");
     assert_eq!(receiver.seen(), Vec::<String>::new());
