@@ -151,7 +151,7 @@ pub async fn refuse_report_if_owned(state: &AppState, id: &str) -> Result<(), Ap
     match executor {
         Some(executor) => Err(ApiError::Conflict {
             detail: format!(
-                "Action {id} is being run by the built-in {executor} executor; the server records its outcome, so a reported result is refused"
+                "Action {id} is being run by the built-in {executor} executor, which records its real outcome; a reported result is refused. Wait for the action to finish (GET /v1/actions/{id}) instead of reporting it"
             ),
             action_id: id.to_owned(),
             status: action.status.as_str().to_owned(),

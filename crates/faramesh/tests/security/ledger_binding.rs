@@ -159,16 +159,18 @@ async fn a_row_rewritten_in_the_database_is_named_by_every_verification() {
     assert_eq!(chain["verified"], true, "{chain}");
 
     // An export carries the rows' fields, so checking it names them too.
-    let (code, export) = run(dir.path(), &["--url", &server.url, "audit", "export"]);
-    assert_eq!(code, Some(0), "{export}");
-    let file = dir.path().join("export.jsonl");
-    std::fs::write(&file, export).unwrap();
-    let (code, out) = run(
-        dir.path(),
-        &["verify-log", "--file", file.to_str().unwrap()],
-    );
+    let (code, out) = verify_export(dir.path(), &server);
     assert_eq!(code, Some(1), "{out}");
     names_each(&out, &pending, &started);
+}
+
+/// Exports the ledger from `server` and verifies the export file: the exit code and output.
+fn verify_export(dir: &Path, server: &Server) -> (Option<i32>, String) {
+    let (code, export) = run(dir, &["--url", &server.url, "audit", "export"]);
+    assert_eq!(code, Some(0), "{export}");
+    let file = dir.join("export.jsonl");
+    std::fs::write(&file, export).unwrap();
+    run(dir, &["verify-log", "--file", file.to_str().unwrap()])
 }
 
 #[tokio::test]
@@ -179,17 +181,7 @@ async fn an_untouched_ledger_is_intact_everywhere() {
     let [pending, started, _] = actions(&server).await;
     // An approval and a result move the rows on; each is still the one its chain describes.
     let (_, action) = server.get(&format!("/v1/actions/{pending}")).await;
-    let token = action["approval_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let (status, answer) = server
-        .post(
-            &format!("/v1/actions/{pending}/approval"),
-            json!({"token": token, "approve": true}),
-        )
-        .await;
-    assert_eq!(status, 200, "{answer}");
+    server.approve(&action).await;
     let (status, answer) = server
         .post(
             &format!("/v1/actions/{started}/result"),
@@ -202,14 +194,7 @@ async fn an_untouched_ledger_is_intact_everywhere() {
     let (code, out) = run(dir.path(), &["--url", &server.url, "verify-log", "--all"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains(intact), "{out}");
-    let (code, export) = run(dir.path(), &["--url", &server.url, "audit", "export"]);
-    assert_eq!(code, Some(0), "{export}");
-    let file = dir.path().join("export.jsonl");
-    std::fs::write(&file, export).unwrap();
-    let (code, out) = run(
-        dir.path(),
-        &["verify-log", "--file", file.to_str().unwrap()],
-    );
+    let (code, out) = verify_export(dir.path(), &server);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains(intact), "{out}");
     for id in [&pending, &started] {
