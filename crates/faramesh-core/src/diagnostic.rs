@@ -146,7 +146,7 @@ impl fmt::Display for Report {
 
 /// The closest of `candidates` to a misspelt `word`, if one is close enough to be a likely
 /// intent.
-pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let lower = word.to_ascii_lowercase();
     candidates
         .iter()

@@ -504,7 +504,7 @@ fn read_submission(file: &std::path::Path) -> Result<Submission, String> {
             .key_text()
             .map_err(|e| format!("{name}:{}:{}: {}", e.span.line, e.span.column, e.message))?;
         if !APPLY_KEYS.contains(&key_text.as_str()) {
-            let hint = closest_key(&key_text)
+            let hint = faramesh_core::diagnostic::did_you_mean(&key_text, APPLY_KEYS)
                 .map(|k| format!("; did you mean `{k}`?"))
                 .unwrap_or_default();
             return Err(format!(
@@ -570,34 +570,6 @@ fn kind(value: &Value) -> &'static str {
         Value::Array(_) => "a list",
         Value::Object(_) => "a mapping",
     }
-}
-
-/// The key of an action file a misspelt `key` most likely meant: at most two edits away, and
-/// fewer than half of the key's letters.
-fn closest_key(key: &str) -> Option<&'static str> {
-    let key = key.to_ascii_lowercase();
-    APPLY_KEYS
-        .iter()
-        .map(|k| (*k, edit_distance(&key, k)))
-        .filter(|(k, d)| *d <= 2 && 2 * d < k.len())
-        .min_by_key(|(_, d)| *d)
-        .map(|(k, _)| k)
-}
-
-/// Levenshtein distance, by characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
-        }
-    }
-    row[b.len()]
 }
 
 /// Follows the live stream until Ctrl-C. After a disconnect (a server restart, say) it
@@ -788,12 +760,15 @@ async fn export(client: &Client, since: Option<&str>) -> Result<Status, ClientEr
 
 #[cfg(test)]
 mod tests {
-    use super::{closest_key, edit_distance};
+    use super::APPLY_KEYS;
+
+    /// Misspelt keys of an action file get the same did-you-mean as a policy's.
+    fn closest_key(key: &str) -> Option<&'static str> {
+        faramesh_core::diagnostic::did_you_mean(key, APPLY_KEYS)
+    }
 
     #[test]
     fn a_misspelt_key_gets_its_likely_meaning_only() {
-        assert_eq!(edit_distance("paramz", "params"), 1);
-        assert_eq!(edit_distance("", "op"), 2);
         assert_eq!(closest_key("paramz"), Some("params"));
         assert_eq!(closest_key("Contxt"), Some("context"));
         assert_eq!(closest_key("agentid"), Some("agent_id"));
