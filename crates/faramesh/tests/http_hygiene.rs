@@ -2,35 +2,38 @@
 // reused says `Connection: close` and is closed cleanly, and the OpenAPI document lists every
 // endpoint. Raw sockets, because an HTTP client hides exactly the things tested here.
 
-use faramesh_server::ServerConfig;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::time::Duration;
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+mod common;
+
+/// The real `faramesh serve`, stopped when dropped.
 struct Server {
     address: String,
+    child: std::process::Child,
     _dir: TempDir,
 }
 
-/// Starts the server the way `faramesh serve` does, on a free port with a database of its own.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the real binary on a free port with a database of its own.
 async fn start() -> Server {
     let dir = TempDir::new().unwrap();
-    let mut config = ServerConfig::from_lookup(|_| None).unwrap();
-    config.policy_file =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.yaml");
-    config.profile_file = dir.path().join("no-profile.yaml");
-    config.backend = faramesh_server::Backend::Sqlite(dir.path().join("actions.db"));
-    let state = faramesh_server::build_state(config)
-        .await
-        .expect("server state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let listener = faramesh_server::connection::Listener::new(listener);
-    tokio::spawn(async move { axum::serve(listener, faramesh_server::app(state)).await });
-    Server { address, _dir: dir }
+    let (child, url) = common::serve(dir.path());
+    let address = url.trim_start_matches("http://").to_owned();
+    Server {
+        address,
+        child,
+        _dir: dir,
+    }
 }
 
 /// One response read off a raw connection.
