@@ -36,6 +36,9 @@ pub struct ServerConfig {
     pub http_allowed_networks: faramesh_executors::AllowedNetworks,
     pub action_timeout: Duration,
     pub approval_ttl: Option<Duration>,
+    /// Connection timeouts and caps (`FARAMESH_HEADER_TIMEOUT`, `FARAMESH_IDLE_TIMEOUT`,
+    /// `FARAMESH_WRITE_TIMEOUT`, `FARAMESH_MAX_CONNECTIONS`, `FARAMESH_SHUTDOWN_TIMEOUT`).
+    pub connections: crate::serve::ConnectionLimits,
 }
 
 /// A variable with a value that cannot be used.
@@ -84,6 +87,30 @@ impl ServerConfig {
                     }),
                 },
             }
+        };
+        let count = |name: &'static str| -> Result<Option<usize>, ConfigError> {
+            match get(name, None) {
+                None => Ok(None),
+                Some((variable, v)) => match v.trim().parse::<usize>() {
+                    Ok(n) if n > 0 => Ok(Some(n)),
+                    _ => Err(ConfigError {
+                        variable,
+                        value: v,
+                        why: "expected a positive whole number".into(),
+                    }),
+                },
+            }
+        };
+        let defaults = crate::serve::ConnectionLimits::default();
+        let connections = crate::serve::ConnectionLimits {
+            timeouts: crate::connection::Timeouts {
+                header: seconds("FARAMESH_HEADER_TIMEOUT")?.unwrap_or(defaults.timeouts.header),
+                idle: seconds("FARAMESH_IDLE_TIMEOUT")?.unwrap_or(defaults.timeouts.idle),
+                write: seconds("FARAMESH_WRITE_TIMEOUT")?.unwrap_or(defaults.timeouts.write),
+            },
+            max_connections: count("FARAMESH_MAX_CONNECTIONS")?.unwrap_or(defaults.max_connections),
+            shutdown_timeout: seconds("FARAMESH_SHUTDOWN_TIMEOUT")?
+                .unwrap_or(defaults.shutdown_timeout),
         };
         let port = match get("FARAMESH_PORT", Some("FARA_API_PORT")) {
             None => 8000,
@@ -154,6 +181,7 @@ impl ServerConfig {
             },
             action_timeout: seconds("FARAMESH_ACTION_TIMEOUT")?.unwrap_or(Duration::from_secs(300)),
             approval_ttl: seconds("FARAMESH_APPROVAL_TTL")?,
+            connections,
         })
     }
 }
@@ -226,6 +254,9 @@ mod tests {
         assert_eq!(c.policy_file, PathBuf::from("policies/default.yaml"));
         assert_eq!(c.action_timeout, Duration::from_secs(300));
         assert_eq!(c.approval_ttl, None);
+        assert_eq!(c.connections.timeouts.header, Duration::from_secs(10));
+        assert_eq!(c.connections.timeouts.idle, Duration::from_secs(60));
+        assert_eq!(c.connections.max_connections, 10_000);
     }
 
     #[test]
@@ -300,6 +331,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("FARAMESH_APPROVAL_TTL"));
+        assert!(config(&[("FARAMESH_MAX_CONNECTIONS", "0")])
+            .unwrap_err()
+            .to_string()
+            .contains("FARAMESH_MAX_CONNECTIONS"));
+        assert!(config(&[("FARAMESH_HEADER_TIMEOUT", "soon")])
+            .unwrap_err()
+            .to_string()
+            .contains("FARAMESH_HEADER_TIMEOUT"));
         assert!(config(&[("FARAMESH_DEMO", "maybe")])
             .unwrap_err()
             .to_string()

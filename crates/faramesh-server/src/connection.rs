@@ -8,52 +8,34 @@
 //! kernel reset the connection, and the client could lose the response; so the close is
 //! "lingering": the write side is shut first, then what the client still sends is read and
 //! dropped for a bounded time.
+//!
+//! It also keeps the connection's clocks (docs/api.md, "Connections"): the request head must
+//! arrive within the header timeout (counted from the connection's start, or from the first
+//! byte of a later request), a keep-alive connection with no request in flight closes after the
+//! idle timeout, and a write the client does not drain within the write timeout ends the
+//! connection. Which of these applies depends on whether a request is in flight, which only the
+//! service sees: it counts requests and finished responses in a shared [`Activity`].
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 /// How long a closing connection keeps reading what the client still sends.
 const LINGER: Duration = Duration::from_secs(2);
 /// How much of it is read at most; beyond, the connection is closed anyway.
 const LINGER_BYTES: usize = 16 * 1024 * 1024;
 
-/// A TCP listener whose connections are [`Guarded`]; give it to `axum::serve`.
-pub struct Listener {
-    inner: TcpListener,
-}
-
-impl Listener {
-    pub fn new(inner: TcpListener) -> Listener {
-        Listener { inner }
-    }
-}
-
-impl axum::serve::Listener for Listener {
-    type Io = Guarded<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // axum's own accept loop, which retries and backs off on errors such as too many files.
-        let (io, address) = axum::serve::Listener::accept(&mut self.inner).await;
-        (Guarded::new(io), address)
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-}
-
 /// One connection; see the module documentation.
 pub struct Guarded<S> {
     inner: S,
+    clock: Clock,
     /// A rewritten refusal still to be sent; it replaces what hyper wrote.
     pending: Vec<u8>,
     sent: usize,
@@ -69,15 +51,240 @@ struct Drain {
 }
 
 impl<S> Guarded<S> {
-    pub fn new(inner: S) -> Guarded<S> {
+    pub fn new(inner: S, timeouts: Timeouts, activity: Arc<Activity>) -> Guarded<S> {
         Guarded {
             inner,
+            clock: Clock::new(timeouts, activity),
             pending: Vec::new(),
             sent: 0,
             linger: false,
             draining: None,
         }
     }
+}
+
+/// The connection timeouts (docs/api.md, "Connections").
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// A request head must be complete this long after its first byte (or after the connection
+    /// opened, for the first request).
+    pub header: Duration,
+    /// A keep-alive connection with no request in flight closes after this long.
+    pub idle: Duration,
+    /// A write the client does not drain for this long ends the connection.
+    pub write: Duration,
+}
+
+/// Requests begun and responses finished on one connection, counted by the service; a request
+/// is in flight while they differ.
+#[derive(Debug)]
+pub struct Activity {
+    requests: AtomicU64,
+    responses: AtomicU64,
+    /// When the last response finished, in nanoseconds since `epoch`.
+    finished_at: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            requests: AtomicU64::new(0),
+            responses: AtomicU64::new(0),
+            finished_at: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+impl Activity {
+    /// A request head was parsed and handed to the application.
+    pub fn request_started(&self) {
+        self.requests.fetch_add(1, Ordering::Release);
+    }
+
+    /// The response's body was sent to the end (or dropped).
+    pub fn response_finished(&self) {
+        let nanos = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.finished_at.store(nanos, Ordering::Relaxed);
+        self.responses.fetch_add(1, Ordering::Release);
+    }
+
+    fn counts(&self) -> (u64, u64) {
+        (
+            self.requests.load(Ordering::Acquire),
+            self.responses.load(Ordering::Acquire),
+        )
+    }
+
+    fn last_finished(&self) -> Instant {
+        self.epoch + Duration::from_nanos(self.finished_at.load(Ordering::Relaxed))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for a request head, since then.
+    Head(Instant),
+    /// A request is in flight: the application's own time. Seen so since then.
+    Busy(Instant),
+    /// No request in flight, since then.
+    Idle(Instant),
+}
+
+/// Which limit ended the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expired {
+    Header,
+    Idle,
+    Write,
+    /// Not a limit: a busy connection looks again whether its response has finished (a
+    /// response ends inside hyper's poll, which does not poll the reading side again).
+    Recheck,
+}
+
+/// The connection's clocks. One timer serves them all: it is armed at the earliest deadline and,
+/// when it fires early because the deadline moved later, re-armed, so a request costs no timer
+/// operation.
+struct Clock {
+    timeouts: Timeouts,
+    activity: Arc<Activity>,
+    phase: Phase,
+    /// The request count at the last look.
+    requests_seen: u64,
+    /// Bytes of the current request head were read (a timed-out head then gets a 408).
+    head_bytes: bool,
+    write_blocked_since: Option<Instant>,
+    timer: Pin<Box<Sleep>>,
+    armed: Option<Instant>,
+}
+
+impl Clock {
+    fn new(timeouts: Timeouts, activity: Arc<Activity>) -> Clock {
+        let now = Instant::now();
+        Clock {
+            timeouts,
+            activity,
+            phase: Phase::Head(now),
+            requests_seen: 0,
+            head_bytes: false,
+            write_blocked_since: None,
+            timer: Box::pin(tokio::time::sleep_until(now + timeouts.header)),
+            armed: Some(now + timeouts.header),
+        }
+    }
+
+    /// Follows the service's counts: a request in flight makes the connection busy; requests
+    /// that started and finished since the last look make it idle from the last response.
+    fn observe(&mut self) {
+        let (requests, responses) = self.activity.counts();
+        if requests != responses {
+            if !matches!(self.phase, Phase::Busy(_)) {
+                self.phase = Phase::Busy(Instant::now());
+            }
+            self.requests_seen = requests;
+        } else if requests != self.requests_seen || matches!(self.phase, Phase::Busy(_)) {
+            self.requests_seen = requests;
+            self.phase = Phase::Idle(self.activity.last_finished());
+            self.head_bytes = false;
+        }
+    }
+
+    fn read(&mut self, bytes: usize) {
+        self.observe();
+        if bytes > 0 {
+            match self.phase {
+                Phase::Idle(_) => {
+                    self.phase = Phase::Head(Instant::now());
+                    self.head_bytes = true;
+                }
+                Phase::Head(_) => self.head_bytes = true,
+                Phase::Busy(_) => self.head_bytes = false,
+            }
+        }
+    }
+
+    fn wrote(&mut self) {
+        self.write_blocked_since = None;
+        self.observe();
+        if let Phase::Idle(_) = self.phase {
+            // Bytes still leaving (the end of a response) count as activity.
+            self.phase = Phase::Idle(Instant::now());
+        }
+    }
+
+    fn write_blocked(&mut self) {
+        self.write_blocked_since.get_or_insert_with(Instant::now);
+    }
+
+    fn deadline(&self) -> Option<(Instant, Expired)> {
+        let phase = match self.phase {
+            Phase::Head(since) => Some((since + self.timeouts.header, Expired::Header)),
+            Phase::Idle(since) => Some((since + self.timeouts.idle, Expired::Idle)),
+            Phase::Busy(since) => Some((since + self.timeouts.idle, Expired::Recheck)),
+        };
+        let write = self
+            .write_blocked_since
+            .map(|since| (since + self.timeouts.write, Expired::Write));
+        match (phase, write) {
+            (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether a limit has run out; otherwise the timer is armed to wake the connection at the
+    /// next deadline.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<Expired> {
+        self.observe();
+        loop {
+            let Some((deadline, which)) = self.deadline() else {
+                return Poll::Pending;
+            };
+            if Instant::now() >= deadline {
+                if which != Expired::Recheck {
+                    return Poll::Ready(which);
+                }
+                self.phase = Phase::Busy(Instant::now());
+                self.observe();
+                continue;
+            }
+            // Re-arm only when the timer would fire too late or not at all.
+            if self.armed.is_none_or(|armed| armed > deadline) {
+                self.timer.as_mut().reset(deadline);
+                self.armed = Some(deadline);
+            }
+            if self.timer.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // It fired for an earlier deadline that has since moved; aim at the current one.
+            self.armed = None;
+        }
+    }
+}
+
+/// The answer to a request head that did not arrive in time.
+fn head_timeout_answer() -> Vec<u8> {
+    let body = serde_json::json!({
+        "detail": "The request head did not arrive in time; send the whole request at once",
+        "code": "request_timeout",
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+fn timed_out(which: Expired) -> io::Error {
+    let what = match which {
+        Expired::Header => "the request head did not arrive within the header timeout",
+        Expired::Idle => "the connection was idle beyond the idle timeout",
+        Expired::Write | Expired::Recheck => {
+            "the client did not read the response within the write timeout"
+        }
+    };
+    io::Error::new(io::ErrorKind::TimedOut, what)
 }
 
 /// The `{"detail"}` answer replacing hyper's empty automatic one, if `written` is one.
@@ -143,11 +350,40 @@ fn says_close(written: &[u8]) -> bool {
     contains_line(head, b"connection: close")
 }
 
+/// Writes through, ending the connection when the client has not drained it for the write
+/// timeout.
+fn poll_write_timed<S: AsyncWrite + Unpin>(
+    inner: &mut S,
+    clock: &mut Clock,
+    cx: &mut Context<'_>,
+    buf: &[u8],
+) -> Poll<io::Result<usize>> {
+    match Pin::new(inner).poll_write(cx, buf) {
+        Poll::Ready(Ok(n)) => {
+            clock.wrote();
+            Poll::Ready(Ok(n))
+        }
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => {
+            clock.write_blocked();
+            match clock.poll_expired(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(which) => Poll::Ready(Err(timed_out(which))),
+            }
+        }
+    }
+}
+
 impl<S: AsyncWrite + Unpin> Guarded<S> {
     /// Sends what is left of a rewritten refusal.
     fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while self.sent < self.pending.len() {
-            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.pending[self.sent..]))?;
+            let n = ready!(poll_write_timed(
+                &mut self.inner,
+                &mut self.clock,
+                cx,
+                &self.pending[self.sent..]
+            ))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -157,13 +393,35 @@ impl<S: AsyncWrite + Unpin> Guarded<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                this.clock.read(buf.filled().len() - before);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => match this.clock.poll_expired(cx) {
+                Poll::Pending => Poll::Pending,
+                // An idle keep-alive connection just ends, as if the client had closed it.
+                Poll::Ready(Expired::Idle) => Poll::Ready(Ok(())),
+                Poll::Ready(Expired::Header) => {
+                    if this.clock.head_bytes && this.pending.is_empty() {
+                        // Best effort: the answer fits in the socket's empty send buffer.
+                        let answer = head_timeout_answer();
+                        let _ = Pin::new(&mut this.inner).poll_write(cx, &answer);
+                    }
+                    Poll::Ready(Err(timed_out(Expired::Header)))
+                }
+                Poll::Ready(which) => Poll::Ready(Err(timed_out(which))),
+            },
+        }
     }
 }
 
@@ -188,7 +446,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
         if says_close(buf) {
             this.linger = true;
         }
-        Pin::new(&mut this.inner).poll_write(cx, buf)
+        poll_write_timed(&mut this.inner, &mut this.clock, cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -10,6 +10,7 @@ pub mod execution;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod serve;
 pub mod state;
 pub mod token_routes;
 pub mod validate;

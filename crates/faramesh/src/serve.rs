@@ -45,7 +45,11 @@ pub fn run(args: &ServeArgs, global: &crate::cli::Global) -> anyhow::Result<Stat
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(config))
+    let status = runtime.block_on(serve(config));
+    // Shutdown has already waited its bound for in-flight requests; what is left (a blocked
+    // executor, a stuck client) must not hold the process.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    status
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<Status> {
@@ -114,16 +118,20 @@ async fn serve(config: ServerConfig) -> anyhow::Result<Status> {
     }
     tracing::info!("Faramesh listening on http://{bound}");
     let hub = state.hub.clone();
-    // The listener's connections answer hyper's own refusals as JSON; see `connection`.
-    let listener = faramesh_server::connection::Listener::new(listener);
-    axum::serve(listener, faramesh_server::app(state))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Live streams never end by themselves; end them so shutdown can finish.
-            hub.close();
-        })
-        .await
-        .context("the server stopped with an error")?;
+    let mut limits = config.connections;
+    limits.max_connections = faramesh_server::serve::fit_connection_cap(limits.max_connections);
+    if limits.max_connections < config.connections.max_connections {
+        tracing::info!(
+            max_connections = limits.max_connections,
+            "the connection cap is lowered to fit the open-file limit"
+        );
+    }
+    faramesh_server::serve::serve(listener, faramesh_server::app(state), limits, async move {
+        shutdown_signal().await;
+        // Live streams never end by themselves; end them so shutdown can finish.
+        hub.close();
+    })
+    .await;
     tracing::info!("stopped");
     Ok(Status::Success)
 }

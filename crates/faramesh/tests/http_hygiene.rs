@@ -26,8 +26,13 @@ impl Drop for Server {
 
 /// Starts the real binary on a free port with a database of its own.
 async fn start() -> Server {
+    start_with(&[], None).await
+}
+
+/// `start` with extra environment variables and, when given, an open-file limit.
+async fn start_with(env: &[(&str, &str)], open_files: Option<u64>) -> Server {
     let dir = TempDir::new().unwrap();
-    let (child, url) = common::serve(dir.path());
+    let (child, url) = common::serve_limited(dir.path(), env, &[], open_files);
     let address = url.trim_start_matches("http://").to_owned();
     Server {
         address,
@@ -325,4 +330,176 @@ async fn the_openapi_document_lists_the_live_stream_and_metrics() {
     assert!(stream.get("text/event-stream").is_some(), "{paths:?}");
     let metrics = &doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"];
     assert!(metrics.get("text/plain").is_some(), "{paths:?}");
+}
+
+/// Reads until the server closes the connection; returns what it sent before closing.
+async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut chunk))
+            .await
+            .expect("the server closes the connection within 20 s")
+            .expect("a clean close, not a reset");
+        if n == 0 {
+            return received;
+        }
+        received.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test]
+async fn a_request_head_must_arrive_within_the_header_timeout() {
+    let server = start_with(&[("FARAMESH_HEADER_TIMEOUT", "0.5")], None).await;
+    // A head that stops in the middle gets a 408 with a detail, then the close.
+    let mut slow = TcpStream::connect(&server.address).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHo").await.unwrap();
+    let answer = read_to_close(&mut slow).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("connection: close"),
+        "{text}"
+    );
+    let body: Value = serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("in time")),
+        "{body}"
+    );
+    // A connection that never sends anything is closed too.
+    let mut silent = TcpStream::connect(&server.address).await.unwrap();
+    assert!(read_to_close(&mut silent).await.is_empty());
+    health_works(&server).await;
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_closes_but_a_quiet_stream_stays() {
+    let server = start_with(&[("FARAMESH_IDLE_TIMEOUT", "0.5")], None).await;
+    let mut stream = TcpStream::connect(&server.address).await.unwrap();
+    stream
+        .write_all(b"GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 1024];
+    let n = stream.read(&mut head).await.unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200 "));
+    // A keep-alive connection that answered one request and then waits is closed.
+    let (mut idle, reply) =
+        request(&server, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    assert_eq!(reply.status, 200);
+    assert!(read_to_close(&mut idle).await.is_empty());
+    // The stream, quiet for at least as long, is a request in flight: it still delivers.
+    let submitted = request(
+        &server,
+        b"POST /v1/actions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 60\r\n\r\n{\"agent_id\":\"a\",\"tool\":\"http\",\"operation\":\"get\",\"params\":{}}",
+    )
+    .await
+    .1
+    .json();
+    let id = submitted["id"].as_str().unwrap().to_owned();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains(&id) {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut head))
+            .await
+            .expect("the stream delivers the new action")
+            .unwrap();
+        assert!(n > 0, "the stream was closed");
+        seen.extend_from_slice(&head[..n]);
+    }
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_get_a_503_and_the_server_recovers() {
+    let server = start_with(&[("FARAMESH_MAX_CONNECTIONS", "4")], None).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        // Each answers a request, so each is known to be served (and counted) by the server.
+        let (stream, reply) =
+            request(&server, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+        assert_eq!(reply.status, 200);
+        held.push(stream);
+    }
+    let (mut refused, reply) =
+        request(&server, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    reply.assert_detail(503);
+    assert_eq!(reply.header("connection"), Some("close"));
+    assert!(reply.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("FARAMESH_MAX_CONNECTIONS"));
+    assert_closed_cleanly(&mut refused).await;
+    held.pop();
+    wait_for_health(&server).await;
+}
+
+/// Waits until `/health` answers 200 on a new connection.
+async fn wait_for_health(server: &Server) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(mut stream) = TcpStream::connect(&server.address).await {
+            if stream
+                .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .await
+                .is_ok()
+                && read_reply(&mut stream).await.status == 200
+            {
+                return;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/health did not recover within 30 s"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn running_out_of_file_descriptors_does_not_stop_the_server() {
+    // More silent connections than the process may open files: the server keeps accepting
+    // and answering (503 over its cap), and serves again as soon as they are gone.
+    let server = start_with(&[("FARAMESH_HEADER_TIMEOUT", "120")], Some(256)).await;
+    let mut silent = Vec::new();
+    for _ in 0..400 {
+        silent.push(TcpStream::connect(&server.address).await.unwrap());
+    }
+    let (_, reply) = request(&server, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    reply.assert_detail(503);
+    drop(silent);
+    wait_for_health(&server).await;
+}
+
+#[tokio::test]
+async fn sigterm_ends_the_server_within_the_shutdown_timeout() {
+    let mut server = start_with(&[("FARAMESH_SHUTDOWN_TIMEOUT", "1")], None).await;
+    // A request whose body never completes, a connection that sends nothing, a live stream.
+    let mut busy = TcpStream::connect(&server.address).await.unwrap();
+    busy.write_all(b"POST /v1/actions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"agent_id\"")
+        .await
+        .unwrap();
+    let _silent = TcpStream::connect(&server.address).await.unwrap();
+    let mut stream = TcpStream::connect(&server.address).await.unwrap();
+    stream
+        .write_all(b"GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 1024];
+    assert!(stream.read(&mut head).await.unwrap() > 0);
+    health_works(&server).await;
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(server.child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server still runs 30 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
 }

@@ -15,8 +15,19 @@ pub fn serve(dir: &Path) -> (Child, String) {
 
 /// `serve` with extra environment variables and flags.
 pub fn serve_with(dir: &Path, env: &[(&str, &str)], flags: &[&str]) -> (Child, String) {
+    serve_limited(dir, env, flags, None)
+}
+
+/// `serve_with`, the server limited to `open_files` file descriptors when given.
+pub fn serve_limited(
+    dir: &Path,
+    env: &[(&str, &str)],
+    flags: &[&str],
+    open_files: Option<u64>,
+) -> (Child, String) {
     let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.yaml");
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("faramesh"))
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("faramesh"));
+    command
         .arg("serve")
         .args(if flags.contains(&"--port") {
             &[][..]
@@ -55,9 +66,22 @@ pub fn serve_with(dir: &Path, env: &[(&str, &str)], flags: &[&str]) -> (Child, S
         .envs(env.iter().copied())
         .current_dir(dir)
         .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("faramesh serve starts");
+        .stdout(Stdio::null());
+    if let Some(limit) = open_files {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setrlimit is async-signal-safe and touches only the child.
+        unsafe {
+            command.pre_exec(move || {
+                nix::sys::resource::setrlimit(
+                    nix::sys::resource::Resource::RLIMIT_NOFILE,
+                    limit,
+                    limit,
+                )
+                .map_err(std::io::Error::from)
+            });
+        }
+    }
+    let mut child = command.spawn().expect("faramesh serve starts");
     let stderr = child.stderr.take().expect("stderr is piped");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
