@@ -1,10 +1,11 @@
 //! A typed client of the Faramesh HTTP API (docs/api.md). The `faramesh` CLI makes every API call
 //! through it.
 
+use faramesh_core::json::ReceivedObject;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// An action as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,10 +14,11 @@ pub struct Action {
     pub agent_id: String,
     pub tool: String,
     pub operation: String,
+    /// As the server received them: number text and key order as sent.
     #[serde(default)]
-    pub params: Map<String, Value>,
+    pub params: ReceivedObject,
     #[serde(default)]
-    pub context: Map<String, Value>,
+    pub context: ReceivedObject,
     pub status: String,
     pub decision: Option<String>,
     pub reason: Option<String>,

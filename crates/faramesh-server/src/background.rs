@@ -2,7 +2,9 @@
 
 use crate::routes::submit_action;
 use crate::state::AppState;
-use faramesh_core::{ActionRequest, Transition};
+use crate::validate::Submission;
+use faramesh_core::json::ReceivedObject;
+use faramesh_core::Transition;
 use faramesh_storage::{ActionFilter, StoreError, TransitionUpdate};
 use serde_json::{json, Map, Value};
 use std::time::Duration;
@@ -85,18 +87,22 @@ pub async fn seed_demo(state: &AppState) -> Result<usize, crate::error::ApiError
     ];
     let mut context = Map::new();
     context.insert("demo".into(), Value::Bool(true));
+    let composed = |map: Map<String, Value>| {
+        ReceivedObject::from_map(map)
+            .map_err(|e| crate::error::ApiError::Validation(format!("demo action: {e}")))
+    };
     for (tool, operation, params) in &samples {
         let Value::Object(params) = params.clone() else {
             continue;
         };
-        let request = ActionRequest {
+        let submission = Submission {
             agent_id: "demo-agent".into(),
             tool: (*tool).into(),
             operation: (*operation).into(),
-            params,
-            context: context.clone(),
+            params: composed(params)?,
+            context: composed(context.clone())?,
         };
-        submit_action(state, request, None, true).await?;
+        submit_action(state, submission, None, true).await?;
     }
     Ok(samples.len())
 }

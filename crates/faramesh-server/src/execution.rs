@@ -75,8 +75,8 @@ async fn decide_again_if_changed(
         agent_id: action.agent_id.clone(),
         tool: action.tool.clone(),
         operation: action.operation.clone(),
-        params: action.params.clone(),
-        context: action.context.clone(),
+        params: action.params.map().clone(),
+        context: action.context.map().clone(),
     };
     let decision = state.loaded.load().engine.decide(&request);
     let policy_changed = decision.policy_hash.as_deref() != action.policy_hash.as_deref();
@@ -167,14 +167,14 @@ const MAX_ERROR_CHARS: usize = 1000;
 pub fn spawn(state: AppState, kind: ExecutorKind, action: ActionRecord) {
     tokio::spawn(async move {
         let limits = Limits {
-            timeout: timeout_for(&action.context, state.config.action_timeout),
+            timeout: timeout_for(action.context.map(), state.config.action_timeout),
             max_output_bytes: Limits::DEFAULT_MAX_OUTPUT,
         };
         // The decided operation, not anything in params, says what the executor does.
         let outcome = execute(
             kind,
             &action.operation,
-            &action.params,
+            action.params.map(),
             &limits,
             &state.config.http_allowed_networks,
         )

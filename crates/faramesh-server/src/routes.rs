@@ -11,9 +11,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use faramesh_core::{ActionRequest, ActionStatus, Decision, EventType, Transition};
+use faramesh_core::{ActionStatus, Decision, EventType, Transition};
 use faramesh_storage::{ActionFilter, ActionRecord, NewAction, NewEvent, TransitionUpdate};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -39,7 +40,7 @@ pub fn api(state: AppState) -> Router {
 type ApiResult = Result<Response, ApiError>;
 
 /// A JSON body whose rejection is a 422/413 with `detail`, never axum's plain text.
-fn body(payload: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
+fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     payload.map(|Json(v)| v).map_err(ApiError::from)
 }
 
@@ -54,7 +55,8 @@ pub(crate) async fn submit(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
-    payload: Result<Json<Value>, JsonRejection>,
+    // The text, not a parsed value: params and context are kept exactly as received.
+    payload: Result<Json<Box<RawValue>>, JsonRejection>,
 ) -> ApiResult {
     caller.require(Permission::Submit)?;
     let raw = body(payload)?;
@@ -69,37 +71,39 @@ pub(crate) async fn submit(
                     "The Idempotency-Key header must be 1 to 255 characters".into(),
                 ));
             }
-            let body_hash = faramesh_core::hash::canonical_sha256(&raw)
+            let parsed: Value = serde_json::from_str(raw.get())
+                .map_err(|e| ApiError::Validation(format!("The body is not valid JSON: {e}")))?;
+            let body_hash = faramesh_core::hash::canonical_sha256(&parsed)
                 .map_err(|e| ApiError::Validation(e.to_string()))?;
             // Keys belong to their caller: the same key from another token is another request.
             Some((format!("{}\n{key}", caller.scope), body_hash))
         }
     };
-    let request = validate::action_request(raw)?;
-    let action = submit_action(&state, request, idempotency, false).await?;
+    let submission = validate::action_request(&raw)?;
+    let action = submit_action(&state, submission, idempotency, false).await?;
     ok(view::action(&action, caller.token_visibility()))
 }
 
 /// Decides an action and stores it with its `created` and `decision_made` events.
 pub async fn submit_action(
     state: &AppState,
-    request: ActionRequest,
+    submission: validate::Submission,
     idempotency: Option<(String, String)>,
     demo: bool,
 ) -> Result<ActionRecord, ApiError> {
     let loaded = state.loaded.load();
-    let decision = loaded.engine.decide(&request);
+    let decision = loaded.engine.decide(&submission.request());
     let status = ActionStatus::from_outcome(decision.outcome);
     state
         .metrics
         .decision(decision.outcome.as_str(), &decision.reason_code);
     let record = ActionRecord {
         id: faramesh_storage::new_action_id(),
-        agent_id: request.agent_id,
-        tool: request.tool,
-        operation: request.operation,
-        params: request.params,
-        context: request.context,
+        agent_id: submission.agent_id,
+        tool: submission.tool,
+        operation: submission.operation,
+        params: submission.params,
+        context: submission.context,
         status,
         decision: Some(decision.decision().to_owned()),
         reason: Some(decision.reason.to_string()),
@@ -301,8 +305,8 @@ pub(crate) async fn chain(
                 &a.agent_id,
                 &a.tool,
                 &a.operation,
-                &a.params,
-                &a.context,
+                a.params.map(),
+                a.context.map(),
             ),
             status: a.status.as_str(),
         };
@@ -459,10 +463,10 @@ pub(crate) async fn result(
 pub(crate) async fn decide(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    payload: Result<Json<Value>, JsonRejection>,
+    payload: Result<Json<Box<RawValue>>, JsonRejection>,
 ) -> ApiResult {
     caller.require(Permission::Decide)?;
-    let request = validate::action_request(body(payload)?)?;
+    let request = validate::action_request(&body(payload)?)?.into_request();
     let d = state.loaded.load().engine.decide(&request);
     state.metrics.decision(d.outcome.as_str(), &d.reason_code);
     ok(json!({

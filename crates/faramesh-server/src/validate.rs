@@ -1,7 +1,10 @@
 //! Request bodies checked field by field (docs/api.md), so every refusal names the field.
 
 use crate::error::ApiError;
+use faramesh_core::json::{first_duplicate_key, DuplicateKey, ReceivedObject};
 use faramesh_core::ActionRequest;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 const MAX_TEXT: usize = 10_000;
@@ -13,9 +16,59 @@ fn invalid(detail: String) -> ApiError {
     ApiError::Validation(detail)
 }
 
+/// A submission that passed validation, with params and context as received: what is stored
+/// and shown. Decisions read their parsed maps ([`Submission::request`]).
+#[derive(Debug)]
+pub struct Submission {
+    pub agent_id: String,
+    pub tool: String,
+    pub operation: String,
+    pub params: ReceivedObject,
+    pub context: ReceivedObject,
+}
+
+impl Submission {
+    /// The request the engine decides.
+    pub fn request(&self) -> ActionRequest {
+        ActionRequest {
+            agent_id: self.agent_id.clone(),
+            tool: self.tool.clone(),
+            operation: self.operation.clone(),
+            params: self.params.map().clone(),
+            context: self.context.map().clone(),
+        }
+    }
+
+    /// The request the engine decides, when the received text is no longer needed.
+    pub fn into_request(self) -> ActionRequest {
+        ActionRequest {
+            agent_id: self.agent_id,
+            tool: self.tool,
+            operation: self.operation,
+            params: self.params.into_map(),
+            context: self.context.into_map(),
+        }
+    }
+}
+
+/// The texts of `params` and `context` exactly as in the body.
+#[derive(Deserialize)]
+struct ReceivedTexts<'a> {
+    #[serde(borrow)]
+    params: Option<&'a RawValue>,
+    #[serde(borrow)]
+    context: Option<&'a RawValue>,
+}
+
 /// The body of `POST /v1/actions` and `POST /v1/gate/decide`.
-pub fn action_request(body: Value) -> Result<ActionRequest, ApiError> {
-    let Value::Object(mut map) = body else {
+pub fn action_request(body: &RawValue) -> Result<Submission, ApiError> {
+    let not_json = |e: serde_json::Error| invalid(format!("The body is not valid JSON: {e}"));
+    // Params and context are kept as their text. With a key given twice, the parsed map would
+    // keep one value while the text shows both: what is decided would not be what is shown.
+    if let Some(duplicate) = first_duplicate_key(body.get()).map_err(not_json)? {
+        return Err(duplicate_key(&duplicate));
+    }
+    let Value::Object(mut map) = serde_json::from_str(body.get()).map_err(not_json)? else {
         return Err(invalid(format!(
             "The body must be a JSON object with {}",
             SUBMIT_FIELDS.join(", ")
@@ -30,8 +83,8 @@ pub fn action_request(body: Value) -> Result<ActionRequest, ApiError> {
     let agent_id = identifier(&mut map, "agent_id")?;
     let tool = identifier(&mut map, "tool")?;
     let operation = identifier(&mut map, "operation")?;
-    let params = match map.remove("params") {
-        Some(Value::Object(params)) => params,
+    match map.remove("params") {
+        Some(Value::Object(_)) => {}
         None => {
             return Err(invalid(
                 "`params` is required and must be an object (use {} for none)".to_owned(),
@@ -44,30 +97,46 @@ pub fn action_request(body: Value) -> Result<ActionRequest, ApiError> {
             )))
         }
     };
-    let context = match map.remove("context") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(context)) => context,
+    match map.remove("context") {
+        None | Some(Value::Null | Value::Object(_)) => {}
         Some(other) => {
             return Err(invalid(format!(
                 "`context` must be an object, not {}",
                 kind(&other)
             )))
         }
+    }
+    let texts: ReceivedTexts = serde_json::from_str(body.get()).map_err(not_json)?;
+    let received = |text: Option<&RawValue>, field: &str| {
+        // An absent or null context is the empty object (a null reads as `None`).
+        let Some(text) = text else {
+            return Ok(ReceivedObject::default());
+        };
+        ReceivedObject::parse(text.get()).map_err(|e| invalid(format!("`{field}`: {e}")))
     };
-    check_params(&params)?;
+    let params = received(texts.params, "params")?;
+    let context = received(texts.context, "context")?;
+    check_params(params.map())?;
     if tool == "http" {
         // The executor sends the operation's method; params that say otherwise would show a
         // reviewer (or a rule on params) one request while another is decided.
-        faramesh_executors::check_http_params(&operation, &params).map_err(invalid)?;
+        faramesh_executors::check_http_params(&operation, params.map()).map_err(invalid)?;
     }
-    check_nested(&Value::Object(context.clone()), "context", 0)?;
-    Ok(ActionRequest {
+    check_nested(&Value::Object(context.map().clone()), "context", 0)?;
+    Ok(Submission {
         agent_id,
         tool,
         operation,
         params,
         context,
     })
+}
+
+fn duplicate_key(d: &DuplicateKey) -> ApiError {
+    invalid(format!(
+        "Key `{}` appears more than once in the same object (at `{}`); give each key once",
+        d.key, d.path
+    ))
 }
 
 fn identifier(map: &mut Map<String, Value>, field: &str) -> Result<String, ApiError> {
@@ -158,8 +227,13 @@ fn kind(value: &Value) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::action_request;
+    use super::{ApiError, Submission};
     use serde_json::json;
+
+    fn action_request(body: serde_json::Value) -> Result<Submission, ApiError> {
+        let text = serde_json::value::RawValue::from_string(body.to_string()).unwrap();
+        super::action_request(&text)
+    }
 
     fn detail(body: serde_json::Value) -> String {
         action_request(body).unwrap_err().to_string()
@@ -213,6 +287,26 @@ mod tests {
             json!({"agent_id": "a", "tool": "t", "operation": "o", "params": {}, "context": null}),
         )
         .unwrap();
-        assert!(a.context.is_empty());
+        assert!(a.context.map().is_empty());
+        assert_eq!(a.context.text(), "{}");
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_with_its_path() {
+        let refused = |body: &str| {
+            let text = serde_json::value::RawValue::from_string(body.to_owned()).unwrap();
+            super::action_request(&text).unwrap_err().to_string()
+        };
+        let head = r#"{"agent_id": "a", "tool": "t", "operation": "o", "#;
+        assert!(refused(&format!(r#"{head}"params": {{"x": 1, "x": 2}}}}"#))
+            .contains("Key `x` appears more than once in the same object (at `params.x`)"));
+        assert!(refused(&format!(
+            r#"{head}"params": {{"a": [{{"y": 1, "y": 1}}]}}}}"#
+        ))
+        .contains("(at `params.a[0].y`)"));
+        assert!(
+            refused(&format!(r#"{head}"params": {{}}, "params": {{}}}}"#))
+                .contains("(at `params`)")
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! The action as the API returns it (docs/api.md), with ready-to-paste SDK snippets.
 
+use faramesh_core::json::ReceivedObject;
 use faramesh_core::ActionStatus;
 use faramesh_storage::{ActionRecord, EventRecord};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// Whether the caller may see `approval_token` (agents never may).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,8 +21,9 @@ pub struct ActionView<'a> {
     agent_id: &'a str,
     tool: &'a str,
     operation: &'a str,
-    params: &'a Map<String, Value>,
-    context: &'a Map<String, Value>,
+    /// Serialized as the text received.
+    params: &'a ReceivedObject,
+    context: &'a ReceivedObject,
     status: &'static str,
     decision: &'a Option<String>,
     reason: &'a Option<String>,

@@ -2,8 +2,9 @@
 //! corrupt data, never a crash.
 
 use crate::{ActionRecord, EventRecord, Role, StoreError, StoreResult, TokenRecord};
+use faramesh_core::json::ReceivedObject;
 use faramesh_core::{ActionStatus, EventType};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The columns of an action row, in the order every backend reads and writes them.
 pub(crate) const ACTION_COLUMNS: &str = "id, agent_id, tool, operation, params, context, status, decision, reason, \
@@ -38,8 +39,8 @@ pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-fn json_object(text: &str, what: &str) -> StoreResult<Map<String, Value>> {
-    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+fn json_object(text: &str, what: &str) -> StoreResult<ReceivedObject> {
+    ReceivedObject::parse(text).map_err(|e| corrupt(what, e))
 }
 
 fn json_opt(text: Option<String>, what: &str) -> StoreResult<Option<Value>> {

@@ -1,8 +1,9 @@
 //! The records storage reads and writes.
 
+use faramesh_core::json::ReceivedObject;
 use faramesh_core::{ActionStatus, EventType};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// The current UTC time as stored and returned: ISO-8601 with microseconds and `Z`.
 pub fn now_timestamp() -> String {
@@ -18,9 +19,9 @@ pub struct ActionRecord {
     pub agent_id: String,
     pub tool: String,
     pub operation: String,
-    /// Exactly as received.
-    pub params: Map<String, Value>,
-    pub context: Map<String, Value>,
+    /// Exactly as received: stored as its text, shown as its text, decided on its map.
+    pub params: ReceivedObject,
+    pub context: ReceivedObject,
     pub status: ActionStatus,
     /// `allow`, `deny` or `require_approval`.
     pub decision: Option<String>,

@@ -158,13 +158,13 @@ async fn dispatch(
                     status: Some(original.status),
                 });
             }
-            let mut context = original.context.clone();
+            let mut context = original.context.into_map();
             context.insert("replayed_from".into(), Value::String(original.id.clone()));
             let copy = Submission {
                 agent_id: original.agent_id,
                 tool: original.tool,
                 operation: original.operation,
-                params: original.params,
+                params: original.params.into_map(),
                 context,
             };
             let action = client.submit(&copy).await?;
@@ -280,7 +280,7 @@ async fn list(client: &Client, args: &ListArgs, global: &Global) -> Result<Statu
         )
     );
     for a in &actions {
-        let params = compact(&Value::Object(a.params.clone()));
+        let params = a.params.text().to_owned();
         let params = if args.full { params } else { cut(&params, 40) };
         println!(
             "{:<id_width$}  {}  {}  {:<12}  {:<12}  {:<40}  {}",
@@ -346,9 +346,9 @@ fn show(a: &Action, global: &Global) {
     );
     row("agent", &a.agent_id);
     row("tool", &format!("{} / {}", a.tool, a.operation));
-    row("params", &compact(&Value::Object(a.params.clone())));
-    if !a.context.is_empty() {
-        row("context", &compact(&Value::Object(a.context.clone())));
+    row("params", a.params.text());
+    if !a.context.map().is_empty() {
+        row("context", a.context.text());
     }
     if let Some(result) = &a.result {
         row("result", &compact(result));
@@ -682,8 +682,8 @@ async fn replay_decision(
         agent_id: stored.agent_id.clone(),
         tool: stored.tool.clone(),
         operation: stored.operation.clone(),
-        params: stored.params.clone(),
-        context: stored.context.clone(),
+        params: stored.params.map().clone(),
+        context: stored.context.map().clone(),
     };
     let now = client.gate_decide(&submission).await?;
     let before = serde_json::to_value(&stored).unwrap_or(Value::Null);
@@ -746,16 +746,24 @@ async fn export(client: &Client, since: Option<&str>) -> Result<Status, ClientEr
         let events = client.events(&action.id).await?;
         // An action listed before it moved on would not match its events in the export.
         let (action, events) = crate::verify::settled(client, action, events).await?;
-        let mut line = serde_json::to_value(&action).unwrap_or(Value::Null);
-        line["record"] = Value::from("action");
-        println!("{}", compact(&line));
+        println!("{}", export_line(&action, "action"));
         for event in events {
-            let mut line = serde_json::to_value(&event).unwrap_or(Value::Null);
-            line["record"] = Value::from("event");
-            println!("{}", compact(&line));
+            println!("{}", export_line(&event, "event"));
         }
     }
     Ok(Status::Success)
+}
+
+/// A record's fields, then `record` naming its kind. Written straight from the record, not
+/// through a parsed value, which would rewrite params' numbers (`1E2` as `1e+2`).
+fn export_line(fields: &impl serde::Serialize, record: &'static str) -> String {
+    #[derive(serde::Serialize)]
+    struct Line<'a, T> {
+        #[serde(flatten)]
+        fields: &'a T,
+        record: &'static str,
+    }
+    serde_json::to_string(&Line { fields, record }).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -58,7 +58,13 @@ pub async fn verify(
 fn facts(a: &Action) -> ActionFacts<'_> {
     ActionFacts {
         id: &a.id,
-        request_hash: row_request_hash(&a.agent_id, &a.tool, &a.operation, &a.params, &a.context),
+        request_hash: row_request_hash(
+            &a.agent_id,
+            &a.tool,
+            &a.operation,
+            a.params.map(),
+            a.context.map(),
+        ),
         status: &a.status,
     }
 }

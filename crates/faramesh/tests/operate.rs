@@ -678,6 +678,49 @@ fn audit_export_is_verifiable_offline_and_tampering_shows() {
 }
 
 #[test]
+fn audit_export_keeps_params_as_sent() {
+    let s = server();
+    let sent = r#"{"n":1E2,"m":[1.50,-0,2E-3],"big":123456789012345678901234567890}"#;
+    let body = format!(
+        r#"{{"agent_id":"a","tool":"t","operation":"o","params":{sent},"context":{{"c":1E+2}}}}"#
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let status = runtime.block_on(async {
+        ::reqwest::Client::new()
+            .post(format!("{}/v1/actions", s.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 200);
+    let out = cli(&s).args(["audit", "export"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let action = text.lines().next().unwrap();
+    assert!(
+        action.contains(&format!(r#""params":{sent},"context":{{"c":1E+2}},"#)),
+        "{action}"
+    );
+    assert!(action.ends_with(r#","record":"action"}"#), "{action}");
+
+    let file = s.dir.path().join("export.jsonl");
+    std::fs::write(&file, &text).unwrap();
+    cli(&s)
+        .arg("verify-log")
+        .arg("--file")
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "1 action(s), 2 event(s): every chain is intact",
+        ));
+}
+
+#[test]
 fn doctor_reports_each_check_with_its_fix() {
     let dir = tempfile::TempDir::new().unwrap();
     let doctor = |port: &str| {

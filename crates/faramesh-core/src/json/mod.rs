@@ -3,12 +3,16 @@
 //! Two writers share one string escaper:
 //! - [`canonical`]: the deterministic form that every hash is computed over (docs/audit.md);
 //! - [`probe`]: the text `contains`/`pattern` conditions search, keys in received order.
+//!
+//! [`received`] keeps an object's text as the client wrote it, beside its parsed value.
 
 pub mod canonical;
 pub mod probe;
+pub mod received;
 
 pub use canonical::{canonical_string, write_canonical, CanonicalError};
 pub use probe::probe_text;
+pub use received::{first_duplicate_key, DuplicateKey, ReceivedError, ReceivedObject};
 
 /// Position of the first byte at or after `from` that must be escaped. Skips eight clean
 /// bytes at a time: strings are most of what is hashed, and almost none of their bytes need

@@ -287,6 +287,85 @@ async fn every_validation_error_is_a_422_naming_the_field() {
     assert_eq!(status, StatusCode::OK);
 }
 
+/// Sends `body` exactly as written; the answer's text, unparsed, so a test sees each number
+/// as the server wrote it.
+async fn exchange(s: &Server, path: &str, body: Option<&str>) -> (StatusCode, String) {
+    let url = format!("{}{path}", s.base);
+    let request = match body {
+        Some(body) => s
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_owned()),
+        None => s.client.get(url),
+    };
+    let response = request.send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn params_and_context_keep_their_number_text_as_sent() {
+    let Some(s) = start().await else { return };
+    let params = r#"{"a":1E2,"b":{"c":[1E+2,-0,1.50],"d":2E-3},"e":123456789012345678901234567890,"f":[{"g":1E2}]}"#;
+    let context = r#"{"n":1E2,"s":"\u0041"}"#;
+    let body = |params: &str| {
+        format!(r#"{{"agent_id": "a", "tool": "t", "operation": "o", "params": {params}, "context": {context}}}"#)
+    };
+    // Whitespace between tokens is dropped; every token is kept as written.
+    let spaced = params.replace(',', " ,\n ").replace(':', ": ");
+    let (status, submitted) = exchange(&s, "/v1/actions", Some(&body(&spaced))).await;
+    assert_eq!(status, StatusCode::OK, "{submitted}");
+    let as_sent = format!(r#""params":{params},"context":{context},"#);
+    assert!(submitted.contains(&as_sent), "{submitted}");
+    let action: Value = serde_json::from_str(&submitted).unwrap();
+    let path = format!("/v1/actions/{}", id(&action));
+    for read in [path.clone(), "/v1/actions?agent_id=a".to_owned()] {
+        let (status, text) = exchange(&s, &read, None).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert!(text.contains(&as_sent), "{read}: {text}");
+    }
+
+    // Decisions and hashes read the parsed values: `1E2` and `100` are the same number, and the
+    // request hash is the one this request always had.
+    let plain = r#"{"a":100,"b":{"c":[100,0,1.5],"d":0.002},"e":123456789012345678901234567890,"f":[{"g":100}]}"#;
+    let (status, decided) = exchange(&s, "/v1/gate/decide", Some(&body(plain))).await;
+    assert_eq!(status, StatusCode::OK, "{decided}");
+    let decided: Value = serde_json::from_str(&decided).unwrap();
+    assert_eq!(decided["request_hash"], action["request_hash"]);
+    assert_eq!(
+        action["request_hash"],
+        "e7e290213f528962c932644791b52b581ee53f3b53fff4c3611dc187193b3328"
+    );
+    let (_, chain) = s.get(&format!("{path}/chain")).await;
+    assert_eq!(chain["verified"], true, "{chain}");
+}
+
+#[tokio::test]
+async fn a_key_given_twice_is_refused_with_its_path() {
+    let Some(s) = start().await else { return };
+    let cases = [
+        (r#""params": {"x": {"y": 1, "y": 2}}"#, "`params.x.y`"),
+        (r#""params": {"l": [0, {"k": 1, "\u006b": 1}]}"#, "`params.l[1].k`"),
+        (r#""params": {}, "context": {"c": 1, "c": 1}"#, "`context.c`"),
+    ];
+    for (fields, at) in cases {
+        let body = format!(r#"{{"agent_id": "a", "tool": "t", "operation": "o", {fields}}}"#);
+        for path in ["/v1/actions", "/v1/gate/decide"] {
+            let (status, answer) = exchange(&s, path, Some(&body)).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path} {body}");
+            let answer: Value = serde_json::from_str(&answer).unwrap();
+            assert_eq!(answer["code"], "validation_error", "{answer}");
+            let detail = answer["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("appears more than once") && detail.contains(at),
+                "{path}: {detail} should name {at}"
+            );
+        }
+    }
+    let (_, listed) = s.get("/v1/actions").await;
+    assert_eq!(listed, json!([]), "nothing was stored");
+}
+
 #[tokio::test]
 async fn unknown_ids_are_404_and_bad_filters_422() {
     let Some(s) = start().await else { return };

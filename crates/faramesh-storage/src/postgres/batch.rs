@@ -198,8 +198,8 @@ fn prepare_create(new: &NewAction) -> StoreResult<Prepared> {
         .as_ref()
         .map(|v| json_text(v, "result"))
         .transpose()?;
-    let params = json_text(&action.params, "params")?;
-    let context = json_text(&action.context, "context")?;
+    let params = action.params.text().to_owned();
+    let context = action.context.text().to_owned();
     let metas = events
         .iter()
         .map(|e| json_text(&e.meta, "event meta"))

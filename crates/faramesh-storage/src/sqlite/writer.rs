@@ -397,6 +397,7 @@ fn apply_transition(
 mod tests {
     use super::*;
     use crate::ActionRecord;
+    use faramesh_core::json::ReceivedObject;
     use faramesh_core::EventType;
     use serde_json::{json, Map};
 
@@ -407,8 +408,8 @@ mod tests {
                 agent_id: "a".into(),
                 tool: "http".into(),
                 operation: "get".into(),
-                params: Map::new(),
-                context: Map::new(),
+                params: ReceivedObject::from_map(Map::new()).unwrap(),
+                context: ReceivedObject::from_map(Map::new()).unwrap(),
                 status: ActionStatus::Allowed,
                 decision: Some("allow".into()),
                 reason: None,
@@ -516,9 +517,9 @@ mod tests {
         conn.pragma_update(None, "max_page_count", pages).unwrap();
         let big = |id: &str| {
             let mut new = new_action(id);
-            new.action
-                .params
-                .insert("blob".into(), json!("x".repeat(100_000)));
+            let mut params = Map::new();
+            params.insert("blob".into(), json!("x".repeat(100_000)));
+            new.action.params = ReceivedObject::from_map(params).unwrap();
             Box::new(new)
         };
         let mut replies = Vec::new();

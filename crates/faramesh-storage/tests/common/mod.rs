@@ -1,6 +1,7 @@
 //! The promises of the `Store` trait, as tests every backend runs (see `contract_tests!`).
 #![allow(dead_code)] // Each test file uses a different subset.
 
+use faramesh_core::json::ReceivedObject;
 use faramesh_core::ledger::{verify_chain, ChainedEvent};
 use faramesh_core::{ActionStatus, EventType, Transition};
 use faramesh_storage::{
@@ -63,8 +64,8 @@ pub fn action(status: ActionStatus, tool: &str) -> ActionRecord {
         agent_id: "agent-1".into(),
         tool: tool.into(),
         operation: "run".into(),
-        params,
-        context: Map::new(),
+        params: ReceivedObject::from_map(params).unwrap(),
+        context: ReceivedObject::from_map(Map::new()).unwrap(),
         status,
         decision: Some("require_approval".into()),
         reason: Some("Shell commands require approval".into()),
