@@ -39,8 +39,8 @@ pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
-fn json_object(text: &str, what: &str) -> StoreResult<ReceivedObject> {
-    ReceivedObject::parse(text).map_err(|e| corrupt(what, e))
+fn json_object(text: String, what: &str) -> StoreResult<ReceivedObject> {
+    ReceivedObject::stored(text).map_err(|e| corrupt(what, e))
 }
 
 fn json_opt(text: Option<String>, what: &str) -> StoreResult<Option<Value>> {
@@ -65,8 +65,8 @@ pub(crate) fn decode_action(raw: RawAction) -> StoreResult<ActionRecord> {
         agent_id: required(agent_id, "agent_id")?,
         tool: required(tool, "tool")?,
         operation: required(operation, "operation")?,
-        params: json_object(&required(params, "params")?, "params")?,
-        context: json_object(&required(context, "context")?, "context")?,
+        params: json_object(required(params, "params")?, "params")?,
+        context: json_object(required(context, "context")?, "context")?,
         status: ActionStatus::parse(&status_text).ok_or_else(|| corrupt("status", status_text))?,
         decision,
         reason,

@@ -57,6 +57,16 @@ impl ReceivedObject {
         }
     }
 
+    /// An object read back from storage, which holds only texts that [`ReceivedObject::parse`]
+    /// accepted (compact, no key twice): those checks are not repeated on every read.
+    pub fn stored(text: String) -> Result<ReceivedObject, ReceivedError> {
+        let text = RawValue::from_string(text)?;
+        match serde_json::from_str(text.get())? {
+            Value::Object(map) => Ok(ReceivedObject { text, map }),
+            _ => Err(ReceivedError::NotObject),
+        }
+    }
+
     /// An object composed by the program rather than received: its text is serde_json's.
     pub fn from_map(map: Map<String, Value>) -> Result<ReceivedObject, ReceivedError> {
         let text = serde_json::value::to_raw_value(&map)?;
