@@ -1,6 +1,5 @@
 //! `GET /v1/events` as Server-Sent Events.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,8 +8,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use bytes::{Bytes, BytesMut};
@@ -18,7 +17,8 @@ use futures::{Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
 use crate::frame::PING;
-use crate::hub::{EventHub, StreamFilter, Subscription};
+use crate::history::History;
+use crate::hub::{EventHub, Gap, StreamFilter, Subscription};
 
 /// Bounds for the keep-alive interval. Zero would make the stream send pings in a busy loop,
 /// and a huge value overflows `Instant + Duration`, so the configured value is clamped.
@@ -29,18 +29,28 @@ const MAX_PING: Duration = Duration::from_secs(24 * 60 * 60);
 /// its batch, so this bounds what a thousand lagging streams hold at once.
 const MAX_BATCH_BYTES: usize = 32 * 1024;
 
-/// The events router, with the hub as its state.
-pub fn router(hub: Arc<EventHub>) -> Router {
+/// Messages rebuilt from the history per query.
+const HISTORY_PAGE: usize = 500;
+
+#[derive(Clone)]
+struct Source {
+    hub: Arc<EventHub>,
+    history: Option<Arc<dyn History>>,
+}
+
+/// The events router. With a `history`, a client resuming from a message the buffer no longer
+/// holds gets every later one from it first, so a resume has no gap.
+pub fn router(hub: Arc<EventHub>, history: Option<Arc<dyn History>>) -> Router {
     Router::new()
         .route("/v1/events", get(events))
-        .with_state(hub)
+        .with_state(Source { hub, history })
 }
 
 async fn events(
-    State(hub): State<Arc<EventHub>>,
+    State(Source { hub, history }): State<Source>,
     Query(filter): Query<StreamFilter>,
     headers: HeaderMap,
-) -> impl IntoResponse {
+) -> Response {
     // A garbled Last-Event-ID is ignored rather than rejected: the client
     // then just gets the ordinary on-connect replay.
     let last_event_id = headers
@@ -49,9 +59,32 @@ async fn events(
         .and_then(|s| s.trim().parse::<u64>().ok());
     // Subscribing here, before the response head is sent, means a client that
     // has seen the 200 is already registered and cannot miss a later publish.
-    let subscription = hub.subscribe(last_event_id, normalise(filter));
+    let filter = normalise(filter);
+    let subscription = match hub.subscribe(last_event_id, filter.clone()) {
+        Ok(subscription) => subscription,
+        Err(refused) => {
+            let body = serde_json::json!({
+                "detail": format!("{refused}; retry later (the limit is FARAMESH_MAX_SUBSCRIBERS)"),
+                "code": "unavailable",
+            });
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, HeaderValue::from_static("5"))],
+                axum::Json(body),
+            )
+                .into_response();
+        }
+    };
+    let missed = match (subscription.gap(), history) {
+        (Some(gap), Some(history)) => Some(past(history, gap, filter)),
+        _ => None,
+    };
     let ping = hub.config().ping_interval.clamp(MIN_PING, MAX_PING);
     let frames = Frames::new(subscription, ping, move || hub.batch_window().min(MAX_PING));
+    let body = match missed {
+        Some(missed) => Body::from_stream(missed.chain(frames)),
+        None => Body::from_stream(frames),
+    };
     (
         [
             (
@@ -66,8 +99,45 @@ async fn events(
                 HeaderValue::from_static("no"),
             ),
         ],
-        Body::from_stream(frames),
+        body,
     )
+        .into_response()
+}
+
+/// The messages of `gap` from the history, page by page, as frames. A failed query ends the
+/// stream (an error chunk makes the body fail): the client reconnects with the last id it got
+/// and the resume is tried again, rather than continuing with a gap.
+fn past(
+    history: Arc<dyn History>,
+    gap: Gap,
+    filter: StreamFilter,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    futures::stream::try_unfold(Some(gap.after), move |after| {
+        let history = history.clone();
+        let filter = filter.clone();
+        async move {
+            let Some(after) = after else {
+                return Ok(None);
+            };
+            let page = history
+                .between(after, gap.before, HISTORY_PAGE)
+                .await
+                .map_err(std::io::Error::other)?;
+            let next = match page.last() {
+                Some(last) if page.len() == HISTORY_PAGE => Some(last.id),
+                _ => None,
+            };
+            let timestamp = chrono::Utc::now()
+                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                .to_string();
+            let mut chunk = BytesMut::new();
+            for message in page.iter().filter(|m| filter.matches(&m.data)) {
+                let frame = crate::frame::Body::of(message.kind, &message.data);
+                chunk.extend_from_slice(&frame.frame(message.id, &timestamp));
+            }
+            Ok(Some((chunk.freeze(), next)))
+        }
+    })
 }
 
 /// UIs commonly send unselected filters as empty parameters (`?status=`);
@@ -141,7 +211,7 @@ impl<W: Fn() -> Duration> Frames<W> {
 }
 
 impl<W: Fn() -> Duration + Unpin> Stream for Frames<W> {
-    type Item = Result<Bytes, Infallible>;
+    type Item = Result<Bytes, std::io::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
@@ -189,7 +259,7 @@ mod tests {
             .next()
             .await
             .expect("stream ended")
-            .expect("infallible");
+            .expect("no error");
         String::from_utf8(chunk.to_vec()).expect("utf-8")
     }
 
@@ -207,7 +277,7 @@ mod tests {
         let hub = EventHub::new(HubConfig::default());
         let window = Duration::from_millis(10);
         let mut frames = Frames::new(
-            hub.subscribe(None, StreamFilter::default()),
+            hub.subscribe(None, StreamFilter::default()).unwrap(),
             Duration::from_secs(15),
             move || window,
         );
@@ -253,7 +323,7 @@ mod tests {
     async fn a_zero_window_sends_every_message_as_it_comes() {
         let hub = EventHub::new(HubConfig::default());
         let mut frames = Frames::new(
-            hub.subscribe(None, StreamFilter::default()),
+            hub.subscribe(None, StreamFilter::default()).unwrap(),
             Duration::from_secs(15),
             || Duration::ZERO,
         );
@@ -269,10 +339,11 @@ mod tests {
     async fn a_batch_stops_growing_at_its_size_limit() {
         let hub = EventHub::new(HubConfig {
             client_queue: 10_000,
+            client_queue_bytes: usize::MAX,
             ..HubConfig::default()
         });
         let mut frames = Frames::new(
-            hub.subscribe(None, StreamFilter::default()),
+            hub.subscribe(None, StreamFilter::default()).unwrap(),
             Duration::from_secs(15),
             || Duration::from_millis(10),
         );

@@ -62,6 +62,14 @@ pub struct StreamMessage {
     pub timestamp: String,
 }
 
+impl StreamMessage {
+    /// What holding the message costs, about: its frame and its data, which holds the same
+    /// text again, plus bookkeeping. The hub's byte bounds count this.
+    pub fn cost(&self) -> usize {
+        2 * self.frame.len() + 256
+    }
+}
+
 /// Optional per-client filters; a message is delivered only if every set
 /// filter equals the corresponding field of its data.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -116,6 +124,14 @@ pub struct HubConfig {
     /// number of subscribers). An idle stream still sends a new message at once. Zero sends
     /// every message on its own.
     pub batch_window: Duration,
+    /// The most the replay buffer holds, in bytes (see [`StreamMessage::cost`]); the oldest
+    /// messages leave first. Large messages then shorten the buffer instead of growing memory.
+    pub buffer_bytes: usize,
+    /// The most one client's queue holds, in bytes; a client that lets more pile up is
+    /// disconnected, as on a full queue, and resumes with `Last-Event-ID`.
+    pub client_queue_bytes: usize,
+    /// Subscribers at once; more are refused ([`Refused::TooManySubscribers`]).
+    pub max_subscribers: usize,
     /// The first message gets `start_after + 1`. A server passes the highest id any earlier
     /// run can have used, so ids keep increasing across restarts and `Last-Event-ID` resumes
     /// never skip a message.
@@ -130,6 +146,9 @@ impl Default for HubConfig {
             client_queue: 1024,
             ping_interval: Duration::from_secs(15),
             batch_window: Duration::from_millis(50),
+            buffer_bytes: 16 * 1024 * 1024,
+            client_queue_bytes: 1024 * 1024,
+            max_subscribers: 5_000,
             start_after: 0,
         }
     }
@@ -140,12 +159,23 @@ struct Client {
     key: u64,
     filter: StreamFilter,
     tx: mpsc::Sender<Arc<StreamMessage>>,
+    /// Bytes in the queue, shared with the client's [`Subscription`].
+    queued: Arc<AtomicUsize>,
+}
+
+/// Why a subscription was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("the live stream has its maximum number of subscribers ({0})")]
+    TooManySubscribers(usize),
 }
 
 /// Everything publish and subscribe must see consistently, under one lock.
 struct Inner {
     last_id: u64,
     buffer: VecDeque<Arc<StreamMessage>>,
+    /// The buffer's cost in bytes.
+    buffer_bytes: usize,
     clients: Vec<Client>,
     next_client_key: u64,
     /// Set by [`EventHub::close`]: no client is registered any more.
@@ -201,6 +231,7 @@ impl EventHub {
                 state: Mutex::new(Inner {
                     last_id: start_after,
                     buffer: VecDeque::with_capacity(capacity),
+                    buffer_bytes: 0,
                     clients: Vec::new(),
                     next_client_key: 0,
                     closed: false,
@@ -249,12 +280,20 @@ impl EventHub {
             data,
             timestamp,
         });
-        if self.config.buffer > 0 {
-            while inner.buffer.len() >= self.config.buffer {
-                inner.buffer.pop_front();
+        let cost = msg.cost();
+        if self.config.buffer > 0 && cost <= self.config.buffer_bytes {
+            while inner.buffer.len() >= self.config.buffer
+                || inner.buffer_bytes + cost > self.config.buffer_bytes
+            {
+                let Some(oldest) = inner.buffer.pop_front() else {
+                    break;
+                };
+                inner.buffer_bytes -= oldest.cost();
             }
             inner.buffer.push_back(Arc::clone(&msg));
+            inner.buffer_bytes += cost;
         }
+        let queue_bytes = self.config.client_queue_bytes;
         // Sending under the same lock as subscribe's replay+registration is
         // what guarantees a client neither misses nor duplicates a message at
         // the replay/live boundary, and that each queue sees ids in order.
@@ -267,7 +306,15 @@ impl EventHub {
             // Full or closed: drop the sender, which ends that client's stream
             // after it drains what is already queued; it resumes with
             // Last-Event-ID.
-            client.tx.try_send(Arc::clone(&msg)).is_ok()
+            // Too many bytes waiting counts as full: a reader that stopped costs bounded memory.
+            if client.queued.load(Ordering::Relaxed) + cost > queue_bytes {
+                return false;
+            }
+            let sent = client.tx.try_send(Arc::clone(&msg)).is_ok();
+            if sent {
+                client.queued.fetch_add(cost, Ordering::Relaxed);
+            }
+            sent
         });
         self.inner.recount(&inner);
         drop(inner);
@@ -279,11 +326,20 @@ impl EventHub {
     /// message is no longer buffered, every buffered one with a greater id)
     /// followed by live ones, as a stream that ends when the client is
     /// disconnected for being slow (or the hub is dropped).
-    pub fn subscribe(&self, last_event_id: Option<u64>, filter: StreamFilter) -> Subscription {
+    ///
+    /// Refused when the hub has [`HubConfig::max_subscribers`] already.
+    pub fn subscribe(
+        &self,
+        last_event_id: Option<u64>,
+        filter: StreamFilter,
+    ) -> Result<Subscription, Refused> {
         // mpsc::channel panics on a zero capacity; one slot is the smallest
         // queue that can work at all.
         let (tx, rx) = mpsc::channel(self.config.client_queue.max(1));
         let mut inner = lock(&self.inner);
+        if !inner.closed && inner.clients.len() >= self.config.max_subscribers {
+            return Err(Refused::TooManySubscribers(self.config.max_subscribers));
+        }
         let replay: VecDeque<Arc<StreamMessage>> = match last_event_id {
             Some(after) => match inner.buffer.iter().rposition(|m| m.id == after) {
                 Some(position) => inner
@@ -316,17 +372,46 @@ impl EventHub {
         let key = inner.next_client_key;
         inner.next_client_key = inner.next_client_key.wrapping_add(1);
         // After close the sender is dropped at once: the stream ends after its replay.
+        let queued = Arc::new(AtomicUsize::new(0));
         if !inner.closed {
-            inner.clients.push(Client { key, filter, tx });
+            inner.clients.push(Client {
+                key,
+                filter,
+                tx,
+                queued: queued.clone(),
+            });
             self.inner.recount(&inner);
         }
+        // The gap a resume cannot fill from the buffer: the requested message is older than
+        // everything buffered (ids are ledger positions, so older means smaller).
+        let oldest = inner.buffer.front().map(|m| m.id);
+        let gap = match (last_event_id, oldest) {
+            (Some(after), Some(oldest)) if after < oldest && position_missing(&inner, after) => {
+                Some(Gap {
+                    after,
+                    before: oldest,
+                })
+            }
+            (Some(after), None) if after < inner.last_id => Some(Gap {
+                after,
+                before: inner.last_id.saturating_add(1),
+            }),
+            _ => None,
+        };
         drop(inner);
-        Subscription {
+        Ok(Subscription {
             replay,
             rx,
+            queued,
+            gap,
             hub: Arc::downgrade(&self.inner),
             key,
-        }
+        })
+    }
+
+    /// The buffer's cost in bytes (see [`HubConfig::buffer_bytes`]).
+    pub fn buffered_bytes(&self) -> usize {
+        lock(&self.inner).buffer_bytes
     }
 
     /// Ends every stream (after what is already queued) and every later one after its
@@ -364,6 +449,8 @@ impl EventHub {
 pub struct Subscription {
     replay: VecDeque<Arc<StreamMessage>>,
     rx: mpsc::Receiver<Arc<StreamMessage>>,
+    queued: Arc<AtomicUsize>,
+    gap: Option<Gap>,
     hub: Weak<Shared>,
     key: u64,
 }
@@ -388,12 +475,36 @@ impl Stream for Subscription {
         if let Some(msg) = self.replay.pop_front() {
             return Poll::Ready(Some(msg));
         }
-        self.rx.poll_recv(cx)
+        let received = self.rx.poll_recv(cx);
+        if let Poll::Ready(Some(msg)) = &received {
+            self.queued.fetch_sub(msg.cost(), Ordering::Relaxed);
+        }
+        received
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         (self.replay.len(), None)
     }
+}
+
+/// Messages a resuming client needs that the buffer no longer has: ids greater than `after`
+/// and smaller than `before`. They are in the ledger (see [`crate::History`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    pub after: u64,
+    pub before: u64,
+}
+
+impl Subscription {
+    /// What this resume misses from the buffer, if anything.
+    pub fn gap(&self) -> Option<Gap> {
+        self.gap
+    }
+}
+
+/// Whether message `after` is not in the buffer (a resume then cannot continue by position).
+fn position_missing(inner: &Inner, after: u64) -> bool {
+    !inner.buffer.iter().any(|m| m.id == after)
 }
 
 impl Drop for Subscription {

@@ -18,7 +18,7 @@ async fn serve(hub: Arc<EventHub>) -> SocketAddr {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move { axum::serve(listener, router(hub)).await });
+    tokio::spawn(async move { axum::serve(listener, router(hub, None)).await });
     addr
 }
 
@@ -340,4 +340,67 @@ async fn a_stuck_subscriber_delays_neither_publishing_nor_other_subscribers() {
     }
     assert_eq!(hub.client_count(), 1, "the stuck subscriber was dropped");
     drop(stuck);
+}
+
+/// A ledger in memory: every message ever published, by id.
+struct Ledger(Vec<faramesh_events::PastMessage>);
+
+impl faramesh_events::History for Ledger {
+    fn between(
+        &self,
+        after: u64,
+        before: u64,
+        limit: usize,
+    ) -> futures::future::BoxFuture<'_, Result<Vec<faramesh_events::PastMessage>, String>> {
+        let page = self
+            .0
+            .iter()
+            .filter(|m| m.id > after && m.id < before)
+            .take(limit)
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(page) })
+    }
+}
+
+#[tokio::test]
+async fn a_resume_older_than_the_buffer_gets_the_rest_from_the_history() {
+    let hub = EventHub::new(HubConfig {
+        buffer: 10,
+        ..HubConfig::default()
+    });
+    let mut ledger = Vec::new();
+    // More than a page of history, so paging is exercised too.
+    for n in 1..=1_200u64 {
+        let data = action(
+            &format!("a{n}"),
+            "allowed",
+            if n % 2 == 0 { "even" } else { "odd" },
+        );
+        hub.publish_with_id(n, EventKind::Updated, data.clone());
+        ledger.push(faramesh_events::PastMessage {
+            id: n,
+            kind: EventKind::Updated,
+            data,
+        });
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let history: Arc<dyn faramesh_events::History> = Arc::new(Ledger(ledger));
+    tokio::spawn(async move { axum::serve(listener, router(hub, Some(history))).await });
+
+    let mut sse = connect(addr, "", Some("3")).await;
+    for n in 4..=1_200u64 {
+        let frame = sse.message().await;
+        assert_eq!(frame.id.as_deref(), Some(n.to_string().as_str()));
+        assert_eq!(frame.json()["data"]["id"], format!("a{n}"));
+    }
+    // Filters apply to the history as to the buffer.
+    let mut even = connect(addr, "?agent_id=even", Some("3")).await;
+    for n in (4..=1_200u64).step_by(2) {
+        assert_eq!(
+            even.message().await.id.as_deref(),
+            Some(n.to_string().as_str())
+        );
+    }
 }

@@ -104,7 +104,7 @@ fn ids_increase_from_one_and_messages_are_well_formed() {
 async fn replays_last_ten_on_connect_then_goes_live() {
     let hub = EventHub::new(HubConfig::default());
     publish_n(&hub, 15);
-    let mut sub = hub.subscribe(None, StreamFilter::default());
+    let mut sub = hub.subscribe(None, StreamFilter::default()).unwrap();
     assert_eq!(take_ids(&mut sub, 10).await, (6..=15).collect::<Vec<_>>());
     hub.publish(EventKind::Created, action(16));
     assert_eq!(next_id(&mut sub).await, 16);
@@ -114,7 +114,7 @@ async fn replays_last_ten_on_connect_then_goes_live() {
 async fn replay_of_fewer_messages_than_the_window() {
     let hub = EventHub::new(HubConfig::default());
     publish_n(&hub, 3);
-    let mut sub = hub.subscribe(None, StreamFilter::default());
+    let mut sub = hub.subscribe(None, StreamFilter::default()).unwrap();
     assert_eq!(take_ids(&mut sub, 3).await, vec![1, 2, 3]);
     hub.publish(EventKind::Updated, action(4));
     assert_eq!(next_id(&mut sub).await, 4);
@@ -124,7 +124,7 @@ async fn replay_of_fewer_messages_than_the_window() {
 async fn resumes_after_last_event_id() {
     let hub = EventHub::new(HubConfig::default());
     publish_n(&hub, 20);
-    let mut sub = hub.subscribe(Some(12), StreamFilter::default());
+    let mut sub = hub.subscribe(Some(12), StreamFilter::default()).unwrap();
     assert_eq!(take_ids(&mut sub, 8).await, (13..=20).collect::<Vec<_>>());
     hub.publish(EventKind::Updated, action(21));
     assert_eq!(next_id(&mut sub).await, 21);
@@ -138,7 +138,7 @@ async fn resume_from_an_id_older_than_the_buffer_gets_everything_buffered() {
         ..HubConfig::default()
     });
     publish_n(&hub, 1100);
-    let mut sub = hub.subscribe(Some(5), StreamFilter::default());
+    let mut sub = hub.subscribe(Some(5), StreamFilter::default()).unwrap();
     // 1,000 replayed messages exceed the 256-slot live queue: replay must not
     // go through (and overflow) that queue.
     assert_eq!(
@@ -154,7 +154,7 @@ async fn resume_from_an_id_older_than_the_buffer_gets_everything_buffered() {
 async fn resume_from_the_latest_id_replays_nothing() {
     let hub = EventHub::new(HubConfig::default());
     publish_n(&hub, 5);
-    let mut sub = hub.subscribe(Some(5), StreamFilter::default());
+    let mut sub = hub.subscribe(Some(5), StreamFilter::default()).unwrap();
     hub.publish(EventKind::Updated, action(6));
     assert_eq!(next_id(&mut sub).await, 6);
 }
@@ -179,7 +179,7 @@ async fn filters_by_status_agent_and_action_including_replay() {
         status: Some("approved".into()),
         ..Default::default()
     };
-    let mut sub = hub.subscribe(None, by_status);
+    let mut sub = hub.subscribe(None, by_status).unwrap();
     // The last 10 *matching* messages, not the matching part of the last 10.
     assert_eq!(
         take_ids(&mut sub, 10).await,
@@ -190,14 +190,14 @@ async fn filters_by_status_agent_and_action_including_replay() {
         agent_id: Some("agent-0".into()),
         ..Default::default()
     };
-    let mut agent_sub = hub.subscribe(Some(20), by_agent);
+    let mut agent_sub = hub.subscribe(Some(20), by_agent).unwrap();
     assert_eq!(take_ids(&mut agent_sub, 4).await, vec![21, 24, 27, 30]);
 
     let by_action = StreamFilter {
         action_id: Some("act-2".into()),
         ..Default::default()
     };
-    let mut action_sub = hub.subscribe(Some(0), by_action);
+    let mut action_sub = hub.subscribe(Some(0), by_action).unwrap();
     assert_eq!(
         take_ids(&mut action_sub, 6).await,
         vec![2, 7, 12, 17, 22, 27]
@@ -252,8 +252,8 @@ async fn slow_client_is_disconnected_without_affecting_others() {
         client_queue: 4,
         ..HubConfig::default()
     });
-    let mut slow = hub.subscribe(None, StreamFilter::default());
-    let mut reader = hub.subscribe(None, StreamFilter::default());
+    let mut slow = hub.subscribe(None, StreamFilter::default()).unwrap();
+    let mut reader = hub.subscribe(None, StreamFilter::default()).unwrap();
     assert_eq!(hub.client_count(), 2);
 
     // The reader consumes each message before the next is published, so it
@@ -285,7 +285,7 @@ async fn publishing_into_a_full_queue_never_blocks() {
         client_queue: 4,
         ..HubConfig::default()
     });
-    let mut slow = hub.subscribe(None, StreamFilter::default());
+    let mut slow = hub.subscribe(None, StreamFilter::default()).unwrap();
     // Run the burst on a blocking thread: if publish could wait on the full
     // queue this would never complete and the bounded await below fails.
     let publisher = hub.clone();
@@ -310,8 +310,8 @@ async fn publishing_into_a_full_queue_never_blocks() {
 #[tokio::test]
 async fn dropping_a_subscription_unregisters_it() {
     let hub = EventHub::new(HubConfig::default());
-    let a = hub.subscribe(None, StreamFilter::default());
-    let b = hub.subscribe(Some(3), StreamFilter::default());
+    let a = hub.subscribe(None, StreamFilter::default()).unwrap();
+    let b = hub.subscribe(Some(3), StreamFilter::default()).unwrap();
     assert_eq!(hub.client_count(), 2);
     drop(a);
     assert_eq!(hub.client_count(), 1);
@@ -324,7 +324,7 @@ async fn dropping_a_subscription_unregisters_it() {
 #[tokio::test]
 async fn dropping_the_hub_ends_subscriptions() {
     let hub = EventHub::new(HubConfig::default());
-    let mut sub = hub.subscribe(None, StreamFilter::default());
+    let mut sub = hub.subscribe(None, StreamFilter::default()).unwrap();
     hub.publish(EventKind::Created, action(1));
     drop(hub);
     assert_eq!(next_id(&mut sub).await, 1);
@@ -339,11 +339,16 @@ async fn degenerate_configs_do_not_panic() {
         client_queue: 0,
         ping_interval: Duration::ZERO,
         batch_window: Duration::ZERO,
+        buffer_bytes: 0,
+        client_queue_bytes: usize::MAX,
+        max_subscribers: 1,
         start_after: 0,
     });
     publish_n(&hub, 3);
     // Nothing buffered, so nothing replayed, with or without Last-Event-ID.
-    let mut sub = hub.subscribe(Some(u64::MAX), StreamFilter::default());
+    let mut sub = hub
+        .subscribe(Some(u64::MAX), StreamFilter::default())
+        .unwrap();
     // A zero queue is treated as one slot.
     hub.publish(EventKind::Updated, action(4));
     assert_eq!(next_id(&mut sub).await, 4);
@@ -355,7 +360,7 @@ async fn degenerate_configs_do_not_panic() {
         ..HubConfig::default()
     });
     publish_n(&small, 12);
-    let mut sub = small.subscribe(None, StreamFilter::default());
+    let mut sub = small.subscribe(None, StreamFilter::default()).unwrap();
     // Replay is limited by what the buffer holds.
     assert_eq!(take_ids(&mut sub, 5).await, (8..=12).collect::<Vec<_>>());
 }
@@ -366,7 +371,7 @@ async fn concurrent_publishers_yield_strictly_increasing_ids_to_each_client() {
         client_queue: 1000,
         ..HubConfig::default()
     });
-    let mut sub = hub.subscribe(None, StreamFilter::default());
+    let mut sub = hub.subscribe(None, StreamFilter::default()).unwrap();
     let mut handles = Vec::new();
     for t in 0..4u64 {
         let hub = hub.clone();
@@ -388,13 +393,14 @@ async fn close_ends_every_stream_and_later_ones_after_replay() {
     use futures::StreamExt;
     let hub = EventHub::new(HubConfig::default());
     hub.publish(EventKind::Created, serde_json::json!({"id": "a"}));
-    let mut live = hub.subscribe(None, StreamFilter::default());
+    let mut live = hub.subscribe(None, StreamFilter::default()).unwrap();
     assert_eq!(live.next().await.map(|m| m.id), Some(1));
     hub.close();
     assert_eq!(hub.client_count(), 0);
     assert!(live.next().await.is_none(), "an open stream ends");
     let late: Vec<u64> = hub
         .subscribe(None, StreamFilter::default())
+        .unwrap()
         .map(|m| m.id)
         .collect()
         .await;
@@ -419,18 +425,18 @@ async fn ids_from_the_ledger_resume_by_position_even_out_of_numeric_order() {
     for id in [3, 7, 5, 9] {
         hub.publish_with_id(id, EventKind::Updated, action(id));
     }
-    let mut resumed = hub.subscribe(Some(7), StreamFilter::default());
+    let mut resumed = hub.subscribe(Some(7), StreamFilter::default()).unwrap();
     assert_eq!(
         take_ids(&mut resumed, 2).await,
         [5, 9],
         "everything after 7, in order"
     );
-    let mut latest = hub.subscribe(Some(9), StreamFilter::default());
+    let mut latest = hub.subscribe(Some(9), StreamFilter::default()).unwrap();
     hub.publish_with_id(8, EventKind::Updated, action(8));
     assert_eq!(next_id(&mut latest).await, 8, "live messages follow");
     assert_eq!(hub.last_id(), 9);
     // An id no longer buffered falls back to numeric order.
-    let mut old = hub.subscribe(Some(4), StreamFilter::default());
+    let mut old = hub.subscribe(Some(4), StreamFilter::default()).unwrap();
     assert_eq!(take_ids(&mut old, 4).await, [7, 5, 9, 8]);
 }
 
@@ -471,15 +477,15 @@ fn the_batch_window_grows_with_the_subscribers_up_to_its_limit() {
     let hub = EventHub::new(HubConfig::default());
     assert_eq!(hub.batch_window(), Duration::ZERO, "nobody to batch for");
     let few: Vec<Subscription> = (0..10)
-        .map(|_| hub.subscribe(None, StreamFilter::default()))
+        .map(|_| hub.subscribe(None, StreamFilter::default()).unwrap())
         .collect();
     let with_few = hub.batch_window();
     assert!(
         with_few > Duration::ZERO && with_few <= Duration::from_millis(1),
         "{with_few:?}"
     );
-    let many: Vec<Subscription> = (0..5_000)
-        .map(|_| hub.subscribe(None, StreamFilter::default()))
+    let many: Vec<Subscription> = (0..4_000)
+        .map(|_| hub.subscribe(None, StreamFilter::default()).unwrap())
         .collect();
     assert_eq!(
         hub.batch_window(),
@@ -491,4 +497,72 @@ fn the_batch_window_grows_with_the_subscribers_up_to_its_limit() {
     assert_eq!(hub.batch_window(), with_few, "follows unsubscribes");
     drop(few);
     assert_eq!(hub.client_count(), 0);
+}
+
+fn large_action(n: u64, bytes: usize) -> Value {
+    json!({"id": format!("act-{n}"), "agent_id": "x".repeat(bytes), "status": "allowed"})
+}
+
+#[tokio::test]
+async fn the_buffer_is_bounded_in_bytes_and_a_resume_beyond_it_reports_the_gap() {
+    let hub = EventHub::new(HubConfig {
+        buffer_bytes: 200_000,
+        ..HubConfig::default()
+    });
+    for n in 1..=100 {
+        hub.publish(EventKind::Updated, large_action(n, 10_000));
+    }
+    assert!(hub.buffered_bytes() <= 200_000, "{}", hub.buffered_bytes());
+    assert!(hub.buffered_bytes() > 100_000, "{}", hub.buffered_bytes());
+    let mut resumed = hub.subscribe(Some(2), StreamFilter::default()).unwrap();
+    let gap = resumed.gap().expect("message 2 left the buffer");
+    assert_eq!(gap.after, 2);
+    // The buffer starts right after the gap and runs to the newest message.
+    assert_eq!(next_id(&mut resumed).await, gap.before);
+    // A resume the buffer covers has no gap.
+    assert!(hub
+        .subscribe(Some(99), StreamFilter::default())
+        .unwrap()
+        .gap()
+        .is_none());
+}
+
+#[tokio::test]
+async fn a_reader_that_stops_is_disconnected_at_its_byte_bound() {
+    let hub = EventHub::new(HubConfig {
+        client_queue_bytes: 100_000,
+        ..HubConfig::default()
+    });
+    let mut stuck = hub.subscribe(None, StreamFilter::default()).unwrap();
+    let mut reading = hub.subscribe(None, StreamFilter::default()).unwrap();
+    for n in 1..=40 {
+        hub.publish(EventKind::Updated, large_action(n, 10_000));
+        // The other subscriber keeps up and is never disconnected.
+        assert_eq!(next_id(&mut reading).await, n);
+    }
+    let mut queued = 0;
+    let mut received = 0;
+    while let Some(message) = next(&mut stuck).await {
+        queued += message.cost();
+        received += 1;
+    }
+    assert!(received < 40, "the stuck reader was cut off");
+    assert!(queued <= 100_000, "{queued} bytes were held for it");
+    assert_eq!(hub.client_count(), 1);
+}
+
+#[tokio::test]
+async fn subscribers_are_capped() {
+    let hub = EventHub::new(HubConfig {
+        max_subscribers: 2,
+        ..HubConfig::default()
+    });
+    let first = hub.subscribe(None, StreamFilter::default()).unwrap();
+    let _second = hub.subscribe(None, StreamFilter::default()).unwrap();
+    let refused = hub.subscribe(None, StreamFilter::default()).unwrap_err();
+    assert!(refused
+        .to_string()
+        .contains("maximum number of subscribers (2)"));
+    drop(first);
+    assert!(hub.subscribe(None, StreamFilter::default()).is_ok());
 }

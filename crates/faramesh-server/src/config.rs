@@ -39,6 +39,8 @@ pub struct ServerConfig {
     /// Connection timeouts and caps (`FARAMESH_HEADER_TIMEOUT`, `FARAMESH_IDLE_TIMEOUT`,
     /// `FARAMESH_WRITE_TIMEOUT`, `FARAMESH_MAX_CONNECTIONS`, `FARAMESH_SHUTDOWN_TIMEOUT`).
     pub connections: crate::serve::ConnectionLimits,
+    /// Live-stream subscribers at once (`FARAMESH_MAX_SUBSCRIBERS`).
+    pub max_subscribers: usize,
 }
 
 /// A variable with a value that cannot be used.
@@ -182,6 +184,8 @@ impl ServerConfig {
             action_timeout: seconds("FARAMESH_ACTION_TIMEOUT")?.unwrap_or(Duration::from_secs(300)),
             approval_ttl: seconds("FARAMESH_APPROVAL_TTL")?,
             connections,
+            max_subscribers: count("FARAMESH_MAX_SUBSCRIBERS")?
+                .unwrap_or(faramesh_events::HubConfig::default().max_subscribers),
         })
     }
 }

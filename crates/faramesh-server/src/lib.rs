@@ -67,6 +67,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
     }
     let hub = faramesh_events::EventHub::new(faramesh_events::HubConfig {
         start_after,
+        max_subscribers: config.max_subscribers,
         ..Default::default()
     });
     let feed = store.change_feed(start_after);
@@ -139,11 +140,12 @@ pub fn app(state: AppState) -> Router {
     };
     let guarded = state.clone();
     let hub = state.hub.clone();
+    let history = Arc::new(state::LedgerHistory(state.store.clone()));
     let tracked = state.clone();
     let authenticating = state.clone();
     let mut router = routes::api(state.clone())
         .merge(token_routes::routes().with_state(state))
-        .merge(faramesh_events::router(hub))
+        .merge(faramesh_events::router(hub, Some(history)))
         .merge(faramesh_ui::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)

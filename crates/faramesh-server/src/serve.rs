@@ -50,6 +50,11 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// The most hyper buffers per connection, each way: a request head (URI up to 16 KiB, headers
+/// up to 64 KiB) fits, and a live stream whose reader stopped holds no more than this before
+/// its writes wait (hyper's default, 400 KiB, made a thousand stuck readers cost 400 MB).
+const CONNECTION_BUFFER: usize = 96 * 1024;
+
 /// Connections over the cap answered at once; while all of these are busy, accepting waits (the
 /// kernel's backlog holds the rest), so every connection gets an answer and refusals hold a
 /// bounded number of sockets.
@@ -181,7 +186,9 @@ async fn serve_connection(
             }))
         }
     });
-    let connection = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .max_buf_size(CONNECTION_BUFFER)
+        .serve_connection(io, service);
     tokio::pin!(connection);
     tokio::select! {
         _ = connection.as_mut() => return,

@@ -114,8 +114,15 @@ impl Changes {
         self.metrics
             .action_status(action.status, loaded.known.tool(&action.tool));
         if self.announce_locally {
-            self.hub
-                .publish(EventKind::Created, crate::view::stream_data(action));
+            // The message id is the ledger position of the change's last event, as on a shared
+            // database, so a resume older than the buffer continues from the ledger.
+            let data = crate::view::stream_data(action);
+            match created.events.iter().map(|e| e.seq).max() {
+                Some(seq) => self
+                    .hub
+                    .publish_with_id(ledger_id(seq), EventKind::Created, data),
+                None => self.hub.publish(EventKind::Created, data),
+            };
         }
     }
 
@@ -161,8 +168,11 @@ impl Changes {
             Transition::Revoke => {}
         }
         if self.announce_locally {
-            self.hub
-                .publish(EventKind::Updated, crate::view::stream_data(action));
+            self.hub.publish_with_id(
+                ledger_id(event.seq),
+                EventKind::Updated,
+                crate::view::stream_data(action),
+            );
         }
     }
 
@@ -184,6 +194,43 @@ impl Changes {
         };
         let data = serde_json::to_value(change.action).unwrap_or(serde_json::Value::Null);
         self.hub.publish_with_id(change.seq, kind, data);
+    }
+}
+
+fn ledger_id(seq: i64) -> u64 {
+    u64::try_from(seq).unwrap_or(0)
+}
+
+/// The ledger as the live stream's history: what a client resuming from a message older than
+/// the stream's buffer missed.
+pub struct LedgerHistory(pub Arc<dyn Store>);
+
+impl faramesh_events::History for LedgerHistory {
+    fn between(
+        &self,
+        after: u64,
+        before: u64,
+        limit: usize,
+    ) -> futures::future::BoxFuture<'_, Result<Vec<faramesh_events::PastMessage>, String>> {
+        Box::pin(async move {
+            let changes = self
+                .0
+                .changes_between(after, before, limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(changes
+                .into_iter()
+                .map(|change| faramesh_events::PastMessage {
+                    id: change.seq,
+                    kind: if change.created {
+                        EventKind::Created
+                    } else {
+                        EventKind::Updated
+                    },
+                    data: serde_json::to_value(change.action).unwrap_or(serde_json::Value::Null),
+                })
+                .collect())
+        })
     }
 }
 
@@ -261,6 +308,15 @@ impl Store for ReportingStore {
 
     async fn pending_since_before(&self, created_before: &str) -> StoreResult<Vec<String>> {
         self.inner.pending_since_before(created_before).await
+    }
+
+    async fn changes_between(
+        &self,
+        after: u64,
+        before: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<Change>> {
+        self.inner.changes_between(after, before, limit).await
     }
 
     async fn last_event_seq(&self) -> StoreResult<u64> {

@@ -92,6 +92,16 @@ pub trait Store: Send + Sync + 'static {
     /// Ids of actions pending approval since before `created_before` (ISO-8601).
     async fn pending_since_before(&self, created_before: &str) -> StoreResult<Vec<String>>;
 
+    /// The changes the ledger recorded with `after < seq < before`, in ledger order, at most
+    /// `limit`: what the live stream announced then (see [`Change::from_event`]), for a client
+    /// resuming from a message older than the stream's buffer.
+    async fn changes_between(
+        &self,
+        after: u64,
+        before: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<Change>>;
+
     /// The highest ledger sequence number written so far (0 for an empty ledger).
     async fn last_event_seq(&self) -> StoreResult<u64>;
 

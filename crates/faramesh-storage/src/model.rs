@@ -221,3 +221,40 @@ pub struct Change {
     pub created: bool,
     pub action: ActionSummary,
 }
+
+impl Change {
+    /// The change an event of the ledger recorded, for an action now as `action`: the status
+    /// (and, for a new action, the decision and reason) the event recorded; other fields as the
+    /// action is now. `None` for a `created` event, whose change is announced with the
+    /// `decision_made` event that follows it in the same transaction.
+    pub fn from_event(
+        seq: i64,
+        event_type: &str,
+        meta: &str,
+        action: &ActionRecord,
+    ) -> Option<Change> {
+        let event_type = faramesh_core::EventType::parse(event_type);
+        if event_type == Some(faramesh_core::EventType::Created) {
+            return None;
+        }
+        let mut summary = ActionSummary::of(action);
+        if let Some(status) = event_type.and_then(faramesh_core::EventType::status_after) {
+            summary.status = status.as_str().to_owned();
+        } else {
+            let meta: Value = serde_json::from_str(meta).unwrap_or_default();
+            if let Some(outcome) = meta["outcome"]
+                .as_str()
+                .and_then(faramesh_core::Outcome::parse)
+            {
+                summary.status = ActionStatus::from_outcome(outcome).as_str().to_owned();
+                summary.decision = Some(outcome.decision().to_owned());
+            }
+            summary.reason = meta["reason"].as_str().map(str::to_owned);
+        }
+        Some(Change {
+            seq: u64::try_from(seq).unwrap_or(0),
+            created: event_type == Some(faramesh_core::EventType::DecisionMade),
+            action: summary,
+        })
+    }
+}

@@ -503,3 +503,61 @@ async fn sigterm_ends_the_server_within_the_shutdown_timeout() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+/// The server process's open sockets.
+fn open_sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter(|target| target.to_string_lossy().starts_with("socket:"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_stream_reader_that_stops_reading_is_cut_after_the_write_timeout() {
+    let server = start_with(&[("FARAMESH_WRITE_TIMEOUT", "0.5")], None).await;
+    let pid = server.child.id();
+    // A reader with a tiny receive window that reads the response head and then nothing.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stuck = socket
+        .connect(server.address.parse().unwrap())
+        .await
+        .unwrap();
+    stuck
+        .write_all(b"GET /v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 512];
+    assert!(stuck.read(&mut head).await.unwrap() > 0);
+    let with_the_stream = open_sockets(pid);
+    // About 3 MB of events, far more than the socket buffers and the server's bounds hold.
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let long = "x".repeat(10_000);
+    for _ in 0..100 {
+        let response = client
+            .post(format!("http://{}/v1/actions", server.address))
+            .json(&serde_json::json!({"agent_id": long, "tool": long, "operation": long, "params": {}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    drop(client);
+    // The server lets go of the stuck connection (its socket is closed) while the client still
+    // does not read.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while open_sockets(pid) >= with_the_stream {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server still holds the stuck reader's connection after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    health_works(&server).await;
+    drop(stuck);
+}

@@ -3,8 +3,8 @@
 //! its connection reconnects and catches up from the ledger, so no committed change is skipped.
 
 use super::{raw_action_at, ACTION_COLUMNS};
-use crate::{ActionSummary, Change};
-use faramesh_core::{ActionStatus, EventType, Outcome};
+use crate::decode::corrupt;
+use crate::Change;
 use futures::StreamExt;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -129,13 +129,26 @@ async fn session(
     Err("the connection closed".into())
 }
 
-/// Changes committed after `after`, from the ledger: each with the status (and, for a new
-/// action, the decision and reason) its event recorded; other fields as the action is now.
+/// Changes committed after `after`, from the ledger.
 async fn missed(client: &tokio_postgres::Client, after: u64) -> Result<Vec<Change>, String> {
+    changes_between(client, after, u64::MAX, i64::MAX)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Changes with `after < seq < before`, in ledger order, at most `limit` (see
+/// [`Change::from_event`]).
+pub(super) async fn changes_between(
+    client: &tokio_postgres::Client,
+    after: u64,
+    before: u64,
+    limit: i64,
+) -> crate::StoreResult<Vec<Change>> {
     let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let before = i64::try_from(before).unwrap_or(i64::MAX);
     let sql = format!(
         "SELECT e.seq, e.event_type, e.meta, {} FROM events e JOIN actions a ON a.id = e.action_id \
-         WHERE e.seq > $1 AND e.event_type <> 'created' ORDER BY e.seq",
+         WHERE e.seq > $1 AND e.seq < $2 AND e.event_type <> 'created' ORDER BY e.seq LIMIT $3",
         ACTION_COLUMNS
             .split(", ")
             .map(|c| format!("a.{c}"))
@@ -143,32 +156,16 @@ async fn missed(client: &tokio_postgres::Client, after: u64) -> Result<Vec<Chang
             .join(", ")
     );
     let rows = client
-        .query(&sql, &[&after])
+        .query(&sql, &[&after, &before, &limit])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(super::unavailable)?;
     let mut changes = Vec::with_capacity(rows.len());
     for row in rows {
-        let seq: i64 = row.try_get(0).map_err(|e| e.to_string())?;
-        let event_type: String = row.try_get(1).map_err(|e| e.to_string())?;
-        let meta: String = row.try_get(2).map_err(|e| e.to_string())?;
-        let action = raw_action_at(&row, 3).map_err(|e| e.to_string())?;
-        let mut summary = ActionSummary::of(&action);
-        let event_type = EventType::parse(&event_type);
-        if let Some(status) = event_type.and_then(EventType::status_after) {
-            summary.status = status.as_str().to_owned();
-        } else {
-            let meta: serde_json::Value = serde_json::from_str(&meta).unwrap_or_default();
-            if let Some(outcome) = meta["outcome"].as_str().and_then(Outcome::parse) {
-                summary.status = ActionStatus::from_outcome(outcome).as_str().to_owned();
-                summary.decision = Some(outcome.decision().to_owned());
-            }
-            summary.reason = meta["reason"].as_str().map(str::to_owned);
-        }
-        changes.push(Change {
-            seq: u64::try_from(seq).unwrap_or(0),
-            created: event_type == Some(EventType::DecisionMade),
-            action: summary,
-        });
+        let seq: i64 = row.try_get(0).map_err(|e| corrupt("seq", e))?;
+        let event_type: String = row.try_get(1).map_err(|e| corrupt("event_type", e))?;
+        let meta: String = row.try_get(2).map_err(|e| corrupt("meta", e))?;
+        let action = raw_action_at(&row, 3)?;
+        changes.extend(Change::from_event(seq, &event_type, &meta, &action));
     }
     Ok(changes)
 }

@@ -303,6 +303,17 @@ impl Store for PostgresStore {
         rows.iter().map(event_row).collect()
     }
 
+    async fn changes_between(
+        &self,
+        after: u64,
+        before: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<Change>> {
+        let client = self.client().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        feed::changes_between(&client, after, before, limit).await
+    }
+
     async fn pending_since_before(&self, created_before: &str) -> StoreResult<Vec<String>> {
         let client = self.client().await?;
         let rows = client

@@ -15,8 +15,8 @@ pub use ledger_file::{
 };
 
 use crate::{
-    ActionFilter, ActionRecord, Created, EventRecord, NewAction, NewToken, Store, StoreError,
-    StoreResult, TokenRecord, TransitionUpdate,
+    ActionFilter, ActionRecord, Change, Created, EventRecord, NewAction, NewToken, Store,
+    StoreError, StoreResult, TokenRecord, TransitionUpdate,
 };
 use async_trait::async_trait;
 use faramesh_core::{ActionStatus, Transition};
@@ -338,6 +338,16 @@ impl Store for SqliteStore {
     async fn events(&self, action_id: &str) -> StoreResult<Vec<EventRecord>> {
         let id = action_id.to_owned();
         self.read(move |conn| rows::events(conn, &id)).await
+    }
+
+    async fn changes_between(
+        &self,
+        after: u64,
+        before: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<Change>> {
+        self.read(move |conn| rows::changes_between(conn, after, before, limit))
+            .await
     }
 
     async fn pending_since_before(&self, created_before: &str) -> StoreResult<Vec<String>> {

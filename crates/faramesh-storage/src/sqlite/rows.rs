@@ -2,7 +2,7 @@
 
 use super::unavailable;
 use crate::decode::{decode_action, json_text, to_event, RawAction, ACTION_COLUMNS, EVENT_COLUMNS};
-use crate::{ActionFilter, ActionRecord, EventRecord, StoreResult};
+use crate::{ActionFilter, ActionRecord, Change, EventRecord, StoreResult};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
@@ -93,6 +93,53 @@ pub(super) fn events(conn: &Connection, action_id: &str) -> StoreResult<Vec<Even
 }
 
 /// The `record_hash` of the action's newest event: the next event's `prev_hash`.
+/// See [`crate::Store::changes_between`].
+pub(super) fn changes_between(
+    conn: &Connection,
+    after: u64,
+    before: u64,
+    limit: usize,
+) -> StoreResult<Vec<Change>> {
+    let sql = format!(
+        "SELECT e.seq, e.event_type, e.meta, {} FROM events e JOIN actions a ON a.rowid = e.action_pos \
+         WHERE e.seq > ?1 AND e.seq < ?2 AND e.event_type <> 'created' ORDER BY e.seq LIMIT ?3",
+        ACTION_COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let before = i64::try_from(before).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+    let rows = stmt
+        .query_map(params![after, before, limit], |row| {
+            let seq: i64 = row.get(0)?;
+            let event_type: String = row.get(1)?;
+            let meta: String = row.get(2)?;
+            let mut text: [Option<String>; 25] = Default::default();
+            for (i, slot) in text.iter_mut().enumerate().take(23) {
+                *slot = row.get(3 + i)?;
+            }
+            text[23] = row.get(3 + 24)?;
+            text[24] = row.get(3 + 25)?;
+            let raw = RawAction {
+                text,
+                demo: row.get::<_, i64>(3 + 23)? != 0,
+            };
+            Ok((seq, event_type, meta, raw))
+        })
+        .map_err(unavailable)?;
+    let mut changes = Vec::new();
+    for row in rows {
+        let (seq, event_type, meta, raw) = row.map_err(unavailable)?;
+        let action = decode_action(raw)?;
+        changes.extend(Change::from_event(seq, &event_type, &meta, &action));
+    }
+    Ok(changes)
+}
+
 pub(super) fn last_record_hash(conn: &Connection, action_id: &str) -> StoreResult<Option<String>> {
     conn.prepare_cached(&format!(
         "SELECT record_hash FROM events WHERE action_pos = {ACTION_POS} ORDER BY seq DESC LIMIT 1"

@@ -1,0 +1,90 @@
+// Resuming the live stream with `Last-Event-ID` from a message the server's buffer no longer
+// holds (here: the server restarted in between) continues from the ledger, with no gap.
+
+use serde_json::{json, Value};
+use std::time::Duration;
+
+mod common;
+
+/// Reads SSE frames off a response until `wanted` messages carrying an `id` have arrived.
+async fn messages(mut response: reqwest::Response, wanted: usize) -> Vec<(u64, Value)> {
+    let mut buffer = String::new();
+    let mut found = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while found.len() < wanted {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("{wanted} messages within 30 s; got {found:?}"))
+            .expect("a chunk")
+            .expect("the stream is open");
+        buffer.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let id = frame.lines().find_map(|l| l.strip_prefix("id: "));
+            let data = frame.lines().find_map(|l| l.strip_prefix("data: "));
+            if let (Some(id), Some(data)) = (id, data) {
+                found.push((id.parse().unwrap(), serde_json::from_str(data).unwrap()));
+            }
+        }
+    }
+    found
+}
+
+async fn submit(client: &reqwest::Client, url: &str, n: usize) -> String {
+    let action: Value = client
+        .post(format!("{url}/v1/actions"))
+        .json(&json!({"agent_id": format!("agent-{n}"), "tool": "http", "operation": "get", "params": {"url": "https://example.com"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    action["id"].as_str().unwrap().to_owned()
+}
+
+fn stop(mut child: std::process::Child) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+#[tokio::test]
+async fn a_resume_across_a_restart_gets_every_change_from_the_ledger() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let (child, url) = common::serve(dir.path());
+    let stream = client.get(format!("{url}/v1/events")).send().await.unwrap();
+    let first = submit(&client, &url, 0).await;
+    let seen = messages(stream, 1).await;
+    assert_eq!(seen[0].1["data"]["id"], first);
+    let last_seen = seen[0].0;
+    // Changes the client does not see: it is gone, then the server restarts.
+    let mut missed = Vec::new();
+    for n in 1..=5 {
+        missed.push(submit(&client, &url, n).await);
+    }
+    stop(child);
+    let (child, url) = common::serve(dir.path());
+    let after_restart = submit(&client, &url, 6).await;
+    let resumed = client
+        .get(format!("{url}/v1/events"))
+        .header("Last-Event-ID", last_seen.to_string())
+        .send()
+        .await
+        .unwrap();
+    let got = messages(resumed, 6).await;
+    let ids: Vec<&str> = got
+        .iter()
+        .map(|(_, m)| m["data"]["id"].as_str().unwrap())
+        .collect();
+    let mut expected: Vec<&str> = missed.iter().map(String::as_str).collect();
+    expected.push(&after_restart);
+    assert_eq!(
+        ids, expected,
+        "every change after the last one seen, once, in order"
+    );
+    assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "ids increase");
+    assert!(got.iter().all(|(id, _)| *id > last_seen));
+    stop(child);
+}
