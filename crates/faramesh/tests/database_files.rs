@@ -81,3 +81,107 @@ async fn a_replaced_database_or_log_refuses_writes_and_readiness() {
         let _ = server.wait();
     }
 }
+
+/// A small tmpfs, unmounted when dropped (after the server using it has stopped).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (the test suite runs as root in CI)"
+        );
+        SmallDisk { dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Writes zeros into `path` until the disk is full.
+fn fill(path: &std::path::Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let block = vec![0u8; 4096];
+    while file.write_all(&block).is_ok() {}
+    let _ = file.sync_all();
+}
+
+#[tokio::test]
+async fn a_full_disk_makes_ready_503_until_space_is_freed() {
+    let disk = SmallDisk::mount("4m");
+    let (server, url) = serve(disk.dir.path());
+    // Stopped before the disk is unmounted, also when an assertion fails.
+    let _server = Stopped(server);
+    let client = reqwest::Client::new();
+    // A write-ahead log with room in it, as after a while of normal work.
+    for _ in 0..400 {
+        assert_eq!(submit(&client, &url).await.0, 200);
+    }
+    let filler = disk.dir.path().join("filler");
+    fill(&filler);
+    // Writes larger than the room left in the files are refused.
+    let text = "x".repeat(9_000);
+    let large = json!({"agent_id": "a", "tool": "http", "operation": "get",
+        "params": {"url": "https://example.com/", "a": text, "b": text, "c": text, "d": text, "e": text}});
+    let mut refused = None;
+    for _ in 0..200 {
+        let response = client
+            .post(format!("{url}/v1/actions"))
+            .json(&large)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 503 {
+            refused = Some(response.json::<Value>().await.unwrap());
+            break;
+        }
+        assert_eq!(response.status(), 200);
+    }
+    let refused = refused.expect("a write is refused once the disk is full");
+    assert!(
+        refused["detail"].as_str().unwrap().contains("full"),
+        "{refused}"
+    );
+    // Readiness proves what the refused write needed, not a small write that still fits.
+    let (status, body) = ready(&client, &url).await;
+    assert_eq!(status, 503, "/ready while writes are refused: {body}");
+    assert!(body["detail"].as_str().unwrap().contains("full"), "{body}");
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(
+        ready(&client, &url).await.0,
+        200,
+        "ready once space is free"
+    );
+    let response = client
+        .post(format!("{url}/v1/actions"))
+        .json(&large)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+/// A server process killed when dropped.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

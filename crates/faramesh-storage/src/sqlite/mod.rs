@@ -40,6 +40,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0004_listing_by_status.sql"
         )),
+        M::up(include_str!("../../migrations/sqlite/0005_write_probe.sql")),
     ])
 }
 

@@ -37,9 +37,24 @@ pub(super) enum WriteOp {
         update: Box<TransitionUpdate>,
         reply: oneshot::Sender<StoreResult<(ActionRecord, EventRecord)>>,
     },
-    /// A write that changes nothing but still goes to disk (see [`touch_header`]): answers
-    /// whether the database takes writes.
+    /// A write that changes nothing lasting but goes to disk with the size the refused writes
+    /// needed (see [`probe_space`]): answers whether the database takes them now.
     Probe(oneshot::Sender<StoreResult<()>>),
+}
+
+impl WriteOp {
+    /// About what the request adds to the write-ahead log, which takes whole pages: a few
+    /// pages per row and index touched, and the text of params and context.
+    fn size(&self) -> usize {
+        const PAGE: usize = 4096;
+        match self {
+            WriteOp::Create(new, _) => {
+                6 * PAGE + 2 * (new.action.params.text().len() + new.action.context.text().len())
+            }
+            WriteOp::Transition { .. } => 4 * PAGE,
+            WriteOp::Probe(_) => 0,
+        }
+    }
 }
 
 /// An applied request whose answer waits for the commit.
@@ -102,6 +117,8 @@ fn run(
     mut rx: mpsc::Receiver<WriteOp>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    // The size of the writes the database refused since the last batch it took.
+    let mut needed = 0;
     // Ends when every sender is gone: the store was dropped.
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -119,9 +136,36 @@ fn run(
             failing.store(true, Ordering::Release);
             continue;
         }
+        let probing = batch.iter().any(|op| matches!(op, WriteOp::Probe(_)));
+        let size: usize = batch.iter().map(WriteOp::size).sum();
+        PROBE_BYTES.with(|bytes| bytes.set(probe_size(needed)));
         let trouble = commit_batch(&mut conn, path, &mut batch);
+        if trouble {
+            // What the next probe must write to prove this batch would fit now.
+            needed = needed.max(size);
+        } else {
+            needed = 0;
+            if probing {
+                // The probe's bytes proved their point; they need not stay. If this fails,
+                // the next probe replaces them anyway.
+                let _ = conn.execute("DELETE FROM write_probe", []);
+            }
+        }
         failing.store(trouble, Ordering::Release);
     }
+}
+
+/// The least and most a probe writes.
+const MIN_PROBE_BYTES: usize = 64 * 1024;
+const MAX_PROBE_BYTES: usize = 16 * 1024 * 1024;
+
+fn probe_size(needed: usize) -> usize {
+    needed.clamp(MIN_PROBE_BYTES, MAX_PROBE_BYTES)
+}
+
+std::thread_local! {
+    /// How much the writer thread's next probe writes (see [`probe_space`]).
+    static PROBE_BYTES: std::cell::Cell<usize> = const { std::cell::Cell::new(MIN_PROBE_BYTES) };
 }
 
 /// Applies `batch` in one transaction, commits it and answers every request. Returns whether
@@ -164,7 +208,7 @@ fn commit_batch(conn: &mut Connection, path: &Path, batch: &mut Vec<WriteOp>) ->
                 in_savepoint(&mut tx, |c| apply_transition(c, &id, transition, *update)),
                 reply,
             ),
-            WriteOp::Probe(reply) => Pending::Probe(in_savepoint(&mut tx, touch_header), reply),
+            WriteOp::Probe(reply) => Pending::Probe(in_savepoint(&mut tx, probe_space), reply),
         });
         let refusal = pending.last().and_then(Pending::refusal);
         // After some errors (disk full or an I/O error while SQLite wrote pages out before the
@@ -237,13 +281,15 @@ fn fail(op: WriteOp, why: &str) {
     }
 }
 
-/// Rewrites the header's `user_version` with the value it has: the first page of the file
-/// changes, so the commit really writes (a WAL frame, synced) while nothing is changed.
-fn touch_header(conn: &Connection) -> StoreResult<()> {
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .map_err(unavailable)?;
-    conn.pragma_update(None, "user_version", version)
+/// Writes as many bytes as the writes refused last needed (at least 64 KiB), so the commit
+/// proves the disk takes a write of that size now; a small write could fit into space the
+/// files already hold while a real one does not.
+fn probe_space(conn: &Connection) -> StoreResult<()> {
+    let bytes = i64::try_from(PROBE_BYTES.with(std::cell::Cell::get)).unwrap_or(i64::MAX);
+    conn.prepare_cached("INSERT OR REPLACE INTO write_probe (id, filler) VALUES (1, zeroblob(?1))")
+        .map_err(unavailable)?
+        .execute([bytes])
+        .map(|_| ())
         .map_err(unavailable)
 }
 
