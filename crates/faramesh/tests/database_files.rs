@@ -185,3 +185,97 @@ impl Drop for Stopped {
         let _ = self.0.wait();
     }
 }
+
+/// Makes a file immutable (`chattr +i`) until dropped.
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(path: std::path::PathBuf) -> Immutable {
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(&path)
+            .status()
+            .expect("chattr runs");
+        assert!(
+            status.success(),
+            "chattr +i needs root and a file system with attributes (the test suite runs as root in CI)"
+        );
+        Immutable(path)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn an_unwritable_shared_memory_file_gets_503_and_the_server_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, url) = serve(dir.path());
+    let mut server = Stopped(server);
+    let client = reqwest::Client::new();
+    let (status, before) = submit(&client, &url).await;
+    assert_eq!(status, 200);
+    // The next write into the mapped index faults (SIGBUS), which used to end the process.
+    let immutable = Immutable::set(dir.path().join("actions.db-shm"));
+    let mut acknowledged = Vec::new();
+    let mut refusal = None;
+    for _ in 0..20 {
+        let (status, body) = submit(&client, &url).await;
+        match status {
+            200 => acknowledged.push(body["id"].as_str().unwrap().to_owned()),
+            503 => {
+                refusal = Some(body);
+                break;
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    let refusal = refusal.expect("writes are refused once the index cannot be written");
+    assert!(
+        refusal["detail"]
+            .as_str()
+            .unwrap()
+            .contains("actions.db-shm"),
+        "{refusal}"
+    );
+    let (status, body) = ready(&client, &url).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("actions.db-shm"),
+        "{body}"
+    );
+    let health = client.get(format!("{url}/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200, "the server stays up");
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "the server is running"
+    );
+    // Reads still work, and whatever was acknowledged is kept: after the file is fixed and the
+    // server restarted, every acknowledged action is there.
+    let listed = client
+        .get(format!("{url}/v1/actions"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    drop(server);
+    drop(immutable);
+    let (restarted, url) = serve(dir.path());
+    let _restarted = Stopped(restarted);
+    acknowledged.push(before["id"].as_str().unwrap().to_owned());
+    for id in acknowledged {
+        let response = client
+            .get(format!("{url}/v1/actions/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "acknowledged action {id} was kept");
+    }
+    assert_eq!(submit(&client, &url).await.0, 200);
+}

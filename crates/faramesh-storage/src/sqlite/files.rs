@@ -45,6 +45,12 @@ impl DatabaseFiles {
     /// `Err` with what to do when the database or its log is no longer the file the server
     /// has open.
     pub(super) fn check(&self) -> Result<(), String> {
+        if super::shm_fault::faulted() {
+            return Err(format!(
+                "the database's shared-memory file {}-shm cannot be written (is it immutable, read-only or on a failing disk?), so the server no longer writes; fix the file and restart the server",
+                self.path.display()
+            ));
+        }
         if identity(&self.path).ok() != Some(self.main) {
             return Err(self.gone(&self.path));
         }

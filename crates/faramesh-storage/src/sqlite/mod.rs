@@ -7,6 +7,7 @@
 mod files;
 mod ledger_file;
 mod rows;
+mod shm_fault;
 mod tokens;
 mod writer;
 
@@ -115,6 +116,7 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)
             .map_err(unavailable)?;
         let write_failing = Arc::new(AtomicBool::new(false));
+        shm_fault::install();
         let files = Arc::new(files::DatabaseFiles::new(path).map_err(|e| {
             StoreError::Unavailable(format!("cannot read database {}: {e}", path.display()))
         })?);
