@@ -186,3 +186,88 @@ async fn a_change_feed_started_late_replays_each_change_as_it_was() {
     assert_eq!(approved.action.status, "approved");
     assert!(approved.seq > created.seq);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_committed_out_of_order_while_the_feed_reconnects_is_not_skipped() {
+    let Some((url, _db)) = fresh_postgres_database().await else {
+        return;
+    };
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let limit = std::time::Duration::from_secs(20);
+    let model = store
+        .create_action(submission(action(ActionStatus::PendingApproval, "shell")))
+        .await
+        .unwrap()
+        .action
+        .id;
+    let mut feed = store.change_feed(0).expect("PostgreSQL shares its changes");
+    let first = tokio::time::timeout(limit, feed.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.action.id, model);
+
+    // A transaction takes its sequence numbers first and commits last: a copy of the first
+    // action with its two events, held open.
+    let (slow, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    slow.batch_execute(&format!(
+        "BEGIN; \
+         INSERT INTO actions (id, agent_id, tool, operation, params, context, status, decision, created_at, updated_at) \
+           SELECT 'late', agent_id, tool, operation, params, context, status, decision, created_at, updated_at FROM actions WHERE id = '{model}'; \
+         INSERT INTO events (id, action_id, event_type, meta, created_at, prev_hash, record_hash) \
+           SELECT id || '-late', 'late', event_type, meta, created_at, prev_hash, record_hash FROM events WHERE action_id = '{model}' ORDER BY seq;"
+    ))
+    .await
+    .unwrap();
+    // Meanwhile a later transaction commits and is announced.
+    let later = store
+        .create_action(submission(action(ActionStatus::PendingApproval, "shell")))
+        .await
+        .unwrap()
+        .action
+        .id;
+    let announced = tokio::time::timeout(limit, feed.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(announced.action.id, later);
+
+    // The feed's connection is cut; the held transaction commits while nobody listens.
+    let (admin, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let terminated = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = 'faramesh change feed'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(terminated.len(), 1, "the feed's connection was found");
+    slow.batch_execute("COMMIT").await.unwrap();
+
+    // After reconnecting, the feed delivers the late change, even though its sequence numbers
+    // are below one it had already delivered, and delivers nothing twice.
+    let late = tokio::time::timeout(limit, feed.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(late.action.id, "late");
+    assert!(late.seq < announced.seq);
+    let next = store
+        .create_action(submission(action(ActionStatus::PendingApproval, "shell")))
+        .await
+        .unwrap()
+        .action
+        .id;
+    let after = tokio::time::timeout(limit, feed.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.action.id, next, "nothing delivered twice");
+}

@@ -6,13 +6,16 @@ use super::{raw_action_at, ACTION_COLUMNS};
 use crate::decode::corrupt;
 use crate::Change;
 use futures::StreamExt;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The notification channel.
 pub(super) const CHANNEL: &str = "faramesh_changes";
+
+/// The `application_name` of each replica's listening connection.
+pub const APPLICATION_NAME: &str = "faramesh change feed";
 
 /// Longest text kept per field in a notification; PostgreSQL refuses payloads over 8000 bytes.
 const MAX_FIELD_BYTES: usize = 900;
@@ -47,19 +50,60 @@ pub(super) fn payloads(changes: Vec<Change>) -> crate::StoreResult<Vec<String>> 
 }
 
 /// Starts listening; the receiver ends only when the store is dropped.
-pub(super) fn spawn(config: tokio_postgres::Config, after: u64) -> mpsc::Receiver<Change> {
+pub(super) fn spawn(mut config: tokio_postgres::Config, after: u64) -> mpsc::Receiver<Change> {
+    // So an operator (and a test) can tell the listening connection apart in pg_stat_activity.
+    config.application_name(APPLICATION_NAME);
     let (tx, rx) = mpsc::channel(4096);
     tokio::spawn(listen(config, tx, after));
     rx
 }
 
+/// How far below the highest sequence number seen a reconnecting listener looks again.
+/// Sequence numbers are taken when rows are inserted, but transactions commit in their own
+/// order: one holding smaller numbers can commit after a later one was announced. If that
+/// happens while the listener is disconnected, its notification is lost, and a catch-up
+/// from the highest number seen would skip it. Concurrent transactions hold at most a few
+/// group commits' worth of numbers (512 actions, two events each, per replica), well inside
+/// this window.
+const REORDER_WINDOW: u64 = 20_000;
+
+/// The sequence numbers delivered most recently, so a catch-up that looks back does not
+/// deliver a change twice.
+#[derive(Default)]
+struct Delivered {
+    order: VecDeque<u64>,
+    seen: HashSet<u64>,
+}
+
+impl Delivered {
+    fn contains(&self, seq: u64) -> bool {
+        self.seen.contains(&seq)
+    }
+
+    fn insert(&mut self, seq: u64) {
+        if self.seen.insert(seq) {
+            self.order.push_back(seq);
+            // Twice the window: what can still be looked at again is remembered.
+            while self.order.len() > 2 * REORDER_WINDOW as usize {
+                if let Some(old) = self.order.pop_front() {
+                    self.seen.remove(&old);
+                }
+            }
+        }
+    }
+}
+
 async fn listen(config: tokio_postgres::Config, tx: mpsc::Sender<Change>, after: u64) {
     const FIRST_RETRY: Duration = Duration::from_millis(100);
-    let mut last_seq = after;
+    let mut feed = Position {
+        last_seq: after,
+        delivered: Delivered::default(),
+        reconnected: false,
+    };
     let mut backoff = FIRST_RETRY;
     while !tx.is_closed() {
         let began = std::time::Instant::now();
-        match session(&config, &tx, &mut last_seq).await {
+        match session(&config, &tx, &mut feed).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "change feed interrupted; reconnecting");
@@ -74,12 +118,20 @@ async fn listen(config: tokio_postgres::Config, tx: mpsc::Sender<Change>, after:
     }
 }
 
+/// Where the feed is: the highest sequence number delivered, and which were delivered lately.
+struct Position {
+    last_seq: u64,
+    delivered: Delivered,
+    /// Set after the first session: only a reconnection can have lost notifications.
+    reconnected: bool,
+}
+
 /// One connection's worth of listening. `Ok` when the receiver is gone, `Err` when the
 /// connection failed.
 async fn session(
     config: &tokio_postgres::Config,
     tx: &mpsc::Sender<Change>,
-    last_seq: &mut u64,
+    feed: &mut Position,
 ) -> Result<(), String> {
     let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
     let (notes_tx, mut notes) = mpsc::unbounded_channel();
@@ -101,13 +153,17 @@ async fn session(
         .batch_execute(&format!("LISTEN {CHANNEL}"))
         .await
         .map_err(|e| e.to_string())?;
-    // Listening now: whatever committed since the last change seen comes from the ledger,
-    // and is skipped if it also arrives as a notification.
-    let mut caught_up = HashSet::new();
-    for change in missed(&client, *last_seq).await? {
-        caught_up.insert(change.seq);
-        *last_seq = change.seq;
-        if tx.send(change).await.is_err() {
+    // Listening now: whatever committed since the last change seen comes from the ledger
+    // (after a reconnection, from a little below it: see REORDER_WINDOW), and what was
+    // delivered already, from there or by an earlier notification, is skipped.
+    let from = if feed.reconnected {
+        feed.last_seq.saturating_sub(REORDER_WINDOW)
+    } else {
+        feed.last_seq
+    };
+    feed.reconnected = true;
+    for change in missed(&client, from).await? {
+        if !deliver(feed, tx, change).await {
             return Ok(());
         }
     }
@@ -116,17 +172,23 @@ async fn session(
             continue;
         };
         for change in changes {
-            if caught_up.remove(&change.seq) {
-                continue;
-            }
-            *last_seq = (*last_seq).max(change.seq);
-            if tx.send(change).await.is_err() {
+            if !deliver(feed, tx, change).await {
                 return Ok(());
             }
         }
     }
     driver.abort();
     Err("the connection closed".into())
+}
+
+/// Sends `change` unless it was delivered already; `false` when the receiver is gone.
+async fn deliver(feed: &mut Position, tx: &mpsc::Sender<Change>, change: Change) -> bool {
+    if feed.delivered.contains(change.seq) {
+        return true;
+    }
+    feed.delivered.insert(change.seq);
+    feed.last_seq = feed.last_seq.max(change.seq);
+    tx.send(change).await.is_ok()
 }
 
 /// Changes committed after `after`, from the ledger.
