@@ -3,7 +3,9 @@
 //! Every request is one transaction on a pooled connection. Transitions are conditional
 //! `UPDATE … WHERE status = ANY(…)`: the row lock makes racing transitions on any replica wait,
 //! and the loser re-checks the condition after the winner commits, so exactly one wins.
-//! Idempotency keys are a primary key, so they are unique across replicas.
+//! Idempotency keys are a primary key, so they are unique across replicas. Every creation or
+//! revocation of an API token raises the token version in its own transaction, so a replica
+//! can tell with one read whether its cached tokens miss a revocation.
 
 mod batch;
 mod feed;
