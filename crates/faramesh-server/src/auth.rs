@@ -4,16 +4,22 @@
 //! time), and API tokens made with `faramesh token create`, each with a role, stored only as the
 //! SHA-256 of the secret. With neither configured the API is open and every caller is admin.
 //! Public paths (health, metrics, the API description and the UI) never need a token.
+//!
+//! API tokens are cached. With a shared database (PostgreSQL) another replica may revoke one at
+//! any moment, so a cached token is trusted only once a [`Confirmations`] round, started after
+//! the request arrived, has shown that the cache knows every revocation committed by then: a
+//! token revoked anywhere is refused everywhere as soon as its revocation has returned.
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use faramesh_storage::{Role, TokenRecord};
+use faramesh_storage::{AtVersion, Role, Store, StoreError, StoreResult, TokenChange, TokenRecord};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use tokio::sync::{mpsc, oneshot};
 
 /// Who is calling, as handlers see it (a request extension set by [`authenticate`]).
 #[derive(Debug, Clone)]
@@ -149,11 +155,21 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[derive(Debug)]
 pub struct Tokens {
     admin: Vec<String>,
-    api: RwLock<HashMap<SecretDigest, Caller>>,
+    api: RwLock<ApiTokens>,
     // Built once: identifying a caller is on every request and must not allocate. One per
     // admin token, in the order of `admin`, so each keeps its own idempotency keys.
     admin_callers: Vec<Caller>,
     anonymous: Caller,
+}
+
+/// The cached API tokens and the token version they are known to be as new as.
+#[derive(Debug, Default)]
+struct ApiTokens {
+    by_digest: HashMap<SecretDigest, Caller>,
+    /// No token revoked in this token version or an earlier one is in `by_digest`. It only
+    /// moves to a version whose revocations have all been applied: the next one, from the
+    /// change feed, or any, from a read of every token ([`Tokens::replace`]).
+    version: u64,
 }
 
 impl Tokens {
@@ -180,7 +196,7 @@ impl Tokens {
 
     /// Whether requests need a token: some admin token is configured or an API token exists.
     pub fn enabled(&self) -> bool {
-        !self.admin.is_empty() || !self.read().is_empty()
+        !self.admin.is_empty() || !self.read().by_digest.is_empty()
     }
 
     pub fn admin_count(&self) -> usize {
@@ -188,32 +204,84 @@ impl Tokens {
     }
 
     pub fn api_count(&self) -> usize {
-        self.read().len()
+        self.read().by_digest.len()
     }
 
+    /// Caches a token this process just created, in a database no other process writes.
     pub fn insert(&self, record: &TokenRecord) {
-        self.write()
-            .extend(stored_digest(record).map(|d| (d, Caller::of(record))));
-    }
-
-    pub fn remove(&self, record: &TokenRecord) {
-        if let Some(digest) = stored_digest(record) {
-            self.write().remove(&digest);
+        if record.revoked_at.is_none() {
+            self.write()
+                .by_digest
+                .extend(stored_digest(record).map(|d| (d, Caller::of(record))));
         }
     }
 
-    /// Replaces the API tokens with `records` (those not revoked): how a replica learns of
-    /// tokens created or revoked on another one.
-    pub fn replace_all(&self, records: &[TokenRecord]) {
-        let fresh: HashMap<SecretDigest, Caller> = records
+    /// Forgets a token; always safe, whatever other replicas did meanwhile.
+    pub fn remove(&self, record: &TokenRecord) {
+        if let Some(digest) = stored_digest(record) {
+            self.write().by_digest.remove(&digest);
+        }
+    }
+
+    /// Caches a token found live in the database at token version `found.version`, unless
+    /// the cache already applied a newer revocation, which might be this token's.
+    pub fn learn(&self, found: &AtVersion<Option<TokenRecord>>) {
+        let Some(record) = found.value.as_ref().filter(|t| t.revoked_at.is_none()) else {
+            return;
+        };
+        let mut api = self.write();
+        if found.version >= api.version {
+            api.by_digest
+                .extend(stored_digest(record).map(|d| (d, Caller::of(record))));
+        }
+    }
+
+    /// Replaces the API tokens with those of `snapshot` that are not revoked, unless the cache
+    /// is already newer: how a replica catches up with changes it missed.
+    pub fn replace(&self, snapshot: &AtVersion<Vec<TokenRecord>>) {
+        let fresh: HashMap<SecretDigest, Caller> = snapshot
+            .value
             .iter()
             .filter(|t| t.revoked_at.is_none())
             .filter_map(|t| Some((stored_digest(t)?, Caller::of(t))))
             .collect();
-        *self.write() = fresh;
+        let mut api = self.write();
+        if snapshot.version >= api.version {
+            *api = ApiTokens {
+                by_digest: fresh,
+                version: snapshot.version,
+            };
+        }
     }
 
-    fn identify(&self, given: &str) -> Option<Caller> {
+    /// Applies a token change from the change feed, which delivers them in commit order.
+    pub fn apply(&self, change: &TokenChange) {
+        let token = &change.token;
+        let mut api = self.write();
+        if token.revoked_at.is_some() {
+            if let Some(digest) = stored_digest(token) {
+                api.by_digest.remove(&digest);
+            }
+        } else if change.version > api.version {
+            // Any revocation of this token comes later, so none can have been applied yet. A
+            // creation the cache is already as new as was read with it, or revoked since.
+            api.by_digest
+                .extend(stored_digest(token).map(|d| (d, Caller::of(token))));
+        }
+        // After a gap (changes lost with the feed's connection) the version stays behind, so
+        // the next confirmation reads every token.
+        if change.version == api.version + 1 {
+            api.version = change.version;
+        }
+    }
+
+    /// The token version the cache is known to be as new as.
+    pub fn version(&self) -> u64 {
+        self.read().version
+    }
+
+    /// The admin caller whose token is `given`.
+    fn admin(&self, given: &str) -> Option<Caller> {
         // Every admin token is compared, so the time taken does not reveal which one was close.
         let admin = self
             .admin
@@ -226,23 +294,88 @@ impl Tokens {
                     found
                 }
             });
-        if let Some(caller) = admin.and_then(|index| self.admin_callers.get(index)) {
-            return Some(caller.clone());
-        }
-        // A lookup by hash reveals nothing usable about the secret.
-        self.read().get(&digest(given)).cloned()
+        admin.and_then(|index| self.admin_callers.get(index).cloned())
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<SecretDigest, Caller>> {
+    /// The cached API token whose secret is `given`.
+    fn api(&self, given: &str) -> Option<Caller> {
+        // A lookup by hash reveals nothing usable about the secret.
+        self.read().by_digest.get(&digest(given)).cloned()
+    }
+
+    #[cfg(test)]
+    fn identify(&self, given: &str) -> Option<Caller> {
+        self.admin(given).or_else(|| self.api(given))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, ApiTokens> {
         self.api
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SecretDigest, Caller>> {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, ApiTokens> {
         self.api
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Brings the cached API tokens up to date with the database: one read of the token version
+/// and, if some token change has not arrived yet, one read of every token.
+pub async fn bring_up_to_date(store: &dyn Store, tokens: &Tokens) -> StoreResult<()> {
+    let version = store.token_version().await?;
+    if tokens.version() < version {
+        tokens.replace(&store.token_snapshot().await?);
+    }
+    Ok(())
+}
+
+/// Someone waiting for a confirmation round; answered with why it failed, if it did.
+type Waiter = oneshot::Sender<Result<(), String>>;
+
+/// Confirmation rounds for cached API tokens, when other replicas share the database.
+///
+/// A request with a cached API token waits for a round that starts after it arrived. A round
+/// reads the token version ([`bring_up_to_date`]); a revocation that returned before the
+/// request was sent committed before that read, so after the round the cache no longer holds
+/// the token. One round serves every request that arrived while the previous one ran, so under
+/// load the database sees one small read per round trip, not one per request.
+#[derive(Debug)]
+pub struct Confirmations {
+    waiting: mpsc::Sender<Waiter>,
+}
+
+/// Most requests one round answers at once; more wait for the next round.
+const MAX_ROUND: usize = 4096;
+
+impl Confirmations {
+    /// Starts the rounds; they stop when the returned value is dropped.
+    pub fn start(store: Arc<dyn Store>, tokens: Arc<Tokens>) -> Confirmations {
+        let (waiting, mut rx) = mpsc::channel::<Waiter>(MAX_ROUND);
+        tokio::spawn(async move {
+            let mut round = Vec::with_capacity(MAX_ROUND);
+            // Everyone in `round` was waiting before the read below began.
+            while rx.recv_many(&mut round, MAX_ROUND).await > 0 {
+                let result = bring_up_to_date(&*store, &tokens)
+                    .await
+                    .map_err(|e| e.to_string());
+                for waiter in round.drain(..) {
+                    let _ = waiter.send(result.clone());
+                }
+            }
+        });
+        Confirmations { waiting }
+    }
+
+    /// Returns once a round that started after this call has brought the cache up to date.
+    pub async fn confirm(&self) -> StoreResult<()> {
+        let stopped = || StoreError::Unavailable("token confirmation has stopped".into());
+        let (tx, rx) = oneshot::channel();
+        self.waiting.send(tx).await.map_err(|_| stopped())?;
+        rx.await
+            .map_err(|_| stopped())?
+            .map_err(StoreError::Unavailable)
     }
 }
 
@@ -282,15 +415,14 @@ pub async fn authenticate(
         )
         .into_response();
     };
-    let mut caller = tokens.identify(given);
-    if caller.is_none() && state.shared_database {
-        // With a shared database the token may have been created on another replica a moment
-        // ago; the periodic refresh would find it too, but the caller should not wait for it.
-        if let Ok(Some(record)) = state.store.token_by_hash(&secret_hash(given)).await {
-            tokens.insert(&record);
-            caller = tokens.identify(given);
-        }
-    }
+    let caller = match &state.confirmations {
+        None => tokens.admin(given).or_else(|| tokens.api(given)),
+        Some(confirmations) => match identify_shared(&state, confirmations, given).await {
+            Ok(caller) => caller,
+            // Trouble with the database never lets a token through.
+            Err(e) => return ApiError::from(e).into_response(),
+        },
+    };
     match caller {
         Some(caller) => {
             request.extensions_mut().insert(caller);
@@ -301,6 +433,34 @@ pub async fn authenticate(
         )
         .into_response(),
     }
+}
+
+/// Identifies the caller when other replicas share the database and may have revoked the
+/// token a moment ago, or created it.
+async fn identify_shared(
+    state: &AppState,
+    confirmations: &Confirmations,
+    given: &str,
+) -> StoreResult<Option<Caller>> {
+    let tokens = &state.tokens;
+    // Admin tokens come from the configuration: no replica can revoke them.
+    if let Some(admin) = tokens.admin(given) {
+        return Ok(Some(admin));
+    }
+    if tokens.api(given).is_some() {
+        confirmations.confirm().await?;
+        if let Some(caller) = tokens.api(given) {
+            return Ok(Some(caller));
+        }
+    }
+    // Not cached, or revoked since: the database has the last word, read after the request
+    // arrived. A token created on another replica a moment ago is found here.
+    let found = state.store.token_by_hash(&secret_hash(given)).await?;
+    tokens.learn(&found);
+    Ok(found
+        .value
+        .filter(|t| t.revoked_at.is_none())
+        .map(|t| Caller::of(&t)))
 }
 
 #[cfg(test)]
@@ -352,6 +512,54 @@ mod tests {
         );
         tokens.remove(&agent);
         assert!(tokens.identify("fm_agent").is_none());
+    }
+
+    fn at<T>(version: u64, value: T) -> AtVersion<T> {
+        AtVersion { version, value }
+    }
+
+    fn change(version: u64, record: &TokenRecord, revoked: bool) -> TokenChange {
+        let mut token = record.clone();
+        token.revoked_at = revoked.then(|| "2026-01-02T00:00:00.000000Z".to_owned());
+        TokenChange { version, token }
+    }
+
+    #[test]
+    fn token_changes_from_the_feed_apply_in_order_and_a_gap_holds_the_version_back() {
+        let bot = record("bot", Role::Agent, "fm_bot");
+        let ci = record("ci", Role::Agent, "fm_ci");
+        let tokens = Tokens::new(Vec::new(), &[]);
+        tokens.apply(&change(1, &bot, false));
+        assert!(tokens.identify("fm_bot").is_some());
+        assert_eq!(tokens.version(), 1);
+        tokens.apply(&change(2, &bot, true));
+        assert!(tokens.identify("fm_bot").is_none());
+        assert_eq!(tokens.version(), 2);
+        // Version 3 never arrived: 4 applies, the version stays at 2 until a full read.
+        tokens.apply(&change(4, &ci, false));
+        assert!(tokens.identify("fm_ci").is_some());
+        assert_eq!(tokens.version(), 2);
+        tokens.replace(&at(4, vec![ci.clone()]));
+        assert_eq!(tokens.version(), 4);
+    }
+
+    #[test]
+    fn an_older_read_never_brings_back_a_token_revoked_since() {
+        let bot = record("bot", Role::Agent, "fm_bot");
+        let tokens = Tokens::new(Vec::new(), &[]);
+        tokens.replace(&at(1, vec![bot.clone()]));
+        tokens.apply(&change(2, &bot, true));
+        // Reads made before the revocation, answered after it was applied.
+        tokens.learn(&at(1, Some(bot.clone())));
+        tokens.replace(&at(1, vec![bot.clone()]));
+        // A creation older than what the cache already knows.
+        tokens.apply(&change(1, &bot, false));
+        assert!(tokens.identify("fm_bot").is_none());
+        assert_eq!(tokens.version(), 2);
+        // A read as new as the cache may add what it found.
+        let ci = record("ci", Role::Agent, "fm_ci");
+        tokens.learn(&at(2, Some(ci)));
+        assert!(tokens.identify("fm_ci").is_some());
     }
 
     #[test]

@@ -60,7 +60,8 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
     // Stream ids continue from the ledger so a client resuming after a restart misses nothing.
     let start_after = store.last_event_seq().await?;
     let loaded = state::load(&config)?;
-    let tokens = auth::Tokens::new(config.tokens.clone(), &store.list_tokens().await?);
+    let tokens = auth::Tokens::new(config.tokens.clone(), &[]);
+    tokens.replace(&store.token_snapshot().await?);
     if config.enable_cors {
         browser::check_cors_setting(&config.cors_origins, tokens.enabled())
             .map_err(StartError::Config)?;
@@ -84,13 +85,24 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
     // Every create and transition goes through here, so each is counted and announced.
     let store: Arc<dyn Store> = Arc::new(state::ReportingStore::new(store, changes.clone()));
     let tokens = Arc::new(tokens);
+    let mut confirmations = None;
     if let Some(feed) = feed {
-        tokio::spawn(relay_changes(feed, changes.clone()));
-        tokio::spawn(refresh_tokens(store.clone(), tokens.clone()));
+        // Weak: neither keeps the cache alive after the server state is gone.
+        tokio::spawn(relay_changes(
+            feed,
+            changes.clone(),
+            Arc::downgrade(&tokens),
+        ));
+        tokio::spawn(refresh_tokens(store.clone(), Arc::downgrade(&tokens)));
+        confirmations = Some(Arc::new(auth::Confirmations::start(
+            store.clone(),
+            tokens.clone(),
+        )));
     }
     Ok(AppState {
         tokens,
         shared_database,
+        confirmations,
         store,
         loaded,
         config: Arc::new(config),
@@ -102,31 +114,40 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
 }
 
 /// Publishes every replica's committed changes on this replica's live stream, with the ledger
-/// sequence number as message id so a client can resume on any replica.
+/// sequence number as message id so a client can resume on any replica, and applies every
+/// replica's token changes to this replica's cache the moment they arrive.
 async fn relay_changes(
-    mut feed: tokio::sync::mpsc::Receiver<faramesh_storage::Change>,
+    mut feed: tokio::sync::mpsc::Receiver<faramesh_storage::FeedItem>,
     changes: Arc<state::Changes>,
+    tokens: std::sync::Weak<auth::Tokens>,
 ) {
-    while let Some(change) = feed.recv().await {
-        changes.relay(change);
+    while let Some(item) = feed.recv().await {
+        match item {
+            faramesh_storage::FeedItem::Action(change) => changes.relay(change),
+            faramesh_storage::FeedItem::Token(change) => {
+                if let Some(tokens) = tokens.upgrade() {
+                    tokens.apply(&change);
+                }
+            }
+        }
     }
 }
 
-/// How often a replica re-reads the API tokens, so a token revoked on another replica stops
-/// working here too.
+/// How often a replica checks the token version on its own. Requests with an API token check
+/// it anyway (see [`auth::Confirmations`]); this catches up a replica that lost some of the
+/// change feed while nobody used an API token on it, and one that still runs without
+/// authentication while another replica created the first token.
 const TOKEN_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
 
-async fn refresh_tokens(store: Arc<dyn Store>, tokens: Arc<auth::Tokens>) {
+async fn refresh_tokens(store: Arc<dyn Store>, tokens: std::sync::Weak<auth::Tokens>) {
     let mut tick = tokio::time::interval(TOKEN_REFRESH);
     loop {
         tick.tick().await;
-        // On a database error keep the last known set; requests fail with 503 meanwhile anyway.
-        if let Ok(records) = store.list_tokens().await {
-            tokens.replace_all(&records);
-        }
-        if Arc::strong_count(&tokens) == 1 {
+        let Some(tokens) = tokens.upgrade() else {
             return;
-        }
+        };
+        // On a database error keep the last known set; requests fail with 503 meanwhile anyway.
+        let _ = auth::bring_up_to_date(&*store, &tokens).await;
     }
 }
 

@@ -6,8 +6,8 @@ use faramesh_core::{ActionStatus, EventType, Transition};
 use faramesh_core::{Engine, Policy, Profile, ProfileState, Report};
 use faramesh_events::{EventHub, EventKind};
 use faramesh_storage::{
-    ActionFilter, ActionRecord, Change, Created, EventRecord, NewAction, NewToken, Store,
-    StoreError, StoreResult, TokenRecord, TransitionUpdate,
+    ActionFilter, ActionRecord, AtVersion, Change, Created, EventRecord, FeedItem, NewAction,
+    NewToken, Store, StoreError, StoreResult, TokenRecord, TransitionUpdate,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,6 +44,9 @@ pub struct AppState {
     /// Whether other servers may share this database (PostgreSQL), so tokens and actions can
     /// appear that this process did not write.
     pub shared_database: bool,
+    /// With a shared database: how a cached API token is confirmed not to have been revoked by
+    /// another server (see [`crate::auth`]).
+    pub confirmations: Option<Arc<crate::auth::Confirmations>>,
 }
 
 impl AppState {
@@ -331,7 +334,7 @@ impl Store for ReportingStore {
         self.inner.ping().await
     }
 
-    fn change_feed(&self, after: u64) -> Option<tokio::sync::mpsc::Receiver<Change>> {
+    fn change_feed(&self, after: u64) -> Option<tokio::sync::mpsc::Receiver<FeedItem>> {
         self.inner.change_feed(after)
     }
 
@@ -347,8 +350,19 @@ impl Store for ReportingStore {
         self.inner.revoke_token(name_or_id).await
     }
 
-    async fn token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
+    async fn token_by_hash(
+        &self,
+        secret_hash: &str,
+    ) -> StoreResult<AtVersion<Option<TokenRecord>>> {
         self.inner.token_by_hash(secret_hash).await
+    }
+
+    async fn token_version(&self) -> StoreResult<u64> {
+        self.inner.token_version().await
+    }
+
+    async fn token_snapshot(&self) -> StoreResult<AtVersion<Vec<TokenRecord>>> {
+        self.inner.token_snapshot().await
     }
 }
 

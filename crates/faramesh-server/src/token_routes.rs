@@ -86,7 +86,16 @@ pub(crate) async fn create(
             secret_hash: auth::secret_hash(&secret),
         })
         .await?;
-    state.tokens.insert(&record);
+    if state.shared_database {
+        // Cached as read back, with its token version: another replica may have revoked it
+        // already, and the cache must not take an older view over a newer one. A failed read
+        // only means it is looked up on first use.
+        if let Ok(found) = state.store.token_by_hash(&record.secret_hash).await {
+            state.tokens.learn(&found);
+        }
+    } else {
+        state.tokens.insert(&record);
+    }
     tracing::info!(name = %record.name, role = %record.role, by = %caller.name, "API token created");
     let mut answer = view(&record);
     answer["token"] = Value::from(secret);

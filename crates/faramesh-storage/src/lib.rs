@@ -19,11 +19,11 @@ mod tokens;
 pub use action_id::new_action_id;
 pub use model::{
     now_timestamp, ActionFilter, ActionRecord, ActionSummary, Change, Created, EventRecord,
-    NewAction, NewEvent, TransitionUpdate,
+    FeedItem, NewAction, NewEvent, TransitionUpdate,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::{LedgerFile, SqliteStore};
-pub use tokens::{NewToken, Role, TokenRecord};
+pub use tokens::{AtVersion, NewToken, Role, TokenChange, TokenRecord};
 
 use async_trait::async_trait;
 use faramesh_core::{ActionStatus, Transition};
@@ -113,24 +113,48 @@ pub trait Store: Send + Sync + 'static {
 
     /// Changes committed by every server sharing this database, in commit order, when the
     /// backend can share them (PostgreSQL). `None` means this process sees only its own
-    /// changes and announces them itself. Starts with every change after ledger sequence
-    /// number `after`, so nothing committed while the feed is being set up is missed. Call once.
-    fn change_feed(&self, after: u64) -> Option<tokio::sync::mpsc::Receiver<Change>> {
+    /// changes and announces them itself. Starts with every change of an action after ledger
+    /// sequence number `after`, so nothing committed while the feed is being set up is missed.
+    /// Token changes are not caught up after a lost connection: [`Store::token_version`] tells
+    /// a reader that it missed some. Call once.
+    fn change_feed(&self, after: u64) -> Option<tokio::sync::mpsc::Receiver<FeedItem>> {
         let _ = after;
         None
     }
 
-    /// Stores a new API token (its secret's hash only).
+    /// Stores a new API token (its secret's hash only). With a shared database the same
+    /// transaction raises the token version and announces the token on the change feed.
     async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord>;
 
     /// Every token, revoked ones included, oldest first.
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>>;
 
-    /// Revokes the token in use with this name or id; `None` when there is none.
+    /// Revokes the token in use with this name or id; `None` when there is none. With a shared
+    /// database the same transaction raises the token version and announces the revocation on
+    /// the change feed.
     async fn revoke_token(&self, name_or_id: &str) -> StoreResult<Option<TokenRecord>>;
 
-    /// The token in use whose secret hashes to `secret_hash`.
-    async fn token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>>;
+    /// The token in use whose secret hashes to `secret_hash`, with the token version of the
+    /// same read.
+    async fn token_by_hash(&self, secret_hash: &str)
+        -> StoreResult<AtVersion<Option<TokenRecord>>>;
+
+    /// How many token creations and revocations have committed, when other servers may share
+    /// the database; always 0 otherwise, where this process makes every change itself. A
+    /// server that has applied every token change up to this number knows every revocation
+    /// committed before this call.
+    async fn token_version(&self) -> StoreResult<u64> {
+        Ok(0)
+    }
+
+    /// Every token, revoked ones included, oldest first, with the token version of the same
+    /// read.
+    async fn token_snapshot(&self) -> StoreResult<AtVersion<Vec<TokenRecord>>> {
+        Ok(AtVersion {
+            version: self.token_version().await?,
+            value: self.list_tokens().await?,
+        })
+    }
 }
 
 /// How a refused transition is named in its conflict error ("cannot be approved").

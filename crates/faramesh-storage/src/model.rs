@@ -212,6 +212,15 @@ impl ActionSummary {
     }
 }
 
+/// One item of the change feed (see [`crate::Store::change_feed`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedItem {
+    /// An action was created or changed.
+    Action(Change),
+    /// An API token was created or revoked.
+    Token(crate::TokenChange),
+}
+
 /// A committed change, announced to every replica sharing the database.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {

@@ -68,3 +68,19 @@ pub struct NewToken {
     pub role: Role,
     pub secret_hash: String,
 }
+
+/// Something read from the API tokens, with the token version it was read at: the number of
+/// token creations and revocations committed before the read (see [`crate::Store::token_version`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AtVersion<T> {
+    pub version: u64,
+    pub value: T,
+}
+
+/// A token created or revoked (`revoked_at` set) by any server sharing the database, as the
+/// change feed carries it: `version` is the token version its transaction committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenChange {
+    pub version: u64,
+    pub token: TokenRecord,
+}

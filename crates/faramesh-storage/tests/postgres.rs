@@ -7,7 +7,9 @@ mod common;
 
 use common::{action, submission, Backend};
 use faramesh_core::{ActionStatus, Transition};
-use faramesh_storage::{PostgresStore, Store, StoreError, TransitionUpdate};
+use faramesh_storage::{
+    Change, FeedItem, NewToken, PostgresStore, Role, Store, StoreError, TransitionUpdate,
+};
 use std::sync::Arc;
 
 use faramesh_testkit::{fresh_postgres_database, Database};
@@ -57,7 +59,7 @@ async fn replicas_starting_together_migrate_once() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(applied, [1, 2], "each migration applied exactly once");
+    assert_eq!(applied, [1, 2, 3], "each migration applied exactly once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -173,14 +175,14 @@ async fn a_change_feed_started_late_replays_each_change_as_it_was() {
     // the first change still says what the action was then, not what it is now.
     let mut feed = store.change_feed(0).expect("PostgreSQL shares its changes");
     let limit = std::time::Duration::from_secs(20);
-    let created = tokio::time::timeout(limit, feed.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    let approved = tokio::time::timeout(limit, feed.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let mut next = async || -> Change {
+        match tokio::time::timeout(limit, feed.recv()).await {
+            Ok(Some(FeedItem::Action(change))) => change,
+            other => panic!("expected a change of an action, got {other:?}"),
+        }
+    };
+    let created = next().await;
+    let approved = next().await;
     assert!(created.created && !approved.created);
     assert_eq!(created.action.status, "pending_approval");
     assert_eq!(approved.action.status, "approved");
@@ -201,10 +203,16 @@ async fn a_change_committed_out_of_order_while_the_feed_reconnects_is_not_skippe
         .action
         .id;
     let mut feed = store.change_feed(0).expect("PostgreSQL shares its changes");
-    let first = tokio::time::timeout(limit, feed.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let mut next_change = async || -> Change {
+        loop {
+            match tokio::time::timeout(limit, feed.recv()).await {
+                Ok(Some(FeedItem::Action(change))) => return change,
+                Ok(Some(FeedItem::Token(_))) => continue,
+                other => panic!("expected a change of an action, got {other:?}"),
+            }
+        }
+    };
+    let first = next_change().await;
     assert_eq!(first.action.id, model);
 
     // A transaction takes its sequence numbers first and commits last: a copy of the first
@@ -229,10 +237,7 @@ async fn a_change_committed_out_of_order_while_the_feed_reconnects_is_not_skippe
         .unwrap()
         .action
         .id;
-    let announced = tokio::time::timeout(limit, feed.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let announced = next_change().await;
     assert_eq!(announced.action.id, later);
 
     // The feed's connection is cut; the held transaction commits while nobody listens.
@@ -253,10 +258,7 @@ async fn a_change_committed_out_of_order_while_the_feed_reconnects_is_not_skippe
 
     // After reconnecting, the feed delivers the late change, even though its sequence numbers
     // are below one it had already delivered, and delivers nothing twice.
-    let late = tokio::time::timeout(limit, feed.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let late = next_change().await;
     assert_eq!(late.action.id, "late");
     assert!(late.seq < announced.seq);
     let next = store
@@ -265,9 +267,73 @@ async fn a_change_committed_out_of_order_while_the_feed_reconnects_is_not_skippe
         .unwrap()
         .action
         .id;
-    let after = tokio::time::timeout(limit, feed.recv())
+    let after = next_change().await;
+    assert_eq!(after.action.id, next, "nothing delivered twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_changes_raise_the_token_version_and_reach_every_replica_in_order() {
+    let Some((url, _db)) = fresh_postgres_database().await else {
+        return;
+    };
+    let a = PostgresStore::connect(&url).await.unwrap();
+    let b = PostgresStore::connect(&url).await.unwrap();
+    let mut feed = b.change_feed(0).expect("PostgreSQL shares its changes");
+    // The feed listens once it has caught up; an action change shows when that is.
+    let id = a
+        .create_action(submission(action(ActionStatus::PendingApproval, "shell")))
         .await
         .unwrap()
-        .unwrap();
-    assert_eq!(after.action.id, next, "nothing delivered twice");
+        .action
+        .id;
+    let limit = std::time::Duration::from_secs(20);
+    let mut next = async || match tokio::time::timeout(limit, feed.recv()).await {
+        Ok(Some(item)) => item,
+        other => panic!("the feed ended: {other:?}"),
+    };
+    assert!(matches!(next().await, FeedItem::Action(c) if c.action.id == id));
+
+    assert_eq!(b.token_version().await.unwrap(), 0);
+    let new = |name: &str, hash: &str| NewToken {
+        name: name.into(),
+        role: Role::Agent,
+        secret_hash: hash.into(),
+    };
+    let bot = a.create_token(new("bot", "h1")).await.unwrap();
+    a.create_token(new("ci", "h2")).await.unwrap();
+    // A refused creation and a revocation of nothing change no version.
+    assert!(a.create_token(new("bot", "h3")).await.is_err());
+    assert_eq!(a.revoke_token("nobody").await.unwrap(), None);
+    a.revoke_token("bot").await.unwrap().unwrap();
+    assert_eq!(b.token_version().await.unwrap(), 3);
+
+    let lookup = b.token_by_hash("h1").await.unwrap();
+    assert_eq!((lookup.version, lookup.value), (3, None), "revoked");
+    let lookup = b.token_by_hash("h2").await.unwrap();
+    assert_eq!(lookup.version, 3);
+    assert_eq!(lookup.value.map(|t| t.name).as_deref(), Some("ci"));
+    let snapshot = b.token_snapshot().await.unwrap();
+    assert_eq!(snapshot.version, 3);
+    assert_eq!(snapshot.value.len(), 2);
+
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        match next().await {
+            FeedItem::Token(change) => seen.push((
+                change.version,
+                change.token.name,
+                change.token.revoked_at.is_some(),
+                change.token.secret_hash,
+            )),
+            other => panic!("expected a token change, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            (1, "bot".to_owned(), false, bot.secret_hash.clone()),
+            (2, "ci".to_owned(), false, "h2".to_owned()),
+            (3, "bot".to_owned(), true, bot.secret_hash),
+        ]
+    );
 }

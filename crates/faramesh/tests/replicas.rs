@@ -55,9 +55,14 @@ impl Cluster {
     }
 
     fn add(&mut self) {
+        self.add_at(&self.dsn.clone());
+    }
+
+    /// Adds a replica that reaches the database at `dsn`.
+    fn add_at(&mut self, dsn: &str) {
         let mut env = vec![
             ("FARA_DB_BACKEND", "postgres"),
-            ("FARA_POSTGRES_DSN", self.dsn.as_str()),
+            ("FARA_POSTGRES_DSN", dsn),
             ("FARAMESH_EXECUTORS", "none"),
         ];
         if let Some(admin) = self.admin {
@@ -335,7 +340,7 @@ async fn dropped_database_connections_are_recovered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_made_on_one_replica_work_and_stop_working_on_the_others() {
+async fn tokens_made_on_one_replica_work_on_the_others_at_once() {
     let Some(cluster) = Cluster::start_with(2, Some("root")).await else {
         return;
     };
@@ -358,18 +363,151 @@ async fn tokens_made_on_one_replica_work_and_stop_working_on_the_others() {
         Err(faramesh_client::ClientError::Forbidden { .. })
     ));
 
+    // And the other way round, for a token with another role.
+    let made_on_b = cluster
+        .client(1)
+        .create_token("reviewer", "approver")
+        .await
+        .unwrap();
+    let on_a = Client::new(&cluster.replicas[0].url, Some(made_on_b.token));
+    on_a.decide_approval(&submitted.id, true, None)
+        .await
+        .expect("an approver made on B approves on A at once");
+}
+
+/// A request sent with a token, and how it ended.
+struct Attempt {
+    sent: std::time::Instant,
+    replica: usize,
+    accepted: bool,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_on_one_replica_is_refused_by_every_replica_once_the_revocation_returns() {
+    let Some(cluster) = Cluster::start_with(2, Some("root")).await else {
+        return;
+    };
+    let created = cluster
+        .client(0)
+        .create_token("bot", "agent")
+        .await
+        .unwrap();
+    let clients: Vec<Client> = cluster
+        .replicas
+        .iter()
+        .map(|r| Client::new(&r.url, Some(created.token.clone())))
+        .collect();
+    for client in &clients {
+        client
+            .list(&Default::default())
+            .await
+            .expect("the token works on both replicas");
+    }
+
+    // Requests with the token hammer both replicas, mostly B, before, during and after the
+    // revocation on A; each records when it was sent.
+    let revoked: std::sync::Arc<std::sync::OnceLock<std::time::Instant>> = Default::default();
+    const AFTER: Duration = Duration::from_millis(400);
+    let mut hammers = Vec::new();
+    for (worker, replica) in [1, 1, 1, 0, 1, 0].into_iter().enumerate() {
+        let client = clients[replica].clone();
+        let revoked = revoked.clone();
+        hammers.push(tokio::spawn(async move {
+            let mut attempts = Vec::new();
+            loop {
+                if revoked.get().is_some_and(|at| at.elapsed() > AFTER) {
+                    return attempts;
+                }
+                let sent = std::time::Instant::now();
+                let accepted = match client.list(&Default::default()).await {
+                    Ok(_) => true,
+                    Err(faramesh_client::ClientError::Unauthorized { .. }) => false,
+                    Err(other) => panic!("worker {worker}: unexpected {other}"),
+                };
+                attempts.push(Attempt {
+                    sent,
+                    replica,
+                    accepted,
+                });
+            }
+        }));
+    }
+    // Let the hammers run first, so the token is in use on both replicas when it is revoked.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     cluster.client(0).revoke_token("bot").await.unwrap();
-    tokio::time::timeout(LIMIT, async {
-        loop {
-            match on_b.list(&Default::default()).await {
-                Err(faramesh_client::ClientError::Unauthorized { .. }) => return,
-                Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-                Err(other) => panic!("unexpected: {other}"),
+    let revoked_at = std::time::Instant::now();
+    revoked.set(revoked_at).unwrap();
+
+    let mut after = [0usize; 2];
+    let mut accepted_after = Vec::new();
+    let mut accepted_before = 0;
+    for hammer in hammers {
+        for attempt in hammer.await.unwrap() {
+            if attempt.sent >= revoked_at {
+                after[attempt.replica] += 1;
+                if attempt.accepted {
+                    accepted_after.push((attempt.replica, attempt.sent - revoked_at));
+                }
+            } else if attempt.accepted {
+                accepted_before += 1;
             }
         }
-    })
-    .await
-    .expect("B refuses the revoked token soon");
+    }
+    assert!(
+        accepted_before > 0,
+        "the token was in use before the revocation"
+    );
+    assert!(
+        after[0] > 0 && after[1] > 100,
+        "both replicas were asked after the revocation: {after:?}"
+    );
+    assert!(
+        accepted_after.is_empty(),
+        "{} of {} requests sent after the revocation returned were accepted (replica, sent after): {:?}",
+        accepted_after.len(),
+        after[0] + after[1],
+        &accepted_after[..accepted_after.len().min(10)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_holds_on_a_replica_that_hears_of_it_late() {
+    let Some(mut cluster) = Cluster::start_with(1, Some("root")).await else {
+        return;
+    };
+    // Replica B hears everything from the database, notifications included, 150 ms late: a
+    // token revoked on A must not work on B during those 150 ms either.
+    let relay = Relay::start_late("127.0.0.1:5432".into(), Duration::from_millis(150)).await;
+    cluster.add_at(&relayed(&cluster.dsn, relay.port));
+    let created = cluster
+        .client(0)
+        .create_token("bot", "agent")
+        .await
+        .unwrap();
+    let on_b = Client::new(&cluster.replicas[1].url, Some(created.token.clone()));
+    for _ in 0..2 {
+        on_b.list(&Default::default())
+            .await
+            .expect("the token works on B");
+    }
+
+    cluster.client(0).revoke_token("bot").await.unwrap();
+    let attempts: Vec<_> = (0..4)
+        .map(|_| {
+            let on_b = on_b.clone();
+            tokio::spawn(async move { on_b.list(&Default::default()).await })
+        })
+        .collect();
+    for attempt in attempts {
+        let attempt = attempt.await.unwrap();
+        assert!(
+            matches!(
+                attempt,
+                Err(faramesh_client::ClientError::Unauthorized { .. })
+            ),
+            "B refuses the revoked token before it hears of the revocation: {attempt:?}"
+        );
+    }
 }
 
 /// A TCP relay to PostgreSQL that can be cut (every connection dropped, new ones refused) and
@@ -379,8 +517,49 @@ struct Relay {
     open: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
 
+/// `dsn` with its host and port replaced by the relay's.
+fn relayed(dsn: &str, port: u16) -> String {
+    let (host_part, rest) = dsn.split_once("@").unwrap();
+    let path = rest.split_once('/').unwrap().1;
+    format!("{host_part}@127.0.0.1:{port}/{path}")
+}
+
+/// Copies `from` to `to`, each byte `delay` after it was read.
+async fn copy_late(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let read = async move {
+        let mut buffer = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = from.read(&mut buffer).await {
+            let due = tokio::time::Instant::now() + delay;
+            if tx.send((due, buffer[..n].to_vec())).is_err() {
+                return;
+            }
+        }
+    };
+    let write = async move {
+        while let Some((due, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::join!(read, write);
+}
+
 impl Relay {
     async fn start(upstream: String) -> Relay {
+        Relay::start_late(upstream, Duration::ZERO).await
+    }
+
+    /// A relay that passes on what the database sends `delay` late: query results and
+    /// notifications alike.
+    async fn start_late(upstream: String, delay: Duration) -> Relay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (open, _) = tokio::sync::watch::channel(true);
@@ -400,8 +579,19 @@ impl Relay {
                     let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
                         return;
                     };
+                    if delay.is_zero() {
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = watch.wait_for(|open| !*open) => {}
+                        }
+                        return;
+                    }
+                    let (from_client, to_client) = client.into_split();
+                    let (from_server, mut to_server) = server.into_split();
+                    let mut from_client = from_client;
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = tokio::io::copy(&mut from_client, &mut to_server) => {}
+                        _ = copy_late(from_server, to_client, delay) => {}
                         _ = watch.wait_for(|open| !*open) => {}
                     }
                 });
@@ -426,9 +616,7 @@ async fn without_its_database_a_server_answers_503_and_recovers_by_itself() {
     };
     // The same database, reached through the relay.
     let relay = Relay::start("127.0.0.1:5432".into()).await;
-    let (host_part, rest) = dsn.split_once("@").unwrap();
-    let path = rest.split_once('/').unwrap().1;
-    let relayed = format!("{host_part}@127.0.0.1:{}/{path}", relay.port);
+    let relayed = relayed(&dsn, relay.port);
     let dir = tempfile::TempDir::new().unwrap();
     let (child, url) = common::serve_with(
         dir.path(),

@@ -1,18 +1,69 @@
 //! The change feed: every write transaction sends a `NOTIFY` with its change, delivered to
 //! every listening replica only if and when it commits, in commit order. A listener that loses
-//! its connection reconnects and catches up from the ledger, so no committed change is skipped.
+//! its connection reconnects and catches up from the ledger, so no committed change of an
+//! action is skipped. Token changes come on a channel of their own, in the same order; those
+//! missed while disconnected are not caught up here: the token version (see
+//! `Store::token_version`) shows a replica that it missed some.
 
 use super::{raw_action_at, ACTION_COLUMNS};
-use crate::decode::corrupt;
-use crate::Change;
+use crate::decode::{corrupt, decode_token};
+use crate::{Change, FeedItem, TokenChange, TokenRecord};
 use futures::StreamExt;
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-/// The notification channel.
+/// The notification channel of actions.
 pub(super) const CHANNEL: &str = "faramesh_changes";
+
+/// The notification channel of API tokens.
+pub(super) const TOKEN_CHANNEL: &str = "faramesh_tokens";
+
+/// A token change as notified: the token with its secret's hash, which a replica needs to find
+/// it in its cache (the hash is stored in the same database, readable by the same roles).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TokenNote {
+    version: u64,
+    id: String,
+    name: String,
+    role: String,
+    secret_hash: String,
+    created_at: String,
+    revoked_at: Option<String>,
+}
+
+/// The notification payload of a token change committed as token version `version`.
+pub(super) fn token_payload(version: u64, token: &TokenRecord) -> crate::StoreResult<String> {
+    let note = TokenNote {
+        version,
+        id: token.id.clone(),
+        name: token.name.clone(),
+        role: token.role.as_str().to_owned(),
+        secret_hash: token.secret_hash.clone(),
+        created_at: token.created_at.clone(),
+        revoked_at: token.revoked_at.clone(),
+    };
+    serde_json::to_string(&note).map_err(|e| corrupt("token change", e))
+}
+
+/// The token change of a notification payload; `None` for one that is not (never written).
+fn token_change(payload: &str) -> Option<TokenChange> {
+    let note: TokenNote = serde_json::from_str(payload).ok()?;
+    let token = decode_token((
+        note.id,
+        note.name,
+        note.role,
+        note.secret_hash,
+        note.created_at,
+        note.revoked_at,
+    ))
+    .ok()?;
+    Some(TokenChange {
+        version: note.version,
+        token,
+    })
+}
 
 /// The `application_name` of each replica's listening connection.
 pub const APPLICATION_NAME: &str = "faramesh change feed";
@@ -50,7 +101,7 @@ pub(super) fn payloads(changes: Vec<Change>) -> crate::StoreResult<Vec<String>> 
 }
 
 /// Starts listening; the receiver ends only when the store is dropped.
-pub(super) fn spawn(mut config: tokio_postgres::Config, after: u64) -> mpsc::Receiver<Change> {
+pub(super) fn spawn(mut config: tokio_postgres::Config, after: u64) -> mpsc::Receiver<FeedItem> {
     // So an operator (and a test) can tell the listening connection apart in pg_stat_activity.
     config.application_name(APPLICATION_NAME);
     let (tx, rx) = mpsc::channel(4096);
@@ -93,7 +144,7 @@ impl Delivered {
     }
 }
 
-async fn listen(config: tokio_postgres::Config, tx: mpsc::Sender<Change>, after: u64) {
+async fn listen(config: tokio_postgres::Config, tx: mpsc::Sender<FeedItem>, after: u64) {
     const FIRST_RETRY: Duration = Duration::from_millis(100);
     let mut feed = Position {
         last_seq: after,
@@ -130,7 +181,7 @@ struct Position {
 /// connection failed.
 async fn session(
     config: &tokio_postgres::Config,
-    tx: &mpsc::Sender<Change>,
+    tx: &mpsc::Sender<FeedItem>,
     feed: &mut Position,
 ) -> Result<(), String> {
     let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
@@ -140,7 +191,8 @@ async fn session(
         while let Some(message) = messages.next().await {
             match message {
                 Ok(AsyncMessage::Notification(n)) => {
-                    if notes_tx.send(n.payload().to_owned()).is_err() {
+                    let note = (n.channel() == TOKEN_CHANNEL, n.payload().to_owned());
+                    if notes_tx.send(note).is_err() {
                         return;
                     }
                 }
@@ -150,7 +202,7 @@ async fn session(
         }
     });
     client
-        .batch_execute(&format!("LISTEN {CHANNEL}"))
+        .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {TOKEN_CHANNEL}"))
         .await
         .map_err(|e| e.to_string())?;
     // Listening now: whatever committed since the last change seen comes from the ledger
@@ -167,7 +219,15 @@ async fn session(
             return Ok(());
         }
     }
-    while let Some(payload) = notes.recv().await {
+    while let Some((token, payload)) = notes.recv().await {
+        if token {
+            if let Some(change) = token_change(&payload) {
+                if tx.send(FeedItem::Token(change)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            continue;
+        }
         let Ok(changes) = serde_json::from_str::<Vec<Change>>(&payload) else {
             continue;
         };
@@ -182,13 +242,13 @@ async fn session(
 }
 
 /// Sends `change` unless it was delivered already; `false` when the receiver is gone.
-async fn deliver(feed: &mut Position, tx: &mpsc::Sender<Change>, change: Change) -> bool {
+async fn deliver(feed: &mut Position, tx: &mpsc::Sender<FeedItem>, change: Change) -> bool {
     if feed.delivered.contains(change.seq) {
         return true;
     }
     feed.delivered.insert(change.seq);
     feed.last_seq = feed.last_seq.max(change.seq);
-    tx.send(change).await.is_ok()
+    tx.send(FeedItem::Action(change)).await.is_ok()
 }
 
 /// Changes committed after `after`, from the ledger.

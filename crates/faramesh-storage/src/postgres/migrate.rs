@@ -11,6 +11,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_listing_by_status.sql"),
     ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_token_version.sql"),
+    ),
 ];
 
 /// Arbitrary but fixed: the advisory lock id of Faramesh migrations.

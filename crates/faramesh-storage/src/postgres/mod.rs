@@ -3,7 +3,9 @@
 //! Every request is one transaction on a pooled connection. Transitions are conditional
 //! `UPDATE … WHERE status = ANY(…)`: the row lock makes racing transitions on any replica wait,
 //! and the loser re-checks the condition after the winner commits, so exactly one wins.
-//! Idempotency keys are a primary key, so they are unique across replicas.
+//! Idempotency keys are a primary key, so they are unique across replicas. Every creation or
+//! revocation of an API token raises the token version in its own transaction, so a replica
+//! can tell with one read whether its cached tokens miss a revocation.
 
 mod batch;
 mod feed;
@@ -15,8 +17,8 @@ use crate::decode::{
     TOKEN_COLUMNS,
 };
 use crate::{
-    ActionFilter, ActionRecord, Change, Created, EventRecord, NewAction, NewToken, Store,
-    StoreError, StoreResult, TokenRecord, TransitionUpdate,
+    ActionFilter, ActionRecord, AtVersion, Created, EventRecord, FeedItem, NewAction, NewToken,
+    Store, StoreError, StoreResult, TokenRecord, TransitionUpdate,
 };
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -140,18 +142,69 @@ fn event_row(row: &Row) -> StoreResult<EventRecord> {
 }
 
 fn token_row(row: &Row) -> StoreResult<TokenRecord> {
+    token_row_at(row, 0)
+}
+
+/// The token whose `TOKEN_COLUMNS` start at column `first` of `row`.
+fn token_row_at(row: &Row, first: usize) -> StoreResult<TokenRecord> {
     let raw = (|| {
         Ok::<_, tokio_postgres::Error>((
-            row.try_get(0)?,
-            row.try_get(1)?,
-            row.try_get(2)?,
-            row.try_get(3)?,
-            row.try_get(4)?,
-            row.try_get(5)?,
+            row.try_get(first)?,
+            row.try_get(first + 1)?,
+            row.try_get(first + 2)?,
+            row.try_get(first + 3)?,
+            row.try_get(first + 4)?,
+            row.try_get(first + 5)?,
         ))
     })()
     .map_err(|e| corrupt("token row", e))?;
     decode_token(raw)
+}
+
+/// The token version in column 0 of a row of [`TOKENS_AT_VERSION`], and its token if there is
+/// one (the outer join leaves its columns null when no token matched).
+fn versioned_token_row(row: &Row) -> StoreResult<(u64, Option<TokenRecord>)> {
+    let version = version_of(row.try_get(0).map_err(|e| corrupt("token version", e))?)?;
+    let id: Option<String> = row.try_get(1).map_err(|e| corrupt("token row", e))?;
+    let token = id.map(|_| token_row_at(row, 1)).transpose()?;
+    Ok((version, token))
+}
+
+fn version_of(stored: i64) -> StoreResult<u64> {
+    u64::try_from(stored).map_err(|e| corrupt("token version", e))
+}
+
+/// Tokens read together with the token version in one statement, so in one snapshot: the
+/// version row joined to the tokens matching the condition that follows, one row with null
+/// token columns when none does.
+const TOKENS_AT_VERSION: &str =
+    "SELECT v.version, t.id, t.name, t.role, t.secret_hash, t.created_at, t.revoked_at \
+     FROM token_version v LEFT JOIN api_tokens t ON";
+
+/// Raises the token version and announces `record` on the change feed, in the caller's
+/// transaction, so both happen if and only if it commits. The version row stays locked until
+/// the commit, so these transactions commit one at a time, their versions counting up by one
+/// in commit order: the order in which the feed delivers them.
+async fn announce_token(
+    tx: &deadpool_postgres::Transaction<'_>,
+    record: &TokenRecord,
+) -> StoreResult<()> {
+    let row = tx
+        .query_one(
+            "UPDATE token_version SET version = version + 1 WHERE id = 1 RETURNING version",
+            &[],
+        )
+        .await
+        .map_err(unavailable)?;
+    let version = version_of(row.try_get(0).map_err(|e| corrupt("token version", e))?)?;
+    let payload = feed::token_payload(version, record)?;
+    tx.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&feed::TOKEN_CHANNEL, &payload],
+    )
+    .await
+    .map_err(unavailable)?;
+    Ok(())
 }
 
 async fn get_action(client: &impl GenericClient, id: &str) -> StoreResult<Option<ActionRecord>> {
@@ -360,14 +413,15 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    fn change_feed(&self, after: u64) -> Option<tokio::sync::mpsc::Receiver<Change>> {
+    fn change_feed(&self, after: u64) -> Option<tokio::sync::mpsc::Receiver<FeedItem>> {
         Some(feed::spawn(self.config.clone(), after))
     }
 
     async fn create_token(&self, new: NewToken) -> StoreResult<TokenRecord> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
         let record = TokenRecord::new(new);
-        let inserted = client
+        let tx = client.transaction().await.map_err(unavailable)?;
+        let inserted = tx
             .execute(
                 "INSERT INTO api_tokens (id, name, role, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
                 &[
@@ -380,10 +434,15 @@ impl Store for PostgresStore {
             )
             .await;
         match inserted {
-            Ok(_) => Ok(record),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::TokenNameTaken(record.name)),
-            Err(e) => Err(unavailable(e)),
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::TokenNameTaken(record.name))
+            }
+            Err(e) => return Err(unavailable(e)),
         }
+        announce_token(&tx, &record).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(record)
     }
 
     async fn list_tokens(&self) -> StoreResult<Vec<TokenRecord>> {
@@ -394,26 +453,69 @@ impl Store for PostgresStore {
     }
 
     async fn revoke_token(&self, name_or_id: &str) -> StoreResult<Option<TokenRecord>> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(unavailable)?;
         let sql = format!(
             "UPDATE api_tokens SET revoked_at = $2 WHERE revoked_at IS NULL AND (name = $1 OR id = $1) RETURNING {TOKEN_COLUMNS}"
         );
-        let row = client
+        let row = tx
             .query_opt(&sql, &[&name_or_id, &crate::now_timestamp()])
             .await
             .map_err(unavailable)?;
-        row.as_ref().map(token_row).transpose()
+        let Some(record) = row.as_ref().map(token_row).transpose()? else {
+            // Nothing revoked: nothing to announce (the transaction rolls back when dropped).
+            return Ok(None);
+        };
+        announce_token(&tx, &record).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Some(record))
     }
 
-    async fn token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
+    async fn token_by_hash(
+        &self,
+        secret_hash: &str,
+    ) -> StoreResult<AtVersion<Option<TokenRecord>>> {
         let client = self.client().await?;
         let sql = format!(
-            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE secret_hash = $1 AND revoked_at IS NULL"
+            "{TOKENS_AT_VERSION} t.secret_hash = $1 AND t.revoked_at IS NULL WHERE v.id = 1"
         );
+        let statement = client.prepare_cached(&sql).await.map_err(unavailable)?;
         let row = client
-            .query_opt(&sql, &[&secret_hash])
+            .query_one(&statement, &[&secret_hash])
             .await
             .map_err(unavailable)?;
-        row.as_ref().map(token_row).transpose()
+        let (version, value) = versioned_token_row(&row)?;
+        Ok(AtVersion { version, value })
+    }
+
+    async fn token_version(&self) -> StoreResult<u64> {
+        let client = self.client().await?;
+        // On every request with an API token (see the server's `auth`): prepared once per
+        // connection.
+        let statement = client
+            .prepare_cached("SELECT version FROM token_version WHERE id = 1")
+            .await
+            .map_err(unavailable)?;
+        let row = client
+            .query_one(&statement, &[])
+            .await
+            .map_err(unavailable)?;
+        version_of(row.try_get(0).map_err(|e| corrupt("token version", e))?)
+    }
+
+    async fn token_snapshot(&self) -> StoreResult<AtVersion<Vec<TokenRecord>>> {
+        let client = self.client().await?;
+        let sql = format!("{TOKENS_AT_VERSION} true WHERE v.id = 1 ORDER BY t.pos");
+        let rows = client.query(&sql, &[]).await.map_err(unavailable)?;
+        let mut version = None;
+        let mut value = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (at, token) = versioned_token_row(row)?;
+            version = Some(at);
+            value.extend(token);
+        }
+        let version = version
+            .ok_or_else(|| StoreError::Corrupt("the token version row is missing".into()))?;
+        Ok(AtVersion { version, value })
     }
 }

@@ -16,7 +16,8 @@ pub use ledger_file::{
 };
 
 use crate::{
-    ActionFilter, ActionRecord, Change, Created, EventRecord, NewAction, NewToken, Store,
+    ActionFilter, ActionRecord, AtVersion, Change, Created, EventRecord, NewAction, NewToken,
+    Store,
     StoreError, StoreResult, TokenRecord, TransitionUpdate,
 };
 use async_trait::async_trait;
@@ -407,9 +408,17 @@ impl Store for SqliteStore {
         self.read(move |conn| tokens::revoke(conn, &key)).await
     }
 
-    async fn token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
+    async fn token_by_hash(
+        &self,
+        secret_hash: &str,
+    ) -> StoreResult<AtVersion<Option<TokenRecord>>> {
         let hash = secret_hash.to_owned();
-        self.read(move |conn| tokens::by_hash(conn, &hash)).await
+        let token = self.read(move |conn| tokens::by_hash(conn, &hash)).await?;
+        // One process owns the database: it makes every token change itself.
+        Ok(AtVersion {
+            version: 0,
+            value: token,
+        })
     }
 
     /// Reads; and after a write failed, writes too (see [`WriteOp::Probe`]), so that a disk

@@ -482,13 +482,22 @@ pub async fn api_tokens_are_stored_by_hash_named_uniquely_and_revocable(backend:
         .await
         .unwrap();
     assert_eq!(
-        store.token_by_hash("h1").await.unwrap().map(|t| t.name),
+        store
+            .token_by_hash("h1")
+            .await
+            .unwrap()
+            .value
+            .map(|t| t.name),
         Some("ci-agent".to_owned())
     );
 
     let revoked = store.revoke_token("ci-agent").await.unwrap().unwrap();
     assert!(revoked.revoked_at.is_some());
-    assert_eq!(store.token_by_hash("h1").await.unwrap(), None, "revoked");
+    assert_eq!(
+        store.token_by_hash("h1").await.unwrap().value,
+        None,
+        "revoked"
+    );
     assert_eq!(
         store.revoke_token("ci-agent").await.unwrap(),
         None,
@@ -517,7 +526,7 @@ pub async fn api_tokens_are_stored_by_hash_named_uniquely_and_revocable(backend:
         ]
     );
     // Revoking by id works too.
-    let alice = store.token_by_hash("h3").await.unwrap().unwrap();
+    let alice = store.token_by_hash("h3").await.unwrap().value.unwrap();
     assert!(store.revoke_token(&alice.id).await.unwrap().is_some());
 }
 
