@@ -17,8 +17,8 @@ use crate::decode::{
     TOKEN_COLUMNS,
 };
 use crate::{
-    ActionFilter, ActionRecord, AtVersion, Created, EventRecord, FeedItem, NewAction, NewToken,
-    Store, StoreError, StoreResult, TokenRecord, TransitionUpdate,
+    ActionFilter, ActionRecord, AtVersion, Change, Created, EventRecord, FeedItem, NewAction,
+    NewToken, Store, StoreError, StoreResult, TokenRecord, TransitionUpdate,
 };
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;

@@ -17,8 +17,7 @@ pub use ledger_file::{
 
 use crate::{
     ActionFilter, ActionRecord, AtVersion, Change, Created, EventRecord, NewAction, NewToken,
-    Store,
-    StoreError, StoreResult, TokenRecord, TransitionUpdate,
+    Store, StoreError, StoreResult, TokenRecord, TransitionUpdate,
 };
 use async_trait::async_trait;
 use faramesh_core::{ActionStatus, Transition};
