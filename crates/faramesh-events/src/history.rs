@@ -23,4 +23,7 @@ pub trait History: Send + Sync + 'static {
         before: u64,
         limit: usize,
     ) -> BoxFuture<'_, Result<Vec<PastMessage>, String>>;
+
+    /// The messages with these ids, in any order; an id that is not a message is left out.
+    fn with_ids<'a>(&'a self, ids: &'a [u64]) -> BoxFuture<'a, Result<Vec<PastMessage>, String>>;
 }

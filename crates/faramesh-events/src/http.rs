@@ -17,8 +17,9 @@ use futures::{Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
 use crate::frame::PING;
-use crate::history::History;
+use crate::history::{History, PastMessage};
 use crate::hub::{EventHub, Gap, StreamFilter, Subscription};
+use std::collections::HashMap;
 
 /// Bounds for the keep-alive interval. Zero would make the stream send pings in a busy loop,
 /// and a huge value overflows `Instant + Duration`, so the configured value is clamped.
@@ -76,7 +77,7 @@ async fn events(
         }
     };
     let missed = match (subscription.gap(), history) {
-        (Some(gap), Some(history)) => Some(past(history, gap, filter)),
+        (Some(gap), Some(history)) => Some(past(history, gap.clone(), filter)),
         _ => None,
     };
     let ping = hub.config().ping_interval.clamp(MIN_PING, MAX_PING);
@@ -112,20 +113,41 @@ fn past(
     gap: Gap,
     filter: StreamFilter,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    futures::stream::try_unfold(Some(gap.after), move |after| {
+    futures::stream::try_unfold(Some(gap), move |gap| {
         let history = history.clone();
         let filter = filter.clone();
         async move {
-            let Some(after) = after else {
+            let Some(gap) = gap else {
                 return Ok(None);
             };
-            let page = history
-                .between(after, gap.before, HISTORY_PAGE)
-                .await
-                .map_err(std::io::Error::other)?;
-            let next = match page.last() {
-                Some(last) if page.len() == HISTORY_PAGE => Some(last.id),
-                _ => None,
+            let (page, next) = match gap {
+                Gap::Range { after, before } => {
+                    let page = history
+                        .between(after, before, HISTORY_PAGE)
+                        .await
+                        .map_err(std::io::Error::other)?;
+                    let next = match page.last() {
+                        Some(last) if page.len() == HISTORY_PAGE => Some(Gap::Range {
+                            after: last.id,
+                            before,
+                        }),
+                        _ => None,
+                    };
+                    (page, next)
+                }
+                Gap::Ids(mut ids) => {
+                    let rest = ids.split_off(ids.len().min(HISTORY_PAGE));
+                    let mut found: HashMap<u64, PastMessage> = history
+                        .with_ids(&ids)
+                        .await
+                        .map_err(std::io::Error::other)?
+                        .into_iter()
+                        .map(|m| (m.id, m))
+                        .collect();
+                    // In the order they were published, as the client would have seen them.
+                    let page = ids.iter().filter_map(|id| found.remove(id)).collect();
+                    (page, (!rest.is_empty()).then_some(Gap::Ids(rest)))
+                }
             };
             let timestamp = chrono::Utc::now()
                 .format("%Y-%m-%dT%H:%M:%S%.6fZ")

@@ -132,6 +132,9 @@ pub struct HubConfig {
     pub client_queue_bytes: usize,
     /// Subscribers at once; more are refused ([`Refused::TooManySubscribers`]).
     pub max_subscribers: usize,
+    /// How many message ids the hub remembers in publication order (8 bytes each), so a
+    /// resume from a message that left the buffer knows exactly which came after it.
+    pub remembered_order: usize,
     /// The first message gets `start_after + 1`. A server passes the highest id any earlier
     /// run can have used, so ids keep increasing across restarts and `Last-Event-ID` resumes
     /// never skip a message.
@@ -149,6 +152,7 @@ impl Default for HubConfig {
             buffer_bytes: 16 * 1024 * 1024,
             client_queue_bytes: 1024 * 1024,
             max_subscribers: 5_000,
+            remembered_order: 262_144,
             start_after: 0,
         }
     }
@@ -176,6 +180,9 @@ struct Inner {
     buffer: VecDeque<Arc<StreamMessage>>,
     /// The buffer's cost in bytes.
     buffer_bytes: usize,
+    /// The ids of the last [`HubConfig::remembered_order`] messages in the order they were
+    /// published, which is not always the order of their ids (see [`Gap::Ids`]).
+    published: VecDeque<u64>,
     clients: Vec<Client>,
     next_client_key: u64,
     /// Set by [`EventHub::close`]: no client is registered any more.
@@ -232,6 +239,7 @@ impl EventHub {
                     last_id: start_after,
                     buffer: VecDeque::with_capacity(capacity),
                     buffer_bytes: 0,
+                    published: VecDeque::new(),
                     clients: Vec::new(),
                     next_client_key: 0,
                     closed: false,
@@ -280,6 +288,12 @@ impl EventHub {
             data,
             timestamp,
         });
+        if self.config.remembered_order > 0 {
+            if inner.published.len() >= self.config.remembered_order {
+                inner.published.pop_front();
+            }
+            inner.published.push_back(id);
+        }
         let cost = msg.cost();
         if self.config.buffer > 0 && cost <= self.config.buffer_bytes {
             while inner.buffer.len() >= self.config.buffer
@@ -340,6 +354,7 @@ impl EventHub {
         if !inner.closed && inner.clients.len() >= self.config.max_subscribers {
             return Err(Refused::TooManySubscribers(self.config.max_subscribers));
         }
+        let mut gap = None;
         let replay: VecDeque<Arc<StreamMessage>> = match last_event_id {
             Some(after) => match inner.buffer.iter().rposition(|m| m.id == after) {
                 Some(position) => inner
@@ -349,12 +364,11 @@ impl EventHub {
                     .filter(|m| filter.matches(&m.data))
                     .cloned()
                     .collect(),
-                None => inner
-                    .buffer
-                    .iter()
-                    .filter(|m| m.id > after && filter.matches(&m.data))
-                    .cloned()
-                    .collect(),
+                None => {
+                    let (replay, missing) = resume_beyond_buffer(&inner, after, &filter);
+                    gap = missing;
+                    replay
+                }
             },
             None => {
                 let mut recent: Vec<Arc<StreamMessage>> = inner
@@ -382,22 +396,6 @@ impl EventHub {
             });
             self.inner.recount(&inner);
         }
-        // The gap a resume cannot fill from the buffer: the requested message is older than
-        // everything buffered (ids are ledger positions, so older means smaller).
-        let oldest = inner.buffer.front().map(|m| m.id);
-        let gap = match (last_event_id, oldest) {
-            (Some(after), Some(oldest)) if after < oldest && position_missing(&inner, after) => {
-                Some(Gap {
-                    after,
-                    before: oldest,
-                })
-            }
-            (Some(after), None) if after < inner.last_id => Some(Gap {
-                after,
-                before: inner.last_id.saturating_add(1),
-            }),
-            _ => None,
-        };
         drop(inner);
         Ok(Subscription {
             replay,
@@ -487,24 +485,70 @@ impl Stream for Subscription {
     }
 }
 
-/// Messages a resuming client needs that the buffer no longer has: ids greater than `after`
-/// and smaller than `before`. They are in the ledger (see [`crate::History`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Gap {
-    pub after: u64,
-    pub before: u64,
+/// Messages a resuming client needs that the buffer no longer has. They are in the ledger
+/// (see [`crate::History`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gap {
+    /// These ids, in the order they were published. With a database several replicas share,
+    /// ids follow the ledger, but changes are announced in the order they commit, which can
+    /// differ: a change with a smaller id announced after the resume point is still owed.
+    Ids(Vec<u64>),
+    /// Every id with `after < id < before`: the resume point is older than the order the hub
+    /// remembers.
+    Range { after: u64, before: u64 },
 }
 
 impl Subscription {
     /// What this resume misses from the buffer, if anything.
-    pub fn gap(&self) -> Option<Gap> {
-        self.gap
+    pub fn gap(&self) -> Option<&Gap> {
+        self.gap.as_ref()
     }
 }
 
-/// Whether message `after` is not in the buffer (a resume then cannot continue by position).
-fn position_missing(inner: &Inner, after: u64) -> bool {
-    !inner.buffer.iter().any(|m| m.id == after)
+/// For a resume from `after`, a message the buffer no longer holds: the buffered messages
+/// that came after it, and the gap before them.
+fn resume_beyond_buffer(
+    inner: &Inner,
+    after: u64,
+    filter: &StreamFilter,
+) -> (VecDeque<Arc<StreamMessage>>, Option<Gap>) {
+    if let Some(position) = inner.published.iter().rposition(|&id| id == after) {
+        let later: std::collections::HashSet<u64> =
+            inner.published.iter().skip(position + 1).copied().collect();
+        let buffered: std::collections::HashSet<u64> = inner.buffer.iter().map(|m| m.id).collect();
+        let replay = inner
+            .buffer
+            .iter()
+            .filter(|m| later.contains(&m.id) && filter.matches(&m.data))
+            .cloned()
+            .collect();
+        let missing: Vec<u64> = inner
+            .published
+            .iter()
+            .skip(position + 1)
+            .filter(|id| !buffered.contains(id))
+            .copied()
+            .collect();
+        return (replay, (!missing.is_empty()).then_some(Gap::Ids(missing)));
+    }
+    let replay = inner
+        .buffer
+        .iter()
+        .filter(|m| m.id > after && filter.matches(&m.data))
+        .cloned()
+        .collect();
+    let gap = match inner.buffer.front() {
+        Some(oldest) if after < oldest.id => Some(Gap::Range {
+            after,
+            before: oldest.id,
+        }),
+        None if after < inner.last_id => Some(Gap::Range {
+            after,
+            before: inner.last_id.saturating_add(1),
+        }),
+        _ => None,
+    };
+    (replay, gap)
 }
 
 impl Drop for Subscription {

@@ -361,12 +361,27 @@ impl faramesh_events::History for Ledger {
             .collect();
         Box::pin(async move { Ok(page) })
     }
+
+    fn with_ids<'a>(
+        &'a self,
+        ids: &'a [u64],
+    ) -> futures::future::BoxFuture<'a, Result<Vec<faramesh_events::PastMessage>, String>> {
+        let found = self
+            .0
+            .iter()
+            .filter(|m| ids.contains(&m.id))
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(found) })
+    }
 }
 
 #[tokio::test]
 async fn a_resume_older_than_the_buffer_gets_the_rest_from_the_history() {
+    // The hub remembers no publication order here: the history is read by id range.
     let hub = EventHub::new(HubConfig {
         buffer: 10,
+        remembered_order: 0,
         ..HubConfig::default()
     });
     let mut ledger = Vec::new();
@@ -401,6 +416,38 @@ async fn a_resume_older_than_the_buffer_gets_the_rest_from_the_history() {
         assert_eq!(
             even.message().await.id.as_deref(),
             Some(n.to_string().as_str())
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_resume_gets_changes_announced_after_it_even_with_smaller_ids() {
+    // Ids follow the ledger, announcements follow commits: 5 was announced after 6, so a
+    // client that saw 6 is owed 5. The buffer has forgotten both; the hub remembers the order.
+    let hub = EventHub::new(HubConfig {
+        buffer: 2,
+        ..HubConfig::default()
+    });
+    let published = [1u64, 2, 3, 4, 6, 5, 7, 8, 9, 10];
+    let mut ledger = Vec::new();
+    for id in published {
+        let data = action(&format!("a{id}"), "allowed", "agent");
+        hub.publish_with_id(id, EventKind::Updated, data.clone());
+        ledger.push(faramesh_events::PastMessage {
+            id,
+            kind: EventKind::Updated,
+            data,
+        });
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let history: Arc<dyn faramesh_events::History> = Arc::new(Ledger(ledger));
+    tokio::spawn(async move { axum::serve(listener, router(hub, Some(history))).await });
+    let mut sse = connect(addr, "", Some("6")).await;
+    for id in [5u64, 7, 8, 9, 10] {
+        assert_eq!(
+            sse.message().await.id.as_deref(),
+            Some(id.to_string().as_str())
         );
     }
 }

@@ -208,7 +208,36 @@ fn ledger_id(seq: i64) -> u64 {
 /// the stream's buffer missed.
 pub struct LedgerHistory(pub Arc<dyn Store>);
 
+fn past_messages(changes: Vec<Change>) -> Vec<faramesh_events::PastMessage> {
+    changes
+        .into_iter()
+        .map(|change| faramesh_events::PastMessage {
+            id: change.seq,
+            kind: if change.created {
+                EventKind::Created
+            } else {
+                EventKind::Updated
+            },
+            data: serde_json::to_value(change.action).unwrap_or(serde_json::Value::Null),
+        })
+        .collect()
+}
+
 impl faramesh_events::History for LedgerHistory {
+    fn with_ids<'a>(
+        &'a self,
+        ids: &'a [u64],
+    ) -> futures::future::BoxFuture<'a, Result<Vec<faramesh_events::PastMessage>, String>> {
+        Box::pin(async move {
+            let changes = self
+                .0
+                .changes_with_seqs(ids)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(past_messages(changes))
+        })
+    }
+
     fn between(
         &self,
         after: u64,
@@ -221,18 +250,7 @@ impl faramesh_events::History for LedgerHistory {
                 .changes_between(after, before, limit)
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok(changes
-                .into_iter()
-                .map(|change| faramesh_events::PastMessage {
-                    id: change.seq,
-                    kind: if change.created {
-                        EventKind::Created
-                    } else {
-                        EventKind::Updated
-                    },
-                    data: serde_json::to_value(change.action).unwrap_or(serde_json::Value::Null),
-                })
-                .collect())
+            Ok(past_messages(changes))
         })
     }
 }
@@ -320,6 +338,10 @@ impl Store for ReportingStore {
         limit: usize,
     ) -> StoreResult<Vec<Change>> {
         self.inner.changes_between(after, before, limit).await
+    }
+
+    async fn changes_with_seqs(&self, seqs: &[u64]) -> StoreResult<Vec<Change>> {
+        self.inner.changes_with_seqs(seqs).await
     }
 
     async fn last_event_seq(&self) -> StoreResult<u64> {

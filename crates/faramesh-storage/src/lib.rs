@@ -102,6 +102,10 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<Change>>;
 
+    /// The changes the ledger recorded with these sequence numbers, in ledger order; a number
+    /// that is not a change (a `created` event, or none at all) is left out.
+    async fn changes_with_seqs(&self, seqs: &[u64]) -> StoreResult<Vec<Change>>;
+
     /// The highest ledger sequence number written so far (0 for an empty ledger).
     async fn last_event_seq(&self) -> StoreResult<u64>;
 

@@ -258,6 +258,44 @@ async fn missed(client: &tokio_postgres::Client, after: u64) -> Result<Vec<Chang
         .map_err(|e| e.to_string())
 }
 
+/// The changes with these sequence numbers, in ledger order (see [`Change::from_event`]).
+pub(super) async fn changes_with_seqs(
+    client: &tokio_postgres::Client,
+    seqs: &[u64],
+) -> crate::StoreResult<Vec<Change>> {
+    let seqs: Vec<i64> = seqs.iter().filter_map(|&s| i64::try_from(s).ok()).collect();
+    let sql = format!(
+        "SELECT e.seq, e.event_type, e.meta, {} FROM events e JOIN actions a ON a.id = e.action_id \
+         WHERE e.seq = ANY($1) AND e.event_type <> 'created' ORDER BY e.seq",
+        qualified_action_columns()
+    );
+    let rows = client
+        .query(&sql, &[&seqs])
+        .await
+        .map_err(super::unavailable)?;
+    changes_of(rows)
+}
+
+fn qualified_action_columns() -> String {
+    ACTION_COLUMNS
+        .split(", ")
+        .map(|c| format!("a.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn changes_of(rows: Vec<tokio_postgres::Row>) -> crate::StoreResult<Vec<Change>> {
+    let mut changes = Vec::with_capacity(rows.len());
+    for row in rows {
+        let seq: i64 = row.try_get(0).map_err(|e| corrupt("seq", e))?;
+        let event_type: String = row.try_get(1).map_err(|e| corrupt("event_type", e))?;
+        let meta: String = row.try_get(2).map_err(|e| corrupt("meta", e))?;
+        let action = raw_action_at(&row, 3)?;
+        changes.extend(Change::from_event(seq, &event_type, &meta, &action));
+    }
+    Ok(changes)
+}
+
 /// Changes with `after < seq < before`, in ledger order, at most `limit` (see
 /// [`Change::from_event`]).
 pub(super) async fn changes_between(
@@ -271,23 +309,11 @@ pub(super) async fn changes_between(
     let sql = format!(
         "SELECT e.seq, e.event_type, e.meta, {} FROM events e JOIN actions a ON a.id = e.action_id \
          WHERE e.seq > $1 AND e.seq < $2 AND e.event_type <> 'created' ORDER BY e.seq LIMIT $3",
-        ACTION_COLUMNS
-            .split(", ")
-            .map(|c| format!("a.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        qualified_action_columns()
     );
     let rows = client
         .query(&sql, &[&after, &before, &limit])
         .await
         .map_err(super::unavailable)?;
-    let mut changes = Vec::with_capacity(rows.len());
-    for row in rows {
-        let seq: i64 = row.try_get(0).map_err(|e| corrupt("seq", e))?;
-        let event_type: String = row.try_get(1).map_err(|e| corrupt("event_type", e))?;
-        let meta: String = row.try_get(2).map_err(|e| corrupt("meta", e))?;
-        let action = raw_action_at(&row, 3)?;
-        changes.extend(Change::from_event(seq, &event_type, &meta, &action));
-    }
-    Ok(changes)
+    changes_of(rows)
 }

@@ -367,6 +367,11 @@ impl Store for PostgresStore {
         feed::changes_between(&client, after, before, limit).await
     }
 
+    async fn changes_with_seqs(&self, seqs: &[u64]) -> StoreResult<Vec<Change>> {
+        let client = self.client().await?;
+        feed::changes_with_seqs(&client, seqs).await
+    }
+
     async fn pending_since_before(&self, created_before: &str) -> StoreResult<Vec<String>> {
         let client = self.client().await?;
         let rows = client

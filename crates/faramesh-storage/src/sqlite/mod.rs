@@ -353,6 +353,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn changes_with_seqs(&self, seqs: &[u64]) -> StoreResult<Vec<Change>> {
+        let seqs = seqs.to_vec();
+        self.read(move |conn| rows::changes_with_seqs(conn, &seqs))
+            .await
+    }
+
     async fn pending_since_before(&self, created_before: &str) -> StoreResult<Vec<String>> {
         let before = created_before.to_owned();
         self.read(move |conn| {

@@ -100,21 +100,45 @@ pub(super) fn changes_between(
     before: u64,
     limit: usize,
 ) -> StoreResult<Vec<Change>> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let before = i64::try_from(before).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    changes_where(
+        conn,
+        "e.seq > ?1 AND e.seq < ?2 AND e.event_type <> 'created' ORDER BY e.seq LIMIT ?3",
+        params![after, before, limit],
+    )
+}
+
+/// See [`crate::Store::changes_with_seqs`].
+pub(super) fn changes_with_seqs(conn: &Connection, seqs: &[u64]) -> StoreResult<Vec<Change>> {
+    // One parameter for any number of values: a JSON array, read by SQLite's json_each.
+    let list = serde_json::to_string(seqs).map_err(|e| crate::decode::corrupt("seqs", e))?;
+    changes_where(
+        conn,
+        "e.seq IN (SELECT value FROM json_each(?1)) AND e.event_type <> 'created' ORDER BY e.seq",
+        params![list],
+    )
+}
+
+/// The changes of the events matching `condition` (on `e`, the events, joined with `a`, their
+/// actions).
+fn changes_where(
+    conn: &Connection,
+    condition: &str,
+    values: impl rusqlite::Params,
+) -> StoreResult<Vec<Change>> {
     let sql = format!(
-        "SELECT e.seq, e.event_type, e.meta, {} FROM events e JOIN actions a ON a.rowid = e.action_pos \
-         WHERE e.seq > ?1 AND e.seq < ?2 AND e.event_type <> 'created' ORDER BY e.seq LIMIT ?3",
+        "SELECT e.seq, e.event_type, e.meta, {} FROM events e JOIN actions a ON a.rowid = e.action_pos WHERE {condition}",
         ACTION_COLUMNS
             .split(", ")
             .map(|c| format!("a.{c}"))
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let after = i64::try_from(after).unwrap_or(i64::MAX);
-    let before = i64::try_from(before).unwrap_or(i64::MAX);
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
     let rows = stmt
-        .query_map(params![after, before, limit], |row| {
+        .query_map(values, |row| {
             let seq: i64 = row.get(0)?;
             let event_type: String = row.get(1)?;
             let meta: String = row.get(2)?;

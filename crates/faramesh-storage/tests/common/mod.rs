@@ -42,6 +42,7 @@ macro_rules! contract_tests {
             api_tokens_are_stored_by_hash_named_uniquely_and_revocable,
             transitions_of_one_action_committed_together_chain_in_order,
             every_combination_of_listing_filters_lists_the_matching_actions_newest_first,
+            the_ledger_gives_back_the_changes_the_stream_announced,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {
@@ -647,4 +648,54 @@ pub async fn every_combination_of_listing_filters_lists_the_matching_actions_new
         };
         assert_eq!(store.list_actions(&filter).await.unwrap(), Vec::new());
     }
+}
+
+/// What a resuming stream reads from the ledger: each change as it was announced, by range or
+/// by sequence numbers, never a `created` event on its own.
+pub async fn the_ledger_gives_back_the_changes_the_stream_announced(backend: &Backend) {
+    let store = backend.open().await;
+    let first = store
+        .create_action(submission(action(ActionStatus::PendingApproval, "shell")))
+        .await
+        .unwrap();
+    let (_, approved) = store
+        .transition(
+            &first.action.id,
+            Transition::Approve,
+            TransitionUpdate::default(),
+        )
+        .await
+        .unwrap();
+    let second = store
+        .create_action(submission(action(ActionStatus::PendingApproval, "http")))
+        .await
+        .unwrap();
+    let decided = |created: &faramesh_storage::Created| {
+        u64::try_from(created.events.iter().map(|e| e.seq).max().unwrap()).unwrap()
+    };
+    let approved_seq = u64::try_from(approved.seq).unwrap();
+    let all = store.changes_between(0, u64::MAX, 100).await.unwrap();
+    let seqs: Vec<u64> = all.iter().map(|c| c.seq).collect();
+    assert_eq!(seqs, [decided(&first), approved_seq, decided(&second)]);
+    assert!(all[0].created && !all[1].created && all[2].created);
+    assert_eq!(all[0].action.status, "pending_approval", "as it was then");
+    assert_eq!(all[1].action.status, "approved");
+    assert_eq!(
+        store.changes_between(0, u64::MAX, 2).await.unwrap().len(),
+        2,
+        "a page"
+    );
+    let picked = store
+        .changes_with_seqs(&[decided(&second), approved_seq, 1_000_000])
+        .await
+        .unwrap();
+    let picked: Vec<u64> = picked.iter().map(|c| c.seq).collect();
+    assert_eq!(picked, [approved_seq, decided(&second)]);
+    // A `created` event is announced with its decision, not alone.
+    let created_seq = u64::try_from(first.events[0].seq).unwrap();
+    assert!(store
+        .changes_with_seqs(&[created_seq])
+        .await
+        .unwrap()
+        .is_empty());
 }
