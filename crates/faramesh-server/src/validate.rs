@@ -1,7 +1,7 @@
 //! Request bodies checked field by field (docs/api.md), so every refusal names the field.
 
 use crate::error::ApiError;
-use faramesh_core::json::{first_duplicate_key, DuplicateKey, ReceivedObject};
+use faramesh_core::json::{duplicate_key_in, DuplicateKey, ReceivedObject};
 use faramesh_core::ActionRequest;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -65,10 +65,11 @@ pub fn action_request(body: &RawValue) -> Result<Submission, ApiError> {
     let not_json = |e: serde_json::Error| invalid(format!("The body is not valid JSON: {e}"));
     // Params and context are kept as their text. With a key given twice, the parsed map would
     // keep one value while the text shows both: what is decided would not be what is shown.
-    if let Some(duplicate) = first_duplicate_key(body.get()).map_err(not_json)? {
+    let parsed: Value = serde_json::from_str(body.get()).map_err(not_json)?;
+    if let Some(duplicate) = duplicate_key_in(body.get(), &parsed).map_err(not_json)? {
         return Err(duplicate_key(&duplicate));
     }
-    let Value::Object(mut map) = serde_json::from_str(body.get()).map_err(not_json)? else {
+    let Value::Object(mut map) = parsed else {
         return Err(invalid(format!(
             "The body must be a JSON object with {}",
             SUBMIT_FIELDS.join(", ")

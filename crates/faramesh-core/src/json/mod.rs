@@ -12,7 +12,9 @@ pub mod received;
 
 pub use canonical::{canonical_string, write_canonical, CanonicalError};
 pub use probe::probe_text;
-pub use received::{first_duplicate_key, DuplicateKey, ReceivedError, ReceivedObject};
+pub use received::{
+    duplicate_key_in, first_duplicate_key, DuplicateKey, ReceivedError, ReceivedObject,
+};
 
 /// Position of the first byte at or after `from` that must be escaped. Skips eight clean
 /// bytes at a time: strings are most of what is hashed, and almost none of their bytes need

@@ -45,16 +45,19 @@ pub struct DuplicateKey {
 impl ReceivedObject {
     /// Reads `text`, which must be one JSON object with no key twice in any of its objects.
     pub fn parse(text: &str) -> Result<ReceivedObject, ReceivedError> {
-        // Checked on the text as given: compacting an invalid text could make it valid
+        // Parsed as given, before compacting: compacting an invalid text could make it valid
         // (`[1 2]` would become `[12]`).
-        if let Some(duplicate) = first_duplicate_key(text)? {
-            return Err(ReceivedError::DuplicateKey(duplicate));
+        let Value::Object(map) = serde_json::from_str(text)? else {
+            return Err(ReceivedError::NotObject);
+        };
+        let (compacted, keys) = compact(text);
+        if keys != entries_in_object(&map) {
+            if let Some(duplicate) = first_duplicate_key(text)? {
+                return Err(ReceivedError::DuplicateKey(duplicate));
+            }
         }
-        let text = RawValue::from_string(compact(text))?;
-        match serde_json::from_str(text.get())? {
-            Value::Object(map) => Ok(ReceivedObject { text, map }),
-            _ => Err(ReceivedError::NotObject),
-        }
+        let text = RawValue::from_string(compacted)?;
+        Ok(ReceivedObject { text, map })
     }
 
     /// An object read back from storage, which holds only texts that [`ReceivedObject::parse`]
@@ -119,11 +122,13 @@ impl<'de> Deserialize<'de> for ReceivedObject {
     }
 }
 
-/// `text` without the whitespace between tokens. `text` must be valid JSON, so outside strings
-/// every space, tab and line break is insignificant.
-fn compact(text: &str) -> String {
+/// `text` without the whitespace between tokens, and how many keys it has (in all its
+/// objects). `text` must be valid JSON, so outside strings every space, tab and line break is
+/// insignificant, and a string followed by `:` is a key.
+fn compact(text: &str) -> (String, usize) {
     let mut out = String::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
+    let (mut in_string, mut escaped, mut after_string) = (false, false, false);
+    let mut keys = 0;
     for c in text.chars() {
         if in_string {
             if escaped {
@@ -132,15 +137,48 @@ fn compact(text: &str) -> String {
                 escaped = true;
             } else if c == '"' {
                 in_string = false;
+                after_string = true;
             }
-        } else if c == '"' {
-            in_string = true;
         } else if matches!(c, ' ' | '\t' | '\n' | '\r') {
             continue;
+        } else {
+            if after_string && c == ':' {
+                keys += 1;
+            }
+            after_string = false;
+            if c == '"' {
+                in_string = true;
+            }
         }
         out.push(c);
     }
-    out
+    (out, keys)
+}
+
+/// How many entries the objects in `value` have, nested ones included.
+fn entries(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => entries_in_object(map),
+        Value::Array(items) => items.iter().map(entries).sum(),
+        _ => 0,
+    }
+}
+
+fn entries_in_object(map: &Map<String, Value>) -> usize {
+    map.len() + map.values().map(entries).sum::<usize>()
+}
+
+/// The first key given twice in the JSON `text`, which parsed as `parsed`. Costs one scan of
+/// the text when there is none: a key given twice leaves fewer entries in the parsed value
+/// than keys in the text, and only then is the text walked to find it.
+pub fn duplicate_key_in(
+    text: &str,
+    parsed: &Value,
+) -> Result<Option<DuplicateKey>, serde_json::Error> {
+    if compact(text).1 == entries(parsed) {
+        return Ok(None);
+    }
+    first_duplicate_key(text)
 }
 
 /// The first key that appears twice in one object of the JSON `text`, in reading order. Keys
@@ -259,7 +297,9 @@ impl<'de> Visitor<'de> for Walk<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{first_duplicate_key, ReceivedError, ReceivedObject};
+    use super::{
+        compact, duplicate_key_in, first_duplicate_key, ReceivedError, ReceivedObject, Value,
+    };
 
     #[test]
     fn number_text_key_order_and_escapes_survive() {
@@ -288,6 +328,26 @@ mod tests {
             ReceivedObject::parse(r#"{"x": {"y": 1, "y": 1}}"#),
             Err(ReceivedError::DuplicateKey(d)) if d.key == "y" && d.path == "x.y"
         ));
+    }
+
+    #[test]
+    fn the_quick_duplicate_check_counts_only_keys() {
+        let check = |text: &str| {
+            let parsed: Value = serde_json::from_str(text).unwrap();
+            duplicate_key_in(text, &parsed).unwrap().map(|d| d.path)
+        };
+        // Colons, quotes and braces inside strings are not keys.
+        assert_eq!(
+            check(r#"{"a" : "x:y", "b\":c" :{"k":[{"z":1},"{\"q\":2}"]}, "n": 1E2}"#),
+            None
+        );
+        assert_eq!(check(r#"[{"a":1},{"a":2}]"#), None);
+        assert_eq!(
+            check(r#"{"a":[{"k":"v","k" : "w"}]}"#),
+            Some("a[0].k".to_owned())
+        );
+        let (text, keys) = compact("{ \"a\" :\n [1, {\"b\": \"c : d\"}] }");
+        assert_eq!((text.as_str(), keys), (r#"{"a":[1,{"b":"c : d"}]}"#, 2));
     }
 
     #[test]
