@@ -99,7 +99,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
             tokens.clone(),
         )));
     }
-    Ok(AppState {
+    Ok(AppState::new(state::Shared {
         tokens,
         shared_database,
         confirmations,
@@ -110,7 +110,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
         metrics,
         changes,
         executors,
-    })
+    }))
 }
 
 /// Publishes every replica's committed changes on this replica's live stream, with the ledger

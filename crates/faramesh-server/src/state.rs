@@ -25,8 +25,28 @@ pub struct Loaded {
     pub loaded_at: String,
 }
 
+/// What every request handler shares. One `Arc`: the middleware layers clone the state for
+/// every request, and one reference count costs less than one per field (perf put cloning and
+/// dropping a state of ten `Arc`s at about 10% of the decide route's samples).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The server's parts; see [`AppState`].
+pub struct Shared {
     /// The storage, wrapped in [`ReportingStore`]: every action it creates or transitions is
     /// reported to [`Changes`], whoever asked for it.
     pub store: Arc<dyn Store>,
