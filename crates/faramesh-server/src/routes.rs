@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use faramesh_core::{ActionStatus, Decision, EventType, Transition};
+use faramesh_core::{ActionRequest, ActionStatus, Decision, EventType, Transition};
 use faramesh_storage::{ActionFilter, ActionRecord, NewAction, NewEvent, TransitionUpdate};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -92,18 +92,28 @@ pub async fn submit_action(
     demo: bool,
 ) -> Result<ActionRecord, ApiError> {
     let loaded = state.loaded.load();
-    let decision = loaded.engine.decide(&submission.request());
+    // The maps are lent to the engine and taken back, not copied.
+    let (params_text, params) = submission.params.into_parts();
+    let (context_text, context) = submission.context.into_parts();
+    let request = ActionRequest {
+        agent_id: submission.agent_id,
+        tool: submission.tool,
+        operation: submission.operation,
+        params,
+        context,
+    };
+    let decision = loaded.engine.decide(&request);
     let status = ActionStatus::from_outcome(decision.outcome);
     state
         .metrics
         .decision(decision.outcome.as_str(), &decision.reason_code);
     let record = ActionRecord {
         id: faramesh_storage::new_action_id(),
-        agent_id: submission.agent_id,
-        tool: submission.tool,
-        operation: submission.operation,
-        params: submission.params,
-        context: submission.context,
+        agent_id: request.agent_id,
+        tool: request.tool,
+        operation: request.operation,
+        params: params_text.rejoin(request.params),
+        context: context_text.rejoin(request.context),
         status,
         decision: Some(decision.decision().to_owned()),
         reason: Some(decision.reason.to_string()),

@@ -1,7 +1,7 @@
 //! Request bodies checked field by field (docs/api.md), so every refusal names the field.
 
 use crate::error::ApiError;
-use faramesh_core::json::{duplicate_key_in, DuplicateKey, ReceivedObject};
+use faramesh_core::json::{DuplicateKey, ReceivedError, ReceivedObject};
 use faramesh_core::ActionRequest;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -17,7 +17,7 @@ fn invalid(detail: String) -> ApiError {
 }
 
 /// A submission that passed validation, with params and context as received: what is stored
-/// and shown. Decisions read their parsed maps ([`Submission::request`]).
+/// and shown. Decisions read their parsed maps.
 #[derive(Debug)]
 pub struct Submission {
     pub agent_id: String,
@@ -28,17 +28,6 @@ pub struct Submission {
 }
 
 impl Submission {
-    /// The request the engine decides.
-    pub fn request(&self) -> ActionRequest {
-        ActionRequest {
-            agent_id: self.agent_id.clone(),
-            tool: self.tool.clone(),
-            operation: self.operation.clone(),
-            params: self.params.map().clone(),
-            context: self.context.map().clone(),
-        }
-    }
-
     /// The request the engine decides, when the received text is no longer needed.
     pub fn into_request(self) -> ActionRequest {
         ActionRequest {
@@ -51,85 +40,126 @@ impl Submission {
     }
 }
 
-/// The texts of `params` and `context` exactly as in the body.
-#[derive(Deserialize)]
-struct ReceivedTexts<'a> {
-    #[serde(borrow)]
-    params: Option<&'a RawValue>,
-    #[serde(borrow)]
-    context: Option<&'a RawValue>,
+/// The top-level fields of a body, in order, each as its text: read in one pass, without
+/// building values for params and context that are parsed once, from their text, anyway.
+struct Fields<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Fields<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Fields<'de>, A::Error> {
+                let mut fields = Vec::with_capacity(SUBMIT_FIELDS.len());
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                    fields.push(entry);
+                }
+                Ok(Fields(fields))
+            }
+        }
+        deserializer.deserialize_map(Visit)
+    }
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, text)| *text)
+    }
 }
 
 /// The body of `POST /v1/actions` and `POST /v1/gate/decide`.
 pub fn action_request(body: &RawValue) -> Result<Submission, ApiError> {
-    let not_json = |e: serde_json::Error| invalid(format!("The body is not valid JSON: {e}"));
+    let fields = match serde_json::from_str::<Fields>(body.get()) {
+        Ok(fields) => fields,
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            return Err(invalid(format!(
+                "The body must be a JSON object with {}",
+                SUBMIT_FIELDS.join(", ")
+            )))
+        }
+        Err(e) => return Err(invalid(format!("The body is not valid JSON: {e}"))),
+    };
     // Params and context are kept as their text. With a key given twice, the parsed map would
     // keep one value while the text shows both: what is decided would not be what is shown.
-    let parsed: Value = serde_json::from_str(body.get()).map_err(not_json)?;
-    if let Some(duplicate) = duplicate_key_in(body.get(), &parsed).map_err(not_json)? {
-        return Err(duplicate_key(&duplicate));
+    // Keys inside params and context are checked as they are read.
+    for (i, (key, _)) in fields.0.iter().enumerate() {
+        if fields.0[..i].iter().any(|(seen, _)| seen == key) {
+            return Err(duplicate_key(&DuplicateKey {
+                key: key.clone(),
+                path: key.clone(),
+            }));
+        }
     }
-    let Value::Object(mut map) = parsed else {
-        return Err(invalid(format!(
-            "The body must be a JSON object with {}",
-            SUBMIT_FIELDS.join(", ")
-        )));
-    };
-    if let Some(unknown) = map.keys().find(|k| !SUBMIT_FIELDS.contains(&k.as_str())) {
+    if let Some((unknown, _)) = fields
+        .0
+        .iter()
+        .find(|(key, _)| !SUBMIT_FIELDS.contains(&key.as_str()))
+    {
         return Err(invalid(format!(
             "Unknown field `{unknown}`; allowed fields are {}",
             SUBMIT_FIELDS.join(", ")
         )));
     }
-    let agent_id = identifier(&mut map, "agent_id")?;
-    let tool = identifier(&mut map, "tool")?;
-    let operation = identifier(&mut map, "operation")?;
-    match map.remove("params") {
-        Some(Value::Object(_)) => {}
+    let agent_id = identifier(fields.get("agent_id"), "agent_id")?;
+    let tool = identifier(fields.get("tool"), "tool")?;
+    let operation = identifier(fields.get("operation"), "operation")?;
+    let params = match fields.get("params") {
+        Some(text) => received(text, "params")?,
         None => {
             return Err(invalid(
                 "`params` is required and must be an object (use {} for none)".to_owned(),
             ))
         }
-        Some(other) => {
-            return Err(invalid(format!(
-                "`params` must be an object, not {}",
-                kind(&other)
-            )))
-        }
     };
-    match map.remove("context") {
-        None | Some(Value::Null | Value::Object(_)) => {}
-        Some(other) => {
-            return Err(invalid(format!(
-                "`context` must be an object, not {}",
-                kind(&other)
-            )))
-        }
-    }
-    let texts: ReceivedTexts = serde_json::from_str(body.get()).map_err(not_json)?;
-    let received = |text: Option<&RawValue>, field: &str| {
-        // An absent or null context is the empty object (a null reads as `None`).
-        let Some(text) = text else {
-            return Ok(ReceivedObject::default());
-        };
-        ReceivedObject::parse(text.get()).map_err(|e| invalid(format!("`{field}`: {e}")))
+    let context = match fields.get("context") {
+        // An absent or null context is the empty object.
+        None => ReceivedObject::default(),
+        Some(text) if text.get() == "null" => ReceivedObject::default(),
+        Some(text) => received(text, "context")?,
     };
-    let params = received(texts.params, "params")?;
-    let context = received(texts.context, "context")?;
-    check_params(params.map())?;
+    let mut scratch = String::new();
+    check_params(&params, &mut scratch)?;
     if tool == "http" {
         // The executor sends the operation's method; params that say otherwise would show a
         // reviewer (or a rule on params) one request while another is decided.
         faramesh_executors::check_http_params(&operation, params.map()).map_err(invalid)?;
     }
-    check_nested(&Value::Object(context.map().clone()), "context", 0)?;
+    check_object(context.map(), &Path::Field("context"), 0, &mut scratch)?;
     Ok(Submission {
         agent_id,
         tool,
         operation,
         params,
         context,
+    })
+}
+
+/// `field`'s text as a received object, or the refusal naming what is wrong with it.
+fn received(text: &RawValue, field: &str) -> Result<ReceivedObject, ApiError> {
+    if !text.get().starts_with('{') {
+        let value: Value = serde_json::from_str(text.get()).unwrap_or(Value::Null);
+        return Err(invalid(format!(
+            "`{field}` must be an object, not {}",
+            kind(&value)
+        )));
+    }
+    ReceivedObject::parse(text.get()).map_err(|e| match e {
+        ReceivedError::DuplicateKey(d) => duplicate_key(&DuplicateKey {
+            path: format!("{field}.{}", d.path),
+            key: d.key,
+        }),
+        other => invalid(format!("`{field}`: {other}")),
     })
 }
 
@@ -140,8 +170,9 @@ fn duplicate_key(d: &DuplicateKey) -> ApiError {
     ))
 }
 
-fn identifier(map: &mut Map<String, Value>, field: &str) -> Result<String, ApiError> {
-    match map.remove(field) {
+fn identifier(text: Option<&RawValue>, field: &str) -> Result<String, ApiError> {
+    let value = text.map(|t| serde_json::from_str(t.get()).unwrap_or(Value::Null));
+    match value {
         Some(Value::String(s)) => {
             if s.trim().is_empty() {
                 Err(invalid(format!("`{field}` must not be empty")))
@@ -165,36 +196,65 @@ fn identifier(map: &mut Map<String, Value>, field: &str) -> Result<String, ApiEr
     }
 }
 
-fn check_params(params: &Map<String, Value>) -> Result<(), ApiError> {
-    let size = serde_json::to_string(params)
-        .map(|s| s.len())
-        .unwrap_or(usize::MAX);
+fn check_params(params: &ReceivedObject, scratch: &mut String) -> Result<(), ApiError> {
+    let size = params.text().len();
     if size > MAX_PARAMS_BYTES {
         return Err(invalid(format!(
             "`params` is {size} bytes as JSON; the limit is {MAX_PARAMS_BYTES}"
         )));
     }
-    let params = Value::Object(params.clone());
-    check_nested(&params, "params", 0)
+    check_object(params.map(), &Path::Field("params"), 0, scratch)
+}
+
+/// Where a value is, written out only for a refusal (`params.a[2].b`): checking a valid
+/// request allocates nothing per key.
+enum Path<'a> {
+    Field(&'a str),
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Field(name) => f.write_str(name),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
 }
 
 /// Objects nest at most ten levels deep, strings are at most 10,000 characters, and every
-/// number has a canonical form (so the request can be hashed).
-fn check_nested(value: &Value, path: &str, depth: usize) -> Result<(), ApiError> {
+/// number has a canonical form (so the request can be hashed). `scratch` is reused for the
+/// canonical form of each number.
+fn check_object(
+    map: &Map<String, Value>,
+    path: &Path<'_>,
+    depth: usize,
+    scratch: &mut String,
+) -> Result<(), ApiError> {
+    if depth >= MAX_OBJECT_DEPTH {
+        return Err(invalid(format!(
+            "`{path}` nests objects deeper than {MAX_OBJECT_DEPTH} levels"
+        )));
+    }
+    for (key, item) in map {
+        check_value(item, &Path::Key(path, key), depth + 1, scratch)?;
+    }
+    Ok(())
+}
+
+fn check_value(
+    value: &Value,
+    path: &Path<'_>,
+    depth: usize,
+    scratch: &mut String,
+) -> Result<(), ApiError> {
     match value {
-        Value::Object(map) => {
-            if depth >= MAX_OBJECT_DEPTH {
-                return Err(invalid(format!(
-                    "`{path}` nests objects deeper than {MAX_OBJECT_DEPTH} levels"
-                )));
-            }
-            for (key, item) in map {
-                check_nested(item, &format!("{path}.{key}"), depth + 1)?;
-            }
-        }
+        Value::Object(map) => check_object(map, path, depth, scratch)?,
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                check_nested(item, &format!("{path}[{i}]"), depth)?;
+                check_value(item, &Path::Index(path, i), depth, scratch)?;
             }
         }
         Value::String(s) if s.chars().count() > MAX_TEXT => {
@@ -202,13 +262,10 @@ fn check_nested(value: &Value, path: &str, depth: usize) -> Result<(), ApiError>
                 "`{path}` is a string longer than {MAX_TEXT} characters"
             )));
         }
-        Value::Number(n) => {
-            let mut out = String::new();
-            if let Err(e) =
-                faramesh_core::json::write_canonical(&mut out, &Value::Number(n.clone()))
-            {
-                return Err(invalid(format!("`{path}`: {e}")));
-            }
+        Value::Number(_) => {
+            scratch.clear();
+            faramesh_core::json::write_canonical(scratch, value)
+                .map_err(|e| invalid(format!("`{path}`: {e}")))?;
         }
         _ => {}
     }

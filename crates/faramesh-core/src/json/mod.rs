@@ -13,7 +13,7 @@ pub mod received;
 pub use canonical::{canonical_string, write_canonical, CanonicalError};
 pub use probe::probe_text;
 pub use received::{
-    duplicate_key_in, first_duplicate_key, DuplicateKey, ReceivedError, ReceivedObject,
+    first_duplicate_key, DuplicateKey, ReceivedError, ReceivedObject, ReceivedText,
 };
 
 /// Position of the first byte at or after `from` that must be escaped. Skips eight clean
