@@ -14,11 +14,18 @@ use serde_json::{json, Value};
 const LIMIT: Duration = Duration::from_secs(10);
 
 async fn serve(hub: Arc<EventHub>) -> SocketAddr {
+    serve_with_history(hub, None).await
+}
+
+async fn serve_with_history(
+    hub: Arc<EventHub>,
+    history: Option<Arc<dyn faramesh_events::History>>,
+) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(async move { axum::serve(listener, router(hub, None)).await });
+    tokio::spawn(async move { axum::serve(listener, router(hub, history)).await });
     addr
 }
 
@@ -376,6 +383,26 @@ impl faramesh_events::History for Ledger {
     }
 }
 
+/// Publishes messages with these ids, in this order, each recorded in a ledger too; serves
+/// the hub with that ledger as its history.
+async fn serve_published(
+    hub: Arc<EventHub>,
+    ids: &[u64],
+    agent: fn(u64) -> &'static str,
+) -> SocketAddr {
+    let mut ledger = Vec::new();
+    for &id in ids {
+        let data = action(&format!("a{id}"), "allowed", agent(id));
+        hub.publish_with_id(id, EventKind::Updated, data.clone());
+        ledger.push(faramesh_events::PastMessage {
+            id,
+            kind: EventKind::Updated,
+            data,
+        });
+    }
+    serve_with_history(hub, Some(Arc::new(Ledger(ledger)))).await
+}
+
 #[tokio::test]
 async fn a_resume_older_than_the_buffer_gets_the_rest_from_the_history() {
     // The hub remembers no publication order here: the history is read by id range.
@@ -384,25 +411,9 @@ async fn a_resume_older_than_the_buffer_gets_the_rest_from_the_history() {
         remembered_order: 0,
         ..HubConfig::default()
     });
-    let mut ledger = Vec::new();
     // More than a page of history, so paging is exercised too.
-    for n in 1..=1_200u64 {
-        let data = action(
-            &format!("a{n}"),
-            "allowed",
-            if n % 2 == 0 { "even" } else { "odd" },
-        );
-        hub.publish_with_id(n, EventKind::Updated, data.clone());
-        ledger.push(faramesh_events::PastMessage {
-            id: n,
-            kind: EventKind::Updated,
-            data,
-        });
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let history: Arc<dyn faramesh_events::History> = Arc::new(Ledger(ledger));
-    tokio::spawn(async move { axum::serve(listener, router(hub, Some(history))).await });
+    let ids: Vec<u64> = (1..=1_200).collect();
+    let addr = serve_published(hub, &ids, |n| if n % 2 == 0 { "even" } else { "odd" }).await;
 
     let mut sse = connect(addr, "", Some("3")).await;
     for n in 4..=1_200u64 {
@@ -428,21 +439,7 @@ async fn a_resume_gets_changes_announced_after_it_even_with_smaller_ids() {
         buffer: 2,
         ..HubConfig::default()
     });
-    let published = [1u64, 2, 3, 4, 6, 5, 7, 8, 9, 10];
-    let mut ledger = Vec::new();
-    for id in published {
-        let data = action(&format!("a{id}"), "allowed", "agent");
-        hub.publish_with_id(id, EventKind::Updated, data.clone());
-        ledger.push(faramesh_events::PastMessage {
-            id,
-            kind: EventKind::Updated,
-            data,
-        });
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let history: Arc<dyn faramesh_events::History> = Arc::new(Ledger(ledger));
-    tokio::spawn(async move { axum::serve(listener, router(hub, Some(history))).await });
+    let addr = serve_published(hub, &[1, 2, 3, 4, 6, 5, 7, 8, 9, 10], |_| "agent").await;
     let mut sse = connect(addr, "", Some("6")).await;
     for id in [5u64, 7, 8, 9, 10] {
         assert_eq!(

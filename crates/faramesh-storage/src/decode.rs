@@ -11,6 +11,15 @@ pub(crate) const ACTION_COLUMNS: &str = "id, agent_id, tool, operation, params, 
     risk_level, approval_token, policy_version, outcome, reason_code, reason_details, request_hash, policy_hash, \
     profile_id, profile_version, profile_hash, runtime_version, provenance_id, result, demo, created_at, updated_at";
 
+/// `ACTION_COLUMNS` qualified with a table alias (`a.id, a.agent_id, …`), for joins.
+pub(crate) fn qualified_action_columns(alias: &str) -> String {
+    ACTION_COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) const EVENT_COLUMNS: &str =
     "seq, id, action_id, event_type, meta, created_at, prev_hash, record_hash";
 

@@ -5,7 +5,7 @@
 //! missed while disconnected are not caught up here: the token version (see
 //! `Store::token_version`) shows a replica that it missed some.
 
-use super::{raw_action_at, ACTION_COLUMNS};
+use super::raw_action_at;
 use crate::decode::{corrupt, decode_token};
 use crate::{Change, FeedItem, TokenChange, TokenRecord};
 use futures::StreamExt;
@@ -267,21 +267,13 @@ pub(super) async fn changes_with_seqs(
     let sql = format!(
         "SELECT e.seq, e.event_type, e.meta, {} FROM events e JOIN actions a ON a.id = e.action_id \
          WHERE e.seq = ANY($1) AND e.event_type <> 'created' ORDER BY e.seq",
-        qualified_action_columns()
+        crate::decode::qualified_action_columns("a")
     );
     let rows = client
         .query(&sql, &[&seqs])
         .await
         .map_err(super::unavailable)?;
     changes_of(rows)
-}
-
-fn qualified_action_columns() -> String {
-    ACTION_COLUMNS
-        .split(", ")
-        .map(|c| format!("a.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn changes_of(rows: Vec<tokio_postgres::Row>) -> crate::StoreResult<Vec<Change>> {
@@ -309,7 +301,7 @@ pub(super) async fn changes_between(
     let sql = format!(
         "SELECT e.seq, e.event_type, e.meta, {} FROM events e JOIN actions a ON a.id = e.action_id \
          WHERE e.seq > $1 AND e.seq < $2 AND e.event_type <> 'created' ORDER BY e.seq LIMIT $3",
-        qualified_action_columns()
+        crate::decode::qualified_action_columns("a")
     );
     let rows = client
         .query(&sql, &[&after, &before, &limit])

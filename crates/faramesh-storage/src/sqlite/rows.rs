@@ -10,15 +10,20 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 const ACTION_POS: &str = "(SELECT rowid FROM actions WHERE id = ?1)";
 
 fn raw_action(row: &Row<'_>) -> rusqlite::Result<RawAction> {
+    raw_action_at(row, 0)
+}
+
+/// The action whose `ACTION_COLUMNS` start at column `first` of `row`.
+fn raw_action_at(row: &Row<'_>, first: usize) -> rusqlite::Result<RawAction> {
     let mut text: [Option<String>; 25] = Default::default();
     for (i, slot) in text.iter_mut().enumerate().take(23) {
-        *slot = row.get(i)?;
+        *slot = row.get(first + i)?;
     }
-    text[23] = row.get(24)?;
-    text[24] = row.get(25)?;
+    text[23] = row.get(first + 24)?;
+    text[24] = row.get(first + 25)?;
     Ok(RawAction {
         text,
-        demo: row.get::<_, i64>(23)? != 0,
+        demo: row.get::<_, i64>(first + 23)? != 0,
     })
 }
 
@@ -130,11 +135,7 @@ fn changes_where(
 ) -> StoreResult<Vec<Change>> {
     let sql = format!(
         "SELECT e.seq, e.event_type, e.meta, {} FROM events e JOIN actions a ON a.rowid = e.action_pos WHERE {condition}",
-        ACTION_COLUMNS
-            .split(", ")
-            .map(|c| format!("a.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        crate::decode::qualified_action_columns("a")
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
     let rows = stmt
@@ -142,17 +143,7 @@ fn changes_where(
             let seq: i64 = row.get(0)?;
             let event_type: String = row.get(1)?;
             let meta: String = row.get(2)?;
-            let mut text: [Option<String>; 25] = Default::default();
-            for (i, slot) in text.iter_mut().enumerate().take(23) {
-                *slot = row.get(3 + i)?;
-            }
-            text[23] = row.get(3 + 24)?;
-            text[24] = row.get(3 + 25)?;
-            let raw = RawAction {
-                text,
-                demo: row.get::<_, i64>(3 + 23)? != 0,
-            };
-            Ok((seq, event_type, meta, raw))
+            Ok((seq, event_type, meta, raw_action_at(row, 3)?))
         })
         .map_err(unavailable)?;
     let mut changes = Vec::new();
