@@ -138,9 +138,6 @@ enum Expired {
     Header,
     Idle,
     Write,
-    /// Not a limit: a busy connection looks again whether its response has finished (a
-    /// response ends inside hyper's poll, which does not poll the reading side again).
-    Recheck,
 }
 
 /// The connection's clocks. One timer serves them all: it is armed at the earliest deadline and,
@@ -217,18 +214,21 @@ impl Clock {
         self.write_blocked_since.get_or_insert_with(Instant::now);
     }
 
-    fn deadline(&self) -> Option<(Instant, Expired)> {
+    /// The next moment to look, and the limit that runs out then; `None` for a busy
+    /// connection's look at whether its response has finished (a response ends inside hyper's
+    /// poll, which does not poll the reading side again), which ends nothing.
+    fn deadline(&self) -> (Instant, Option<Expired>) {
         let phase = match self.phase {
-            Phase::Head(since) => Some((since + self.timeouts.header, Expired::Header)),
-            Phase::Idle(since) => Some((since + self.timeouts.idle, Expired::Idle)),
-            Phase::Busy(since) => Some((since + self.timeouts.idle, Expired::Recheck)),
+            Phase::Head(since) => (since + self.timeouts.header, Some(Expired::Header)),
+            Phase::Idle(since) => (since + self.timeouts.idle, Some(Expired::Idle)),
+            Phase::Busy(since) => (since + self.timeouts.idle, None),
         };
         let write = self
             .write_blocked_since
-            .map(|since| (since + self.timeouts.write, Expired::Write));
-        match (phase, write) {
-            (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
-            (a, b) => a.or(b),
+            .map(|since| (since + self.timeouts.write, Some(Expired::Write)));
+        match write {
+            Some(write) if write.0 < phase.0 => write,
+            _ => phase,
         }
     }
 
@@ -237,11 +237,9 @@ impl Clock {
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<Expired> {
         self.observe();
         loop {
-            let Some((deadline, which)) = self.deadline() else {
-                return Poll::Pending;
-            };
+            let (deadline, which) = self.deadline();
             if Instant::now() >= deadline {
-                if which != Expired::Recheck {
+                if let Some(which) = which {
                     return Poll::Ready(which);
                 }
                 self.phase = Phase::Busy(Instant::now());
@@ -280,9 +278,7 @@ fn timed_out(which: Expired) -> io::Error {
     let what = match which {
         Expired::Header => "the request head did not arrive within the header timeout",
         Expired::Idle => "the connection was idle beyond the idle timeout",
-        Expired::Write | Expired::Recheck => {
-            "the client did not read the response within the write timeout"
-        }
+        Expired::Write => "the client did not read the response within the write timeout",
     };
     io::Error::new(io::ErrorKind::TimedOut, what)
 }
