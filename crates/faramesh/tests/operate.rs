@@ -643,17 +643,7 @@ fn audit_export_is_verifiable_offline_and_tampering_shows() {
         ["action", "event", "event", "action", "event", "event", "event"]
     );
 
-    let file = s.dir.path().join("export.jsonl");
-    std::fs::write(&file, &text).unwrap();
-    cli(&s)
-        .arg("verify-log")
-        .arg("--file")
-        .arg(&file)
-        .assert()
-        .success()
-        .stdout(predicate::str::contains(
-            "2 action(s), 5 event(s): every chain is intact",
-        ));
+    let file = verify_export(&s, &text, "2 action(s), 5 event(s): every chain is intact");
 
     let tampered = text.replacen(
         r#""decision":"require_approval""#,
@@ -707,17 +697,22 @@ fn audit_export_keeps_params_as_sent() {
     );
     assert!(action.ends_with(r#","record":"action"}"#), "{action}");
 
+    verify_export(&s, &text, "1 action(s), 2 event(s): every chain is intact");
+}
+
+/// Writes an export to a file and checks `verify-log --file` on it says `intact`; returns the
+/// file.
+fn verify_export(s: &Server, text: &str, intact: &str) -> std::path::PathBuf {
     let file = s.dir.path().join("export.jsonl");
-    std::fs::write(&file, &text).unwrap();
-    cli(&s)
+    std::fs::write(&file, text).unwrap();
+    cli(s)
         .arg("verify-log")
         .arg("--file")
         .arg(&file)
         .assert()
         .success()
-        .stdout(predicate::str::contains(
-            "1 action(s), 2 event(s): every chain is intact",
-        ));
+        .stdout(predicate::str::contains(intact));
+    file
 }
 
 #[test]
