@@ -1,6 +1,10 @@
 //! A typed client of the Faramesh HTTP API (docs/api.md). The `faramesh` CLI makes every API call
 //! through it.
 
+mod stream;
+
+pub use stream::{Followed, StreamFilter, StreamMessage, Subscription};
+
 use faramesh_core::json::ReceivedObject;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -159,6 +163,10 @@ pub enum ClientError {
     PrefixTooShort(String),
     #[error("unexpected answer from the server: {0}")]
     Decode(String),
+    #[error("the server URL {url:?} cannot be used ({reason}); pass one such as http://127.0.0.1:8000 with --url")]
+    BadUrl { url: String, reason: String },
+    #[error("the live stream was lost: {0}")]
+    StreamLost(String),
 }
 
 pub type ClientResult<T> = Result<T, ClientError>;
@@ -185,15 +193,30 @@ impl Client {
         &self.base
     }
 
+    /// The URL of an endpoint, each path segment percent-encoded (an id or a token name is
+    /// always one segment, whatever it holds).
+    fn endpoint(&self, segments: &[&str]) -> ClientResult<reqwest::Url> {
+        let bad = |reason: &str| ClientError::BadUrl {
+            url: self.base.clone(),
+            reason: reason.to_owned(),
+        };
+        let mut url = reqwest::Url::parse(&self.base).map_err(|e| bad(&e.to_string()))?;
+        url.path_segments_mut()
+            .map_err(|()| bad("it cannot have a path"))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
-        path: &str,
+        path: &[&str],
         body: Option<&Value>,
         query: Option<&ListFilter>,
     ) -> ClientResult<T> {
-        let url = format!("{}{path}", self.base);
-        let mut request = self.http.request(method, &url);
+        let url = self.endpoint(path)?;
+        let mut request = self.http.request(method, url);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -241,17 +264,17 @@ impl Client {
     pub async fn submit(&self, submission: &Submission) -> ClientResult<Action> {
         let body =
             serde_json::to_value(submission).map_err(|e| ClientError::Decode(e.to_string()))?;
-        self.call(Method::POST, "/v1/actions", Some(&body), None)
+        self.call(Method::POST, &["v1", "actions"], Some(&body), None)
             .await
     }
 
     pub async fn get(&self, id: &str) -> ClientResult<Action> {
-        self.call(Method::GET, &format!("/v1/actions/{id}"), None, None)
+        self.call(Method::GET, &["v1", "actions", id], None, None)
             .await
     }
 
     pub async fn list(&self, filter: &ListFilter) -> ClientResult<Vec<Action>> {
-        self.call(Method::GET, "/v1/actions", None, Some(filter))
+        self.call(Method::GET, &["v1", "actions"], None, Some(filter))
             .await
     }
 
@@ -275,7 +298,7 @@ impl Client {
     }
 
     pub async fn events(&self, id: &str) -> ClientResult<Vec<Event>> {
-        self.call(Method::GET, &format!("/v1/actions/{id}/events"), None, None)
+        self.call(Method::GET, &["v1", "actions", id, "events"], None, None)
             .await
     }
 
@@ -301,7 +324,7 @@ impl Client {
         let body = json!({"token": token, "approve": approve, "reason": reason});
         self.call(
             Method::POST,
-            &format!("/v1/actions/{id}/approval"),
+            &["v1", "actions", id, "approval"],
             Some(&body),
             None,
         )
@@ -311,25 +334,25 @@ impl Client {
     /// Creates an API token (admin only); the answer holds its secret, shown this once.
     pub async fn create_token(&self, name: &str, role: &str) -> ClientResult<NewToken> {
         let body = json!({"name": name, "role": role});
-        self.call(Method::POST, "/v1/tokens", Some(&body), None)
+        self.call(Method::POST, &["v1", "tokens"], Some(&body), None)
             .await
     }
 
     /// Every token, revoked ones included (admin only).
     pub async fn list_tokens(&self) -> ClientResult<Vec<TokenInfo>> {
-        self.call(Method::GET, "/v1/tokens", None, None).await
+        self.call(Method::GET, &["v1", "tokens"], None, None).await
     }
 
     /// Revokes the token in use with this name or id (admin only).
     pub async fn revoke_token(&self, name_or_id: &str) -> ClientResult<TokenInfo> {
-        let path = format!("/v1/tokens/{}", encode_path_segment(name_or_id));
-        self.call(Method::DELETE, &path, None, None).await
+        self.call(Method::DELETE, &["v1", "tokens", name_or_id], None, None)
+            .await
     }
 
     pub async fn start(&self, id: &str) -> ClientResult<Action> {
         self.call(
             Method::POST,
-            &format!("/v1/actions/{id}/start"),
+            &["v1", "actions", id, "start"],
             Some(&json!({})),
             None,
         )
@@ -346,7 +369,7 @@ impl Client {
         let body = json!({"success": success, "error": error, "output": output});
         self.call(
             Method::POST,
-            &format!("/v1/actions/{id}/result"),
+            &["v1", "actions", id, "result"],
             Some(&body),
             None,
         )
@@ -354,13 +377,13 @@ impl Client {
     }
 
     /// Opens the live stream (`GET /v1/events`), resuming after `last_event_id` when given.
-    pub async fn open_stream(
+    pub(crate) async fn open_stream(
         &self,
         last_event_id: Option<u64>,
         status: Option<&str>,
         agent_id: Option<&str>,
     ) -> ClientResult<reqwest::Response> {
-        let mut request = self.http.get(format!("{}/v1/events", self.base));
+        let mut request = self.http.get(self.endpoint(&["v1", "events"])?);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -396,12 +419,13 @@ impl Client {
     pub async fn gate_decide(&self, submission: &Submission) -> ClientResult<Value> {
         let body =
             serde_json::to_value(submission).map_err(|e| ClientError::Decode(e.to_string()))?;
-        self.call(Method::POST, "/v1/gate/decide", Some(&body), None)
+        self.call(Method::POST, &["v1", "gate", "decide"], Some(&body), None)
             .await
     }
 
     pub async fn policy_info(&self) -> ClientResult<Value> {
-        self.call(Method::GET, "/v1/policy/info", None, None).await
+        self.call(Method::GET, &["v1", "policy", "info"], None, None)
+            .await
     }
 
     /// The full id for an id or a unique prefix of at least 8 characters.
@@ -420,7 +444,7 @@ impl Client {
     }
 }
 
-fn short_reason(e: &reqwest::Error) -> String {
+pub(crate) fn short_reason(e: &reqwest::Error) -> String {
     if e.is_connect() {
         "connection refused".to_owned()
     } else if e.is_timeout() {
@@ -432,93 +456,4 @@ fn short_reason(e: &reqwest::Error) -> String {
 
 fn truncate(text: &str) -> String {
     text.chars().take(200).collect()
-}
-
-/// One message of the live stream.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamMessage {
-    pub id: u64,
-    /// `action.created` or `action.updated`.
-    pub kind: String,
-    /// `{id, status, decision, agent_id, tool, operation, reason, risk_level}`.
-    pub data: Value,
-    pub timestamp: String,
-}
-
-/// Splits Server-Sent Events text, fed in arbitrary chunks, into messages; comments (pings)
-/// and malformed frames are skipped.
-#[derive(Debug, Default)]
-pub struct SseParser {
-    pending: String,
-}
-
-impl SseParser {
-    pub fn feed(&mut self, chunk: &[u8]) -> Vec<StreamMessage> {
-        self.pending.push_str(&String::from_utf8_lossy(chunk));
-        let mut out = Vec::new();
-        while let Some(end) = self.pending.find("\n\n") {
-            let frame: String = self.pending.drain(..end + 2).collect();
-            let mut id = None;
-            let mut data = String::new();
-            for line in frame.lines() {
-                if let Some(v) = line.strip_prefix("id:") {
-                    id = v.trim().parse().ok();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data.push_str(v.trim_start());
-                }
-            }
-            let (Some(id), Ok(body)) = (id, serde_json::from_str::<Value>(&data)) else {
-                continue;
-            };
-            out.push(StreamMessage {
-                id,
-                kind: body["type"].as_str().unwrap_or_default().to_owned(),
-                data: body["data"].clone(),
-                timestamp: body["timestamp"].as_str().unwrap_or_default().to_owned(),
-            });
-        }
-        out
-    }
-}
-
-/// Percent-encodes everything but unreserved characters, for a value used as one path segment.
-fn encode_path_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{encode_path_segment, SseParser};
-
-    #[test]
-    fn path_segments_are_percent_encoded() {
-        assert_eq!(encode_path_segment("ci-agent.v2_x"), "ci-agent.v2_x");
-        assert_eq!(encode_path_segment("a/b c@d"), "a%2Fb%20c%40d");
-    }
-
-    #[test]
-    fn frames_split_across_chunks_are_reassembled_and_pings_skipped() {
-        let mut p = SseParser::default();
-        assert!(p.feed(b": ping\n\nid: 7\nda").is_empty());
-        let messages = p.feed(
-            b"ta: {\"type\":\"action.created\",\"data\":{\"id\":\"a\"},\"timestamp\":\"t\"}\n\n",
-        );
-        assert_eq!(messages.len(), 1);
-        assert_eq!(
-            (
-                messages[0].id,
-                messages[0].kind.as_str(),
-                messages[0].data["id"].as_str()
-            ),
-            (7, "action.created", Some("a"))
-        );
-    }
 }

@@ -152,3 +152,31 @@ async fn an_ambiguous_prefix_lists_the_candidates() {
         other => panic!("expected ambiguity, got {other}"),
     }
 }
+
+#[tokio::test]
+async fn an_id_is_always_one_path_segment() {
+    let (url, _dir) = server(&[]).await;
+    let client = Client::new(&url, None);
+    // Sent as written, `..` would climb to /v1/tokens and the answer would be a token list.
+    let escaped = client.get("aaaaaaaa-bbbb/../../tokens").await.unwrap_err();
+    assert!(
+        matches!(&escaped, ClientError::NotFound { detail } if detail.contains("aaaaaaaa-bbbb/../../tokens")),
+        "{escaped:?}"
+    );
+    let spaced = client.revoke_token("on call?x=1").await.unwrap_err();
+    assert!(
+        matches!(&spaced, ClientError::NotFound { detail } if detail.contains("on call?x=1")),
+        "{spaced:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_url_that_cannot_be_used_is_named() {
+    let client = Client::new("not a url", None);
+    let error = client.list(&ListFilter::default()).await.unwrap_err();
+    assert!(
+        matches!(&error, ClientError::BadUrl { url, .. } if url == "not a url"),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("--url"), "{error}");
+}

@@ -10,6 +10,7 @@ mod params;
 mod policy;
 mod render;
 mod serve;
+mod table;
 mod tokens;
 mod verify;
 

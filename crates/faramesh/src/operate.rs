@@ -2,10 +2,10 @@
 
 use crate::cli::{ActionCommand, Command, Global, ListArgs, ResultArgs};
 use crate::output::{self, paint, pretty};
-use crate::{params, Status};
+use crate::{params, table, Status};
 use anstream::{eprintln, println};
 use anyhow::Context;
-use faramesh_client::{Action, Client, ClientError, ListFilter, Submission};
+use faramesh_client::{Action, Client, ClientError, Followed, ListFilter, Submission};
 use serde_json::Value;
 
 /// The server the client commands talk to: --url, else --host/--port, else the environment.
@@ -35,7 +35,11 @@ pub fn run(command: &Command, global: &Global) -> anyhow::Result<Status> {
     match runtime.block_on(dispatch(command, global, &client)) {
         Ok(status) => Ok(status),
         // Could not run at all: exit 2 through the caller.
-        Err(e @ ClientError::Unreachable { .. }) | Err(e @ ClientError::Decode(_)) => Err(e.into()),
+        Err(
+            e @ (ClientError::Unreachable { .. }
+            | ClientError::Decode(_)
+            | ClientError::BadUrl { .. }),
+        ) => Err(e.into()),
         // The server (or the id) said no: one sentence, exit 1.
         Err(e) => {
             eprintln!(
@@ -70,25 +74,16 @@ async fn dispatch(
             if global.json {
                 println!("{}", pretty(&events));
             } else {
-                println!(
-                    "{}",
-                    paint(
-                        output::BOLD,
-                        format!(
-                            "{:<27}  {:<14}  {:<14}  META",
-                            "TIME", "EVENT", "RECORD HASH"
-                        )
-                    )
-                );
+                let mut rows = table::new(&["TIME", "EVENT", "RECORD HASH", "META"]);
                 for e in &events {
-                    println!(
-                        "{:<27}  {:<14}  {:<14}  {}",
-                        e.created_at,
-                        e.event_type,
-                        &e.record_hash[..12.min(e.record_hash.len())],
-                        cut(&compact(&e.meta), 60)
-                    );
+                    rows.add_row([
+                        e.created_at.clone(),
+                        e.event_type.clone(),
+                        e.record_hash.chars().take(12).collect(),
+                        table::cut(&compact(&e.meta), 60),
+                    ]);
                 }
+                println!("{}", table::render(&rows));
             }
             Ok(Status::Success)
         }
@@ -269,36 +264,39 @@ async fn list(client: &Client, args: &ListArgs, global: &Global) -> Result<Statu
         return Ok(Status::Success);
     }
     let id_width = if args.full { 36 } else { 8 };
-    println!(
-        "{}",
-        paint(
-            output::BOLD,
-            format!(
-                "{:<id_width$}  {:<16}  {:<6}  {:<12}  {:<12}  {:<40}  CREATED",
-                "ID", "STATUS", "RISK", "TOOL", "OPERATION", "PARAMS"
-            )
-        )
-    );
+    let mut rows = table::new(&[
+        "ID",
+        "STATUS",
+        "RISK",
+        "TOOL",
+        "OPERATION",
+        "PARAMS",
+        "CREATED",
+    ]);
     for a in &actions {
-        let params = a.params.text().to_owned();
-        let params = if args.full { params } else { cut(&params, 40) };
-        println!(
-            "{:<id_width$}  {}  {}  {:<12}  {:<12}  {:<40}  {}",
-            &a.id[..id_width.min(a.id.len())],
-            paint(status_style(&a.status), format!("{:<16}", a.status)),
+        let params = a.params.text();
+        let params = if args.full {
+            params.to_owned()
+        } else {
+            table::cut(params, 40)
+        };
+        rows.add_row([
+            a.id.chars().take(id_width).collect(),
+            paint(status_style(&a.status), &a.status),
             paint(
                 risk_style(a.risk_level.as_deref()),
-                format!("{:<6}", a.risk_level.as_deref().unwrap_or("-"))
+                a.risk_level.as_deref().unwrap_or("-"),
             ),
-            cut(&a.tool, 12),
-            cut(&a.operation, 12),
+            table::cut(&a.tool, 12),
+            table::cut(&a.operation, 12),
             params,
             a.created_at
                 .get(..19)
                 .unwrap_or(&a.created_at)
                 .replace('T', " "),
-        );
+        ]);
     }
+    println!("{}", table::render(&rows));
     Ok(Status::Success)
 }
 
@@ -394,16 +392,6 @@ fn compact(value: &Value) -> String {
 }
 
 /// At most `max` characters, with `…` when cut.
-fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        let mut s: String = text.chars().take(max.saturating_sub(1)).collect();
-        s.push('…');
-        s
-    }
-}
-
 async fn explain(a: &Action, client: &Client, global: &Global) {
     let details = a.reason_details.clone().unwrap_or(Value::Null);
     let policy_file = client
@@ -572,53 +560,39 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// Follows the live stream until Ctrl-C. After a disconnect (a server restart, say) it
-/// reconnects with the last seen id, waiting a little longer after each failed attempt.
+/// Follows the live stream until Ctrl-C. After a disconnect (a server restart, say) the client
+/// reconnects and resumes after the last message shown.
 async fn tail(
     client: &Client,
     status: Option<&str>,
     agent: Option<&str>,
     global: &Global,
 ) -> Result<Status, ClientError> {
+    use futures::StreamExt;
+    let filter = faramesh_client::StreamFilter {
+        status: status.map(str::to_owned),
+        agent_id: agent.map(str::to_owned),
+        after: None,
+    };
     let follow = async {
-        let mut last_id: Option<u64> = None;
-        let mut delay = std::time::Duration::from_millis(200);
-        let mut announced_loss = false;
-        loop {
-            match client.open_stream(last_id, status, agent).await {
-                Ok(mut response) => {
-                    if announced_loss {
-                        eprintln!(
-                            "{} reconnected to {}",
-                            paint(output::GOOD, "✓"),
-                            client.base_url()
-                        );
-                        announced_loss = false;
-                    }
-                    delay = std::time::Duration::from_millis(200);
-                    let mut parser = faramesh_client::SseParser::default();
-                    while let Ok(Some(chunk)) = response.chunk().await {
-                        for m in parser.feed(&chunk) {
-                            last_id = Some(m.id);
-                            print_change(&m, global);
-                        }
-                    }
-                }
-                // A refused token will not get better by retrying.
-                Err(e @ ClientError::Unauthorized { .. }) => return Err(e),
-                Err(_) => {}
-            }
-            if !announced_loss {
-                eprintln!(
+        let stream = client.follow(filter);
+        futures::pin_mut!(stream);
+        while let Some(item) = stream.next().await {
+            match item? {
+                Followed::Message(m) => print_change(&m, global),
+                Followed::Lost(_) => eprintln!(
                     "{} lost the stream from {}; reconnecting…",
                     paint(output::WARN, "…"),
                     client.base_url()
-                );
-                announced_loss = true;
+                ),
+                Followed::Resumed => eprintln!(
+                    "{} reconnected to {}",
+                    paint(output::GOOD, "✓"),
+                    client.base_url()
+                ),
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(std::time::Duration::from_secs(5));
         }
+        Ok(Status::Success)
     };
     tokio::select! {
         result = follow => result,

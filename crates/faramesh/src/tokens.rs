@@ -2,6 +2,7 @@
 
 use crate::cli::{Global, TokenCommand};
 use crate::output::{self, paint, pretty};
+use crate::table;
 use crate::Status;
 use anstream::{eprintln, println};
 use faramesh_client::{Client, ClientError};
@@ -40,33 +41,24 @@ pub async fn run(
                 println!("no API tokens (create one with `faramesh token create --name NAME --role agent|approver|admin`)");
                 return Ok(Status::Success);
             }
-            println!(
-                "{}",
-                paint(
-                    output::BOLD,
-                    format!(
-                        "{:<24}  {:<8}  {:<19}  {:<19}  ID",
-                        "NAME", "ROLE", "CREATED", "REVOKED"
-                    )
-                )
-            );
             let time = |t: &str| t.get(..19).unwrap_or(t).replace('T', " ");
+            let mut rows = crate::table::new(&["NAME", "ROLE", "CREATED", "REVOKED", "ID"]);
             for t in &tokens {
                 let revoked = t.revoked_at.as_deref().map_or_else(|| "-".to_owned(), time);
-                let line = format!(
-                    "{:<24}  {:<8}  {:<19}  {:<19}  {}",
-                    t.name,
-                    t.role,
+                let cells = [
+                    t.name.clone(),
+                    t.role.clone(),
                     time(&t.created_at),
                     revoked,
-                    t.id
-                );
+                    t.id.clone(),
+                ];
                 if t.revoked_at.is_some() {
-                    println!("{}", paint(output::DIM, line));
+                    rows.add_row(cells.map(|c| paint(output::DIM, c)));
                 } else {
-                    println!("{line}");
+                    rows.add_row(cells);
                 }
             }
+            println!("{}", table::render(&rows));
             Ok(Status::Success)
         }
         TokenCommand::Revoke { name } => {

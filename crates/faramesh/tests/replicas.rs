@@ -4,7 +4,7 @@
 
 mod common;
 
-use faramesh_client::{Client, SseParser, StreamMessage, Submission};
+use faramesh_client::{Client, StreamFilter, StreamMessage, Submission, Subscription};
 use faramesh_testkit::{fresh_postgres_database, Database};
 use serde_json::{json, Value};
 use std::process::Child;
@@ -89,20 +89,16 @@ fn shell(cmd: &str) -> Submission {
 const LIMIT: Duration = Duration::from_secs(20);
 
 /// Reads stream messages until `count` arrived.
-async fn read(
-    response: &mut reqwest::Response,
-    parser: &mut SseParser,
-    count: usize,
-) -> Vec<StreamMessage> {
+async fn read(subscription: &mut Subscription, count: usize) -> Vec<StreamMessage> {
     let mut messages = Vec::new();
     tokio::time::timeout(LIMIT, async {
         while messages.len() < count {
-            let chunk = response
-                .chunk()
+            let message = subscription
+                .next()
                 .await
-                .unwrap()
-                .expect("the stream stays open");
-            messages.extend(parser.feed(&chunk));
+                .expect("the stream stays open")
+                .unwrap();
+            messages.push(message);
         }
     })
     .await
@@ -190,12 +186,11 @@ async fn every_replica_streams_every_change_and_resumes_anywhere() {
     };
     let mut on_b = cluster
         .client(1)
-        .open_stream(None, None, None)
+        .subscribe(&StreamFilter::default())
         .await
         .unwrap();
-    let mut parser_b = SseParser::default();
     let first = cluster.client(0).submit(&shell("ls")).await.unwrap();
-    let seen = read(&mut on_b, &mut parser_b, 1).await;
+    let seen = read(&mut on_b, 1).await;
     assert_eq!(seen[0].kind, "action.created");
     assert_eq!(seen[0].data["id"], Value::from(first.id.clone()));
     let resume_from = seen[0].id;
@@ -210,11 +205,13 @@ async fn every_replica_streams_every_change_and_resumes_anywhere() {
     let second = cluster.client(2).submit(&shell("pwd")).await.unwrap();
     let mut on_c = cluster
         .client(2)
-        .open_stream(Some(resume_from), None, None)
+        .subscribe(&StreamFilter {
+            after: Some(resume_from),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    let mut parser_c = SseParser::default();
-    let resumed = read(&mut on_c, &mut parser_c, 2).await;
+    let resumed = read(&mut on_c, 2).await;
     assert_eq!(resumed[0].data["id"], Value::from(first.id.clone()));
     assert_eq!(resumed[0].data["status"], "approved");
     assert_eq!(resumed[1].data["id"], Value::from(second.id.clone()));
@@ -279,10 +276,9 @@ async fn dropped_database_connections_are_recovered() {
         return;
     };
     let client = cluster.client(0);
-    let mut stream = client.open_stream(None, None, None).await.unwrap();
-    let mut parser = SseParser::default();
+    let mut stream = client.subscribe(&StreamFilter::default()).await.unwrap();
     let before = client.submit(&shell("ls")).await.unwrap();
-    read(&mut stream, &mut parser, 1).await;
+    read(&mut stream, 1).await;
 
     // Terminate every connection to the database: the pool's and the change feed's.
     let database = cluster
@@ -324,7 +320,7 @@ async fn dropped_database_connections_are_recovered() {
     .await
     .expect("the server recovers");
     assert_eq!(after.status, "pending_approval");
-    let messages = read(&mut stream, &mut parser, 1).await;
+    let messages = read(&mut stream, 1).await;
     assert_eq!(
         messages.last().unwrap().data["id"],
         Value::from(after.id.clone())
