@@ -1,5 +1,11 @@
 //! The client against the real server, and its error mapping.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 use faramesh_client::{Client, ClientError, ListFilter, Submission};
 use faramesh_server::{Backend, ServerConfig};
 use serde_json::{json, Map, Value};

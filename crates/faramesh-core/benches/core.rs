@@ -1,6 +1,12 @@
 //! Benchmarks of the decision hot path. `cargo xtask bench` runs them and prints the table
 //! against the targets of the README's benchmark table.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use faramesh_core::hash::canonical_sha256;
 use faramesh_core::{ActionRequest, Engine, Policy};

@@ -1,6 +1,12 @@
 //! The field-bound conditions (`url_host`, `url_scheme`, `url_port`, `fields`) in whole
 //! policies: decisions, risk rules, diagnostics and the policy hash.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 use faramesh_core::hash::canonical_sha256;
 use faramesh_core::{ActionRequest, Engine, Outcome, Policy, Report, RiskLevel};
 use serde_json::{json, Value};

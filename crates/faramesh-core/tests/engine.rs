@@ -1,6 +1,12 @@
 //! Decision paths beyond the reference vectors: failures are HALT, profiles gate first,
 //! hostile input stays cheap.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 use faramesh_core::{
     ActionRequest, DecidedBy, Engine, Outcome, Policy, Profile, ProfileState, RiskLevel,
 };

@@ -1,6 +1,12 @@
 //! The shipped policies (`policies/default.yaml`, `policies/examples/*.yaml`) parse without
 //! warnings and pass their own `<name>.cases.yaml`; the shipped profile parses.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 use faramesh_core::{cases, Engine, Policy, Profile};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

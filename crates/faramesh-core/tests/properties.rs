@@ -1,6 +1,12 @@
 //! Property tests: canonical JSON (key-order invariance, idempotence, meaning preserved) and
 //! the engine's determinism and deny-by-default.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 use faramesh_core::json::{canonical_string, CanonicalError};
 use faramesh_core::{ActionRequest, DecidedBy, Engine, Outcome, Policy};
 use proptest::prelude::*;

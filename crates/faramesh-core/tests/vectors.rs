@@ -1,5 +1,11 @@
 //! Every value of the reference vectors (`testdata/vectors/`), reproduced byte for byte.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 use faramesh_core::hash::{
     canonical_sha256, event_record_hash, provenance_id, request_canonical, request_hash,
 };

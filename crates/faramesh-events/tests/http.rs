@@ -1,6 +1,12 @@
 //! `GET /v1/events` over real HTTP: headers, SSE framing, query filters,
 //! the Last-Event-ID header and keep-alive pings.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;

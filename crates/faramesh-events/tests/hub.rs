@@ -1,6 +1,12 @@
 //! Behaviour of the in-process hub: numbering, replay, resume, filters,
 //! slow-client eviction and unregistration.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -50,6 +50,10 @@ pub(crate) async fn run(params: &Map<String, Value>, limits: &Limits) -> ExecOut
     // SAFETY: become_supervisor only makes async-signal-safe system calls, as required
     // between fork and exec, and `lifeline_read` stays open in the server until spawn has
     // returned (it is dropped below), so the child inherits it.
+    #[allow(
+        unsafe_code,
+        reason = "pre_exec is unsafe by contract; see the SAFETY note"
+    )]
     unsafe {
         command.pre_exec(move || become_supervisor(lifeline_read));
     }

@@ -17,6 +17,11 @@
 //!
 //! Linux only: it relies on `PR_SET_CHILD_SUBREAPER` and `/proc`.
 
+#![allow(
+    unsafe_code,
+    reason = "the supervisor runs between fork and exec and talks to the kernel directly; each block says why it is sound"
+)]
+
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

@@ -1,3 +1,8 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

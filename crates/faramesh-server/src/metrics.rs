@@ -93,6 +93,10 @@ impl KnownNames {
 }
 
 impl Metrics {
+    #[allow(
+        clippy::expect_used,
+        reason = "the metric definitions are constants, not input; every test that starts a server builds them"
+    )]
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {

@@ -1,7 +1,10 @@
 //! The OpenAPI 3 description served at `/openapi.json`, generated from the route handlers'
 //! annotations and the schema types below (which mirror what the handlers accept and return).
 
-#![allow(dead_code)] // The types exist to describe the wire format, not to be constructed.
+#![allow(
+    dead_code,
+    reason = "the types exist to describe the wire format, not to be constructed"
+)]
 
 use serde_json::{Map, Value};
 use utoipa::{OpenApi, ToSchema};

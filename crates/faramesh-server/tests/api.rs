@@ -1,5 +1,11 @@
 //! The HTTP API over a real socket, a real SQLite file and the shipped default policy.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 const POSTGRES: bool = false;
 include!("api/server.rs");
 include!("api/suite.rs");

@@ -6,8 +6,19 @@
 //! fail the writes of files inside one test's directory while that test has armed a fault, and
 //! pass everything else through, so nothing else in the process is affected.
 
-// The shared API harness (api/server.rs) has helpers these tests do not use.
-#![allow(dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+#![allow(
+    dead_code,
+    reason = "the shared API harness (api/server.rs) has helpers these tests do not use"
+)]
+#![allow(
+    unsafe_code,
+    reason = "the faults are injected by replacing SQLite's system calls through its C interface"
+)]
 
 use nix::libc;
 

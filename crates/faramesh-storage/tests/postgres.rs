@@ -3,6 +3,12 @@
 //! Needs `FARAMESH_TEST_POSTGRES_URL` (set by `.ci/run`); without it every test prints a notice
 //! and passes without running. Each test gets a database of its own, dropped afterwards.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 mod common;
 
 use common::{action, submission, Backend};

@@ -1,5 +1,11 @@
 //! The SQLite store keeps the promises of the `Store` trait, plus what is SQLite's own.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 mod common;
 
 use common::{action, assert_chain, submission, Backend};

@@ -3,6 +3,11 @@
 //! Tests that need PostgreSQL read `FARAMESH_TEST_POSTGRES_URL` (`.ci/run` sets it). Without it
 //! [`fresh_postgres_database`] prints a notice and returns `None`, and the test returns at once.
 
+#![allow(
+    clippy::expect_used,
+    reason = "test support: a database that cannot be prepared fails the test that asked for it"
+)]
+
 /// A test database, dropped (connections still open are terminated) when this is dropped.
 #[derive(Debug)]
 pub struct Database {

@@ -1,5 +1,11 @@
 //! `kill -9` in the middle of a burst of submissions loses nothing that was acknowledged.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 use faramesh_core::ledger::{verify_chain, ChainedEvent};
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -1,6 +1,12 @@
 //! A database file deleted or replaced under a running server: nothing is acknowledged that
 //! would be lost, `/ready` says so, and the server stays up.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 use serde_json::{json, Value};
 
 mod common;

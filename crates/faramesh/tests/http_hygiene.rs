@@ -1,3 +1,8 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
 // Refusals at the HTTP level: every one is JSON with a `detail`, a connection that will not be
 // reused says `Connection: close` and is closed cleanly, and the OpenAPI document lists every
 // endpoint. Raw sockets, because an HTTP client hides exactly the things tested here.

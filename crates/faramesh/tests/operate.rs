@@ -1,5 +1,11 @@
 //! Operator commands against a real server: output, `--json`, id prefixes and exit codes.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;

@@ -1,5 +1,11 @@
 //! `faramesh policy ...` as a user runs it: messages, JSON output and exit codes.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,12 @@
 //!
 //! Needs `FARAMESH_TEST_POSTGRES_URL` (`.ci/run` sets it); without it each test returns at once.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 mod common;
 
 use faramesh_client::{Client, StreamFilter, StreamMessage, Submission, Subscription};

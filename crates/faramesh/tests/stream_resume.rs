@@ -1,3 +1,8 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
 // Resuming the live stream with `Last-Event-ID` from a message the server's buffer no longer
 // holds (here: the server restarted in between) continues from the ledger, with no gap.
 

@@ -2,6 +2,12 @@
 //! of checking each action's chain, and its row against the chain, on its own, whatever was
 //! done to the file.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 use assert_cmd::Command;
 use faramesh_core::hash::{event_record_hash, request_hash};
 use faramesh_core::ledger::{verify_binding, verify_chain};

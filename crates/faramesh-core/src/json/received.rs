@@ -111,9 +111,12 @@ impl ReceivedText {
 
 /// `{}`.
 impl Default for ReceivedObject {
+    #[allow(
+        clippy::expect_used,
+        reason = "`{}` is a constant that is JSON, not input: this cannot fail"
+    )]
     fn default() -> ReceivedObject {
         ReceivedObject {
-            // A constant that is JSON, not input: this cannot fail.
             text: RawValue::from_string("{}".to_owned()).expect("`{}` is JSON"),
             map: Map::new(),
         }

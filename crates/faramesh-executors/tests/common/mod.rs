@@ -1,5 +1,5 @@
 //! Helpers shared by the executor tests.
-#![allow(dead_code)] // Each test file uses a different subset.
+#![allow(dead_code, reason = "each test file uses a different subset")]
 
 use faramesh_executors::{ExecOutcome, Limits};
 use serde_json::{Map, Value};

@@ -19,6 +19,11 @@
 //! Everything the handler does is async-signal-safe: system calls and fixed static buffers, no
 //! allocation, no locks but a spin flag between threads faulting at once.
 
+#![allow(
+    unsafe_code,
+    reason = "a signal handler that remaps the faulting page must call the kernel directly; each block says why it is sound"
+)]
+
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::OnceLock;

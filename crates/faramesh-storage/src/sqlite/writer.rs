@@ -175,9 +175,17 @@ std::thread_local! {
 fn commit_batch(conn: &mut Connection, path: &Path, batch: &mut Vec<WriteOp>) -> bool {
     // The raw handle only reads the operating system's reason for the last I/O error.
     // SAFETY: `conn` outlives every use below, all on this thread.
+    #[allow(
+        unsafe_code,
+        reason = "SQLite keeps the system errno only behind its raw handle"
+    )]
     let handle = unsafe { conn.handle() };
     let describe = |e: rusqlite::Error| {
         // SAFETY: `handle` is the open connection `conn` (see above).
+        #[allow(
+            unsafe_code,
+            reason = "SQLite keeps the system errno only behind its raw handle"
+        )]
         let os_errno = unsafe { rusqlite::ffi::sqlite3_system_errno(handle) };
         Trouble::new(e, Some(path), os_errno).to_string()
     };

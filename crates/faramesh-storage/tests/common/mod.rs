@@ -1,5 +1,5 @@
 //! The promises of the `Store` trait, as tests every backend runs (see `contract_tests!`).
-#![allow(dead_code)] // Each test file uses a different subset.
+#![allow(dead_code, reason = "each test file uses a different subset")]
 
 use faramesh_core::json::ReceivedObject;
 use faramesh_core::ledger::{verify_chain, ChainedEvent};

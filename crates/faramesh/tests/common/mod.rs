@@ -1,5 +1,5 @@
 //! Starting the real `faramesh serve` for process-level tests.
-#![allow(dead_code)] // Each test file uses a different subset.
+#![allow(dead_code, reason = "each test file uses a different subset")]
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -70,6 +70,10 @@ pub fn serve_limited(
     if let Some(limit) = open_files {
         use std::os::unix::process::CommandExt;
         // SAFETY: setrlimit is async-signal-safe and touches only the child.
+        #[allow(
+            unsafe_code,
+            reason = "pre_exec is unsafe by contract; see the SAFETY note"
+        )]
         unsafe {
             command.pre_exec(move || {
                 nix::sys::resource::setrlimit(

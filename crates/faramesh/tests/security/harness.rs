@@ -1,6 +1,6 @@
 //! Starting the real `faramesh` binary for the security suite: the release build named by
 //! `FARAMESH_BIN` (set by `scripts/test`), or this workspace's debug build otherwise.
-#![allow(dead_code)] // Each attack uses a different subset.
+#![allow(dead_code, reason = "each attack uses a different subset")]
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};

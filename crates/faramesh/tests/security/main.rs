@@ -2,6 +2,12 @@
 //! runs unless it was decided, and what runs is what was decided". Every test drives the real
 //! binary as an attacker would and fails when the hole reopens.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
 mod apply;
 mod executor_results;
 mod harness;
