@@ -1,6 +1,12 @@
 //! A typed client of the Faramesh HTTP API (docs/api.md). The `faramesh` CLI makes every API call
 //! through it.
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 mod stream;
 
 pub use stream::{Followed, StreamFilter, StreamMessage, Subscription};
@@ -240,16 +246,15 @@ impl Client {
                 .map_err(|e| ClientError::Decode(format!("{e} in {}", truncate(&text))));
         }
         let error: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let detail = error["detail"]
-            .as_str()
-            .map_or_else(|| truncate(&text), str::to_owned);
+        let text_field = |key: &str| error.get(key).and_then(Value::as_str);
+        let detail = text_field("detail").map_or_else(|| truncate(&text), str::to_owned);
         Err(match status {
             StatusCode::UNAUTHORIZED => ClientError::Unauthorized { detail },
             StatusCode::FORBIDDEN => ClientError::Forbidden { detail },
             StatusCode::NOT_FOUND => ClientError::NotFound { detail },
             StatusCode::CONFLICT => ClientError::Conflict {
                 detail,
-                status: error["status"].as_str().map(str::to_owned),
+                status: text_field("status").map(str::to_owned),
             },
             StatusCode::UNPROCESSABLE_ENTITY
             | StatusCode::PAYLOAD_TOO_LARGE
@@ -310,7 +315,7 @@ impl Client {
         reason: Option<&str>,
     ) -> ClientResult<Action> {
         let action = self.get(id).await?;
-        let token = match (&action.status[..], action.approval_token) {
+        let token = match (action.status.as_str(), action.approval_token) {
             ("pending_approval", Some(token)) => token,
             // Hidden from this token's role: the server's 403 says which role may approve.
             ("pending_approval", None) => String::new(),

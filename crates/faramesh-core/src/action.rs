@@ -1,5 +1,11 @@
 //! The action an agent submits, as the engine sees it.
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use crate::policy::UrlParts;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

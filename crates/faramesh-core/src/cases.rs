@@ -14,6 +14,12 @@
 //!     expect: {decision: require_approval, reason_code: POLICY_REQUIRE_APPROVAL, risk: medium}
 //! ```
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use crate::action::ActionRequest;
 use crate::decision::{Decision, Outcome, RiskLevel};
 use crate::diagnostic::{Diagnostic, Report};

@@ -1,6 +1,12 @@
 //! The decision engine: profile, then policy, then the version-bound fields. Pure and
 //! deterministic; every failure is a HALT (fail closed).
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use crate::action::{ActionRequest, Subject};
 use crate::decision::{reason_code, DecidedBy, Decision, Outcome, RiskLevel};
 use crate::hash::{provenance_id, request_hash};

@@ -1,5 +1,11 @@
 //! The hashes of docs/audit.md: SHA-256 over canonical JSON, lower-case hex.
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use crate::json::{write_canonical, CanonicalError};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};

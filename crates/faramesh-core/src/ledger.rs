@@ -2,6 +2,12 @@
 //! of each action row to its chain, so that a row rewritten in the database (other params,
 //! another status) is caught even though its events still verify.
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use crate::decision::Outcome;
 use crate::hash::{event_record_hash, request_hash};
 use crate::lifecycle::{ActionStatus, EventType};

@@ -1,5 +1,11 @@
 //! The execution profile: a coarse gate that runs before the policy (docs/policies.md).
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use crate::action::Subject;
 use crate::decision::{reason_code, Outcome};
 use crate::diagnostic::{Diagnostic, Item, Report, Severity};
@@ -449,8 +455,9 @@ fn parse_rule(
     }
     let reason_code =
         text("reason_code", diags).unwrap_or_else(|| reason_code::PROFILE_RULE_DENY.to_owned());
-    if diags[before..]
+    if diags
         .iter()
+        .skip(before)
         .any(|d| d.severity == Severity::Error)
     {
         return None;

@@ -3,6 +3,12 @@
 //! YAML 1.2 core schema. Anchors and aliases are expanded under a node budget, so an alias
 //! bomb is an error rather than an exhausted machine.
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
@@ -64,7 +70,7 @@ impl Node {
     /// full span runs on to the next item), the node itself otherwise.
     pub fn head_span(&self) -> Span {
         match &self.kind {
-            Kind::Map(entries) if !entries.is_empty() => entries[0].0.span,
+            Kind::Map(entries) => entries.first().map_or(self.span, |(key, _)| key.span),
             _ => self.span,
         }
     }
@@ -406,7 +412,10 @@ fn parse_core_number(text: &str) -> Option<Number> {
         literal.push('-');
     }
     let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
-        Some(i) => (&unsigned[..i], Some(&unsigned[i..])),
+        Some(i) => {
+            let (mantissa, exponent) = unsigned.split_at(i);
+            (mantissa, Some(exponent))
+        }
         None => (unsigned, None),
     };
     if mantissa.starts_with('.') {
@@ -421,8 +430,8 @@ fn parse_core_number(text: &str) -> Option<Number> {
 
 /// `[0-9]+ | [0-9]* '.' [0-9]* with a digit somewhere`, optionally followed by an exponent.
 fn is_core_decimal(s: &str) -> bool {
-    let (mantissa, exponent) = match s.find(['e', 'E']) {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
+    let (mantissa, exponent) = match s.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => (mantissa, Some(exponent)),
         None => (s, None),
     };
     let mut parts = mantissa.splitn(2, '.');
@@ -467,7 +476,9 @@ impl<'a> LineIndex<'a> {
         let Some(&start) = self.starts.get(line.saturating_sub(1)) else {
             return self.text.len();
         };
-        let rest = &self.text[start..];
+        let Some(rest) = self.text.get(start..) else {
+            return self.text.len();
+        };
         rest.char_indices()
             .nth(col)
             .map_or(self.text.len(), |(i, _)| start + i)
@@ -575,6 +586,6 @@ mod tests {
         let text = "é: \"x\"\n";
         let doc = load(text).unwrap();
         let (_, v) = &doc.as_map().unwrap()[0];
-        assert_eq!(&text[v.span.start..v.span.end], "\"x\"");
+        assert_eq!(text.get(v.span.start..v.span.end), Some("\"x\""));
     }
 }

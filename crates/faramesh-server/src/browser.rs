@@ -10,6 +10,12 @@
 //! CORS is off unless `FARAMESH_CORS_ORIGINS` lists origins; `*` is refused at start while
 //! authentication is off (see [`check_cors_setting`]).
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Request, State};
@@ -72,9 +78,12 @@ fn check(
         let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
         let own = ["http://", "https://"].iter().any(|scheme| {
             origin.len() == scheme.len() + host.len()
-                && origin.is_char_boundary(scheme.len())
-                && origin[..scheme.len()].eq_ignore_ascii_case(scheme)
-                && origin[scheme.len()..].eq_ignore_ascii_case(host)
+                && origin
+                    .get(..scheme.len())
+                    .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+                && origin
+                    .get(scheme.len()..)
+                    .is_some_and(|h| h.eq_ignore_ascii_case(host))
         });
         let listed = cors_origins
             .iter()

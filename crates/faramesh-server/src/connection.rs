@@ -16,6 +16,12 @@
 //! connection. Which of these applies depends on whether a request is in flight, which only the
 //! service sees: it counts requests and finished responses in a shared [`Activity`].
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -310,7 +316,7 @@ fn replacement(written: &[u8]) -> Option<Vec<u8>> {
         return None;
     };
     let head_end = find(written, b"\r\n\r\n")? + 4;
-    if head_end != written.len() || !contains_line(&written[..head_end], b"content-length: 0") {
+    if head_end != written.len() || !contains_line(written, b"content-length: 0") {
         return None;
     }
     let body = serde_json::json!({"detail": detail, "code": "bad_request"}).to_string();
@@ -340,7 +346,7 @@ fn says_close(written: &[u8]) -> bool {
         return false;
     }
     let head = match find(written, b"\r\n\r\n") {
-        Some(end) => &written[..end],
+        Some(end) => written.get(..end).unwrap_or(written),
         None => written,
     };
     contains_line(head, b"connection: close")
@@ -378,7 +384,7 @@ impl<S: AsyncWrite + Unpin> Guarded<S> {
                 &mut self.inner,
                 &mut self.clock,
                 cx,
-                &self.pending[self.sent..]
+                self.pending.get(self.sent..).unwrap_or_default()
             ))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));

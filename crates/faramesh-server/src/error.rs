@@ -1,12 +1,18 @@
 //! API errors: always `{"detail": "..."}` with the right status, plus machine-readable keys
 //! where they help (`code`, `action_id`, `status`).
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use faramesh_storage::StoreError;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -65,14 +71,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({"detail": self.to_string(), "code": self.code()});
+        let mut body = serde_json::Map::new();
+        body.insert("detail".into(), Value::from(self.to_string()));
+        body.insert("code".into(), Value::from(self.code()));
         if let ApiError::Conflict {
             action_id, status, ..
         } = &self
         {
-            body["action_id"] = Value::from(action_id.as_str());
-            body["status"] = Value::from(status.as_str());
+            body.insert("action_id".into(), Value::from(action_id.as_str()));
+            body.insert("status".into(), Value::from(status.as_str()));
         }
+        let body = Value::Object(body);
         if matches!(self, ApiError::Unavailable(_)) {
             tracing::warn!(detail = %self, "request refused: service unavailable");
         }

@@ -2,6 +2,12 @@
 //! `allowed` action is decided again when its policy or profile changed), which executor owns
 //! the outcome, and recording how the run ended, exactly as a `/result` report would be.
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use crate::error::ApiError;
 use crate::state::AppState;
 use faramesh_core::{ActionRequest, ActionStatus, EventType, Outcome, Transition};
@@ -33,21 +39,21 @@ pub async fn start(state: &AppState, id: &str) -> Result<ActionRecord, ApiError>
         .get_action(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("Action {id} not found")))?;
-    let mut meta = json!({});
+    let mut meta = serde_json::Map::new();
     if current.status == ActionStatus::Allowed {
         if let Some(redecision) = decide_again_if_changed(state, &current).await? {
-            meta["redecided"] = redecision;
+            meta.insert("redecided".into(), redecision);
         }
     }
     let executor = state.executors.for_tool(&current.tool);
     // The started event names the built-in executor that owns the outcome, so an agent's
     // `/result` cannot overwrite what really happened.
     if let Some(kind) = executor {
-        meta["executor"] = json!(kind.name());
+        meta.insert("executor".into(), json!(kind.name()));
     }
     // The conditional update is the gate: only an `allowed` or `approved` action gets here.
     let action = state
-        .transition(id, Transition::Start, started(meta))
+        .transition(id, Transition::Start, started(Value::Object(meta)))
         .await?;
     if let Some(kind) = executor {
         spawn(state.clone(), kind, action.clone());

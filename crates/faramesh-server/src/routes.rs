@@ -1,5 +1,11 @@
 //! The HTTP API of docs/api.md.
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
 use crate::state::{self, AppState};

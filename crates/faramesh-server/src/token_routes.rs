@@ -1,5 +1,11 @@
 //! API token management (admin only): create (the secret is returned once), list, revoke.
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use crate::auth::{self, Caller, Permission};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -98,7 +104,9 @@ pub(crate) async fn create(
     }
     tracing::info!(name = %record.name, role = %record.role, by = %caller.name, "API token created");
     let mut answer = view(&record);
-    answer["token"] = Value::from(secret);
+    if let Some(fields) = answer.as_object_mut() {
+        fields.insert("token".into(), Value::from(secret));
+    }
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 

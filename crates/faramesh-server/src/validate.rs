@@ -1,5 +1,11 @@
 //! Request bodies checked field by field (docs/api.md), so every refusal names the field.
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use crate::error::ApiError;
 use faramesh_core::json::{DuplicateKey, ReceivedError, ReceivedObject};
 use faramesh_core::ActionRequest;
@@ -94,7 +100,7 @@ pub fn action_request(body: &RawValue) -> Result<Submission, ApiError> {
     // keep one value while the text shows both: what is decided would not be what is shown.
     // Keys inside params and context are checked as they are read.
     for (i, (key, _)) in fields.0.iter().enumerate() {
-        if fields.0[..i].iter().any(|(seen, _)| seen == key) {
+        if fields.0.iter().take(i).any(|(seen, _)| seen == key) {
             return Err(duplicate_key(&DuplicateKey {
                 key: key.clone(),
                 path: key.clone(),

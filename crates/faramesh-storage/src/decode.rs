@@ -1,6 +1,12 @@
 //! Stored rows to records, shared by every backend: a value that does not decode is reported as
 //! corrupt data, never a crash.
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use crate::{ActionRecord, EventRecord, Role, StoreError, StoreResult, TokenRecord};
 use faramesh_core::json::ReceivedObject;
 use faramesh_core::{ActionStatus, EventType};

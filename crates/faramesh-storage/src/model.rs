@@ -1,5 +1,11 @@
 //! The records storage reads and writes.
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use faramesh_core::json::ReceivedObject;
 use faramesh_core::{ActionStatus, EventType};
 use serde::{Deserialize, Serialize};
@@ -251,14 +257,18 @@ impl Change {
             summary.status = status.as_str().to_owned();
         } else {
             let meta: Value = serde_json::from_str(meta).unwrap_or_default();
-            if let Some(outcome) = meta["outcome"]
-                .as_str()
+            if let Some(outcome) = meta
+                .get("outcome")
+                .and_then(Value::as_str)
                 .and_then(faramesh_core::Outcome::parse)
             {
                 summary.status = ActionStatus::from_outcome(outcome).as_str().to_owned();
                 summary.decision = Some(outcome.decision().to_owned());
             }
-            summary.reason = meta["reason"].as_str().map(str::to_owned);
+            summary.reason = meta
+                .get("reason")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
         }
         Some(Change {
             seq: u64::try_from(seq).unwrap_or(0),

@@ -6,6 +6,12 @@
 //!
 //! [`received`] keeps an object's text as the client wrote it, beside its parsed value.
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 pub mod canonical;
 pub mod probe;
 pub mod received;
@@ -35,7 +41,8 @@ fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
         }
         i += 8;
     }
-    bytes[i..]
+    bytes
+        .get(i..)?
         .iter()
         .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
         .map(|p| i + p)
@@ -44,6 +51,11 @@ fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
 /// Writes `s` as a JSON string literal: `"` `\` and control characters below U+0020 are
 /// escaped (`\b \f \n \r \t` by name, the rest as lower-case `\u00XX`); everything else,
 /// U+007F and non-ASCII included, is kept as is.
+#[allow(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "every index comes from next_escape and is an ASCII byte of `s`, so in bounds and a char boundary; HEX is indexed by a nibble"
+)]
 pub(crate) fn write_string(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');

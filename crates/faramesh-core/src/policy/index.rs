@@ -76,7 +76,9 @@ impl Iterator for Candidates<'_> {
             }
         }
         let (i, head) = best?;
-        self.lists[i] = &self.lists[i][1..];
+        if let Some(list) = self.lists.get_mut(i) {
+            *list = list.get(1..).unwrap_or_default();
+        }
         Some(head as usize)
     }
 }

@@ -1,5 +1,11 @@
 //! The policy file: parsed and checked as a whole, then compiled once into an indexed form.
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 mod condition;
 mod fields;
 mod index;
@@ -137,7 +143,7 @@ impl Policy {
             .rsplit(['/', '\\'])
             .next()
             .unwrap_or(&self.source);
-        format!("{file}@{}", &self.hash[..12])
+        format!("{file}@{}", self.hash.get(..12).unwrap_or(&self.hash))
     }
 
     /// The first rule that matches, visiting only rules indexed under the action's tool and
@@ -145,7 +151,7 @@ impl Policy {
     pub(crate) fn first_match(&self, s: &Subject<'_>) -> Option<&Rule> {
         self.index
             .candidates(s.tool, s.operation)
-            .map(|i| &self.rules[i])
+            .filter_map(|i| self.rules.get(i))
             .find(|rule| rule.conditions.matches(s))
     }
 
@@ -153,7 +159,7 @@ impl Policy {
     pub(crate) fn risk(&self, s: &Subject<'_>) -> Option<&RiskRule> {
         self.risk_index
             .candidates(s.tool, s.operation)
-            .map(|i| &self.risk_rules[i])
+            .filter_map(|i| self.risk_rules.get(i))
             .find(|rule| rule.conditions.matches(s))
     }
 }

@@ -462,7 +462,7 @@ fn unreachable_rules(rules: &[Rule], rules_node: Option<&Node>) -> Vec<Diagnosti
                     .as_ref()
                     .is_none_or(|o| later.conditions.op.as_ref() == Some(o))
         };
-        if let Some(earlier) = rules[..j].iter().find(|r| covers(r)) {
+        if let Some(earlier) = rules.iter().take(j).find(|r| covers(r)) {
             let span = items.get(j).map(Node::head_span).unwrap_or_default();
             warnings.push(
                 Diagnostic::warning(

