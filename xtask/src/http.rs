@@ -328,7 +328,7 @@ impl Server {
             .arg("--policy")
             .arg(root.join("policies/default.yaml"))
             .env("FARAMESH_EXECUTORS", "none")
-            .env("RUST_LOG", "warn,faramesh::serve=info")
+            .env("RUST_LOG", "warn,faramesh_server::run=info")
             .env_remove("FARAMESH_TOKEN")
             .envs(env.iter().copied())
             .current_dir(work)

@@ -22,10 +22,10 @@ async fn server(tokens: &[&str]) -> (String, TempDir) {
     config.backend = Backend::Sqlite(dir.path().join("db"));
     config.executors = "none".into();
     config.tokens = tokens.iter().map(|t| t.to_string()).collect();
-    let state = faramesh_server::build_state(config).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, faramesh_server::app(state)).await });
+    config.port = 0;
+    let server = faramesh_server::Server::start(config).await.unwrap();
+    let url = format!("http://{}", server.address());
+    tokio::spawn(server.serve(std::future::pending()));
     (url, dir)
 }
 

@@ -10,6 +10,7 @@ pub mod execution;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod run;
 pub mod serve;
 pub mod state;
 pub mod token_routes;
@@ -17,6 +18,7 @@ pub mod validate;
 pub mod view;
 
 pub use config::{Backend, ServerConfig};
+pub use run::{run, Server};
 pub use state::AppState;
 
 use arc_swap::ArcSwap;
@@ -48,6 +50,12 @@ pub enum StartError {
     /// A setting that cannot be used as given.
     #[error("{0}")]
     Config(String),
+    #[error("cannot listen on {address}; is another server running? choose another --port")]
+    Bind {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Opens the configured storage and loads the policy.

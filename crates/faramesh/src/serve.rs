@@ -53,9 +53,8 @@ pub fn run(args: &ServeArgs, global: &crate::cli::Global) -> anyhow::Result<Stat
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<Status> {
-    let address = format!("{}:{}", config.host, config.port);
-    let state = match faramesh_server::build_state(config.clone()).await {
-        Ok(state) => state,
+    match faramesh_server::run(config, shutdown_signal()).await {
+        Ok(()) => Ok(Status::Success),
         Err(faramesh_server::StartError::Load(faramesh_server::state::LoadError::Invalid(
             report,
         ))) => {
@@ -65,75 +64,9 @@ async fn serve(config: ServerConfig) -> anyhow::Result<Status> {
                 report.diagnostics.len()
             );
         }
-        Err(e) => return Err(e).context("cannot start the server"),
-    };
-    {
-        let loaded = state.loaded.load();
-        if let Some(policy) = loaded.engine.policy() {
-            tracing::info!(file = %config.policy_file.display(), version = loaded.engine.policy_version().unwrap_or(""), rules = policy.rules().len(), "policy loaded");
-        }
-        if let faramesh_core::ProfileState::Loaded(profile) = loaded.engine.profile() {
-            tracing::info!(file = %config.profile_file.display(), id = %profile.id(), version = %profile.version(), "execution profile loaded");
-        }
+        Err(e @ faramesh_server::StartError::Bind { .. }) => Err(e.into()),
+        Err(e) => Err(e).context("cannot start the server"),
     }
-    if state.loaded.load().engine.policy().is_none() {
-        tracing::warn!(policy = %config.policy_file.display(), "no policy file: EVERY ACTION WILL BE DENIED until one is loaded");
-    }
-    if config.demo {
-        match faramesh_server::background::seed_demo(&state).await {
-            Ok(0) => tracing::info!("demo: the database already has actions; nothing seeded"),
-            Ok(n) => tracing::info!(actions = n, "demo actions seeded"),
-            Err(e) => tracing::warn!(error = %e, "could not seed demo actions"),
-        }
-    }
-    if config.hot_reload {
-        faramesh_server::background::spawn_hot_reload(
-            state.clone(),
-            std::time::Duration::from_secs(1),
-        );
-        tracing::info!("hot reload: policy and profile files are checked every second");
-    }
-    if let Some(ttl) = config.approval_ttl {
-        faramesh_server::background::spawn_approval_expiry(state.clone(), ttl);
-        tracing::info!(seconds = ttl.as_secs_f64(), "pending approvals expire");
-    }
-    let listener = tokio::net::TcpListener::bind(&address)
-        .await
-        .with_context(|| {
-            format!("cannot listen on {address} (is another server running? choose another --port)")
-        })?;
-    let bound = listener.local_addr().map_or(address, |a| a.to_string());
-    match &config.backend {
-        Backend::Sqlite(path) => tracing::info!(database = %path.display(), "storage: SQLite"),
-        Backend::Postgres(_) => tracing::info!("storage: PostgreSQL"),
-    }
-    if state.tokens.enabled() {
-        tracing::info!(
-            admin_tokens = state.tokens.admin_count(),
-            api_tokens = state.tokens.api_count(),
-            "authentication on"
-        );
-    } else {
-        tracing::warn!("no FARAMESH_TOKEN set and no API tokens: the API is open to anyone who can reach {bound}");
-    }
-    tracing::info!("Faramesh listening on http://{bound}");
-    let hub = state.hub.clone();
-    let mut limits = config.connections;
-    limits.max_connections = faramesh_server::serve::fit_connection_cap(limits.max_connections);
-    if limits.max_connections < config.connections.max_connections {
-        tracing::info!(
-            max_connections = limits.max_connections,
-            "the connection cap is lowered to fit the open-file limit"
-        );
-    }
-    faramesh_server::serve::serve(listener, faramesh_server::app(state), limits, async move {
-        shutdown_signal().await;
-        // Live streams never end by themselves; end them so shutdown can finish.
-        hub.close();
-    })
-    .await;
-    tracing::info!("stopped");
-    Ok(Status::Success)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM: stop accepting, finish in-flight requests.

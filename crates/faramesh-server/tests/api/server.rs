@@ -54,14 +54,15 @@ async fn start_custom(
         Backend::Sqlite(dir.path().join("data/actions.db"))
     };
     config.tokens = tokens.iter().map(|t| t.to_string()).collect();
+    config.port = 0;
     adjust(&mut config);
-    let state = faramesh_server::build_state(config)
+    // The same start as `faramesh serve`: background work, the connection limits, all of it.
+    let server = faramesh_server::Server::start(config)
         .await
-        .expect("server state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app_state = state.clone();
-    tokio::spawn(async move { axum::serve(listener, faramesh_server::app(app_state)).await });
+        .expect("the server starts");
+    let state = server.state().clone();
+    let base = format!("http://{}", server.address());
+    tokio::spawn(server.serve(std::future::pending()));
     Some(Server {
         state,
         base,

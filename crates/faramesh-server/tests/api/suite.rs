@@ -1293,8 +1293,7 @@ async fn an_expired_approval_reaches_the_live_stream_and_the_metrics() {
         .unwrap();
     let action = s.submit("shell", "run", json!({"cmd": "ls"})).await;
     assert_eq!(action["status"], "pending_approval");
-    // Started as `faramesh serve` starts it: the harness builds the server state itself.
-    faramesh_server::background::spawn_approval_expiry(s.state.clone(), ttl);
+    // The expiry runs because the server started with a TTL, as `faramesh serve` does.
     let expired = tokio::time::timeout(std::time::Duration::from_secs(10), async {
         loop {
             for (_, message) in read_messages(&mut stream, 1).await {
