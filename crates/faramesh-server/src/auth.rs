@@ -379,12 +379,12 @@ impl Confirmations {
 
     /// Returns once a round that started after this call has brought the cache up to date.
     pub async fn confirm(&self) -> StoreResult<()> {
-        let stopped = || StoreError::Unavailable("token confirmation has stopped".into());
+        let stopped = || StoreError::unavailable("token confirmation has stopped");
         let (tx, rx) = oneshot::channel();
         self.waiting.send(tx).await.map_err(|_| stopped())?;
         rx.await
             .map_err(|_| stopped())?
-            .map_err(StoreError::Unavailable)
+            .map_err(StoreError::unavailable)
     }
 }
 

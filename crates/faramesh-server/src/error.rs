@@ -112,8 +112,9 @@ impl From<StoreError> for ApiError {
                 action_id,
                 status: "idempotency_key_reused".to_owned(),
             },
-            StoreError::Unavailable(why) => database_unavailable(&why),
-            StoreError::Refused(why) => database_unavailable(&why),
+            StoreError::Unavailable { reason, .. } | StoreError::Refused { reason, .. } => {
+                database_unavailable(&reason)
+            }
             StoreError::TokenNameTaken(name) => ApiError::Refused {
                 detail: format!(
                     "A token named {name:?} already exists; revoke it first (`faramesh token revoke {name}`) or choose another name"

@@ -45,12 +45,21 @@ pub enum StoreError {
     #[error("idempotency key {key} was already used for action {action_id} with a different body")]
     IdempotencyMismatch { key: String, action_id: String },
     /// The database cannot be used right now (locked, disk full, connection lost).
-    #[error("the database is unavailable: {0}")]
-    Unavailable(String),
-    /// The SQLite database itself refused (locked, disk full, read-only, I/O error): no write
-    /// can succeed until that is mended, whatever the request.
-    #[error("the database is unavailable: {0}")]
-    Refused(sqlite::Refusal),
+    #[error("the database is unavailable: {reason}")]
+    Unavailable {
+        /// What went wrong and what to do, for the client.
+        reason: String,
+        #[source]
+        cause: Option<Cause>,
+    },
+    /// The database itself refused (locked, disk full, read-only, an I/O error): no write can
+    /// succeed until that is mended, whatever the request.
+    #[error("the database is unavailable: {reason}")]
+    Refused {
+        reason: String,
+        #[source]
+        cause: Cause,
+    },
     /// An API token in use already has that name.
     #[error("a token named {0:?} already exists; revoke it first or choose another name")]
     TokenNameTaken(String),
@@ -60,6 +69,30 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The error underneath a [`StoreError`], kept for logs and callers that look at the chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl StoreError {
+    /// The database is unavailable for `reason`, with nothing underneath.
+    pub fn unavailable(reason: impl Into<String>) -> StoreError {
+        StoreError::Unavailable {
+            reason: reason.into(),
+            cause: None,
+        }
+    }
+
+    /// The database is unavailable for `reason`, because of `cause`.
+    pub fn unavailable_because(
+        reason: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> StoreError {
+        StoreError::Unavailable {
+            reason: reason.into(),
+            cause: Some(Box::new(cause)),
+        }
+    }
+}
 
 /// The storage every backend provides.
 #[async_trait]

@@ -156,7 +156,7 @@ async fn an_unreachable_database_is_unavailable_not_a_crash() {
     let err = PostgresStore::connect("postgres://postgres@127.0.0.1:1/none")
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
+    assert!(matches!(err, StoreError::Unavailable { .. }), "{err}");
     let err = PostgresStore::connect("not a dsn ::").await.unwrap_err();
     assert!(err.to_string().contains("FARA_POSTGRES_DSN"), "{err}");
 }

@@ -73,7 +73,7 @@ async fn run(pool: Pool, mut rx: mpsc::Receiver<WriteOp>) {
 
 /// Answers `op` with "unavailable" and the reason.
 fn fail(op: WriteOp, why: &str) {
-    let err = || StoreError::Unavailable(why.to_owned());
+    let err = || StoreError::unavailable(why.to_owned());
     match op {
         WriteOp::Create { reply, .. } => {
             let _ = reply.send(Err(err()));

@@ -40,14 +40,14 @@ pub(super) async fn run(client: &mut deadpool_postgres::Object) -> StoreResult<(
     let current: i64 = row.try_get(0).map_err(unavailable)?;
     let latest = MIGRATIONS.last().map_or(0, |(v, _)| *v);
     if current > latest {
-        return Err(StoreError::Unavailable(format!(
+        return Err(StoreError::unavailable(format!(
             "the database schema is version {current}, newer than this server knows ({latest}); upgrade faramesh"
         )));
     }
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-        tx.batch_execute(sql)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("migration {version} failed: {e}")))?;
+        tx.batch_execute(sql).await.map_err(|e| {
+            StoreError::unavailable_because(format!("migration {version} failed: {e}"), e)
+        })?;
         tx.execute(
             "INSERT INTO faramesh_migrations (version) VALUES ($1)",
             &[version],

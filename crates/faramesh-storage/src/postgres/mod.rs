@@ -47,12 +47,12 @@ impl std::fmt::Debug for PostgresStore {
 
 /// A database error as callers must act on it: anything but bad data is "unavailable" (503),
 /// so trouble with the database never turns into an allow.
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::unavailable_because(e.to_string(), e)
 }
 
 fn writer_gone() -> StoreError {
-    StoreError::Unavailable("the database writer has stopped".into())
+    StoreError::unavailable("the database writer has stopped")
 }
 
 fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
@@ -64,7 +64,7 @@ impl PostgresStore {
     /// date; safe when several replicas start at once.
     pub async fn connect(dsn: &str) -> StoreResult<PostgresStore> {
         let config: tokio_postgres::Config = dsn.parse().map_err(|e| {
-            StoreError::Unavailable(format!(
+            StoreError::unavailable(format!(
                 "FARA_POSTGRES_DSN is not a valid connection string: {e}"
             ))
         })?;
@@ -100,10 +100,9 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("cannot reach PostgreSQL: {e}")))
+        self.pool.get().await.map_err(|e| {
+            StoreError::unavailable_because(format!("cannot reach PostgreSQL: {e}"), e)
+        })
     }
 }
 
@@ -279,7 +278,7 @@ impl Store for PostgresStore {
                 let client = self.client().await?;
                 let (key, body_hash) = key.unwrap_or_default();
                 replay(&client, &key, &body_hash).await?.ok_or_else(|| {
-                    StoreError::Unavailable(format!("idempotency key {key} vanished"))
+                    StoreError::unavailable(format!("idempotency key {key} vanished"))
                 })
             }
         }

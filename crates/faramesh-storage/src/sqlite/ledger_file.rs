@@ -107,7 +107,7 @@ pub struct LedgerFile {
 impl LedgerFile {
     pub fn open(path: &Path) -> StoreResult<LedgerFile> {
         if !path.is_file() {
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::unavailable(format!(
                 "no database file at {}",
                 path.display()
             )));
@@ -116,7 +116,9 @@ impl LedgerFile {
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
-        .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|e| {
+            StoreError::unavailable_because(format!("cannot open {}: {e}", path.display()), e)
+        })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(unavailable)?;
         let tables: i64 = conn
@@ -126,10 +128,10 @@ impl LedgerFile {
                 |row| row.get(0),
             )
             .map_err(|e| {
-                StoreError::Unavailable(format!("{} is not a SQLite database: {e}", path.display()))
+                StoreError::unavailable(format!("{} is not a SQLite database: {e}", path.display()))
             })?;
         if tables != 2 {
-            return Err(StoreError::Unavailable(format!(
+            return Err(StoreError::unavailable(format!(
                 "{} is not a Faramesh database (no actions and events tables)",
                 path.display()
             )));

@@ -84,11 +84,11 @@ impl SqliteStore {
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create directory {}: {e}", dir.display()))
+                StoreError::unavailable(format!("cannot create directory {}: {e}", dir.display()))
             })?;
         }
         let mut conn = Connection::open(path).map_err(|e| {
-            StoreError::Unavailable(format!("cannot open database {}: {e}", path.display()))
+            StoreError::unavailable(format!("cannot open database {}: {e}", path.display()))
         })?;
         configure(&conn).map_err(unavailable)?;
         // WAL lets readers work while the writer commits; FULL makes each commit durable
@@ -103,7 +103,7 @@ impl SqliteStore {
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(unavailable)?;
         migrations().to_latest(&mut conn).map_err(|e| {
-            StoreError::Unavailable(format!("cannot migrate database {}: {e}", path.display()))
+            StoreError::unavailable(format!("cannot migrate database {}: {e}", path.display()))
         })?;
 
         let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c));
@@ -111,14 +111,14 @@ impl SqliteStore {
             .max_size(8)
             .build(manager)
             .map_err(|e| {
-                StoreError::Unavailable(format!("cannot open database {}: {e}", path.display()))
+                StoreError::unavailable(format!("cannot open database {}: {e}", path.display()))
             })?;
         conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)
             .map_err(unavailable)?;
         let write_failing = Arc::new(AtomicBool::new(false));
         shm_fault::install();
         let files = Arc::new(files::DatabaseFiles::new(path).map_err(|e| {
-            StoreError::Unavailable(format!("cannot read database {}: {e}", path.display()))
+            StoreError::unavailable(format!("cannot read database {}: {e}", path.display()))
         })?);
         let writer = writer::spawn(
             conn,
@@ -147,10 +147,10 @@ impl SqliteStore {
         self.writer
             .send(op(reply))
             .await
-            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
+            .map_err(|_| StoreError::unavailable("the database writer has stopped"))?;
         answer
             .await
-            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?
+            .map_err(|_| StoreError::unavailable("the database writer has stopped"))?
     }
 
     /// Runs `f` on a pooled connection. Besides reads, rare writes outside the action ledger
@@ -163,11 +163,11 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || {
             let conn = pool
                 .get()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                .map_err(|e| StoreError::unavailable_because(e.to_string(), e))?;
             f(&conn)
         })
         .await
-        .map_err(|e| StoreError::Unavailable(format!("database read failed: {e}")))?
+        .map_err(|e| StoreError::unavailable_because(format!("database read failed: {e}"), e))?
     }
 }
 
@@ -175,38 +175,41 @@ impl SqliteStore {
 /// [`Trouble::is_refusal`]) stays whole, so the writer can tell it from a request's own failure
 /// and name the file and the operating system's reason.
 pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
-    match e {
-        rusqlite::Error::SqliteFailure(failure, message) if Trouble::is_refusal(failure.code) => {
-            StoreError::Refused(Refusal { failure, message })
+    let refused = matches!(&e, rusqlite::Error::SqliteFailure(failure, _) if Trouble::is_refusal(failure.code));
+    let trouble = Trouble::new(e, None, 0);
+    let reason = trouble.to_string();
+    if refused {
+        StoreError::Refused {
+            reason,
+            cause: Box::new(trouble),
         }
-        e => StoreError::Unavailable(Trouble::new(e, None, 0).to_string()),
+    } else {
+        StoreError::unavailable_because(reason, trouble)
     }
 }
 
-/// The SQLite database refusing any write right now: locked, disk full, read-only or an I/O
-/// error. Displayed as what to do about it.
-#[derive(Debug, Clone)]
-pub struct Refusal {
-    failure: rusqlite::ffi::Error,
-    message: Option<String>,
-}
-
-impl Refusal {
-    /// The error SQLite reported.
-    pub(crate) fn error(&self) -> rusqlite::Error {
-        rusqlite::Error::SqliteFailure(self.failure, self.message.clone())
+/// The SQLite error under a refusal made by [`unavailable`].
+pub(crate) fn refusal_error(cause: &crate::Cause) -> Option<rusqlite::Error> {
+    match cause.downcast_ref::<Trouble>()?.sqlite() {
+        rusqlite::Error::SqliteFailure(failure, message) => {
+            Some(rusqlite::Error::SqliteFailure(*failure, message.clone()))
+        }
+        _ => None,
     }
 }
 
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        Trouble::new(self.error(), None, 0).fmt(f)
-    }
-}
-
-/// Why SQLite could not do what was asked, in words that say what to do about it.
+/// Why SQLite could not do what was asked, in words that say what to do about it, with
+/// SQLite's own error as its source.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum Trouble {
+#[error("{what}")]
+pub(crate) struct Trouble {
+    what: What,
+    #[source]
+    sqlite: rusqlite::Error,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum What {
     #[error("{db} is locked by another connection; retry once it is released")]
     Locked { db: Db },
     #[error("the disk holding {db} is full; free space on it")]
@@ -218,7 +221,7 @@ pub(crate) enum Trouble {
     #[error("{db} is read-only: {why}; check the permissions of the file and its directory")]
     ReadOnly { db: Db, why: String },
     #[error("{0}")]
-    Other(rusqlite::Error),
+    Other(String),
 }
 
 /// The database in a message: named by its path when known.
@@ -255,33 +258,41 @@ impl Trouble {
         use rusqlite::ffi;
         use rusqlite::ErrorCode;
         let db = Db(path.map(Path::to_owned));
-        let rusqlite::Error::SqliteFailure(failure, ref message) = e else {
-            return Trouble::Other(e);
-        };
-        let sqlite_says = || message.clone().unwrap_or_else(|| failure.to_string());
-        match failure.code {
-            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Trouble::Locked { db },
-            ErrorCode::DiskFull => Trouble::DiskFull { db },
-            ErrorCode::ReadOnly => Trouble::ReadOnly {
-                db,
-                why: sqlite_says(),
-            },
-            ErrorCode::SystemIoFailure => {
-                // SQLite records the operating system's error only for I/O errors.
-                let why = if os_errno > 0 {
-                    std::io::Error::from_raw_os_error(os_errno).to_string()
-                } else {
-                    sqlite_says()
-                };
-                match failure.extended_code {
-                    ffi::SQLITE_IOERR_READ | ffi::SQLITE_IOERR_SHORT_READ => {
-                        Trouble::NotRead { db, why }
+        let what = match &e {
+            rusqlite::Error::SqliteFailure(failure, message) => {
+                let sqlite_says = || message.clone().unwrap_or_else(|| failure.to_string());
+                match failure.code {
+                    ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => What::Locked { db },
+                    ErrorCode::DiskFull => What::DiskFull { db },
+                    ErrorCode::ReadOnly => What::ReadOnly {
+                        db,
+                        why: sqlite_says(),
+                    },
+                    ErrorCode::SystemIoFailure => {
+                        // SQLite records the operating system's error only for I/O errors.
+                        let why = if os_errno > 0 {
+                            std::io::Error::from_raw_os_error(os_errno).to_string()
+                        } else {
+                            sqlite_says()
+                        };
+                        match failure.extended_code {
+                            ffi::SQLITE_IOERR_READ | ffi::SQLITE_IOERR_SHORT_READ => {
+                                What::NotRead { db, why }
+                            }
+                            _ => What::NotWritten { db, why },
+                        }
                     }
-                    _ => Trouble::NotWritten { db, why },
+                    _ => What::Other(e.to_string()),
                 }
             }
-            _ => Trouble::Other(e),
-        }
+            _ => What::Other(e.to_string()),
+        };
+        Trouble { what, sqlite: e }
+    }
+
+    /// SQLite's own error.
+    pub(crate) fn sqlite(&self) -> &rusqlite::Error {
+        &self.sqlite
     }
 }
 
@@ -436,10 +447,46 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await?;
-        self.files.check().map_err(StoreError::Unavailable)?;
+        self.files.check().map_err(StoreError::unavailable)?;
         if self.write_failing.load(Ordering::Acquire) {
             self.write(WriteOp::Probe).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod cause_tests {
+    use super::{refusal_error, unavailable};
+    use crate::StoreError;
+    use std::error::Error;
+
+    #[test]
+    fn a_refusal_keeps_sqlites_error_underneath() {
+        let full = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL);
+        let err = unavailable(rusqlite::Error::SqliteFailure(full, None));
+        let StoreError::Refused { cause, .. } = &err else {
+            panic!("a full disk is a refusal: {err:?}");
+        };
+        assert!(err.to_string().contains("is full"), "{err}");
+        let sqlite = err.source().and_then(Error::source);
+        assert!(
+            sqlite.is_some_and(|e| e.downcast_ref::<rusqlite::Error>().is_some()),
+            "{err:?}"
+        );
+        assert!(matches!(
+            refusal_error(cause),
+            Some(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::DiskFull
+        ));
+    }
+
+    #[test]
+    fn another_failure_is_unavailable_with_its_cause() {
+        let err = unavailable(rusqlite::Error::InvalidQuery);
+        assert!(matches!(
+            &err,
+            StoreError::Unavailable { cause: Some(_), .. }
+        ));
+        assert!(err.source().is_some());
     }
 }

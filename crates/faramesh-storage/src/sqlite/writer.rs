@@ -76,14 +76,14 @@ impl Pending {
             Pending::Probe(result, _) => result.as_ref().err(),
         };
         match failure {
-            Some(StoreError::Refused(refusal)) => Some(refusal.error()),
+            Some(StoreError::Refused { cause, .. }) => super::refusal_error(cause),
             _ => None,
         }
     }
 
     /// Replaces the request's result with `why` the database refused it.
     fn refused(&mut self, why: &str) {
-        let err = || StoreError::Unavailable(why.to_owned());
+        let err = || StoreError::unavailable(why.to_owned());
         match self {
             Pending::Create(result, _) => *result = Err(err()),
             Pending::Transition(result, _) => *result = Err(err()),
@@ -105,7 +105,9 @@ pub(super) fn spawn(
     std::thread::Builder::new()
         .name("faramesh-sqlite-writer".into())
         .spawn(move || run(conn, &path, &failing, &files, rx))
-        .map_err(|e| StoreError::Unavailable(format!("cannot start the database writer: {e}")))?;
+        .map_err(|e| {
+            StoreError::unavailable_because(format!("cannot start the database writer: {e}"), e)
+        })?;
     Ok(tx)
 }
 
@@ -269,13 +271,13 @@ fn commit_batch(conn: &mut Connection, path: &Path, batch: &mut Vec<WriteOp>) ->
 fn after_commit<T>(result: StoreResult<T>, committed: &Result<(), String>) -> StoreResult<T> {
     match (result, committed) {
         (Ok(value), Ok(())) => Ok(value),
-        (Ok(_), Err(why)) => Err(StoreError::Unavailable(why.clone())),
+        (Ok(_), Err(why)) => Err(StoreError::unavailable(why.clone())),
         (Err(e), _) => Err(e),
     }
 }
 
 fn fail(op: WriteOp, why: &str) {
-    let err = || StoreError::Unavailable(why.to_owned());
+    let err = || StoreError::unavailable(why.to_owned());
     match op {
         WriteOp::Create(_, reply) => {
             let _ = reply.send(Err(err()));
@@ -588,7 +590,7 @@ mod tests {
             "the database refused"
         );
         for mut answer in replies {
-            let Ok(Err(StoreError::Unavailable(why))) = answer.try_recv() else {
+            let Ok(Err(StoreError::Unavailable { reason: why, .. })) = answer.try_recv() else {
                 panic!("every request of the batch is refused");
             };
             assert_eq!(
