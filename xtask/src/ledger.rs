@@ -692,10 +692,9 @@ fn apply(step: Step, state: &mut Mutable, rng: &mut Rng, at: &str) -> Value {
 }
 
 fn timestamp(micros: u64) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros as i64)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
+    faramesh_core::timestamp::format(
+        chrono::DateTime::<chrono::Utc>::from_timestamp_micros(micros as i64).unwrap_or_default(),
+    )
 }
 
 /// Writes events through prepared statements, chaining each to the one before.

@@ -22,6 +22,7 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod policy;
 pub mod profile;
+pub mod timestamp;
 pub mod yaml;
 
 pub use action::ActionRequest;

@@ -149,9 +149,7 @@ fn past(
                     (page, (!rest.is_empty()).then_some(Gap::Ids(rest)))
                 }
             };
-            let timestamp = chrono::Utc::now()
-                .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-                .to_string();
+            let timestamp = faramesh_core::timestamp::format(chrono::Utc::now());
             let mut chunk = BytesMut::new();
             for message in page.iter().filter(|m| filter.matches(&m.data)) {
                 let frame = crate::frame::Body::of(message.kind, &message.data);

@@ -278,9 +278,7 @@ impl EventHub {
         // timestamp order agree across concurrent publishers.
         let id = id.unwrap_or_else(|| inner.last_id.saturating_add(1));
         inner.last_id = inner.last_id.max(id);
-        let timestamp = chrono::Utc::now()
-            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-            .to_string();
+        let timestamp = faramesh_core::timestamp::format(chrono::Utc::now());
         let msg = Arc::new(StreamMessage {
             frame: body.frame(id, &timestamp),
             id,

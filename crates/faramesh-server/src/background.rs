@@ -16,7 +16,7 @@ pub async fn expire_approvals(state: &AppState, ttl: Duration) -> Result<usize, 
     let cutoff = chrono::Utc::now()
         .checked_sub_signed(ttl_chrono)
         .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
-    let cutoff = cutoff.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+    let cutoff = faramesh_core::timestamp::format(cutoff);
     let mut expired = 0;
     for id in state.store.pending_since_before(&cutoff).await? {
         let reason = format!(

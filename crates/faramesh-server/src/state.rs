@@ -467,7 +467,7 @@ pub fn load(config: &ServerConfig) -> Result<Loaded, LoadError> {
 
 /// Seconds from one stored timestamp to another.
 fn seconds_between(start: &str, end: &str) -> Option<f64> {
-    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+    let parse = faramesh_core::timestamp::parse;
     let elapsed = parse(end)?.signed_duration_since(parse(start)?);
     Some(elapsed.num_microseconds()? as f64 / 1e6)
 }

@@ -13,9 +13,7 @@ use serde_json::Value;
 
 /// The current UTC time as stored and returned: ISO-8601 with microseconds and `Z`.
 pub fn now_timestamp() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
+    faramesh_core::timestamp::format(chrono::Utc::now())
 }
 
 /// An action as stored.
