@@ -21,6 +21,7 @@
 )]
 
 use crate::action::ActionRequest;
+use crate::codes::Code;
 use crate::decision::{Decision, Outcome, RiskLevel};
 use crate::diagnostic::{Diagnostic, Report};
 use crate::engine::Engine;
@@ -156,7 +157,7 @@ pub fn parse(source: &str, text: &str) -> Result<Vec<Case>, Report> {
         }
         _ => {
             return Err(report(vec![Diagnostic::error(
-                "missing-cases",
+                Code::MissingCases,
                 doc.head_span(),
                 "a cases file must be a mapping with a `cases:` list",
             )
@@ -182,7 +183,7 @@ fn parse_case(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
     let before = diags.len();
     let err = |diags: &mut Vec<Diagnostic>, at: &Node, msg: String, hint: &str| {
         diags.push(
-            Diagnostic::error("bad-case", at.span, format!("case {number}: {msg}"))
+            Diagnostic::error(Code::BadCase, at.span, format!("case {number}: {msg}"))
                 .hint(hint.to_owned()),
         );
     };
@@ -202,7 +203,7 @@ fn parse_case(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
             Some(s) => Some(s.to_owned()),
             None => {
                 diags.push(Diagnostic::error(
-                    "bad-case",
+                    Code::BadCase,
                     v.span,
                     format!(
                         "case {number}: `{key}` must be text, found {}",
@@ -235,7 +236,7 @@ fn parse_case(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
             Some((_, Ok(Value::Null))) => Map::new(),
             Some((v, Ok(_))) => {
                 diags.push(Diagnostic::error(
-                    "bad-case",
+                    Code::BadCase,
                     v.span,
                     format!(
                         "case {number}: `{key}` must be a mapping, found {}",
@@ -246,7 +247,7 @@ fn parse_case(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
             }
             Some((_, Err(e))) => {
                 diags.push(Diagnostic::error(
-                    "bad-case",
+                    Code::BadCase,
                     e.span,
                     format!("case {number}: {}", e.message),
                 ));
@@ -288,7 +289,7 @@ fn parse_case(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
 fn parse_expect(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option<Expectation> {
     let bad = |diags: &mut Vec<Diagnostic>, at: &Node, msg: String| {
         diags.push(
-            Diagnostic::error("bad-expect", at.span, format!("case {number}: {msg}"))
+            Diagnostic::error(Code::BadExpect, at.span, format!("case {number}: {msg}"))
                 .hint("expect one of allow, deny, require_approval (or EXECUTE, HALT, ABSTAIN)"),
         );
     };
@@ -342,7 +343,7 @@ fn parse_expect(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Opti
             Some(r) => Some(r),
             None => {
                 diags.push(Diagnostic::error(
-                    "bad-expect",
+                    Code::BadExpect,
                     n.span,
                     format!(
                         "case {number}: expected risk must be low, medium or high, found {}",

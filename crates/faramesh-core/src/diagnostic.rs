@@ -1,5 +1,6 @@
 //! Located problems found while checking a policy or profile file.
 
+use crate::codes::Code;
 use crate::yaml::Span;
 use serde::Serialize;
 use std::fmt;
@@ -38,7 +39,7 @@ impl fmt::Display for Item {
 pub struct Diagnostic {
     pub severity: Severity,
     /// Stable kebab-case identifier of the kind of problem (`unknown-key`, `bad-regex`, ...).
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     pub line: usize,
     pub column: usize,
@@ -52,7 +53,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub(crate) fn error(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+    pub(crate) fn error(code: Code, span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -66,7 +67,7 @@ impl Diagnostic {
         }
     }
 
-    pub(crate) fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Self {
+    pub(crate) fn warning(code: Code, span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, span, message)
@@ -99,7 +100,7 @@ impl Report {
     pub(crate) fn load_yaml(source: &str, text: &str) -> Result<crate::yaml::Node, Report> {
         crate::yaml::load(text).map_err(|e| Report {
             file: source.to_owned(),
-            diagnostics: vec![Diagnostic::error("yaml-syntax", e.span, e.message)],
+            diagnostics: vec![Diagnostic::error(Code::YamlSyntax, e.span, e.message)],
         })
     }
 

@@ -12,6 +12,7 @@
 
 pub mod action;
 pub mod cases;
+pub mod codes;
 pub mod decision;
 pub mod diagnostic;
 pub mod diff;

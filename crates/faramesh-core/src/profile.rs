@@ -7,6 +7,7 @@
 )]
 
 use crate::action::Subject;
+use crate::codes::Code;
 use crate::decision::{reason_code, Outcome};
 use crate::diagnostic::{Diagnostic, Item, Report, Severity};
 use crate::hash::canonical_sha256;
@@ -79,7 +80,7 @@ impl Profile {
         let doc = Report::load_yaml(source, text)?;
         let Some(entries) = doc.as_map() else {
             return Err(report(vec![Diagnostic::error(
-                "not-a-mapping",
+                Code::NotAMapping,
                 doc.head_span(),
                 format!("a profile must be a mapping with `id`, `version` and `allowed_tools`, found {}", doc.describe()),
             )]));
@@ -103,7 +104,7 @@ impl Profile {
         let mut allowed_tools = Vec::new();
         match doc.get("allowed_tools") {
             None => diags.push(
-                Diagnostic::error("missing-key", doc.head_span(), "the profile has no `allowed_tools`")
+                Diagnostic::error(Code::MissingKey, doc.head_span(), "the profile has no `allowed_tools`")
                     .hint("list the tools this profile lets through, e.g. allowed_tools: [\"http\", \"shell\"]"),
             ),
             Some(node) => match node.as_seq() {
@@ -113,14 +114,14 @@ impl Profile {
                             Some(tool) => {
                                 if tool == "*" {
                                     diags.push(
-                                        Diagnostic::warning("wildcard-tool", item.span, "`*` in allowed_tools is a tool name, not a wildcard")
+                                        Diagnostic::warning(Code::WildcardTool, item.span, "`*` in allowed_tools is a tool name, not a wildcard")
                                             .hint("list every tool the profile lets through"),
                                     );
                                 }
                                 allowed_tools.push(tool.to_owned());
                             }
                             None => diags.push(Diagnostic::error(
-                                "not-text",
+                                Code::NotText,
                                 item.span,
                                 format!("each allowed tool must be text, found {}", item.describe()),
                             )),
@@ -128,13 +129,13 @@ impl Profile {
                     }
                     if items.is_empty() {
                         diags.push(
-                            Diagnostic::warning("no-tools", node.head_span(), "allowed_tools is empty: every action will be halted")
+                            Diagnostic::warning(Code::NoTools, node.head_span(), "allowed_tools is empty: every action will be halted")
                                 .hint("list the tools this profile lets through"),
                         );
                     }
                 }
                 None => diags.push(Diagnostic::error(
-                    "not-a-list",
+                    Code::NotAList,
                     node.head_span(),
                     format!("`allowed_tools` must be a list, found {}", node.describe()),
                 )),
@@ -155,7 +156,7 @@ impl Profile {
                 }
                 None if matches!(node.kind, Kind::Null) => {}
                 None => diags.push(Diagnostic::error(
-                    "not-a-list",
+                    Code::NotAList,
                     node.head_span(),
                     format!("`rules` must be a list, found {}", node.describe()),
                 )),
@@ -177,7 +178,7 @@ impl Profile {
                         match v.kind {
                             Kind::Bool(b) => approval_token_required = b,
                             _ => diags.push(Diagnostic::error(
-                                "not-boolean",
+                                Code::NotBoolean,
                                 v.span,
                                 format!(
                                     "`approval_token` must be true or false, found {}",
@@ -189,7 +190,7 @@ impl Profile {
                 }
                 None if matches!(node.kind, Kind::Null) => {}
                 None => diags.push(Diagnostic::error(
-                    "not-a-mapping",
+                    Code::NotAMapping,
                     node.head_span(),
                     format!(
                         "`required_controls` must be a mapping, found {}",
@@ -215,7 +216,7 @@ impl Profile {
         });
         let hash = canonical_sha256(&hashed_form).map_err(|e| {
             report(vec![Diagnostic::error(
-                "bad-value",
+                Code::BadValue,
                 doc.head_span(),
                 format!("the profile holds a value with no JSON form: {e}"),
             )])
@@ -300,7 +301,7 @@ fn required_text(doc: &Node, key: &str, hint: &str, diags: &mut Vec<Diagnostic>)
         None => {
             diags.push(
                 Diagnostic::error(
-                    "missing-key",
+                    Code::MissingKey,
                     doc.head_span(),
                     format!("the profile has no `{key}`"),
                 )
@@ -313,7 +314,7 @@ fn required_text(doc: &Node, key: &str, hint: &str, diags: &mut Vec<Diagnostic>)
             None => {
                 diags.push(
                     Diagnostic::error(
-                        "not-text",
+                        Code::NotText,
                         v.span,
                         format!("`{key}` must be text, found {}", v.describe()),
                     )
@@ -334,7 +335,7 @@ fn parse_rule(
     let Some(entries) = node.as_map() else {
         diags.push(
             Diagnostic::error(
-                "rule-not-mapping",
+                Code::RuleNotMapping,
                 node.head_span(),
                 format!(
                     "a profile rule must be a mapping, found {}",
@@ -354,7 +355,7 @@ fn parse_rule(
             None => {
                 diags.push(
                     Diagnostic::error(
-                        "not-text",
+                        Code::NotText,
                         v.span,
                         format!("`{key}` must be text, found {}", v.describe()),
                     )
@@ -368,7 +369,7 @@ fn parse_rule(
     if node.get("name").is_none() {
         diags.push(
             Diagnostic::error(
-                "missing-key",
+                Code::MissingKey,
                 node.head_span(),
                 "the profile rule has no `name`",
             )
@@ -381,7 +382,7 @@ fn parse_rule(
     match node.get("when") {
         None => diags.push(
             Diagnostic::error(
-                "missing-key",
+                Code::MissingKey,
                 node.head_span(),
                 "the profile rule has no `when`",
             )
@@ -405,7 +406,7 @@ fn parse_rule(
                         }
                         None => diags.push(
                             Diagnostic::error(
-                                "not-text",
+                                Code::NotText,
                                 v.span,
                                 format!("`{key}` must be text, found {}", v.describe()),
                             )
@@ -415,9 +416,13 @@ fn parse_rule(
                 }
             }
             _ => diags.push(
-                Diagnostic::error("empty-match", w.span, "`when` must be a non-empty mapping")
-                    .hint("write `when: {tool: \"*\"}` to match every tool")
-                    .in_item(item),
+                Diagnostic::error(
+                    Code::EmptyMatch,
+                    w.span,
+                    "`when` must be a non-empty mapping",
+                )
+                .hint("write `when: {tool: \"*\"}` to match every tool")
+                .in_item(item),
             ),
         },
     }
@@ -429,7 +434,7 @@ fn parse_rule(
                 let span = span_of(node, "pattern");
                 diags.push(
                     Diagnostic::error(
-                        "bad-regex",
+                        Code::BadRegex,
                         span,
                         format!("`pattern` is not a usable regular expression: {why}"),
                     )
@@ -446,7 +451,7 @@ fn parse_rule(
         let span = span_of(node, "outcome");
         diags.push(
             Diagnostic::error(
-                "bad-outcome",
+                Code::BadOutcome,
                 span,
                 format!("`outcome` must be HALT, ABSTAIN or EXECUTE, found {outcome_text:?}"),
             )

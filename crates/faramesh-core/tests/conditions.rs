@@ -269,7 +269,7 @@ fn url_condition_problems_are_located_with_hints() {
     let text = "rules:\n  - match:\n      tool: http\n      url_host: [\"https://api.github.com\", \"api.*.com\", \"api.github.com:443\", \"*.10.0.0.1\", 7]\n      url_scheme: \"https://\"\n      url_port: [\"443\", 70000]\n    allow: true\n";
     let r = report(text);
     let out = lines(&r);
-    let codes: Vec<&str> = r.diagnostics.iter().map(|d| d.code).collect();
+    let codes: Vec<&str> = r.diagnostics.iter().map(|d| d.code.as_str()).collect();
     assert_eq!(
         codes,
         [
@@ -337,7 +337,7 @@ risk:
 "#;
     let r = report(text);
     let out = lines(&r);
-    let codes: Vec<&str> = r.diagnostics.iter().map(|d| d.code).collect();
+    let codes: Vec<&str> = r.diagnostics.iter().map(|d| d.code.as_str()).collect();
     assert_eq!(
         codes,
         [

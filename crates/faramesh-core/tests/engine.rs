@@ -174,7 +174,7 @@ fn a_rule_behind_a_catch_all_is_reported_unreachable() {
     let p = policy("rules:\n  - match: {tool: \"*\", op: \"*\"}\n    deny: true\n  - match: {tool: http}\n    allow: true\n");
     let w = p.warnings();
     assert_eq!(w.len(), 1);
-    assert_eq!((w[0].code, w[0].line), ("unreachable-rule", 4));
+    assert_eq!((w[0].code.as_str(), w[0].line), ("unreachable-rule", 4));
 }
 
 #[test]
@@ -184,7 +184,7 @@ fn profile_problems_are_all_reported() {
         "id: 1\nallowed_tools: shell\nrules:\n  - when: {}\n    outcome: STOP\n",
     )
     .unwrap_err();
-    let codes: Vec<&str> = report.diagnostics.iter().map(|d| d.code).collect();
+    let codes: Vec<&str> = report.diagnostics.iter().map(|d| d.code.as_str()).collect();
     assert_eq!(
         codes,
         [

@@ -23,7 +23,7 @@ pub fn print_report(report: &Report, source: &str) {
             };
             let label_text = d.item.map(|i| i.to_string()).unwrap_or_default();
             let mut rendered = Rendered::new(severity)
-                .with_code(d.code)
+                .with_code(d.code.as_str())
                 .with_message(&d.message)
                 .with_labels(vec![
                     Label::primary((), d.start..d.end.max(d.start)).with_message(label_text)

@@ -30,124 +30,6 @@ fn repo(path: &str) -> PathBuf {
         .join(path)
 }
 
-/// Runs `policy validate` on `text` and returns (exit code, stdout).
-fn validate(text: &str) -> (i32, String) {
-    let dir = TempDir::new().unwrap();
-    let file = write(&dir, "policy.yaml", text);
-    let out = faramesh()
-        .arg("policy")
-        .arg("validate")
-        .arg(&file)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout)
-        .unwrap()
-        .replace(&file.display().to_string(), "policy.yaml");
-    (out.status.code().unwrap_or(-1), stdout)
-}
-
-#[test]
-fn misspelt_key_is_located_with_a_suggestion() {
-    let (code, out) = validate(
-        "rules:\n  - match:\n      tool: shell\n      patern: \"rm -rf\"\n    deny: true\n",
-    );
-    assert_eq!(code, 1);
-    assert!(out.contains("policy.yaml:4:7: error: unknown condition `patern` in `match` (rule 1); hint: did you mean `pattern`?"), "{out}");
-}
-
-#[test]
-fn misspelt_rule_key_is_reported_too() {
-    let (code, out) =
-        validate("rules:\n  - match: {tool: shell}\n    deny: true\n    descripton: x\n");
-    assert_eq!(code, 1);
-    assert!(out.contains("policy.yaml:4:5: error: unknown key `descripton` in a rule (rule 1); hint: did you mean `description`?"), "{out}");
-}
-
-#[test]
-fn missing_effect_is_located() {
-    let (code, out) = validate("rules:\n  - match: {tool: http}\n    allow: true\n  - match: {tool: shell}\n    description: nothing\n");
-    assert_eq!(code, 1);
-    assert!(
-        out.contains("policy.yaml:4:5: error: the rule has no effect (rule 2)"),
-        "{out}"
-    );
-}
-
-#[test]
-fn several_effects_are_refused() {
-    let (code, out) =
-        validate("rules:\n  - match: {tool: http}\n    allow: true\n    deny: true\n");
-    assert_eq!(code, 1);
-    assert!(
-        out.contains("the rule has several effects: allow, deny (rule 1)"),
-        "{out}"
-    );
-}
-
-#[test]
-fn bad_regex_is_located() {
-    let (code, out) =
-        validate("rules:\n  - match: {tool: shell, pattern: \"(rm\"}\n    deny: true\n");
-    assert_eq!(code, 1);
-    assert!(out.contains("policy.yaml:2:35: error: `pattern` is not a usable regular expression: unclosed group (rule 1)"), "{out}");
-}
-
-#[test]
-fn oversized_regex_is_refused_with_the_limit() {
-    let (code, out) = validate("rules:\n  - match: {tool: shell, pattern: \"\\\\w{1000}\\\\w{1000}\\\\w{1000}\"}\n    deny: true\n");
-    assert_eq!(code, 1);
-    assert!(out.contains("compiles to more than"), "{out}");
-}
-
-#[test]
-fn non_numeric_amount_is_located() {
-    let (code, out) =
-        validate("rules:\n  - match: {tool: stripe, amount_gt: \"1000\"}\n    deny: true\n");
-    assert_eq!(code, 1);
-    assert!(out.contains("policy.yaml:2:38: error: `amount_gt` must be a number, found the text \"1000\" (rule 1); hint: write the number without quotes: amount_gt: 1000"), "{out}");
-}
-
-#[test]
-fn non_mapping_file_is_refused() {
-    let (code, out) = validate("- just\n- a list\n");
-    assert_eq!(code, 1);
-    assert!(
-        out.contains(
-            "policy.yaml:1:1: error: a policy must be a mapping with a `rules:` list, found a list"
-        ),
-        "{out}"
-    );
-}
-
-#[test]
-fn every_problem_is_reported_at_once() {
-    let (code, out) = validate(
-        "rules:\n  - match: {tool: a, patern: x}\n    allow: true\n  - match: {tool: b}\n  - match: {tool: c, pattern: \"[\"}\n    deny: true\n    risk: extreme\nrisk:\n  rules:\n    - name: r\n",
-    );
-    assert_eq!(code, 1);
-    for expected in [
-        "policy.yaml:2:22: error: unknown condition `patern` in `match` (rule 1)",
-        "policy.yaml:4:5: error: the rule has no effect (rule 2)",
-        "policy.yaml:5:31: error: `pattern` is not a usable regular expression: unclosed character class (rule 3)",
-        "no `when` (risk rule 1)",
-        "no `risk_level` (risk rule 1)",
-        "6 errors",
-    ] {
-        assert!(out.contains(expected), "missing {expected:?} in\n{out}");
-    }
-    assert!(
-        out.contains("`risk` must be low, medium or high, found \"extreme\" (rule 3)"),
-        "{out}"
-    );
-}
-
-#[test]
-fn yaml_syntax_errors_are_located() {
-    let (code, out) = validate("rules:\n  - match: {tool: shell\n    deny: true\n");
-    assert_eq!(code, 1);
-    assert!(out.contains("error: not valid YAML"), "{out}");
-}
-
 #[test]
 fn unreadable_file_exits_2_naming_the_file() {
     faramesh()
@@ -365,4 +247,46 @@ fn new_writes_a_valid_policy_and_never_overwrites() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("already exists"));
+}
+
+/// Every file in `testdata/policies/invalid/` is validated and its whole report compared with
+/// the `.snap` file beside it: the text report, the exit code, and the code of each problem.
+#[test]
+fn invalid_policies_are_reported_as_their_golden_files_say() {
+    let root = repo("");
+    insta::glob!("../../../testdata/policies/invalid", "*.yaml", |path| {
+        let relative = path
+            .strip_prefix(root.canonicalize().unwrap())
+            .unwrap()
+            .to_path_buf();
+        let run = |json: bool| {
+            let mut command = faramesh();
+            command.current_dir(&root).args(["policy", "validate"]);
+            if json {
+                command.arg("--json");
+            }
+            command.arg(&relative).output().unwrap()
+        };
+        let text = run(false);
+        let report: serde_json::Value = serde_json::from_slice(&run(true).stdout).unwrap();
+        let codes: Vec<&str> = report["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["code"].as_str().unwrap())
+            .collect();
+        let golden = format!(
+            "exit code {}\ncodes: {}\n\n{}",
+            text.status.code().unwrap_or(-1),
+            codes.join(", "),
+            String::from_utf8(text.stdout).unwrap()
+        );
+        insta::with_settings!({
+            snapshot_path => root.join("testdata/policies/invalid"),
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!("report", golden);
+        });
+    });
 }

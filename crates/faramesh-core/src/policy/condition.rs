@@ -4,6 +4,7 @@
 use super::fields::{parse_fields, FieldCondition};
 use super::urls::{parse_scheme, HostPattern};
 use crate::action::Subject;
+use crate::codes::Code;
 use crate::diagnostic::{did_you_mean, Diagnostic, Item};
 use crate::yaml::{Kind, Node};
 use regex::{Regex, RegexBuilder};
@@ -260,7 +261,7 @@ pub(crate) fn parse_conditions(
     let Some(entries) = node.as_map() else {
         diags.push(
             Diagnostic::error(
-                "bad-match",
+                Code::BadMatch,
                 node.span,
                 format!(
                     "`{section}` must be a mapping of conditions, found {}",
@@ -276,7 +277,7 @@ pub(crate) fn parse_conditions(
     };
     if entries.is_empty() {
         diags.push(
-            Diagnostic::error("empty-match", node.span, format!("`{section}` is empty"))
+            Diagnostic::error(Code::EmptyMatch, node.span, format!("`{section}` is empty"))
                 .hint(format!(
                     "to match every action write `{section}: {{tool: \"*\", op: \"*\"}}`"
                 ))
@@ -291,7 +292,7 @@ pub(crate) fn parse_conditions(
     let mut op_key: Option<&Node> = None;
     for (key, val) in entries {
         let name = key.as_str().unwrap_or("");
-        let mut err = |code: &'static str, at: &Node, msg: String, hint: Option<String>| {
+        let mut err = |code: Code, at: &Node, msg: String, hint: Option<String>| {
             let mut d = Diagnostic::error(code, at.span, msg).in_item(Some(item));
             d.hint = hint;
             diags.push(d);
@@ -301,7 +302,7 @@ pub(crate) fn parse_conditions(
             | "path_starts_with" | "path_ends_with" | "method" | "branch" | "field" => {
                 let Some(text) = val.as_str() else {
                     err(
-                        "not-text",
+                        Code::NotText,
                         val,
                         format!("`{name}` must be text, found {}", val.describe()),
                         Some(format!("quote it: {name}: \"...\"")),
@@ -314,7 +315,7 @@ pub(crate) fn parse_conditions(
                     "op" | "operation" => {
                         if let Some(first) = op_key {
                             err(
-                                "duplicate-op",
+                                Code::DuplicateOp,
                                 key,
                                 format!("both `{}` and `{name}` are given", first.as_str().unwrap_or("op")),
                                 Some("`op` and `operation` are synonyms; keep one".to_owned()),
@@ -328,7 +329,7 @@ pub(crate) fn parse_conditions(
                     "pattern" => match compile_regex(text) {
                         Ok(re) => c.pattern = Some(re),
                         Err(why) => err(
-                            "bad-regex",
+                            Code::BadRegex,
                             val,
                             format!("`pattern` is not a usable regular expression: {why}"),
                             Some("the syntax is that of the Rust `regex` crate (no look-around or back-references); escape characters meant literally, such as `(`, with a backslash".to_owned()),
@@ -359,7 +360,7 @@ pub(crate) fn parse_conditions(
                         _ => format!("write a number, for example {name}: 1000"),
                     };
                     err(
-                        "amount-not-number",
+                        Code::AmountNotNumber,
                         val,
                         format!("`{name}` must be a number, found {}", val.describe()),
                         Some(hint),
@@ -384,7 +385,7 @@ pub(crate) fn parse_conditions(
                     match HostPattern::parse(text) {
                         Ok(pattern) => c.url_hosts.push(pattern),
                         Err(e) => err(
-                            "bad-host",
+                            Code::BadHost,
                             at,
                             format!("`url_host` entry {text:?} cannot be used: {e}"),
                             Some(e.hint().to_owned()),
@@ -401,7 +402,7 @@ pub(crate) fn parse_conditions(
                     match parse_scheme(text) {
                         Ok(scheme) => c.url_schemes.push(scheme),
                         Err(e) => err(
-                            "bad-scheme",
+                            Code::BadScheme,
                             at,
                             format!("`url_scheme` entry {text:?} cannot be used: {e}"),
                             Some(e.hint()),
@@ -422,7 +423,7 @@ pub(crate) fn parse_conditions(
                     None => format!("known conditions: {}", MATCH_KEYS.join(", ")),
                 };
                 err(
-                    "unknown-key",
+                    Code::UnknownKey,
                     key,
                     format!("unknown condition `{shown}` in `{section}`"),
                     Some(hint),
@@ -438,12 +439,12 @@ pub(crate) fn parse_conditions(
                 }
             }
             Err(e) => {
-                diags.push(Diagnostic::error("bad-value", e.span, e.message).in_item(Some(item)))
+                diags.push(Diagnostic::error(Code::BadValue, e.span, e.message).in_item(Some(item)))
             }
         },
         (Some(f), None) => diags.push(
             Diagnostic::error(
-                "field-without-value",
+                Code::FieldWithoutValue,
                 f.span,
                 "`field` is given without `value`",
             )
@@ -453,7 +454,7 @@ pub(crate) fn parse_conditions(
         (None, Some((k, _))) => {
             diags.push(
                 Diagnostic::error(
-                    "value-without-field",
+                    Code::ValueWithoutField,
                     k.span,
                     "`value` is given without `field`",
                 )
@@ -473,14 +474,14 @@ fn text_list<'a>(
     val: &'a Node,
     name: &str,
     example: &str,
-    err: &mut impl FnMut(&'static str, &Node, String, Option<String>),
+    err: &mut impl FnMut(Code, &Node, String, Option<String>),
 ) -> Vec<(Option<&'a str>, &'a Node)> {
     let items: &[Node] = match &val.kind {
         Kind::String(s) => return vec![(Some(s.as_str()), val)],
         Kind::Seq(items) => items,
         _ => {
             err(
-                "not-text",
+                Code::NotText,
                 val,
                 format!(
                     "`{name}` must be text or a list of texts, found {}",
@@ -495,7 +496,7 @@ fn text_list<'a>(
     };
     if items.is_empty() {
         err(
-            "empty-list",
+            Code::EmptyList,
             val,
             format!("`{name}` lists nothing, so it could never hold"),
             Some(format!(
@@ -511,10 +512,10 @@ fn not_text(
     at: &Node,
     name: &str,
     example: &str,
-    err: &mut impl FnMut(&'static str, &Node, String, Option<String>),
+    err: &mut impl FnMut(Code, &Node, String, Option<String>),
 ) {
     err(
-        "not-text",
+        Code::NotText,
         at,
         format!(
             "every entry of `{name}` must be text, found {}",
@@ -526,14 +527,11 @@ fn not_text(
 
 /// The ports of `url_port`: one number or a list of numbers from 0 to 65535. Problems are
 /// reported to `err`.
-fn port_list(
-    val: &Node,
-    err: &mut impl FnMut(&'static str, &Node, String, Option<String>),
-) -> Vec<u16> {
+fn port_list(val: &Node, err: &mut impl FnMut(Code, &Node, String, Option<String>)) -> Vec<u16> {
     let items = match &val.kind {
         Kind::Seq(items) if items.is_empty() => {
             err(
-                "empty-list",
+                Code::EmptyList,
                 val,
                 "`url_port` lists no ports, so it could never hold".to_owned(),
                 Some(
@@ -561,7 +559,7 @@ fn port_list(
                     }
                 };
                 err(
-                    "bad-port",
+                    Code::BadPort,
                     at,
                     format!(
                         "`url_port` must be a port number from 0 to 65535 (or a list of them), found {}",

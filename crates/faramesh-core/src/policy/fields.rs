@@ -3,6 +3,7 @@
 //! a nested copy, a mention in free text) can never satisfy them.
 
 use super::condition::{compile_regex, json_equal, numeric, Comparison};
+use crate::codes::Code;
 use crate::diagnostic::{did_you_mean, Diagnostic, Item};
 use crate::yaml::{Kind, Node};
 use regex::Regex;
@@ -200,7 +201,7 @@ pub(crate) fn parse_fields(
     item: Item,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Vec<FieldCondition>> {
-    let mut err = |code: &'static str, at: &Node, msg: String, hint: String| {
+    let mut err = |code: Code, at: &Node, msg: String, hint: String| {
         diags.push(
             Diagnostic::error(code, at.span, msg)
                 .hint(hint)
@@ -209,7 +210,7 @@ pub(crate) fn parse_fields(
     };
     let Some(entries) = node.as_map() else {
         err(
-            "bad-fields",
+            Code::BadFields,
             node,
             format!(
                 "`fields` in `{section}` must be a mapping from field paths to tests, found {}",
@@ -221,7 +222,7 @@ pub(crate) fn parse_fields(
     };
     if entries.is_empty() {
         err(
-            "empty-fields",
+            Code::EmptyFields,
             node,
             "`fields` is empty".to_owned(),
             "add a field path with its tests, e.g. `params.path: {starts_with: /repos/}`, or remove `fields`".to_owned(),
@@ -236,7 +237,7 @@ pub(crate) fn parse_fields(
             Ok(path) => Some(path),
             Err(e) => {
                 let hint = e.hint();
-                err("bad-field-path", key, format!("in `fields`: {e}"), hint);
+                err(Code::BadFieldPath, key, format!("in `fields`: {e}"), hint);
                 ok = false;
                 None
             }
@@ -253,7 +254,7 @@ pub(crate) fn parse_fields(
 fn parse_tests(
     path: &str,
     node: &Node,
-    err: &mut impl FnMut(&'static str, &Node, String, String),
+    err: &mut impl FnMut(Code, &Node, String, String),
 ) -> Option<Vec<FieldTest>> {
     let Some(entries) = node.as_map() else {
         let example = match node.as_str() {
@@ -261,7 +262,7 @@ fn parse_tests(
             None => format!("`{path}: {{equals: ...}}`"),
         };
         err(
-            "bad-field-tests",
+            Code::BadFieldTests,
             node,
             format!(
                 "the tests of `{path}` must be a mapping of operators, found {}",
@@ -276,7 +277,7 @@ fn parse_tests(
     };
     if entries.is_empty() {
         err(
-            "empty-field-tests",
+            Code::EmptyFieldTests,
             node,
             format!("`{path}` has no tests"),
             format!(
@@ -296,7 +297,7 @@ fn parse_tests(
             "in" => match val.as_seq() {
                 Some([]) => {
                     err(
-                        "empty-list",
+                        Code::EmptyList,
                         val,
                         format!("`in` of `{path}` lists no values, so it could never hold"),
                         "list the values the field may take, e.g. `in: [staging, dev]`".to_owned(),
@@ -315,7 +316,7 @@ fn parse_tests(
                 }
                 None => {
                     err(
-                        "not-list",
+                        Code::NotList,
                         val,
                         format!("`in` of `{path}` must be a list, found {}", val.describe()),
                         "write the values as a list, e.g. `in: [staging, dev]`; for one value use `equals`".to_owned(),
@@ -328,7 +329,7 @@ fn parse_tests(
                     Ok(re) => Some(FieldTest::Matches(re)),
                     Err(why) => {
                         err(
-                            "bad-regex",
+                            Code::BadRegex,
                             val,
                             format!("`matches` of `{path}` is not a usable regular expression: {why}"),
                             "the syntax is that of the Rust `regex` crate (no look-around or back-references); anchor with ^ and $ to test the whole text".to_owned(),
@@ -343,7 +344,7 @@ fn parse_tests(
                 }),
                 None => {
                     err(
-                        "not-text",
+                        Code::NotText,
                         val,
                         format!("`{op}` of `{path}` must be text, found {}", val.describe()),
                         format!("quote it: {op}: \"...\""),
@@ -374,7 +375,7 @@ fn parse_tests(
                             _ => format!("write a number, for example {op}: 1000"),
                         };
                         err(
-                            "not-number",
+                            Code::NotNumber,
                             val,
                             format!(
                                 "`{op}` of `{path}` must be a number, found {}",
@@ -395,7 +396,7 @@ fn parse_tests(
                 }
                 _ => {
                     err(
-                        "not-boolean",
+                        Code::NotBoolean,
                         val,
                         format!("`exists` of `{path}` must be true or false, found {}", val.describe()),
                         "write `exists: true` (the field must be present) or `exists: false` (it must be absent)".to_owned(),
@@ -409,7 +410,7 @@ fn parse_tests(
                     None => format!("known operators: {}", FIELD_OPERATORS.join(", ")),
                 };
                 err(
-                    "unknown-operator",
+                    Code::UnknownOperator,
                     key,
                     format!("unknown operator `{op}` for `{path}`"),
                     hint,
@@ -425,7 +426,7 @@ fn parse_tests(
     if let Some(key) = exists_false {
         if entries.len() > 1 {
             err(
-                "contradictory-tests",
+                Code::ContradictoryTests,
                 key,
                 format!("`exists: false` of `{path}` is given with other tests, which an absent field never passes"),
                 "keep `exists: false` alone, or move the other tests to another rule".to_owned(),
@@ -442,12 +443,12 @@ fn value_operand(
     path: &str,
     op: &str,
     node: &Node,
-    err: &mut impl FnMut(&'static str, &Node, String, String),
+    err: &mut impl FnMut(Code, &Node, String, String),
 ) -> Option<Value> {
     match node.to_json() {
         Ok(Value::Null) => {
             err(
-                "null-value",
+                Code::NullValue,
                 node,
                 format!("`{op}` of `{path}` compares with null, which never matches: a null field counts as absent"),
                 format!("write `{path}: {{exists: false}}` to require that the field is absent or null"),
@@ -457,7 +458,7 @@ fn value_operand(
         Ok(value) => Some(value),
         Err(e) => {
             err(
-                "bad-value",
+                Code::BadValue,
                 node,
                 e.message,
                 "use a finite number, text, true/false, a list or a mapping".to_owned(),

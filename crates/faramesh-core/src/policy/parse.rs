@@ -2,6 +2,7 @@
 
 use super::condition::parse_conditions;
 use super::{Effect, Policy, RiskRule, Rule, RuleIndex};
+use crate::codes::Code;
 use crate::decision::RiskLevel;
 use crate::diagnostic::{did_you_mean, Diagnostic, Item, Report, Severity};
 use crate::hash::canonical_sha256;
@@ -37,7 +38,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
 
     let Some(entries) = doc.as_map() else {
         let d = Diagnostic::error(
-            "not-a-mapping",
+            Code::NotAMapping,
             doc.head_span(),
             format!(
                 "a policy must be a mapping with a `rules:` list, found {}",
@@ -56,7 +57,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
     match rules_node {
         None => diags.push(
             Diagnostic::error(
-                "missing-rules",
+                Code::MissingRules,
                 doc.head_span(),
                 "the policy has no `rules:` list",
             )
@@ -75,7 +76,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
             None if matches!(node.kind, yaml::Kind::Null) => {}
             None => diags.push(
                 Diagnostic::error(
-                    "rules-not-list",
+                    Code::RulesNotList,
                     node.head_span(),
                     format!("`rules` must be a list, found {}", node.describe()),
                 )
@@ -102,7 +103,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
                         }
                         None => diags.push(
                             Diagnostic::error(
-                                "risk-rules-not-list",
+                                Code::RiskRulesNotList,
                                 list.span,
                                 format!("`risk.rules` must be a list, found {}", list.describe()),
                             )
@@ -111,7 +112,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
                     },
                     None => diags.push(
                         Diagnostic::error(
-                            "missing-risk-rules",
+                            Code::MissingRiskRules,
                             risk.head_span(),
                             "`risk` has no `rules:` list",
                         )
@@ -123,7 +124,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
             }
             None if matches!(risk.kind, yaml::Kind::Null) => {}
             None => diags.push(Diagnostic::error(
-                "risk-not-mapping",
+                Code::RiskNotMapping,
                 risk.head_span(),
                 format!(
                     "`risk` must be a mapping with a `rules:` list, found {}",
@@ -142,7 +143,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
         match node.map(Node::to_json).transpose() {
             Ok(Some(Value::Array(items))) => Ok(items),
             Ok(_) => Ok(Vec::new()),
-            Err(e) => Err(Diagnostic::error("bad-value", e.span, e.message)),
+            Err(e) => Err(Diagnostic::error(Code::BadValue, e.span, e.message)),
         }
     };
     let rules_json = as_json(rules_node).map_err(|d| report(vec![d]))?;
@@ -150,7 +151,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
     let hashed = json!({"rules": rules_json, "risk_rules": risk_rules_json});
     let hash = canonical_sha256(&hashed).map_err(|e| {
         report(vec![Diagnostic::error(
-            "bad-value",
+            Code::BadValue,
             doc.head_span(),
             format!("the policy holds a value with no JSON form: {e}"),
         )])
@@ -191,7 +192,7 @@ fn parse_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
     let item = Item::Rule(number);
     let Some(entries) = node.as_map() else {
         diags.push(
-            Diagnostic::error("rule-not-mapping", node.head_span(), format!("a rule must be a mapping, found {}", node.describe()))
+            Diagnostic::error(Code::RuleNotMapping, node.head_span(), format!("a rule must be a mapping, found {}", node.describe()))
                 .hint("write a rule as `- match: {...}` followed by `allow: true`, `deny: true` or `require_approval: true`")
                 .in_item(Some(item)),
         );
@@ -205,7 +206,7 @@ fn parse_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
         None => {
             diags.push(
                 Diagnostic::error(
-                    "missing-match",
+                    Code::MissingMatch,
                     node.head_span(),
                     "the rule has no `match:`",
                 )
@@ -226,7 +227,7 @@ fn parse_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
             yaml::Kind::Bool(false) => {}
             _ => diags.push(
                 Diagnostic::error(
-                    "effect-not-boolean",
+                    Code::EffectNotBoolean,
                     value.span,
                     format!("`{key}` must be true or false, found {}", value.describe()),
                 )
@@ -239,9 +240,13 @@ fn parse_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
         [one] => Some(*one),
         [] => {
             diags.push(
-                Diagnostic::error("missing-effect", node.head_span(), "the rule has no effect")
-                    .hint("add exactly one of `allow: true`, `deny: true` or `require_approval: true`")
-                    .in_item(Some(item)),
+                Diagnostic::error(
+                    Code::MissingEffect,
+                    node.head_span(),
+                    "the rule has no effect",
+                )
+                .hint("add exactly one of `allow: true`, `deny: true` or `require_approval: true`")
+                .in_item(Some(item)),
             );
             None
         }
@@ -249,7 +254,7 @@ fn parse_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
             let names: Vec<&str> = several.iter().map(|e| e.as_str()).collect();
             diags.push(
                 Diagnostic::error(
-                    "several-effects",
+                    Code::SeveralEffects,
                     node.head_span(),
                     format!("the rule has several effects: {}", names.join(", ")),
                 )
@@ -298,7 +303,7 @@ fn parse_risk_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> O
     let Some(entries) = node.as_map() else {
         diags.push(
             Diagnostic::error(
-                "rule-not-mapping",
+                Code::RuleNotMapping,
                 node.head_span(),
                 format!("a risk rule must be a mapping, found {}", node.describe()),
             )
@@ -312,7 +317,7 @@ fn parse_risk_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> O
     let mut missing = |key: &str, hint: &str| {
         diags.push(
             Diagnostic::error(
-                "missing-key",
+                Code::MissingKey,
                 node.head_span(),
                 format!("the risk rule has no `{key}`"),
             )
@@ -377,7 +382,7 @@ fn risk_level(
             };
             diags.push(
                 Diagnostic::error(
-                    "bad-risk",
+                    Code::BadRisk,
                     node.head_span(),
                     format!("`{key}` must be low, medium or high, found {shown}"),
                 )
@@ -396,7 +401,7 @@ fn text_field(node: &Node, key: &str, item: Item, diags: &mut Vec<Diagnostic>) -
         None => {
             diags.push(
                 Diagnostic::error(
-                    "not-text",
+                    Code::NotText,
                     value.span,
                     format!("`{key}` must be text, found {}", value.describe()),
                 )
@@ -426,7 +431,7 @@ pub(crate) fn unknown_keys(
         };
         diags.push(
             Diagnostic::error(
-                "unknown-key",
+                Code::UnknownKey,
                 key.span,
                 format!("unknown key `{text}` {place}"),
             )
@@ -466,7 +471,7 @@ fn unreachable_rules(rules: &[Rule], rules_node: Option<&Node>) -> Vec<Diagnosti
             let span = items.get(j).map(Node::head_span).unwrap_or_default();
             warnings.push(
                 Diagnostic::warning(
-                    "unreachable-rule",
+                    Code::UnreachableRule,
                     span,
                     format!("this rule can never match: rule {} (line {}) already decides every action it covers", earlier.number, earlier.line),
                 )
