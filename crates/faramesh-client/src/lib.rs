@@ -11,73 +11,12 @@ mod stream;
 
 pub use stream::{Followed, StreamFilter, StreamMessage, Subscription};
 
-use faramesh_core::json::ReceivedObject;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
-/// An action as the API returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Action {
-    pub id: String,
-    pub agent_id: String,
-    pub tool: String,
-    pub operation: String,
-    /// As the server received them: number text and key order as sent.
-    #[serde(default)]
-    pub params: ReceivedObject,
-    #[serde(default)]
-    pub context: ReceivedObject,
-    pub status: String,
-    pub decision: Option<String>,
-    pub reason: Option<String>,
-    pub risk_level: Option<String>,
-    pub approval_token: Option<String>,
-    pub policy_version: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub outcome: Option<String>,
-    pub reason_code: Option<String>,
-    /// `risk_level`, and what decided (`decided_by`, `risk_rule`).
-    pub reason_details: Option<Value>,
-    pub request_hash: Option<String>,
-    pub policy_hash: Option<String>,
-    pub profile_id: Option<String>,
-    pub profile_hash: Option<String>,
-    pub runtime_version: Option<String>,
-    pub provenance_id: Option<String>,
-    pub result: Option<Value>,
-    #[serde(default)]
-    pub demo: bool,
-}
-
-/// A ledger event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    pub id: String,
-    pub action_id: String,
-    pub event_type: String,
-    pub meta: Value,
-    pub created_at: String,
-    pub prev_hash: Option<String>,
-    pub record_hash: String,
-}
-
-impl Event {
-    /// The fields the hash chain covers, for `faramesh_core::ledger::verify_chain`.
-    pub fn chained(&self) -> faramesh_core::ledger::ChainedEvent<'_> {
-        faramesh_core::ledger::ChainedEvent {
-            id: &self.id,
-            action_id: &self.action_id,
-            event_type: &self.event_type,
-            created_at: &self.created_at,
-            meta: &self.meta,
-            prev_hash: self.prev_hash.as_deref(),
-            record_hash: &self.record_hash,
-        }
-    }
-}
+pub use faramesh_api::{Action, LedgerEvent as Event, NewToken, Submission, TokenInfo};
 
 /// An id or prefix as typed, normalized; too short a prefix is refused.
 pub fn normalize_prefix(id_or_prefix: &str) -> ClientResult<String> {
@@ -100,9 +39,6 @@ pub fn one_match(prefix: String, mut ids: Vec<String>) -> ClientResult<String> {
     }
 }
 
-/// A new action: the same fields the decision engine reads.
-pub use faramesh_core::ActionRequest as Submission;
-
 /// Filters of the action list.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ListFilter {
@@ -118,24 +54,6 @@ pub struct ListFilter {
     pub agent_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_prefix: Option<String>,
-}
-
-/// An API token as listed (never with its secret).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TokenInfo {
-    pub id: String,
-    pub name: String,
-    pub role: String,
-    pub created_at: String,
-    pub revoked_at: Option<String>,
-}
-
-/// A token just created: the only time its secret is available.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NewToken {
-    #[serde(flatten)]
-    pub info: TokenInfo,
-    pub token: String,
 }
 
 /// What went wrong, phrased for the person at the terminal.

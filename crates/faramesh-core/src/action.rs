@@ -13,11 +13,20 @@ use std::cell::OnceCell;
 
 /// A tool call an agent wants to make.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = ActionSubmission))]
 pub struct ActionRequest {
+    /// Non-empty, at most 10,000 characters, no NUL.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 10000))]
     pub agent_id: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 10000))]
     pub tool: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 10000))]
     pub operation: String,
+    /// Tool-specific; at most 100,000 bytes as JSON and 10 levels of objects. The server
+    /// requires it (`{}` for none); the engine reads a missing one as `{}`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub params: Map<String, Value>,
     /// Free metadata; `{}` when absent.
     #[serde(default)]

@@ -28,6 +28,7 @@ pub struct ChainedEvent<'a> {
 
 /// The first place a chain does not hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[error("action {action_id}, event {event_id} (#{position}): {what}: expected {expected}, found {found}")]
 pub struct BrokenLink {
     pub action_id: String,
@@ -214,6 +215,7 @@ pub fn request_hash_holds(recorded: Option<&Value>, row: &RowHash) -> bool {
 
 /// The first way an action row is not the one its ledger describes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "what", rename_all = "snake_case")]
 pub enum BindingProblem {
     /// Every action is written together with its `created` and `decision_made` events.

@@ -12,7 +12,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use faramesh_storage::StoreError;
-use serde_json::Value;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -71,17 +70,19 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = serde_json::Map::new();
-        body.insert("detail".into(), Value::from(self.to_string()));
-        body.insert("code".into(), Value::from(self.code()));
-        if let ApiError::Conflict {
-            action_id, status, ..
-        } = &self
-        {
-            body.insert("action_id".into(), Value::from(action_id.as_str()));
-            body.insert("status".into(), Value::from(status.as_str()));
-        }
-        let body = Value::Object(body);
+        let (action_id, status) = match &self {
+            ApiError::Conflict {
+                action_id, status, ..
+            } => (Some(action_id.clone()), Some(status.clone())),
+            _ => (None, None),
+        };
+        let body = faramesh_api::ErrorBody {
+            detail: self.to_string(),
+            code: Some(self.code().to_owned()),
+            action_id,
+            status,
+            errors: None,
+        };
         if matches!(self, ApiError::Unavailable(_)) {
             tracing::warn!(detail = %self, "request refused: service unavailable");
         }

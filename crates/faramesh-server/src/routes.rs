@@ -54,9 +54,9 @@ fn ok(value: impl serde::Serialize) -> ApiResult {
     Ok((StatusCode::OK, Json(value)).into_response())
 }
 
-#[utoipa::path(post, path = "/v1/actions", request_body = crate::openapi::ActionSubmission,
+#[utoipa::path(post, path = "/v1/actions", request_body = faramesh_api::Submission,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the original action")),
-    responses((status = 200, body = crate::openapi::Action), (status = 401, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 413, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody), (status = 503, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = faramesh_api::Action), (status = 401, body = faramesh_api::ErrorBody), (status = 409, body = faramesh_api::ErrorBody), (status = 413, body = faramesh_api::ErrorBody), (status = 422, body = faramesh_api::ErrorBody), (status = 503, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn submit(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -198,7 +198,7 @@ pub(crate) struct ListQuery {
 
 #[utoipa::path(get, path = "/v1/actions",
     params(("limit" = Option<i64>, Query, description = "1..1000, default 20"), ("offset" = Option<i64>, Query), ("agent_id" = Option<String>, Query), ("tool" = Option<String>, Query), ("status" = Option<String>, Query), ("id_prefix" = Option<String>, Query, description = "Only actions whose id starts with this")),
-    responses((status = 200, body = Vec<crate::openapi::Action>), (status = 401, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = Vec<faramesh_api::Action>), (status = 401, body = faramesh_api::ErrorBody), (status = 422, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -277,7 +277,7 @@ async fn find(state: &AppState, id: &str) -> Result<ActionRecord, ApiError> {
 }
 
 #[utoipa::path(get, path = "/v1/actions/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = crate::openapi::Action), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = faramesh_api::Action), (status = 401, body = faramesh_api::ErrorBody), (status = 404, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn get_action(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -289,7 +289,7 @@ pub(crate) async fn get_action(
 }
 
 #[utoipa::path(get, path = "/v1/actions/{id}/events", params(("id" = String, Path)),
-    responses((status = 200, body = Vec<crate::openapi::LedgerEvent>), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = Vec<faramesh_api::LedgerEvent>), (status = 401, body = faramesh_api::ErrorBody), (status = 404, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn events(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -298,14 +298,14 @@ pub(crate) async fn events(
     caller.require(Permission::Read)?;
     find(&state, &id).await?;
     let events = state.store.events(&id).await?;
-    ok(Value::Array(events.iter().map(view::event).collect()))
+    ok(events.iter().map(view::event).collect::<Vec<_>>())
 }
 
 /// Recomputes the action's hash chain on the server (beyond the seed) and checks the action row
 /// against it, so a dashboard can show "verified" or the first problem without reimplementing
 /// canonical JSON.
 #[utoipa::path(get, path = "/v1/actions/{id}/chain", params(("id" = String, Path)),
-    responses((status = 200, body = crate::openapi::ChainStatus), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = faramesh_api::ChainStatus), (status = 401, body = faramesh_api::ErrorBody), (status = 404, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn chain(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -351,14 +351,17 @@ pub(crate) async fn chain(
         Some(LedgerProblem::Unbound(binding)) => (None, Some(binding)),
         None => (None, None),
     };
-    ok(json!({
-        "action_id": id,
-        "events": events.len(),
-        "verified": broken.is_none() && unbound.is_none(),
-        "broken_link": broken,
-        "binding_problem": unbound,
-        "problem": broken.as_ref().map(ToString::to_string).or_else(|| unbound.as_ref().map(ToString::to_string)),
-    }))
+    ok(faramesh_api::ChainStatus {
+        action_id: id,
+        events: events.len(),
+        verified: broken.is_none() && unbound.is_none(),
+        problem: broken
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| unbound.as_ref().map(ToString::to_string)),
+        broken_link: broken,
+        binding_problem: unbound,
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -369,8 +372,8 @@ struct ApprovalBody {
     reason: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/actions/{id}/approval", params(("id" = String, Path)), request_body = crate::openapi::ApprovalRequest,
-    responses((status = 200, body = crate::openapi::Action), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/actions/{id}/approval", params(("id" = String, Path)), request_body = faramesh_api::ApprovalRequest,
+    responses((status = 200, body = faramesh_api::Action), (status = 401, body = faramesh_api::ErrorBody), (status = 403, body = faramesh_api::ErrorBody), (status = 404, body = faramesh_api::ErrorBody), (status = 409, body = faramesh_api::ErrorBody), (status = 422, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn approval(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -417,7 +420,7 @@ pub(crate) async fn approval(
 }
 
 #[utoipa::path(post, path = "/v1/actions/{id}/start", params(("id" = String, Path)),
-    responses((status = 200, body = crate::openapi::Action), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = faramesh_api::Action), (status = 401, body = faramesh_api::ErrorBody), (status = 404, body = faramesh_api::ErrorBody), (status = 409, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn start(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -439,8 +442,8 @@ struct ResultBody {
 /// Longest error text kept from a result report.
 const MAX_ERROR_CHARS: usize = 1000;
 
-#[utoipa::path(post, path = "/v1/actions/{id}/result", params(("id" = String, Path)), request_body = crate::openapi::ResultReport,
-    responses((status = 200, body = crate::openapi::Action), (status = 401, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/actions/{id}/result", params(("id" = String, Path)), request_body = faramesh_api::ResultReport,
+    responses((status = 200, body = faramesh_api::Action), (status = 401, body = faramesh_api::ErrorBody), (status = 404, body = faramesh_api::ErrorBody), (status = 409, body = faramesh_api::ErrorBody), (status = 422, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn result(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -474,8 +477,8 @@ pub(crate) async fn result(
     ok(view::action(&action, caller.token_visibility()))
 }
 
-#[utoipa::path(post, path = "/v1/gate/decide", request_body = crate::openapi::ActionSubmission,
-    responses((status = 200, body = crate::openapi::GateDecision), (status = 401, body = crate::openapi::ErrorBody), (status = 413, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/gate/decide", request_body = faramesh_api::Submission,
+    responses((status = 200, body = faramesh_api::GateDecision), (status = 401, body = faramesh_api::ErrorBody), (status = 413, body = faramesh_api::ErrorBody), (status = 422, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn decide(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -485,40 +488,44 @@ pub(crate) async fn decide(
     let request = validate::action_request(&body(payload)?)?.into_request();
     let d = state.loaded.load().engine.decide(&request);
     state.metrics.decision(d.outcome.as_str(), &d.reason_code);
-    ok(json!({
-        "outcome": d.outcome.as_str(),
-        "decision": d.decision(),
-        "reason_code": &*d.reason_code,
-        "reason": &*d.reason,
-        "request_hash": d.request_hash,
-        "policy_version": d.policy_version.as_deref(),
-        "policy_hash": d.policy_hash.as_deref(),
-        "profile_id": d.profile_id.as_deref(),
-        "profile_version": d.profile_version.as_deref(),
-        "profile_hash": d.profile_hash.as_deref(),
-        "runtime_version": &*d.runtime_version,
-        "provenance_id": d.provenance_id,
-        "risk_level": d.risk_level.as_str(),
-    }))
-}
-
-fn info(state: &AppState) -> Value {
-    let loaded = state.loaded.load();
-    let policy = loaded.engine.policy();
-    let path = &state.config.policy_file;
-    json!({
-        "policy_file": path.file_name().map(|f| f.to_string_lossy().into_owned()),
-        "policy_path": std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()).display().to_string(),
-        "exists": loaded.policy_exists,
-        "policy_version": loaded.engine.policy_version(),
-        "policy_hash": policy.map(|p| p.hash()),
-        "rules": policy.map_or_else(Vec::new, |p| p.rules_json().to_vec()),
-        "risk_rules": policy.map_or_else(Vec::new, |p| p.risk_rules_json().to_vec()),
-        "loaded_at": loaded.loaded_at,
+    let owned = |text: Option<&str>| text.map(str::to_owned);
+    ok(faramesh_api::GateDecision {
+        outcome: d.outcome.as_str().to_owned(),
+        decision: d.decision().to_owned(),
+        reason_code: d.reason_code.to_string(),
+        reason: d.reason.to_string(),
+        request_hash: d.request_hash.clone(),
+        policy_version: owned(d.policy_version.as_deref()),
+        policy_hash: owned(d.policy_hash.as_deref()),
+        profile_id: owned(d.profile_id.as_deref()),
+        profile_version: owned(d.profile_version.as_deref()),
+        profile_hash: owned(d.profile_hash.as_deref()),
+        runtime_version: d.runtime_version.to_string(),
+        provenance_id: d.provenance_id.clone(),
+        risk_level: d.risk_level.as_str().to_owned(),
     })
 }
 
-#[utoipa::path(get, path = "/v1/policy/info", responses((status = 200, body = crate::openapi::PolicyInfo), (status = 401, body = crate::openapi::ErrorBody)))]
+fn info(state: &AppState) -> faramesh_api::PolicyInfo {
+    let loaded = state.loaded.load();
+    let policy = loaded.engine.policy();
+    let path = &state.config.policy_file;
+    faramesh_api::PolicyInfo {
+        policy_file: path.file_name().map(|f| f.to_string_lossy().into_owned()),
+        policy_path: std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.clone())
+            .display()
+            .to_string(),
+        exists: loaded.policy_exists,
+        policy_version: loaded.engine.policy_version().map(str::to_owned),
+        policy_hash: policy.map(|p| p.hash().to_owned()),
+        rules: policy.map_or_else(Vec::new, |p| p.rules_json().to_vec()),
+        risk_rules: policy.map_or_else(Vec::new, |p| p.risk_rules_json().to_vec()),
+        loaded_at: loaded.loaded_at.clone(),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/policy/info", responses((status = 200, body = faramesh_api::PolicyInfo), (status = 401, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn policy_info(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -527,7 +534,7 @@ pub(crate) async fn policy_info(
     ok(info(&state))
 }
 
-#[utoipa::path(post, path = "/v1/policy/reload", responses((status = 200, body = crate::openapi::PolicyInfo), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/policy/reload", responses((status = 200, body = faramesh_api::PolicyInfo), (status = 401, body = faramesh_api::ErrorBody), (status = 403, body = faramesh_api::ErrorBody), (status = 422, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn policy_reload(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -542,11 +549,19 @@ pub(crate) async fn policy_reload(
         }
         Err(state::LoadError::Invalid(report)) => {
             state.metrics.reload(false);
-            let body = json!({
-                "detail": format!("The policy was not reloaded; the previous one stays active: {} problem(s) in {}", report.diagnostics.len(), report.file),
-                "code": "invalid_policy",
-                "errors": report.diagnostics,
-            });
+            let body = faramesh_api::ErrorBody {
+                detail: format!("The policy was not reloaded; the previous one stays active: {} problem(s) in {}", report.diagnostics.len(), report.file),
+                code: Some("invalid_policy".to_owned()),
+                action_id: None,
+                status: None,
+                errors: Some(
+                    report
+                        .diagnostics
+                        .iter()
+                        .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
+                        .collect(),
+                ),
+            };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
         }
         Err(e) => {
@@ -558,12 +573,14 @@ pub(crate) async fn policy_reload(
     }
 }
 
-#[utoipa::path(get, path = "/health", responses((status = 200, body = crate::openapi::StatusBody)))]
+#[utoipa::path(get, path = "/health", responses((status = 200, body = faramesh_api::StatusBody)))]
 pub(crate) async fn health() -> ApiResult {
-    ok(json!({"status": "healthy"}))
+    ok(faramesh_api::StatusBody {
+        status: "healthy".to_owned(),
+    })
 }
 
-#[utoipa::path(get, path = "/ready", responses((status = 200, body = crate::openapi::StatusBody), (status = 503, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(get, path = "/ready", responses((status = 200, body = faramesh_api::StatusBody), (status = 503, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn ready(State(state): State<AppState>) -> ApiResult {
     state
         .store
@@ -575,7 +592,9 @@ pub(crate) async fn ready(State(state): State<AppState>) -> ApiResult {
             "No policy is loaded; every action is denied".into(),
         ));
     }
-    ok(json!({"status": "ready"}))
+    ok(faramesh_api::StatusBody {
+        status: "ready".to_owned(),
+    })
 }
 
 async fn openapi() -> Json<Value> {

@@ -17,7 +17,7 @@ use axum::routing::{delete, post};
 use axum::{Extension, Json, Router};
 use faramesh_storage::{NewToken, Role, TokenRecord};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -45,18 +45,18 @@ fn valid_name(name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn view(t: &TokenRecord) -> Value {
-    json!({
-        "id": t.id,
-        "name": t.name,
-        "role": t.role.as_str(),
-        "created_at": t.created_at,
-        "revoked_at": t.revoked_at,
-    })
+fn view(t: &TokenRecord) -> faramesh_api::TokenInfo {
+    faramesh_api::TokenInfo {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        role: t.role.as_str().to_owned(),
+        created_at: t.created_at.clone(),
+        revoked_at: t.revoked_at.clone(),
+    }
 }
 
-#[utoipa::path(post, path = "/v1/tokens", request_body = crate::openapi::TokenRequest,
-    responses((status = 201, body = crate::openapi::NewTokenBody), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody), (status = 422, body = crate::openapi::ErrorBody)))]
+#[utoipa::path(post, path = "/v1/tokens", request_body = faramesh_api::TokenRequest,
+    responses((status = 201, body = faramesh_api::NewToken), (status = 401, body = faramesh_api::ErrorBody), (status = 403, body = faramesh_api::ErrorBody), (status = 409, body = faramesh_api::ErrorBody), (status = 422, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -103,26 +103,26 @@ pub(crate) async fn create(
         state.tokens.insert(&record);
     }
     tracing::info!(name = %record.name, role = %record.role, by = %caller.name, "API token created");
-    let mut answer = view(&record);
-    if let Some(fields) = answer.as_object_mut() {
-        fields.insert("token".into(), Value::from(secret));
-    }
+    let answer = faramesh_api::NewToken {
+        info: view(&record),
+        token: secret,
+    };
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 #[utoipa::path(get, path = "/v1/tokens",
-    responses((status = 200, body = Vec<crate::openapi::TokenInfo>), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = Vec<faramesh_api::TokenInfo>), (status = 401, body = faramesh_api::ErrorBody), (status = 403, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::ManageTokens)?;
     let tokens = state.store.list_tokens().await?;
-    Ok(Json(Value::Array(tokens.iter().map(view).collect())).into_response())
+    Ok(Json(tokens.iter().map(view).collect::<Vec<_>>()).into_response())
 }
 
 #[utoipa::path(delete, path = "/v1/tokens/{name}", params(("name" = String, Path, description = "The token's name or id")),
-    responses((status = 200, body = crate::openapi::TokenInfo), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = faramesh_api::TokenInfo), (status = 401, body = faramesh_api::ErrorBody), (status = 403, body = faramesh_api::ErrorBody), (status = 404, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -4,7 +4,7 @@ use faramesh_core::json::ReceivedObject;
 use faramesh_core::ActionStatus;
 use faramesh_storage::{ActionRecord, EventRecord};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Whether the caller may see `approval_token` (agents never may).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,16 +85,16 @@ pub fn action(a: &ActionRecord, tokens: TokenVisibility) -> ActionView<'_> {
     }
 }
 
-pub fn event(e: &EventRecord) -> Value {
-    json!({
-        "id": e.id,
-        "action_id": e.action_id,
-        "event_type": e.event_type.as_str(),
-        "meta": e.meta,
-        "created_at": e.created_at,
-        "prev_hash": e.prev_hash,
-        "record_hash": e.record_hash,
-    })
+pub fn event(e: &EventRecord) -> faramesh_api::LedgerEvent {
+    faramesh_api::LedgerEvent {
+        id: e.id.clone(),
+        action_id: e.action_id.clone(),
+        event_type: e.event_type.as_str().to_owned(),
+        meta: e.meta.clone(),
+        created_at: e.created_at.clone(),
+        prev_hash: e.prev_hash.clone(),
+        record_hash: e.record_hash.clone(),
+    }
 }
 
 /// The fields the live stream carries for an action.

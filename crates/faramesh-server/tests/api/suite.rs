@@ -1369,3 +1369,65 @@ async fn execution_time_leaves_out_the_wait_for_approval() {
         "the execution time ({ran} s) leaves the approval wait ({waited} s) out"
     );
 }
+
+/// Reads `text` as the wire type `T` and writes it again: the result must be the same JSON,
+/// field for field and in the same order, or the server and `faramesh_api` disagree.
+fn is_exactly<T: serde::de::DeserializeOwned + serde::Serialize>(what: &str, text: &str) {
+    let typed: T = serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("{what} is not a {}: {e}\n{text}", std::any::type_name::<T>()));
+    // The server writes compact JSON, so the same fields in the same order are the same text.
+    assert_eq!(
+        serde_json::to_string(&typed).unwrap(),
+        text,
+        "{what} holds other fields than {}",
+        std::any::type_name::<T>()
+    );
+}
+
+#[tokio::test]
+async fn every_answer_is_exactly_its_wire_type() {
+    let Some(s) = start().await else { return };
+    let raw = |method: reqwest::Method, path: &str, body: Option<&str>| {
+        let mut request = s.client.request(method, format!("{}{path}", s.base));
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let submission = r#"{"agent_id":"a","tool":"shell","operation":"run","params":{"cmd":"ls","n":1E2},"context":{"k":-0}}"#;
+    let created = raw(reqwest::Method::POST, "/v1/actions", Some(submission)).await;
+    is_exactly::<faramesh_api::Action>("a created action", &created);
+    let id = serde_json::from_str::<Value>(&created).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/actions/{id}");
+    let got = raw(reqwest::Method::GET, &path, None).await;
+    is_exactly::<faramesh_api::Action>("an action", &got);
+    let list = raw(reqwest::Method::GET, "/v1/actions", None).await;
+    is_exactly::<Vec<faramesh_api::Action>>("the action list", &list);
+    let events = raw(reqwest::Method::GET, &format!("{path}/events"), None).await;
+    is_exactly::<Vec<faramesh_api::LedgerEvent>>("the events", &events);
+    let chain = raw(reqwest::Method::GET, &format!("{path}/chain"), None).await;
+    assert!(chain.contains("\"verified\":true"), "{chain}");
+    let decided = raw(reqwest::Method::POST, "/v1/gate/decide", Some(submission)).await;
+    is_exactly::<faramesh_api::GateDecision>("a gate decision", &decided);
+    let info = raw(reqwest::Method::GET, "/v1/policy/info", None).await;
+    is_exactly::<faramesh_api::PolicyInfo>("the policy info", &info);
+    let health = raw(reqwest::Method::GET, "/health", None).await;
+    is_exactly::<faramesh_api::StatusBody>("the health answer", &health);
+    let missing = raw(reqwest::Method::GET, "/v1/actions/no-such-action", None).await;
+    is_exactly::<faramesh_api::ErrorBody>("a 404", &missing);
+    let start_pending = raw(reqwest::Method::POST, &format!("{path}/start"), Some("{}")).await;
+    is_exactly::<faramesh_api::ErrorBody>("a 409", &start_pending);
+    assert!(start_pending.contains("\"action_id\""), "{start_pending}");
+    let token = raw(
+        reqwest::Method::POST,
+        "/v1/tokens",
+        Some(r#"{"name":"admin","role":"admin"}"#),
+    )
+    .await;
+    is_exactly::<faramesh_api::NewToken>("a new token", &token);
+}

@@ -1,0 +1,225 @@
+//! The Faramesh HTTP API's wire types (docs/api.md): what each request and response holds.
+//! The server answers with them and describes them in `/openapi.json`; the client reads them.
+//! Field order is the order of the documentation and of the JSON the server writes.
+
+use faramesh_core::json::ReceivedObject;
+use faramesh_core::ledger::{BindingProblem, BrokenLink, ChainedEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The body of `POST /v1/actions` and `POST /v1/gate/decide`. Unknown fields are refused.
+pub use faramesh_core::ActionRequest as Submission;
+
+/// An action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Action {
+    pub id: String,
+    pub agent_id: String,
+    pub tool: String,
+    pub operation: String,
+    /// As the server received them: number text and key order as sent.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub params: ReceivedObject,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub context: ReceivedObject,
+    /// allowed | denied | pending_approval | approved | executing | succeeded | failed | timeout
+    pub status: String,
+    /// allow | deny | require_approval
+    pub decision: Option<String>,
+    pub reason: Option<String>,
+    /// low | medium | high
+    pub risk_level: Option<String>,
+    /// Present only while pending approval, and never to an `agent` token.
+    pub approval_token: Option<String>,
+    pub policy_version: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// EXECUTE | ABSTAIN | HALT
+    pub outcome: Option<String>,
+    pub reason_code: Option<String>,
+    /// `risk_level`, and what decided (`decided_by`, `risk_rule`).
+    pub reason_details: Option<Value>,
+    pub request_hash: Option<String>,
+    pub policy_hash: Option<String>,
+    pub profile_id: Option<String>,
+    pub profile_version: Option<String>,
+    pub profile_hash: Option<String>,
+    pub runtime_version: Option<String>,
+    pub provenance_id: Option<String>,
+    pub result: Option<Value>,
+    #[serde(default)]
+    pub demo: bool,
+    /// Ready-to-paste SDK snippets for this action.
+    #[serde(default)]
+    pub js_example: String,
+    #[serde(default)]
+    pub python_example: String,
+}
+
+/// One ledger event (docs/audit.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LedgerEvent {
+    pub id: String,
+    pub action_id: String,
+    /// created | decision_made | approved | denied | started | succeeded | failed | timeout
+    pub event_type: String,
+    pub meta: Value,
+    pub created_at: String,
+    pub prev_hash: Option<String>,
+    pub record_hash: String,
+}
+
+impl LedgerEvent {
+    /// The fields the hash chain covers, for `faramesh_core::ledger::verify_chain`.
+    pub fn chained(&self) -> ChainedEvent<'_> {
+        ChainedEvent {
+            id: &self.id,
+            action_id: &self.action_id,
+            event_type: &self.event_type,
+            created_at: &self.created_at,
+            meta: &self.meta,
+            prev_hash: self.prev_hash.as_deref(),
+            record_hash: &self.record_hash,
+        }
+    }
+}
+
+/// `GET /v1/actions/{id}/chain`: the action's hash chain recomputed by the server, and the
+/// action row checked against it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChainStatus {
+    pub action_id: String,
+    /// Number of events in the chain.
+    pub events: usize,
+    /// True when the chain holds and the row is the one it describes.
+    pub verified: bool,
+    /// The first event whose `prev_hash` or `record_hash` does not hold; null when the chain
+    /// holds.
+    pub broken_link: Option<BrokenLink>,
+    /// With an intact chain, the first way the action row is not the one it describes; null
+    /// when it is.
+    pub binding_problem: Option<BindingProblem>,
+    /// The first problem (`broken_link` or `binding_problem`) in one sentence; null when
+    /// verified.
+    pub problem: Option<String>,
+}
+
+/// The body of `POST /v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenRequest {
+    /// 1 to 64 letters, digits, '-', '_', '.' or '@'; unique among tokens in use.
+    pub name: String,
+    /// agent | approver | admin
+    pub role: String,
+}
+
+/// An API token, without its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    /// agent | approver | admin
+    pub role: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// A newly created token: the only answer that carries the secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewToken {
+    #[serde(flatten)]
+    pub info: TokenInfo,
+    /// The bearer secret; stored only as its SHA-256, never shown again.
+    pub token: String,
+}
+
+/// The body of `POST /v1/actions/{id}/approval`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApprovalRequest {
+    /// The action's `approval_token`.
+    pub token: String,
+    pub approve: bool,
+    pub reason: Option<String>,
+}
+
+/// The body of `POST /v1/actions/{id}/result`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ResultReport {
+    pub success: bool,
+    /// Cut at 1,000 characters.
+    pub error: Option<String>,
+    pub output: Option<Value>,
+}
+
+/// The answer of `POST /v1/gate/decide`: the decision, stored nowhere.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GateDecision {
+    /// EXECUTE | ABSTAIN | HALT
+    pub outcome: String,
+    /// allow | deny | require_approval
+    pub decision: String,
+    pub reason_code: String,
+    pub reason: String,
+    pub request_hash: Option<String>,
+    pub policy_version: Option<String>,
+    pub policy_hash: Option<String>,
+    pub profile_id: Option<String>,
+    pub profile_version: Option<String>,
+    pub profile_hash: Option<String>,
+    pub runtime_version: String,
+    pub provenance_id: String,
+    /// low | medium | high
+    pub risk_level: String,
+}
+
+/// `GET /v1/policy/info`, and the answer of a successful `POST /v1/policy/reload`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PolicyInfo {
+    pub policy_file: Option<String>,
+    pub policy_path: String,
+    pub exists: bool,
+    pub policy_version: Option<String>,
+    pub policy_hash: Option<String>,
+    pub rules: Vec<Value>,
+    pub risk_rules: Vec<Value>,
+    pub loaded_at: String,
+}
+
+/// Every error answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    /// What went wrong and what to do.
+    pub detail: String,
+    /// A stable name of the kind of error (`validation_error`, `conflict`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// With a 409 about an action: the action and its current status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// With a 422 from a policy reload: every problem of the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<Object>>))]
+    pub errors: Option<Vec<Value>>,
+}
+
+/// `{"status": "healthy"}` or `{"status": "ready"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StatusBody {
+    pub status: String,
+}
