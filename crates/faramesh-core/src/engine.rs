@@ -28,7 +28,7 @@ pub enum ProfileState {
 /// Reason codes and reasons that do not depend on the action, built once so that a decision
 /// shares them instead of allocating its own copy.
 #[derive(Debug, Clone)]
-struct Texts {
+struct SharedReasons {
     policy_allow: Arc<str>,
     policy_deny: Arc<str>,
     policy_require_approval: Arc<str>,
@@ -44,9 +44,9 @@ struct Texts {
     panic_reason: Arc<str>,
 }
 
-impl Texts {
-    fn new() -> Texts {
-        Texts {
+impl SharedReasons {
+    fn new() -> SharedReasons {
+        SharedReasons {
             policy_allow: reason_code::POLICY_ALLOW.into(),
             policy_deny: reason_code::POLICY_DENY.into(),
             policy_require_approval: reason_code::POLICY_REQUIRE_APPROVAL.into(),
@@ -71,11 +71,11 @@ pub struct Engine {
     profile: ProfileState,
     runtime_version: Arc<str>,
     policy_version: Option<Arc<str>>,
-    texts: Texts,
+    texts: SharedReasons,
 }
 
 /// A decision before its version-bound fields are added.
-struct Ruling {
+struct UnboundDecision {
     outcome: Outcome,
     reason_code: Arc<str>,
     reason: Arc<str>,
@@ -93,7 +93,7 @@ impl Engine {
             profile: ProfileState::None,
             runtime_version: runtime_version.into(),
             policy_version,
-            texts: Texts::new(),
+            texts: SharedReasons::new(),
         }
     }
 
@@ -157,7 +157,7 @@ impl Engine {
     }
 
     /// Profile first, then the policy's first matching rule, then deny by default.
-    fn verdict(&self, action: &ActionRequest) -> Ruling {
+    fn verdict(&self, action: &ActionRequest) -> UnboundDecision {
         let t = &self.texts;
         let Some(policy) = &self.policy else {
             return self.failure(&t.missing_policy, t.no_policy_reason.clone());
@@ -176,7 +176,7 @@ impl Engine {
         let risk_rule_name = risk_rule.map(|r| r.name.clone());
 
         if let Some(profile) = profile {
-            let halt = |code: &Arc<str>, reason: Arc<str>, decided_by: DecidedBy| Ruling {
+            let halt = |code: &Arc<str>, reason: Arc<str>, decided_by: DecidedBy| UnboundDecision {
                 outcome: Outcome::Halt,
                 reason_code: code.clone(),
                 reason,
@@ -205,7 +205,7 @@ impl Engine {
                     if rule.outcome == Outcome::Halt {
                         return halt(&rule.reason_code, rule.name.clone(), decided_by);
                     }
-                    return Ruling {
+                    return UnboundDecision {
                         outcome: rule.outcome,
                         reason_code: rule.reason_code.clone(),
                         reason: rule.name.clone(),
@@ -219,7 +219,7 @@ impl Engine {
         }
 
         let Some(rule) = policy.first_match(&s) else {
-            return Ruling {
+            return UnboundDecision {
                 outcome: Outcome::Halt,
                 reason_code: t.default_deny.clone(),
                 reason: t.no_match_reason.clone(),
@@ -242,7 +242,7 @@ impl Engine {
                 (Outcome::Abstain, &t.policy_require_approval, &rule.reason)
             }
         };
-        Ruling {
+        UnboundDecision {
             outcome,
             reason_code: reason_code.clone(),
             reason: reason.clone(),
@@ -261,8 +261,8 @@ impl Engine {
         }
     }
 
-    fn failure(&self, code: &Arc<str>, reason: Arc<str>) -> Ruling {
-        Ruling {
+    fn failure(&self, code: &Arc<str>, reason: Arc<str>) -> UnboundDecision {
+        UnboundDecision {
             outcome: Outcome::Halt,
             reason_code: code.clone(),
             reason,
@@ -273,7 +273,7 @@ impl Engine {
     }
 
     /// Adds the version-bound fields.
-    fn finish(&self, request_hash: Option<String>, v: Ruling) -> Decision {
+    fn finish(&self, request_hash: Option<String>, v: UnboundDecision) -> Decision {
         let policy_hash = self.policy.as_ref().map(|p| p.hash_arc().clone());
         let (profile_id, profile_version, profile_hash) = match &self.profile {
             ProfileState::Loaded(p) => (

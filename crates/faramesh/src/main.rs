@@ -4,12 +4,12 @@ mod cli;
 mod doctor;
 mod env_file;
 mod init;
-mod operate;
+mod key_values;
 mod output;
-mod params;
 mod policy;
 mod render;
 mod serve;
+mod server_commands;
 mod table;
 mod tokens;
 mod verify;
@@ -53,7 +53,7 @@ fn main() -> ExitCode {
             );
             Ok(Status::Success)
         }
-        other => operate::run(other, &cli.global),
+        other => server_commands::run(other, &cli.global),
     };
     match status {
         Ok(status) => ExitCode::from(status as u8),

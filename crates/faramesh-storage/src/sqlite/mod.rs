@@ -172,11 +172,11 @@ impl SqliteStore {
 }
 
 /// A SQLite error as callers see it: a refusal of the database itself (see
-/// [`Trouble::is_refusal`]) stays whole, so the writer can tell it from a request's own failure
+/// [`SqliteFailure::is_refusal`]) stays whole, so the writer can tell it from a request's own failure
 /// and name the file and the operating system's reason.
 pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
-    let refused = matches!(&e, rusqlite::Error::SqliteFailure(failure, _) if Trouble::is_refusal(failure.code));
-    let trouble = Trouble::new(e, None, 0);
+    let refused = matches!(&e, rusqlite::Error::SqliteFailure(failure, _) if SqliteFailure::is_refusal(failure.code));
+    let trouble = SqliteFailure::new(e, None, 0);
     let reason = trouble.to_string();
     if refused {
         StoreError::Refused {
@@ -190,7 +190,7 @@ pub(crate) fn unavailable(e: rusqlite::Error) -> StoreError {
 
 /// The SQLite error under a refusal made by [`unavailable`].
 pub(crate) fn refusal_error(cause: &crate::Cause) -> Option<rusqlite::Error> {
-    match cause.downcast_ref::<Trouble>()?.sqlite() {
+    match cause.downcast_ref::<SqliteFailure>()?.sqlite() {
         rusqlite::Error::SqliteFailure(failure, message) => {
             Some(rusqlite::Error::SqliteFailure(*failure, message.clone()))
         }
@@ -202,7 +202,7 @@ pub(crate) fn refusal_error(cause: &crate::Cause) -> Option<rusqlite::Error> {
 /// SQLite's own error as its source.
 #[derive(Debug, thiserror::Error)]
 #[error("{what}")]
-pub(crate) struct Trouble {
+pub(crate) struct SqliteFailure {
     what: What,
     #[source]
     sqlite: rusqlite::Error,
@@ -237,7 +237,7 @@ impl std::fmt::Display for Db {
     }
 }
 
-impl Trouble {
+impl SqliteFailure {
     /// Whether an error with this code is the database refusing any write right now (locked,
     /// disk full, read-only, I/O error), rather than one request's own fault.
     pub(crate) fn is_refusal(code: rusqlite::ErrorCode) -> bool {
@@ -254,7 +254,7 @@ impl Trouble {
 
     /// Classifies `e`; `os_errno` (0 when unknown) is the operating system's reason for an I/O
     /// error, as `sqlite3_system_errno` reports it.
-    pub(crate) fn new(e: rusqlite::Error, path: Option<&Path>, os_errno: i32) -> Trouble {
+    pub(crate) fn new(e: rusqlite::Error, path: Option<&Path>, os_errno: i32) -> SqliteFailure {
         use rusqlite::ffi;
         use rusqlite::ErrorCode;
         let db = Db(path.map(Path::to_owned));
@@ -287,7 +287,7 @@ impl Trouble {
             }
             _ => What::Other(e.to_string()),
         };
-        Trouble { what, sqlite: e }
+        SqliteFailure { what, sqlite: e }
     }
 
     /// SQLite's own error.

@@ -11,7 +11,7 @@
 //! again commits. Until then the writer keeps a flag up that makes `ping` prove a real write.
 
 use super::files::DatabaseFiles;
-use super::{rows, unavailable, Trouble};
+use super::{rows, unavailable, SqliteFailure};
 use crate::model::now_timestamp;
 use crate::{
     ActionRecord, Created, EventRecord, NewAction, NewEvent, StoreError, StoreResult,
@@ -189,7 +189,7 @@ fn commit_batch(conn: &mut Connection, path: &Path, batch: &mut Vec<WriteOp>) ->
             reason = "SQLite keeps the system errno only behind its raw handle"
         )]
         let os_errno = unsafe { rusqlite::ffi::sqlite3_system_errno(handle) };
-        Trouble::new(e, Some(path), os_errno).to_string()
+        SqliteFailure::new(e, Some(path), os_errno).to_string()
     };
     let mut tx = match conn.transaction() {
         Ok(tx) => tx,

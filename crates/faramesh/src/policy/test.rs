@@ -2,7 +2,7 @@
 
 use crate::cli::{Global, TestArgs};
 use crate::output::{self, paint};
-use crate::{params, Status};
+use crate::{key_values, Status};
 use anstream::println;
 use anyhow::bail;
 use faramesh_core::cases::{self, CaseResult};
@@ -54,8 +54,8 @@ fn decide_one(args: &TestArgs, global: &Global) -> anyhow::Result<Status> {
         agent_id: args.agent.clone(),
         tool: tool.clone(),
         operation: op.clone(),
-        params: params::object(args.params_json.as_deref(), &args.params, "--param")?,
-        context: params::object(None, &args.context, "--context")?,
+        params: key_values::object(args.params_json.as_deref(), &args.params, "--param")?,
+        context: key_values::object(None, &args.context, "--context")?,
     };
     let engine = super::engine(&args.policy, args.profile.as_deref(), global)?;
     let decision = engine.decide(&action);

@@ -2,7 +2,7 @@
 
 use crate::cli::{ActionCommand, Command, Global, ListArgs, ResultArgs};
 use crate::output::{self, paint, pretty};
-use crate::{params, table, Status};
+use crate::{key_values, table, Status};
 use anstream::{eprintln, println};
 use anyhow::Context;
 use faramesh_client::{Action, Client, ClientError, Followed, ListFilter, Submission};
@@ -115,8 +115,8 @@ async fn dispatch(
                 agent_id: agent.clone(),
                 tool: tool.clone(),
                 operation: op.clone(),
-                params: params::object(None, p, "--param").map_err(invalid)?,
-                context: params::object(None, context, "--context").map_err(invalid)?,
+                params: key_values::object(None, p, "--param").map_err(invalid)?,
+                context: key_values::object(None, context, "--context").map_err(invalid)?,
             };
             let action = client.submit(&submission).await?;
             if global.json {
