@@ -69,24 +69,7 @@ async fn dispatch(
             show(&action, global);
             Ok(Status::Success)
         }
-        Command::Events { id } => {
-            let events = client.events(&client.resolve(id).await?).await?;
-            if global.json {
-                println!("{}", pretty(&events));
-            } else {
-                let mut rows = table::new(&["TIME", "EVENT", "RECORD HASH", "META"]);
-                for e in &events {
-                    rows.add_row([
-                        e.created_at.clone(),
-                        e.event_type.clone(),
-                        e.record_hash.chars().take(12).collect(),
-                        table::cut(&compact(&e.meta), 60),
-                    ]);
-                }
-                println!("{}", table::render(&rows));
-            }
-            Ok(Status::Success)
-        }
+        Command::Events { id } => events(client, id, global).await,
         Command::Approve { id, reason } | Command::Deny { id, reason } => {
             let approve = matches!(command, Command::Approve { .. });
             let action = client
@@ -104,34 +87,10 @@ async fn dispatch(
         Command::Action(ActionCommand::Submit {
             tool,
             op,
-            params: p,
+            params,
             context,
             agent,
-        }) => {
-            let invalid = |e: anyhow::Error| ClientError::Invalid {
-                detail: e.to_string(),
-            };
-            let submission = Submission {
-                agent_id: agent.clone(),
-                tool: tool.clone(),
-                operation: op.clone(),
-                params: key_values::object(None, p, "--param").map_err(invalid)?,
-                context: key_values::object(None, context, "--context").map_err(invalid)?,
-            };
-            let action = client.submit(&submission).await?;
-            if global.json {
-                println!("{}", pretty(&action));
-            } else {
-                let style = status_style(&action.status);
-                println!(
-                    "{}  {}  {}",
-                    action.id,
-                    paint(style, &action.status),
-                    action.reason.as_deref().unwrap_or("")
-                );
-            }
-            Ok(Status::Success)
-        }
+        }) => submit(client, agent, tool, op, params, context, global).await,
         Command::Explain { id } => {
             let action = client.get(&client.resolve(id).await?).await?;
             explain(&action, client, global).await;
@@ -142,48 +101,8 @@ async fn dispatch(
             curl(client, &id, global);
             Ok(Status::Success)
         }
-        Command::Replay { id } => {
-            let original = client.get(&client.resolve(id).await?).await?;
-            if !["allowed", "approved", "succeeded"].contains(&original.status.as_str()) {
-                return Err(ClientError::Conflict {
-                    detail: format!(
-                        "Action {} is {}; only allowed, approved or succeeded actions are replayed",
-                        original.id, original.status
-                    ),
-                    status: Some(original.status),
-                });
-            }
-            let mut context = original.context.into_map();
-            context.insert("replayed_from".into(), Value::String(original.id.clone()));
-            let copy = Submission {
-                agent_id: original.agent_id,
-                tool: original.tool,
-                operation: original.operation,
-                params: original.params.into_map(),
-                context,
-            };
-            let action = client.submit(&copy).await?;
-            report(&action, global, "submitted replay");
-            Ok(Status::Success)
-        }
-        Command::Apply { file } => {
-            let submission = match read_submission(file) {
-                Ok(submission) => submission,
-                // A file that does not describe an action is a bad argument: exit 2, and
-                // nothing is submitted.
-                Err(detail) => {
-                    eprintln!(
-                        "{}error:{} {detail}",
-                        output::ERROR.render(),
-                        output::ERROR.render_reset()
-                    );
-                    return Ok(Status::Error);
-                }
-            };
-            let action = client.submit(&submission).await?;
-            report(&action, global, "submitted");
-            Ok(Status::Success)
-        }
+        Command::Replay { id } => replay(client, id, global).await,
+        Command::Apply { file } => apply(client, file, global).await,
         Command::VerifyLog {
             file: Some(file), ..
         } => crate::verify::verify_file(file, global),
@@ -200,37 +119,7 @@ async fn dispatch(
         Command::Audit(crate::cli::AuditCommand::Export { since }) => {
             export(client, since.as_deref()).await
         }
-        Command::Logs { id } => {
-            let events = client.events(&client.resolve(id).await?).await?;
-            for e in &events {
-                let status = match e.event_type.as_str() {
-                    "created" | "decision_made" => None,
-                    other => Some(other),
-                };
-                let reason = e.meta["reason"]
-                    .as_str()
-                    .map(|r| format!("  ({r})"))
-                    .unwrap_or_default();
-                let by = e.meta["by"]
-                    .as_str()
-                    .map(|b| format!("  by {b}"))
-                    .unwrap_or_default();
-                match status {
-                    None if e.event_type == "decision_made" => println!(
-                        "{}  decided: {}{}",
-                        e.created_at,
-                        e.meta["decision"].as_str().unwrap_or("-"),
-                        e.meta["reason"]
-                            .as_str()
-                            .map(|r| format!("  ({r})"))
-                            .unwrap_or_default()
-                    ),
-                    None => println!("{}  submitted", e.created_at),
-                    Some(s) => println!("{}  {s}{reason}{by}", e.created_at),
-                }
-            }
-            Ok(Status::Success)
-        }
+        Command::Logs { id } => logs(client, id).await,
         Command::Tail { status, agent } => {
             tail(client, status.as_deref(), agent.as_deref(), global).await
         }
@@ -244,6 +133,143 @@ async fn dispatch(
         | Command::Doctor
         | Command::Completions { .. } => Ok(Status::Error),
     }
+}
+
+async fn events(client: &Client, id: &str, global: &Global) -> Result<Status, ClientError> {
+    let events = client.events(&client.resolve(id).await?).await?;
+    if global.json {
+        println!("{}", pretty(&events));
+    } else {
+        let mut rows = table::new(&["TIME", "EVENT", "RECORD HASH", "META"]);
+        for e in &events {
+            rows.add_row([
+                e.created_at.clone(),
+                e.event_type.clone(),
+                e.record_hash.chars().take(12).collect(),
+                table::cut(&compact(&e.meta), 60),
+            ]);
+        }
+        println!("{}", table::render(&rows));
+    }
+    Ok(Status::Success)
+}
+
+/// `faramesh action submit`: one action from flags.
+async fn submit(
+    client: &Client,
+    agent: &str,
+    tool: &str,
+    op: &str,
+    params: &[String],
+    context: &[String],
+    global: &Global,
+) -> Result<Status, ClientError> {
+    let invalid = |e: anyhow::Error| ClientError::Invalid {
+        detail: e.to_string(),
+    };
+    let submission = Submission {
+        agent_id: agent.to_owned(),
+        tool: tool.to_owned(),
+        operation: op.to_owned(),
+        params: key_values::object(None, params, "--param").map_err(invalid)?,
+        context: key_values::object(None, context, "--context").map_err(invalid)?,
+    };
+    let action = client.submit(&submission).await?;
+    if global.json {
+        println!("{}", pretty(&action));
+    } else {
+        let style = status_style(&action.status);
+        println!(
+            "{}  {}  {}",
+            action.id,
+            paint(style, &action.status),
+            action.reason.as_deref().unwrap_or("")
+        );
+    }
+    Ok(Status::Success)
+}
+
+/// `faramesh replay`: submits a copy of an action that was allowed, approved or succeeded.
+async fn replay(client: &Client, id: &str, global: &Global) -> Result<Status, ClientError> {
+    let original = client.get(&client.resolve(id).await?).await?;
+    if !["allowed", "approved", "succeeded"].contains(&original.status.as_str()) {
+        return Err(ClientError::Conflict {
+            detail: format!(
+                "Action {} is {}; only allowed, approved or succeeded actions are replayed",
+                original.id, original.status
+            ),
+            status: Some(original.status),
+        });
+    }
+    let mut context = original.context.into_map();
+    context.insert("replayed_from".into(), Value::String(original.id.clone()));
+    let copy = Submission {
+        agent_id: original.agent_id,
+        tool: original.tool,
+        operation: original.operation,
+        params: original.params.into_map(),
+        context,
+    };
+    let action = client.submit(&copy).await?;
+    report(&action, global, "submitted replay");
+    Ok(Status::Success)
+}
+
+/// `faramesh apply FILE`: submits the action a YAML or JSON file describes.
+async fn apply(
+    client: &Client,
+    file: &std::path::Path,
+    global: &Global,
+) -> Result<Status, ClientError> {
+    let submission = match read_submission(file) {
+        Ok(submission) => submission,
+        // A file that does not describe an action is a bad argument: exit 2, and
+        // nothing is submitted.
+        Err(detail) => {
+            eprintln!(
+                "{}error:{} {detail}",
+                output::ERROR.render(),
+                output::ERROR.render_reset()
+            );
+            return Ok(Status::Error);
+        }
+    };
+    let action = client.submit(&submission).await?;
+    report(&action, global, "submitted");
+    Ok(Status::Success)
+}
+
+/// `faramesh logs`: an action's history in words.
+async fn logs(client: &Client, id: &str) -> Result<Status, ClientError> {
+    let events = client.events(&client.resolve(id).await?).await?;
+    for e in &events {
+        let status = match e.event_type.as_str() {
+            "created" | "decision_made" => None,
+            other => Some(other),
+        };
+        let reason = e.meta["reason"]
+            .as_str()
+            .map(|r| format!("  ({r})"))
+            .unwrap_or_default();
+        let by = e.meta["by"]
+            .as_str()
+            .map(|b| format!("  by {b}"))
+            .unwrap_or_default();
+        match status {
+            None if e.event_type == "decision_made" => println!(
+                "{}  decided: {}{}",
+                e.created_at,
+                e.meta["decision"].as_str().unwrap_or("-"),
+                e.meta["reason"]
+                    .as_str()
+                    .map(|r| format!("  ({r})"))
+                    .unwrap_or_default()
+            ),
+            None => println!("{}  submitted", e.created_at),
+            Some(s) => println!("{}  {s}{reason}{by}", e.created_at),
+        }
+    }
+    Ok(Status::Success)
 }
 
 async fn list(client: &Client, args: &ListArgs, global: &Global) -> Result<Status, ClientError> {
