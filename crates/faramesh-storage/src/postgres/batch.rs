@@ -217,55 +217,89 @@ fn prepare_create(new: &NewAction) -> StoreResult<Prepared> {
 
 type Failure = tokio_postgres::Error;
 
+/// A transition of the batch, ready to bind: its conditional update and its event.
+struct PendingUpdate<'a> {
+    id: &'a String,
+    transition: Transition,
+    update: &'a TransitionUpdate,
+    /// The result as JSON text, when the transition records one.
+    result: Option<String>,
+    /// The statuses it may start from, and the one it leads to.
+    from: Vec<&'static str>,
+    to: &'static str,
+}
+
+/// What one applied transition wrote.
+type Applied = Option<(ActionRecord, EventRecord)>;
+
 async fn together(
     client: &Object,
     s: &Statements,
     ops: &[WriteOp],
 ) -> Result<Vec<Answer>, BatchError> {
-    // Round trip 1: BEGIN, inserts of new actions, conditional updates.
-    let mut creates = Vec::new();
-    for op in ops {
-        if let WriteOp::Create { new, .. } = op {
-            creates.push(prepare_create(new).map_err(BatchError::Store)?);
-        }
-    }
-    let now = crate::now_timestamp();
-    let updates: Vec<_> = ops
+    let mut creates = ops
         .iter()
+        .filter_map(|op| match op {
+            WriteOp::Create { new, .. } => Some(prepare_create(new)),
+            WriteOp::Transition { .. } => None,
+        })
+        .collect::<StoreResult<Vec<_>>>()
+        .map_err(BatchError::Store)?;
+    let updates = pending_updates(ops).map_err(BatchError::Store)?;
+    let updated = begin_insert_and_update(client, s, ops, &mut creates, &updates).await?;
+    let applied = insert_transition_events(client, s, &updates, &updated).await?;
+    announce_and_commit(client, s, &creates, &applied).await?;
+    answers_in_request_order(ops, creates, applied)
+}
+
+fn pending_updates(ops: &[WriteOp]) -> StoreResult<Vec<PendingUpdate<'_>>> {
+    ops.iter()
         .filter_map(|op| match op {
             WriteOp::Transition {
                 id,
                 transition,
                 update,
                 ..
-            } => Some((
+            } => Some((id, *transition, update)),
+            WriteOp::Create { .. } => None,
+        })
+        .map(|(id, transition, update)| {
+            Ok(PendingUpdate {
                 id,
-                *transition,
+                transition,
                 update,
-                update
+                result: update
                     .result
                     .as_ref()
                     .map(|v| json_text(v, "result"))
-                    .transpose(),
-            )),
-            WriteOp::Create { .. } => None,
+                    .transpose()?,
+                from: transition.from().iter().map(|s| s.as_str()).collect(),
+                to: transition.to().as_str(),
+            })
         })
-        .map(|(id, t, u, result)| {
-            let from: Vec<&'static str> = t.from().iter().map(|s| s.as_str()).collect();
-            result.map(|r| (id, t, u, r, from, t.to().as_str()))
-        })
-        .collect::<StoreResult<Vec<_>>>()
-        .map_err(BatchError::Store)?;
+        .collect()
+}
 
+/// Round trip 1: `BEGIN`, the inserts of new actions, their events and idempotency keys, and
+/// the conditional status updates with each action's last hash. Gives the new events their
+/// sequence numbers, and returns each update's row (none when its condition failed) with the
+/// hash its chain ended in.
+async fn begin_insert_and_update(
+    client: &Object,
+    s: &Statements,
+    ops: &[WriteOp],
+    creates: &mut [Prepared],
+    updates: &[PendingUpdate<'_>],
+) -> Result<Vec<UpdatedRow>, BatchError> {
+    let now = crate::now_timestamp();
     let mut action_rows = ActionRows::default();
     let mut event_rows = EventRows::default();
     let mut key_values: Vec<Vec<&(dyn ToSql + Sync)>> = Vec::new();
-    let mut c = 0;
-    for op in ops {
-        let WriteOp::Create { new, .. } = op else {
-            continue;
-        };
-        let p = &creates[c];
+    let create_ops = ops.iter().filter_map(|op| match op {
+        WriteOp::Create { new, .. } => Some(new),
+        WriteOp::Transition { .. } => None,
+    });
+    for (new, p) in create_ops.zip(creates.iter()) {
         let a = &p.action;
         action_rows.push(
             a,
@@ -278,25 +312,24 @@ async fn together(
         if let Some((key, body_hash)) = &new.idempotency {
             key_values.push(vec![key, body_hash, &a.id]);
         }
-        c += 1;
     }
     let update_values: Vec<[&(dyn ToSql + Sync); 7]> = updates
         .iter()
-        .map(|(id, _, u, result, from, to)| {
+        .map(|u| {
             [
-                to as &(dyn ToSql + Sync),
-                &u.decision,
-                &u.reason,
-                result,
+                &u.to as &(dyn ToSql + Sync),
+                &u.update.decision,
+                &u.update.reason,
+                &u.result,
                 &now,
-                *id,
-                from,
+                u.id,
+                &u.from,
             ]
         })
         .collect();
     let id_values: Vec<[&(dyn ToSql + Sync); 1]> = updates
         .iter()
-        .map(|(id, ..)| [*id as &(dyn ToSql + Sync)])
+        .map(|u| [u.id as &(dyn ToSql + Sync)])
         .collect();
 
     let (begun, inserted_actions, inserted_events, inserted_keys, updated) = futures::join!(
@@ -323,27 +356,32 @@ async fn together(
     let mut seqs = sequence_numbers(inserted_events?)?;
     collect(inserted_keys)?;
     let updated = collect(updated)?;
-    for p in &mut creates {
-        for e in &mut p.events {
-            e.seq = seqs
-                .remove(&e.id)
-                .ok_or(BatchError::Store(StoreError::Corrupt(
-                    "missing event row".into(),
-                )))?;
-        }
+    for e in creates.iter_mut().flat_map(|p| p.events.iter_mut()) {
+        e.seq = take_seq(&mut seqs, &e.id)?;
     }
+    Ok(updated)
+}
 
-    // Round trip 2: the events of the transitions that applied. Two transitions of one action
-    // in this batch chain to each other, not to what the database held before.
+/// A conditional update's row, and the row holding the chain's last hash before it.
+type UpdatedRow = (Option<tokio_postgres::Row>, Option<tokio_postgres::Row>);
+
+/// Round trip 2: the events of the transitions that applied. Two transitions of one action in
+/// this batch chain to each other, not to what the database held before.
+async fn insert_transition_events(
+    client: &Object,
+    s: &Statements,
+    updates: &[PendingUpdate<'_>],
+    updated: &[UpdatedRow],
+) -> Result<Vec<Applied>, BatchError> {
     let mut last_hash: HashMap<&str, String> = HashMap::new();
-    let mut applied: Vec<Option<(ActionRecord, EventRecord)>> = Vec::with_capacity(updates.len());
-    for ((id, transition, update, ..), (row, prev)) in updates.iter().zip(&updated) {
+    let mut applied: Vec<Applied> = Vec::with_capacity(updates.len());
+    for (u, (row, prev)) in updates.iter().zip(updated) {
         let Some(row) = row else {
             applied.push(None);
             continue;
         };
         let action = raw_action(row).map_err(BatchError::Store)?;
-        let prev = match last_hash.get(id.as_str()) {
+        let prev = match last_hash.get(u.id.as_str()) {
             Some(hash) => Some(hash.clone()),
             None => prev
                 .as_ref()
@@ -352,15 +390,15 @@ async fn together(
                 .map_err(|e| BatchError::Store(corrupt("record_hash", e)))?,
         };
         let event = EventRecord::next(
-            id,
+            u.id,
             NewEvent {
-                event_type: transition.event(),
-                meta: update.meta.clone(),
+                event_type: u.transition.event(),
+                meta: u.update.meta.clone(),
             },
             prev,
         )
         .map_err(BatchError::Store)?;
-        last_hash.insert(id.as_str(), event.record_hash.clone());
+        last_hash.insert(u.id.as_str(), event.record_hash.clone());
         applied.push(Some((action, event)));
     }
     let metas: Vec<Option<String>> = applied
@@ -379,32 +417,30 @@ async fn together(
     let mut seqs =
         sequence_numbers(insert_all(client, &s.insert_events, &transition_events).await?)?;
     for (_, event) in applied.iter_mut().flatten() {
-        event.seq = seqs
-            .remove(&event.id)
-            .ok_or(BatchError::Store(StoreError::Corrupt(
-                "missing event row".into(),
-            )))?;
+        event.seq = take_seq(&mut seqs, &event.id)?;
     }
+    Ok(applied)
+}
 
-    // Round trip 3: the notifications, in ledger order, and COMMIT.
-    let mut changes: Vec<Change> = Vec::new();
-    for p in &creates {
-        changes.push(Change {
-            seq: p
-                .events
-                .last()
-                .map_or(0, |e| u64::try_from(e.seq).unwrap_or(0)),
-            created: true,
-            action: ActionSummary::of(&p.action),
-        });
-    }
-    for (action, event) in applied.iter().flatten() {
-        changes.push(Change {
-            seq: u64::try_from(event.seq).unwrap_or(0),
-            created: false,
-            action: ActionSummary::of(action),
-        });
-    }
+/// Round trip 3: the notifications, in ledger order, and `COMMIT`.
+async fn announce_and_commit(
+    client: &Object,
+    s: &Statements,
+    creates: &[Prepared],
+    applied: &[Applied],
+) -> Result<(), BatchError> {
+    let ledger_position = |seq: i64| u64::try_from(seq).unwrap_or(0);
+    let created = creates.iter().map(|p| Change {
+        seq: p.events.last().map_or(0, |e| ledger_position(e.seq)),
+        created: true,
+        action: ActionSummary::of(&p.action),
+    });
+    let changed = applied.iter().flatten().map(|(action, event)| Change {
+        seq: ledger_position(event.seq),
+        created: false,
+        action: ActionSummary::of(action),
+    });
+    let mut changes: Vec<Change> = created.chain(changed).collect();
     changes.sort_by_key(|c| c.seq);
     let payloads = feed::payloads(changes).map_err(BatchError::Store)?;
     let notify_values: Vec<[&(dyn ToSql + Sync); 2]> = payloads
@@ -417,30 +453,44 @@ async fn together(
     );
     collect(announced)?;
     committed?;
+    Ok(())
+}
 
-    // Answers in the order of the requests.
+/// The answers, in the order of the requests.
+fn answers_in_request_order(
+    ops: &[WriteOp],
+    creates: Vec<Prepared>,
+    applied: Vec<Applied>,
+) -> Result<Vec<Answer>, BatchError> {
     let mut creates = creates.into_iter();
     let mut applied = applied.into_iter();
-    let mut answers = Vec::with_capacity(ops.len());
-    for op in ops {
-        answers.push(match op {
-            WriteOp::Create { .. } => {
-                let p = creates.next().ok_or(BatchError::Store(StoreError::Corrupt(
-                    "missing create".into(),
-                )))?;
-                Answer::Created(Box::new(Created {
-                    action: p.action,
-                    events: p.events,
-                    replayed: false,
-                }))
-            }
-            WriteOp::Transition { .. } => match applied.next().flatten() {
-                Some((action, event)) => Answer::Applied(Box::new(action), Box::new(event)),
-                None => Answer::Refused,
-            },
-        });
-    }
-    Ok(answers)
+    ops.iter()
+        .map(|op| {
+            Ok(match op {
+                WriteOp::Create { .. } => {
+                    let p = creates.next().ok_or(BatchError::Store(StoreError::Corrupt(
+                        "missing create".into(),
+                    )))?;
+                    Answer::Created(Box::new(Created {
+                        action: p.action,
+                        events: p.events,
+                        replayed: false,
+                    }))
+                }
+                WriteOp::Transition { .. } => match applied.next().flatten() {
+                    Some((action, event)) => Answer::Applied(Box::new(action), Box::new(event)),
+                    None => Answer::Refused,
+                },
+            })
+        })
+        .collect()
+}
+
+/// The sequence number the database gave the event `id`.
+fn take_seq(seqs: &mut HashMap<String, i64>, id: &str) -> Result<i64, BatchError> {
+    seqs.remove(id).ok_or(BatchError::Store(StoreError::Corrupt(
+        "missing event row".into(),
+    )))
 }
 
 /// Why a batch could not be committed (a batch of several is then retried one by one, where
