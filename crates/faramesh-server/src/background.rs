@@ -137,7 +137,7 @@ pub fn reload_if_changed(state: &AppState, seen: &mut FileFingerprint) -> Reload
         return ReloadCheck::Unchanged;
     }
     *seen = now;
-    match crate::state::load(&state.config) {
+    match crate::policy_files::load(&state.config) {
         Ok(loaded) => {
             state.loaded.store(std::sync::Arc::new(loaded));
             state.metrics.reload(true);

@@ -3,12 +3,15 @@
 pub mod auth;
 pub mod background;
 pub mod browser;
+pub mod changes;
 pub mod config;
 pub mod connection;
 pub mod error;
 pub mod execution;
+pub mod history;
 pub mod metrics;
 pub mod openapi;
+pub mod policy_files;
 pub mod routes;
 pub mod run;
 pub mod serve;
@@ -42,7 +45,7 @@ pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Load(#[from] state::LoadError),
+    Load(#[from] policy_files::LoadError),
     #[error(transparent)]
     Storage(#[from] faramesh_storage::StoreError),
     #[error(transparent)]
@@ -67,7 +70,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
     let executors = faramesh_executors::ExecutorSet::parse(&config.executors)?;
     // Stream ids continue from the ledger so a client resuming after a restart misses nothing.
     let start_after = store.last_event_seq().await?;
-    let loaded = state::load(&config)?;
+    let loaded = policy_files::load(&config)?;
     let tokens = auth::Tokens::new(config.tokens.clone(), &[]);
     tokens.replace(&store.token_snapshot().await?);
     if config.enable_cors {
@@ -84,14 +87,14 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
     let loaded = Arc::new(ArcSwap::from_pointee(loaded));
     let metrics = Arc::new(metrics::Metrics::new());
     // With a shared database the change feed announces every change, this process's too.
-    let changes = Arc::new(state::Changes::new(
+    let changes = Arc::new(changes::Changes::new(
         hub.clone(),
         metrics.clone(),
         loaded.clone(),
         !shared_database,
     ));
     // Every create and transition goes through here, so each is counted and announced.
-    let store: Arc<dyn Store> = Arc::new(state::ReportingStore::new(store, changes.clone()));
+    let store: Arc<dyn Store> = Arc::new(changes::ReportingStore::new(store, changes.clone()));
     let tokens = Arc::new(tokens);
     let mut confirmations = None;
     if let Some(feed) = feed {
@@ -126,7 +129,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
 /// replica's token changes to this replica's cache the moment they arrive.
 async fn relay_changes(
     mut feed: tokio::sync::mpsc::Receiver<faramesh_storage::FeedItem>,
-    changes: Arc<state::Changes>,
+    changes: Arc<changes::Changes>,
     tokens: std::sync::Weak<auth::Tokens>,
 ) {
     while let Some(item) = feed.recv().await {
@@ -169,7 +172,7 @@ pub fn app(state: AppState) -> Router {
     };
     let guarded = state.clone();
     let hub = state.hub.clone();
-    let history = Arc::new(state::LedgerHistory(state.store.clone()));
+    let history = Arc::new(history::LedgerHistory(state.store.clone()));
     let tracked = state.clone();
     let authenticating = state.clone();
     let mut router = routes::api(state.clone())

@@ -8,7 +8,8 @@
 
 use crate::auth::{Caller, Permission};
 use crate::error::ApiError;
-use crate::state::{self, AppState};
+use crate::policy_files;
+use crate::state::AppState;
 use crate::validate;
 use crate::view;
 use axum::extract::rejection::JsonRejection;
@@ -540,14 +541,14 @@ pub(crate) async fn policy_reload(
     Extension(caller): Extension<Caller>,
 ) -> ApiResult {
     caller.require(Permission::ReloadPolicy)?;
-    match state::load(&state.config) {
+    match policy_files::load(&state.config) {
         Ok(loaded) => {
             state.loaded.store(Arc::new(loaded));
             state.metrics.reload(true);
             tracing::info!("policy reloaded");
             ok(info(&state))
         }
-        Err(state::LoadError::Invalid(report)) => {
+        Err(policy_files::LoadError::Invalid(report)) => {
             state.metrics.reload(false);
             let body = faramesh_api::ErrorBody {
                 detail: format!("The policy was not reloaded; the previous one stays active: {} problem(s) in {}", report.diagnostics.len(), report.file),

@@ -55,9 +55,9 @@ pub fn run(args: &ServeArgs, global: &crate::cli::Global) -> anyhow::Result<Stat
 async fn serve(config: ServerConfig) -> anyhow::Result<Status> {
     match faramesh_server::run(config, shutdown_signal()).await {
         Ok(()) => Ok(Status::Success),
-        Err(faramesh_server::StartError::Load(faramesh_server::state::LoadError::Invalid(
-            report,
-        ))) => {
+        Err(faramesh_server::StartError::Load(
+            faramesh_server::policy_files::LoadError::Invalid(report),
+        )) => {
             eprintln!("{report}");
             anyhow::bail!(
                 "the policy or profile is invalid ({} problem(s)); fix it and start again",
