@@ -1,14 +1,16 @@
 //! The Faramesh HTTP server: thin routes over the decision core and the storage crate.
 
 pub mod auth;
-pub mod background;
 pub mod browser;
 pub mod changes;
 pub mod config;
 pub mod connection;
+pub mod demo;
 pub mod error;
 pub mod execution;
+pub mod expiry;
 pub mod history;
+pub mod hot_reload;
 pub mod metrics;
 pub mod openapi;
 pub mod policy_files;

@@ -2,7 +2,7 @@
 //! serve until told to stop, then end the live streams and the connections within the shutdown
 //! bound. `faramesh serve` and the API tests start the server through here.
 
-use crate::{background, build_state, AppState, Backend, ServerConfig, StartError};
+use crate::{build_state, demo, expiry, hot_reload, AppState, Backend, ServerConfig, StartError};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -43,18 +43,18 @@ impl Server {
         let config = state.config.clone();
         log_loaded(&state);
         if config.demo {
-            match background::seed_demo(&state).await {
+            match demo::seed_demo(&state).await {
                 Ok(0) => tracing::info!("demo: the database already has actions; nothing seeded"),
                 Ok(n) => tracing::info!(actions = n, "demo actions seeded"),
                 Err(e) => tracing::warn!(error = %e, "could not seed demo actions"),
             }
         }
         if config.hot_reload {
-            background::spawn_hot_reload(state.clone(), HOT_RELOAD_EVERY);
+            hot_reload::spawn_hot_reload(state.clone(), HOT_RELOAD_EVERY);
             tracing::info!("hot reload: policy and profile files are checked every second");
         }
         if let Some(ttl) = config.approval_ttl {
-            background::spawn_approval_expiry(state.clone(), ttl);
+            expiry::spawn_approval_expiry(state.clone(), ttl);
             tracing::info!(seconds = ttl.as_secs_f64(), "pending approvals expire");
         }
         let wanted = format!("{}:{}", config.host, config.port);

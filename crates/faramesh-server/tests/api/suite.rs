@@ -525,7 +525,7 @@ async fn expired_approvals_become_timeout_with_an_event() {
     let Some(s) = start().await else { return };
     let pending = s.submit("shell", "run", json!({"cmd": "ls"})).await;
     let allowed = s.submit("http", "get", json!({})).await;
-    let n = faramesh_server::background::expire_approvals(&s.state, std::time::Duration::ZERO)
+    let n = faramesh_server::expiry::expire_approvals(&s.state, std::time::Duration::ZERO)
         .await
         .unwrap();
     assert_eq!(n, 1);
@@ -540,7 +540,7 @@ async fn expired_approvals_become_timeout_with_an_event() {
     // A long TTL expires nothing.
     let later = s.submit("shell", "run", json!({"cmd": "ls"})).await;
     assert_eq!(
-        faramesh_server::background::expire_approvals(
+        faramesh_server::expiry::expire_approvals(
             &s.state,
             std::time::Duration::from_secs(3600)
         )
@@ -556,7 +556,7 @@ async fn expired_approvals_become_timeout_with_an_event() {
 async fn demo_seeding_fills_only_an_empty_database() {
     let Some(s) = start().await else { return };
     assert_eq!(
-        faramesh_server::background::seed_demo(&s.state)
+        faramesh_server::demo::seed_demo(&s.state)
             .await
             .unwrap(),
         4
@@ -568,7 +568,7 @@ async fn demo_seeding_fills_only_an_empty_database() {
         .iter()
         .all(|a| a["demo"] == true && a["context"]["demo"] == true));
     assert_eq!(
-        faramesh_server::background::seed_demo(&s.state)
+        faramesh_server::demo::seed_demo(&s.state)
             .await
             .unwrap(),
         0
@@ -829,7 +829,7 @@ async fn an_unknown_executor_name_stops_start_up() {
 
 #[tokio::test]
 async fn hot_reload_applies_good_edits_and_ignores_broken_ones() {
-    use faramesh_server::background::{reload_if_changed, FileFingerprint, ReloadCheck};
+    use faramesh_server::hot_reload::{reload_if_changed, FileFingerprint, ReloadCheck};
     let Some(s) = start_with(
         &[],
         Some("rules:\n  - match: {tool: http}\n    allow: true\n"),
