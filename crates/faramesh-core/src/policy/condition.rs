@@ -258,6 +258,58 @@ pub(crate) fn parse_conditions(
     item: Item,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Conditions> {
+    let entries = mapping_of_conditions(node, section, item, diags)?;
+    let errors_before = diags.len();
+    let mut c = Conditions::default();
+    let mut keys = SpecialKeys::default();
+    for (key, val) in entries {
+        let name = key.as_str().unwrap_or("");
+        let mut err = |code: Code, at: &Node, msg: String, hint: Option<String>| {
+            let mut d = Diagnostic::error(code, at.span, msg).in_item(Some(item));
+            d.hint = hint;
+            diags.push(d);
+        };
+        match name {
+            "tool" | "op" | "operation" | "agent_id" | "contains" | "pattern" | "path_contains"
+            | "path_starts_with" | "path_ends_with" | "method" | "branch" | "field" => {
+                text_condition(&mut c, &mut keys, key, val, &mut err);
+            }
+            "amount_gt" | "amount_gte" | "amount_lt" | "amount_lte" => {
+                amount_condition(&mut c, name, val, &mut err);
+            }
+            "value" => keys.value = Some((key, val)),
+            "url_host" => url_hosts(&mut c, val, &mut err),
+            "url_scheme" => url_schemes(&mut c, val, &mut err),
+            "url_port" => c.url_ports = port_list(val, &mut err),
+            "fields" => {
+                if let Some(fields) = parse_fields(val, section, item, &mut *diags) {
+                    c.fields = fields;
+                }
+            }
+            _ => unknown_condition(key, section, &mut err),
+        }
+    }
+    pair_field_and_value(&mut c, &keys, item, diags);
+    (diags.len() == errors_before).then_some(c)
+}
+
+/// The keys whose meaning depends on another key of the same match.
+#[derive(Default)]
+struct SpecialKeys<'a> {
+    /// `op` or `operation`, whichever came first.
+    op: Option<&'a Node>,
+    field: Option<&'a Node>,
+    /// `value`, with its key.
+    value: Option<(&'a Node, &'a Node)>,
+}
+
+/// The entries of a match, or why it has none to give.
+fn mapping_of_conditions<'a>(
+    node: &'a Node,
+    section: &str,
+    item: Item,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<&'a [(Node, Node)]> {
     let Some(entries) = node.as_map() else {
         diags.push(
             Diagnostic::error(
@@ -285,153 +337,175 @@ pub(crate) fn parse_conditions(
         );
         return None;
     }
-    let errors_before = diags.len();
-    let mut c = Conditions::default();
-    let mut value: Option<(&Node, &Node)> = None;
-    let mut field_key: Option<&Node> = None;
-    let mut op_key: Option<&Node> = None;
-    for (key, val) in entries {
-        let name = key.as_str().unwrap_or("");
-        let mut err = |code: Code, at: &Node, msg: String, hint: Option<String>| {
-            let mut d = Diagnostic::error(code, at.span, msg).in_item(Some(item));
-            d.hint = hint;
-            diags.push(d);
-        };
-        match name {
-            "tool" | "op" | "operation" | "agent_id" | "contains" | "pattern" | "path_contains"
-            | "path_starts_with" | "path_ends_with" | "method" | "branch" | "field" => {
-                let Some(text) = val.as_str() else {
-                    err(
-                        Code::NotText,
-                        val,
-                        format!("`{name}` must be text, found {}", val.describe()),
-                        Some(format!("quote it: {name}: \"...\"")),
-                    );
-                    continue;
-                };
-                let any = |t: &str| (t != "*").then(|| t.to_owned());
-                match name {
-                    "tool" => c.tool = any(text),
-                    "op" | "operation" => {
-                        if let Some(first) = op_key {
-                            err(
-                                Code::DuplicateOp,
-                                key,
-                                format!("both `{}` and `{name}` are given", first.as_str().unwrap_or("op")),
-                                Some("`op` and `operation` are synonyms; keep one".to_owned()),
-                            );
-                        }
-                        op_key = Some(key);
-                        c.op = any(text);
-                    }
-                    "agent_id" => c.agent_id = any(text),
-                    "contains" => c.contains = Some(text.to_owned()),
-                    "pattern" => match compile_regex(text) {
-                        Ok(re) => c.pattern = Some(re),
-                        Err(why) => err(
-                            Code::BadRegex,
-                            val,
-                            format!("`pattern` is not a usable regular expression: {why}"),
-                            Some("the syntax is that of the Rust `regex` crate (no look-around or back-references); escape characters meant literally, such as `(`, with a backslash".to_owned()),
-                        ),
-                    },
-                    "path_contains" => c.paths.push((PathTest::Contains, text.to_owned())),
-                    "path_starts_with" => c.paths.push((PathTest::StartsWith, text.to_owned())),
-                    "path_ends_with" => c.paths.push((PathTest::EndsWith, text.to_owned())),
-                    "method" => c.method = Some(text.to_lowercase()),
-                    "branch" => c.branch = Some(text.to_owned()),
-                    "field" => {
-                        field_key = Some(key);
-                        c.field = Some((text.to_owned(), Value::Null));
-                    }
-                    _ => unreachable!("all text keys are listed above"),
-                }
-            }
-            "amount_gt" | "amount_gte" | "amount_lt" | "amount_lte" => {
-                let limit = match &val.kind {
-                    Kind::Number(n) => n.as_str().parse::<f64>().ok().filter(|x| x.is_finite()),
-                    _ => None,
-                };
-                let Some(limit) = limit else {
-                    let hint = match val.as_str() {
-                        Some(s) if numeric(&Value::String(s.to_owned())).is_some() => {
-                            format!("write the number without quotes: {name}: {}", s.trim())
-                        }
-                        _ => format!("write a number, for example {name}: 1000"),
-                    };
-                    err(
-                        Code::AmountNotNumber,
-                        val,
-                        format!("`{name}` must be a number, found {}", val.describe()),
-                        Some(hint),
-                    );
-                    continue;
-                };
-                let cmp = match name {
-                    "amount_gt" => Comparison::Gt,
-                    "amount_gte" => Comparison::Gte,
-                    "amount_lt" => Comparison::Lt,
-                    _ => Comparison::Lte,
-                };
-                c.amounts.push((cmp, limit));
-            }
-            "value" => value = Some((key, val)),
-            "url_host" => {
-                for (text, at) in text_list(val, name, "api.github.com", &mut err) {
-                    let Some(text) = text else {
-                        not_text(at, name, "api.github.com", &mut err);
-                        continue;
-                    };
-                    match HostPattern::parse(text) {
-                        Ok(pattern) => c.url_hosts.push(pattern),
-                        Err(e) => err(
-                            Code::BadHost,
-                            at,
-                            format!("`url_host` entry {text:?} cannot be used: {e}"),
-                            Some(e.hint().to_owned()),
-                        ),
-                    }
-                }
-            }
-            "url_scheme" => {
-                for (text, at) in text_list(val, name, "https", &mut err) {
-                    let Some(text) = text else {
-                        not_text(at, name, "https", &mut err);
-                        continue;
-                    };
-                    match parse_scheme(text) {
-                        Ok(scheme) => c.url_schemes.push(scheme),
-                        Err(e) => err(
-                            Code::BadScheme,
-                            at,
-                            format!("`url_scheme` entry {text:?} cannot be used: {e}"),
-                            Some(e.hint()),
-                        ),
-                    }
-                }
-            }
-            "url_port" => c.url_ports = port_list(val, &mut err),
-            "fields" => {
-                if let Some(fields) = parse_fields(val, section, item, &mut *diags) {
-                    c.fields = fields;
-                }
-            }
-            _ => {
-                let shown = key.key_text().unwrap_or_default();
-                let hint = match did_you_mean(&shown, MATCH_KEYS) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("known conditions: {}", MATCH_KEYS.join(", ")),
-                };
+    Some(entries)
+}
+
+/// A condition whose value is one text: names, substrings, a regex, paths, a method, a branch,
+/// the `field` of a `field`/`value` pair.
+fn text_condition<'a>(
+    c: &mut Conditions,
+    keys: &mut SpecialKeys<'a>,
+    key: &'a Node,
+    val: &Node,
+    err: &mut impl FnMut(Code, &Node, String, Option<String>),
+) {
+    let name = key.as_str().unwrap_or("");
+    let Some(text) = val.as_str() else {
+        err(
+            Code::NotText,
+            val,
+            format!("`{name}` must be text, found {}", val.describe()),
+            Some(format!("quote it: {name}: \"...\"")),
+        );
+        return;
+    };
+    let any = |t: &str| (t != "*").then(|| t.to_owned());
+    match name {
+        "tool" => c.tool = any(text),
+        "op" | "operation" => {
+            if let Some(first) = keys.op {
                 err(
-                    Code::UnknownKey,
+                    Code::DuplicateOp,
                     key,
-                    format!("unknown condition `{shown}` in `{section}`"),
-                    Some(hint),
+                    format!(
+                        "both `{}` and `{name}` are given",
+                        first.as_str().unwrap_or("op")
+                    ),
+                    Some("`op` and `operation` are synonyms; keep one".to_owned()),
                 );
             }
+            keys.op = Some(key);
+            c.op = any(text);
+        }
+        "agent_id" => c.agent_id = any(text),
+        "contains" => c.contains = Some(text.to_owned()),
+        "pattern" => match compile_regex(text) {
+            Ok(re) => c.pattern = Some(re),
+            Err(why) => err(
+                Code::BadRegex,
+                val,
+                format!("`pattern` is not a usable regular expression: {why}"),
+                Some("the syntax is that of the Rust `regex` crate (no look-around or back-references); escape characters meant literally, such as `(`, with a backslash".to_owned()),
+            ),
+        },
+        "path_contains" => c.paths.push((PathTest::Contains, text.to_owned())),
+        "path_starts_with" => c.paths.push((PathTest::StartsWith, text.to_owned())),
+        "path_ends_with" => c.paths.push((PathTest::EndsWith, text.to_owned())),
+        "method" => c.method = Some(text.to_lowercase()),
+        "branch" => c.branch = Some(text.to_owned()),
+        // "field": its value comes with `value`, paired after every key is read.
+        _ => {
+            keys.field = Some(key);
+            c.field = Some((text.to_owned(), Value::Null));
         }
     }
-    match (field_key, value) {
+}
+
+/// `amount_gt`, `amount_gte`, `amount_lt`, `amount_lte`: a bound on `params.amount`.
+fn amount_condition(
+    c: &mut Conditions,
+    name: &str,
+    val: &Node,
+    err: &mut impl FnMut(Code, &Node, String, Option<String>),
+) {
+    let limit = match &val.kind {
+        Kind::Number(n) => n.as_str().parse::<f64>().ok().filter(|x| x.is_finite()),
+        _ => None,
+    };
+    let Some(limit) = limit else {
+        let hint = match val.as_str() {
+            Some(s) if numeric(&Value::String(s.to_owned())).is_some() => {
+                format!("write the number without quotes: {name}: {}", s.trim())
+            }
+            _ => format!("write a number, for example {name}: 1000"),
+        };
+        err(
+            Code::AmountNotNumber,
+            val,
+            format!("`{name}` must be a number, found {}", val.describe()),
+            Some(hint),
+        );
+        return;
+    };
+    let cmp = match name {
+        "amount_gt" => Comparison::Gt,
+        "amount_gte" => Comparison::Gte,
+        "amount_lt" => Comparison::Lt,
+        _ => Comparison::Lte,
+    };
+    c.amounts.push((cmp, limit));
+}
+
+fn url_hosts(
+    c: &mut Conditions,
+    val: &Node,
+    err: &mut impl FnMut(Code, &Node, String, Option<String>),
+) {
+    for (text, at) in text_list(val, "url_host", "api.github.com", err) {
+        let Some(text) = text else {
+            not_text(at, "url_host", "api.github.com", err);
+            continue;
+        };
+        match HostPattern::parse(text) {
+            Ok(pattern) => c.url_hosts.push(pattern),
+            Err(e) => err(
+                Code::BadHost,
+                at,
+                format!("`url_host` entry {text:?} cannot be used: {e}"),
+                Some(e.hint().to_owned()),
+            ),
+        }
+    }
+}
+
+fn url_schemes(
+    c: &mut Conditions,
+    val: &Node,
+    err: &mut impl FnMut(Code, &Node, String, Option<String>),
+) {
+    for (text, at) in text_list(val, "url_scheme", "https", err) {
+        let Some(text) = text else {
+            not_text(at, "url_scheme", "https", err);
+            continue;
+        };
+        match parse_scheme(text) {
+            Ok(scheme) => c.url_schemes.push(scheme),
+            Err(e) => err(
+                Code::BadScheme,
+                at,
+                format!("`url_scheme` entry {text:?} cannot be used: {e}"),
+                Some(e.hint()),
+            ),
+        }
+    }
+}
+
+fn unknown_condition(
+    key: &Node,
+    section: &str,
+    err: &mut impl FnMut(Code, &Node, String, Option<String>),
+) {
+    let shown = key.key_text().unwrap_or_default();
+    let hint = match did_you_mean(&shown, MATCH_KEYS) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("known conditions: {}", MATCH_KEYS.join(", ")),
+    };
+    err(
+        Code::UnknownKey,
+        key,
+        format!("unknown condition `{shown}` in `{section}`"),
+        Some(hint),
+    );
+}
+
+/// `field` and `value` come together: the value is what the named field must equal.
+fn pair_field_and_value(
+    c: &mut Conditions,
+    keys: &SpecialKeys<'_>,
+    item: Item,
+    diags: &mut Vec<Diagnostic>,
+) {
+    match (keys.field, keys.value) {
         (Some(_), Some((_, v))) => match v.to_json() {
             Ok(json) => {
                 if let Some((_, expected)) = c.field.as_mut() {
@@ -464,7 +538,6 @@ pub(crate) fn parse_conditions(
         }
         (None, None) => {}
     }
-    (diags.len() == errors_before).then_some(c)
 }
 
 /// The entries of a condition that takes one text or a list of texts (`url_host`,
