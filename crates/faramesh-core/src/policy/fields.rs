@@ -256,6 +256,54 @@ fn parse_tests(
     node: &Node,
     err: &mut impl FnMut(Code, &Node, String, String),
 ) -> Option<Vec<FieldTest>> {
+    let entries = mapping_of_tests(path, node, err)?;
+    let mut ok = true;
+    let mut tests = Vec::with_capacity(entries.len());
+    let mut exists_false: Option<&Node> = None;
+    for (key, val) in entries {
+        let op = key.key_text().unwrap_or_default();
+        let test = match op.as_str() {
+            "equals" => value_operand(path, &op, val, err).map(FieldTest::Equals),
+            "in" => in_test(path, val, err),
+            "matches" | "starts_with" | "ends_with" | "contains" => text_test(path, &op, val, err),
+            "gt" | "gte" | "lt" | "lte" => compare_test(path, &op, val, err),
+            "exists" => {
+                let test = exists_test(path, val, err);
+                if matches!(test, Some(FieldTest::Exists(false))) {
+                    exists_false = Some(key);
+                }
+                test
+            }
+            _ => {
+                unknown_operator(path, &op, key, err);
+                None
+            }
+        };
+        match test {
+            Some(test) => tests.push(test),
+            None => ok = false,
+        }
+    }
+    if let Some(key) = exists_false {
+        if entries.len() > 1 {
+            err(
+                Code::ContradictoryTests,
+                key,
+                format!("`exists: false` of `{path}` is given with other tests, which an absent field never passes"),
+                "keep `exists: false` alone, or move the other tests to another rule".to_owned(),
+            );
+            ok = false;
+        }
+    }
+    ok.then_some(tests)
+}
+
+/// The operators given for one field, or why there are none to read.
+fn mapping_of_tests<'a>(
+    path: &str,
+    node: &'a Node,
+    err: &mut impl FnMut(Code, &Node, String, String),
+) -> Option<&'a [(Node, Node)]> {
     let Some(entries) = node.as_map() else {
         let example = match node.as_str() {
             Some(s) => format!("`{path}: {{equals: {s:?}}}`"),
@@ -287,154 +335,157 @@ fn parse_tests(
         );
         return None;
     }
-    let mut ok = true;
-    let mut tests = Vec::with_capacity(entries.len());
-    let mut exists_false: Option<&Node> = None;
-    for (key, val) in entries {
-        let op = key.key_text().unwrap_or_default();
-        let test = match op.as_str() {
-            "equals" => value_operand(path, &op, val, err).map(FieldTest::Equals),
-            "in" => match val.as_seq() {
-                Some([]) => {
-                    err(
-                        Code::EmptyList,
-                        val,
-                        format!("`in` of `{path}` lists no values, so it could never hold"),
-                        "list the values the field may take, e.g. `in: [staging, dev]`".to_owned(),
-                    );
-                    None
-                }
-                Some(items) => {
-                    let values: Vec<Option<Value>> = items
-                        .iter()
-                        .map(|v| value_operand(path, &op, v, err))
-                        .collect();
-                    values
-                        .into_iter()
-                        .collect::<Option<Vec<_>>>()
-                        .map(FieldTest::In)
-                }
-                None => {
-                    err(
-                        Code::NotList,
-                        val,
-                        format!("`in` of `{path}` must be a list, found {}", val.describe()),
-                        "write the values as a list, e.g. `in: [staging, dev]`; for one value use `equals`".to_owned(),
-                    );
-                    None
-                }
-            },
-            "matches" | "starts_with" | "ends_with" | "contains" => match val.as_str() {
-                Some(text) if op == "matches" => match compile_regex(text) {
-                    Ok(re) => Some(FieldTest::Matches(re)),
-                    Err(why) => {
-                        err(
-                            Code::BadRegex,
-                            val,
-                            format!("`matches` of `{path}` is not a usable regular expression: {why}"),
-                            "the syntax is that of the Rust `regex` crate (no look-around or back-references); anchor with ^ and $ to test the whole text".to_owned(),
-                        );
-                        None
-                    }
-                },
-                Some(text) => Some(match op.as_str() {
-                    "starts_with" => FieldTest::StartsWith(text.to_owned()),
-                    "ends_with" => FieldTest::EndsWith(text.to_owned()),
-                    _ => FieldTest::Contains(text.to_owned()),
-                }),
-                None => {
-                    err(
-                        Code::NotText,
-                        val,
-                        format!("`{op}` of `{path}` must be text, found {}", val.describe()),
-                        format!("quote it: {op}: \"...\""),
-                    );
-                    None
-                }
-            },
-            "gt" | "gte" | "lt" | "lte" => {
-                let limit = match &val.kind {
-                    Kind::Number(n) => n.as_str().parse::<f64>().ok().filter(|x| x.is_finite()),
-                    _ => None,
-                };
-                match limit {
-                    Some(limit) => {
-                        let cmp = match op.as_str() {
-                            "gt" => Comparison::Gt,
-                            "gte" => Comparison::Gte,
-                            "lt" => Comparison::Lt,
-                            _ => Comparison::Lte,
-                        };
-                        Some(FieldTest::Compare(cmp, limit))
-                    }
-                    None => {
-                        let hint = match val.as_str() {
-                            Some(s) if numeric(&Value::String(s.to_owned())).is_some() => {
-                                format!("write the number without quotes: {op}: {}", s.trim())
-                            }
-                            _ => format!("write a number, for example {op}: 1000"),
-                        };
-                        err(
-                            Code::NotNumber,
-                            val,
-                            format!(
-                                "`{op}` of `{path}` must be a number, found {}",
-                                val.describe()
-                            ),
-                            hint,
-                        );
-                        None
-                    }
-                }
-            }
-            "exists" => match val.kind {
-                Kind::Bool(want) => {
-                    if !want {
-                        exists_false = Some(key);
-                    }
-                    Some(FieldTest::Exists(want))
-                }
-                _ => {
-                    err(
-                        Code::NotBoolean,
-                        val,
-                        format!("`exists` of `{path}` must be true or false, found {}", val.describe()),
-                        "write `exists: true` (the field must be present) or `exists: false` (it must be absent)".to_owned(),
-                    );
-                    None
-                }
-            },
-            _ => {
-                let hint = match did_you_mean(&op, FIELD_OPERATORS) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("known operators: {}", FIELD_OPERATORS.join(", ")),
-                };
+    Some(entries)
+}
+
+/// `in: [...]`: the field equals one of the listed values.
+fn in_test(
+    path: &str,
+    val: &Node,
+    err: &mut impl FnMut(Code, &Node, String, String),
+) -> Option<FieldTest> {
+    match val.as_seq() {
+        Some([]) => {
+            err(
+                Code::EmptyList,
+                val,
+                format!("`in` of `{path}` lists no values, so it could never hold"),
+                "list the values the field may take, e.g. `in: [staging, dev]`".to_owned(),
+            );
+            None
+        }
+        Some(items) => {
+            let values: Vec<Option<Value>> = items
+                .iter()
+                .map(|v| value_operand(path, "in", v, err))
+                .collect();
+            values
+                .into_iter()
+                .collect::<Option<Vec<_>>>()
+                .map(FieldTest::In)
+        }
+        None => {
+            err(
+                Code::NotList,
+                val,
+                format!("`in` of `{path}` must be a list, found {}", val.describe()),
+                "write the values as a list, e.g. `in: [staging, dev]`; for one value use `equals`"
+                    .to_owned(),
+            );
+            None
+        }
+    }
+}
+
+/// `matches`, `starts_with`, `ends_with`, `contains`: tests of the field's text.
+fn text_test(
+    path: &str,
+    op: &str,
+    val: &Node,
+    err: &mut impl FnMut(Code, &Node, String, String),
+) -> Option<FieldTest> {
+    let Some(text) = val.as_str() else {
+        err(
+            Code::NotText,
+            val,
+            format!("`{op}` of `{path}` must be text, found {}", val.describe()),
+            format!("quote it: {op}: \"...\""),
+        );
+        return None;
+    };
+    match op {
+        "matches" => match compile_regex(text) {
+            Ok(re) => Some(FieldTest::Matches(re)),
+            Err(why) => {
                 err(
-                    Code::UnknownOperator,
-                    key,
-                    format!("unknown operator `{op}` for `{path}`"),
-                    hint,
+                    Code::BadRegex,
+                    val,
+                    format!("`matches` of `{path}` is not a usable regular expression: {why}"),
+                    "the syntax is that of the Rust `regex` crate (no look-around or back-references); anchor with ^ and $ to test the whole text".to_owned(),
                 );
                 None
             }
+        },
+        "starts_with" => Some(FieldTest::StartsWith(text.to_owned())),
+        "ends_with" => Some(FieldTest::EndsWith(text.to_owned())),
+        _ => Some(FieldTest::Contains(text.to_owned())),
+    }
+}
+
+/// `gt`, `gte`, `lt`, `lte`: a numeric bound.
+fn compare_test(
+    path: &str,
+    op: &str,
+    val: &Node,
+    err: &mut impl FnMut(Code, &Node, String, String),
+) -> Option<FieldTest> {
+    let limit = match &val.kind {
+        Kind::Number(n) => n.as_str().parse::<f64>().ok().filter(|x| x.is_finite()),
+        _ => None,
+    };
+    let Some(limit) = limit else {
+        let hint = match val.as_str() {
+            Some(s) if numeric(&Value::String(s.to_owned())).is_some() => {
+                format!("write the number without quotes: {op}: {}", s.trim())
+            }
+            _ => format!("write a number, for example {op}: 1000"),
         };
-        match test {
-            Some(test) => tests.push(test),
-            None => ok = false,
-        }
-    }
-    if let Some(key) = exists_false {
-        if entries.len() > 1 {
+        err(
+            Code::NotNumber,
+            val,
+            format!(
+                "`{op}` of `{path}` must be a number, found {}",
+                val.describe()
+            ),
+            hint,
+        );
+        return None;
+    };
+    let cmp = match op {
+        "gt" => Comparison::Gt,
+        "gte" => Comparison::Gte,
+        "lt" => Comparison::Lt,
+        _ => Comparison::Lte,
+    };
+    Some(FieldTest::Compare(cmp, limit))
+}
+
+/// `exists: true` (present, not null) or `exists: false`.
+fn exists_test(
+    path: &str,
+    val: &Node,
+    err: &mut impl FnMut(Code, &Node, String, String),
+) -> Option<FieldTest> {
+    match val.kind {
+        Kind::Bool(want) => Some(FieldTest::Exists(want)),
+        _ => {
             err(
-                Code::ContradictoryTests,
-                key,
-                format!("`exists: false` of `{path}` is given with other tests, which an absent field never passes"),
-                "keep `exists: false` alone, or move the other tests to another rule".to_owned(),
+                Code::NotBoolean,
+                val,
+                format!("`exists` of `{path}` must be true or false, found {}", val.describe()),
+                "write `exists: true` (the field must be present) or `exists: false` (it must be absent)".to_owned(),
             );
-            ok = false;
+            None
         }
     }
-    ok.then_some(tests)
+}
+
+fn unknown_operator(
+    path: &str,
+    op: &str,
+    key: &Node,
+    err: &mut impl FnMut(Code, &Node, String, String),
+) {
+    let hint = match did_you_mean(op, FIELD_OPERATORS) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("known operators: {}", FIELD_OPERATORS.join(", ")),
+    };
+    err(
+        Code::UnknownOperator,
+        key,
+        format!("unknown operator `{op}` for `{path}`"),
+        hint,
+    );
 }
 
 /// A value to compare with (`equals`, an item of `in`). Null is refused: a null field counts
