@@ -377,74 +377,15 @@ fn parse_rule(
             .in_item(item),
         );
     }
-    let mut when_json = Map::new();
-    let (mut tool, mut op) = (None, None);
-    match node.get("when") {
-        None => diags.push(
-            Diagnostic::error(
-                Code::MissingKey,
-                node.head_span(),
-                "the profile rule has no `when`",
-            )
-            .hint("add `when: {tool: \"shell\"}` (tool and op/operation, \"*\" allowed)")
-            .in_item(item),
-        ),
-        Some(w) => match w.as_map() {
-            Some(when) if !when.is_empty() => {
-                unknown_keys(when, WHEN_KEYS, "in a profile rule's `when`", item, diags);
-                for (k, v) in when {
-                    let key = k.key_text().unwrap_or_default();
-                    match v.as_str() {
-                        Some(s) => {
-                            let value = (s != "*").then(|| s.to_owned());
-                            if key == "tool" {
-                                tool = value;
-                            } else if WHEN_KEYS.contains(&key.as_str()) {
-                                op = value;
-                            }
-                            when_json.insert(key, Value::String(s.to_owned()));
-                        }
-                        None => diags.push(
-                            Diagnostic::error(
-                                Code::NotText,
-                                v.span,
-                                format!("`{key}` must be text, found {}", v.describe()),
-                            )
-                            .in_item(item),
-                        ),
-                    }
-                }
-            }
-            _ => diags.push(
-                Diagnostic::error(
-                    Code::EmptyMatch,
-                    w.span,
-                    "`when` must be a non-empty mapping",
-                )
-                .hint("write `when: {tool: \"*\"}` to match every tool")
-                .in_item(item),
-            ),
-        },
-    }
+    let When {
+        tool,
+        op,
+        json: when_json,
+    } = parse_when(node, item, diags);
     let pattern_text = text("pattern", diags);
-    let pattern = match &pattern_text {
-        Some(p) => match compile_regex(p) {
-            Ok(re) => Some(re),
-            Err(why) => {
-                let span = span_of(node, "pattern");
-                diags.push(
-                    Diagnostic::error(
-                        Code::BadRegex,
-                        span,
-                        format!("`pattern` is not a usable regular expression: {why}"),
-                    )
-                    .in_item(item),
-                );
-                None
-            }
-        },
-        None => None,
-    };
+    let pattern = pattern_text
+        .as_deref()
+        .and_then(|p| compile_pattern(node, p, item, diags));
     let outcome_text = text("outcome", diags).unwrap_or_else(|| "HALT".to_owned());
     let outcome = Outcome::parse(&outcome_text);
     if outcome.is_none() {
@@ -485,6 +426,97 @@ fn parse_rule(
         reason_code: reason_code.into(),
     };
     Some((rule, hashed))
+}
+
+/// What a profile rule's `when` selects: a tool and an operation (`None` for any), and the
+/// mapping as it is hashed.
+struct When {
+    tool: Option<String>,
+    op: Option<String>,
+    json: Map<String, Value>,
+}
+
+fn parse_when(node: &Node, item: Option<Item>, diags: &mut Vec<Diagnostic>) -> When {
+    let mut when = When {
+        tool: None,
+        op: None,
+        json: Map::new(),
+    };
+    let Some(w) = node.get("when") else {
+        diags.push(
+            Diagnostic::error(
+                Code::MissingKey,
+                node.head_span(),
+                "the profile rule has no `when`",
+            )
+            .hint("add `when: {tool: \"shell\"}` (tool and op/operation, \"*\" allowed)")
+            .in_item(item),
+        );
+        return when;
+    };
+    let Some(entries) = w.as_map().filter(|m| !m.is_empty()) else {
+        diags.push(
+            Diagnostic::error(
+                Code::EmptyMatch,
+                w.span,
+                "`when` must be a non-empty mapping",
+            )
+            .hint("write `when: {tool: \"*\"}` to match every tool")
+            .in_item(item),
+        );
+        return when;
+    };
+    unknown_keys(
+        entries,
+        WHEN_KEYS,
+        "in a profile rule's `when`",
+        item,
+        diags,
+    );
+    for (k, v) in entries {
+        let key = k.key_text().unwrap_or_default();
+        let Some(s) = v.as_str() else {
+            diags.push(
+                Diagnostic::error(
+                    Code::NotText,
+                    v.span,
+                    format!("`{key}` must be text, found {}", v.describe()),
+                )
+                .in_item(item),
+            );
+            continue;
+        };
+        let value = (s != "*").then(|| s.to_owned());
+        if key == "tool" {
+            when.tool = value;
+        } else if WHEN_KEYS.contains(&key.as_str()) {
+            when.op = value;
+        }
+        when.json.insert(key, Value::String(s.to_owned()));
+    }
+    when
+}
+
+fn compile_pattern(
+    node: &Node,
+    text: &str,
+    item: Option<Item>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<regex::Regex> {
+    match compile_regex(text) {
+        Ok(re) => Some(re),
+        Err(why) => {
+            diags.push(
+                Diagnostic::error(
+                    Code::BadRegex,
+                    span_of(node, "pattern"),
+                    format!("`pattern` is not a usable regular expression: {why}"),
+                )
+                .in_item(item),
+            );
+            None
+        }
+    }
 }
 
 /// Where the value of `key` stands, or the rule itself when the key is absent.
