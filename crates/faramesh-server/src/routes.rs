@@ -18,8 +18,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use faramesh_core::{ActionRequest, ActionStatus, Decision, EventType, Transition};
-use faramesh_storage::{ActionFilter, ActionRecord, NewAction, NewEvent, TransitionUpdate};
+use faramesh_core::{ActionRequest, ActionStatus, Transition};
+use faramesh_storage::{ActionFilter, ActionRecord, NewAction, Received, TransitionUpdate};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -110,75 +110,18 @@ pub async fn submit_action(
         context,
     };
     let decision = loaded.engine.decide(&request);
-    let status = ActionStatus::from_outcome(decision.outcome);
     state
         .metrics
         .decision(decision.outcome.as_str(), &decision.reason_code);
-    let record = ActionRecord {
-        id: faramesh_storage::new_action_id(),
-        agent_id: request.agent_id,
-        tool: request.tool,
-        operation: request.operation,
-        params: params_text.rejoin(request.params),
-        context: context_text.rejoin(request.context),
-        status,
-        decision: Some(decision.decision().to_owned()),
-        reason: Some(decision.reason.to_string()),
-        risk_level: Some(decision.risk_level.as_str().to_owned()),
-        approval_token: (status == ActionStatus::PendingApproval).then(approval_token),
-        policy_version: decision.policy_version.as_deref().map(str::to_owned),
-        outcome: Some(decision.outcome.as_str().to_owned()),
-        reason_code: Some(decision.reason_code.to_string()),
-        // What decided, kept with the action: the policy may change later.
-        reason_details: Some(json!({
-            "risk_level": decision.risk_level.as_str(),
-            "decided_by": decision.decided_by,
-            "risk_rule": decision.risk_rule.as_deref(),
-        })),
-        request_hash: decision.request_hash.clone(),
-        policy_hash: decision.policy_hash.as_deref().map(str::to_owned),
-        profile_id: decision.profile_id.as_deref().map(str::to_owned),
-        profile_version: decision.profile_version.as_deref().map(str::to_owned),
-        profile_hash: decision.profile_hash.as_deref().map(str::to_owned),
-        runtime_version: Some(decision.runtime_version.to_string()),
-        provenance_id: Some(decision.provenance_id.clone()),
-        result: None,
-        demo,
-        created_at: String::new(),
-        updated_at: String::new(),
+    let received = Received {
+        request,
+        params_text,
+        context_text,
     };
-    let events = submission_events(&decision);
-    let created = state
-        .store
-        .create_action(NewAction {
-            action: record,
-            events,
-            idempotency,
-        })
-        .await?;
+    let new = NewAction::decided(received, &decision, approval_token, demo, idempotency);
+    let created = state.store.create_action(new).await?;
     // The store has reported the new action to `state.changes`: counted and announced.
     Ok(created.action)
-}
-
-/// `created` and `decision_made` (docs/audit.md).
-fn submission_events(d: &Decision) -> Vec<NewEvent> {
-    vec![
-        NewEvent {
-            event_type: EventType::Created,
-            meta: json!({"decision": d.decision(), "risk_level": d.risk_level.as_str()}),
-        },
-        NewEvent {
-            event_type: EventType::DecisionMade,
-            meta: json!({
-                "decision": d.decision(),
-                "outcome": d.outcome.as_str(),
-                "reason_code": &*d.reason_code,
-                "reason": &*d.reason,
-                "risk_level": d.risk_level.as_str(),
-                "request_hash": d.request_hash,
-            }),
-        },
-    ]
 }
 
 /// 128 random bits, hex.

@@ -9,6 +9,7 @@
 //!   in the transaction that writes it.
 
 mod action_id;
+mod decided;
 mod decode;
 mod listing;
 mod model;
@@ -17,6 +18,7 @@ pub mod sqlite;
 mod tokens;
 
 pub use action_id::new_action_id;
+pub use decided::Received;
 pub use model::{
     now_timestamp, ActionFilter, ActionRecord, ActionSummary, Change, Created, EventRecord,
     FeedItem, NewAction, NewEvent, TransitionUpdate,

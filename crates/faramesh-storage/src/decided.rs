@@ -1,0 +1,95 @@
+//! A decided action as it is stored: the record built from the request and its decision, and
+//! its `created` and `decision_made` events (docs/audit.md). Every conversion of a decision's
+//! typed fields into stored ones happens here.
+
+use crate::{ActionRecord, NewAction, NewEvent};
+use faramesh_core::json::ReceivedText;
+use faramesh_core::{ActionRequest, ActionStatus, Decision, EventType};
+use serde_json::json;
+
+/// The request as received: its fields, and the text of its params and context.
+#[derive(Debug)]
+pub struct Received {
+    pub request: ActionRequest,
+    pub params_text: ReceivedText,
+    pub context_text: ReceivedText,
+}
+
+impl NewAction {
+    /// The action `decision` decided, ready to store. `approval_token` is called only when the
+    /// action waits for approval.
+    pub fn decided(
+        received: Received,
+        decision: &Decision,
+        approval_token: impl FnOnce() -> String,
+        demo: bool,
+        idempotency: Option<(String, String)>,
+    ) -> NewAction {
+        let Received {
+            request,
+            params_text,
+            context_text,
+        } = received;
+        let status = ActionStatus::from_outcome(decision.outcome);
+        let owned = |text: Option<&str>| text.map(str::to_owned);
+        let action = ActionRecord {
+            id: crate::new_action_id(),
+            agent_id: request.agent_id,
+            tool: request.tool,
+            operation: request.operation,
+            params: params_text.rejoin(request.params),
+            context: context_text.rejoin(request.context),
+            status,
+            decision: Some(decision.decision().to_owned()),
+            reason: Some(decision.reason.to_string()),
+            risk_level: Some(decision.risk_level.as_str().to_owned()),
+            approval_token: (status == ActionStatus::PendingApproval).then(approval_token),
+            policy_version: owned(decision.policy_version.as_deref()),
+            outcome: Some(decision.outcome.as_str().to_owned()),
+            reason_code: Some(decision.reason_code.to_string()),
+            // What decided, kept with the action: the policy may change later.
+            reason_details: Some(json!({
+                "risk_level": decision.risk_level.as_str(),
+                "decided_by": decision.decided_by,
+                "risk_rule": decision.risk_rule.as_deref(),
+            })),
+            request_hash: decision.request_hash.clone(),
+            policy_hash: owned(decision.policy_hash.as_deref()),
+            profile_id: owned(decision.profile_id.as_deref()),
+            profile_version: owned(decision.profile_version.as_deref()),
+            profile_hash: owned(decision.profile_hash.as_deref()),
+            runtime_version: Some(decision.runtime_version.to_string()),
+            provenance_id: Some(decision.provenance_id.clone()),
+            result: None,
+            demo,
+            created_at: String::new(),
+            updated_at: String::new(),
+        };
+        NewAction {
+            action,
+            events: submission_events(decision),
+            idempotency,
+        }
+    }
+}
+
+/// `created` and `decision_made`.
+fn submission_events(d: &Decision) -> Vec<NewEvent> {
+    vec![
+        NewEvent {
+            event_type: EventType::Created,
+            meta: json!({"decision": d.decision(), "risk_level": d.risk_level.as_str()}),
+        },
+        NewEvent {
+            event_type: EventType::DecisionMade,
+            meta: json!({
+                "decision": d.decision(),
+                "outcome": d.outcome.as_str(),
+                "reason_code": &*d.reason_code,
+                "reason": &*d.reason,
+                "risk_level": d.risk_level.as_str(),
+                "request_hash": d.request_hash,
+            }),
+        },
+    ]
+}
