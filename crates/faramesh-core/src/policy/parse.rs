@@ -219,51 +219,7 @@ fn parse_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
         }
     };
 
-    let mut effects = Vec::new();
-    for (key, effect) in EFFECTS {
-        let Some(value) = node.get(key) else { continue };
-        match value.kind {
-            yaml::Kind::Bool(true) => effects.push(effect),
-            yaml::Kind::Bool(false) => {}
-            _ => diags.push(
-                Diagnostic::error(
-                    Code::EffectNotBoolean,
-                    value.span,
-                    format!("`{key}` must be true or false, found {}", value.describe()),
-                )
-                .hint(format!("write `{key}: true`"))
-                .in_item(Some(item)),
-            ),
-        }
-    }
-    let effect = match effects.as_slice() {
-        [one] => Some(*one),
-        [] => {
-            diags.push(
-                Diagnostic::error(
-                    Code::MissingEffect,
-                    node.head_span(),
-                    "the rule has no effect",
-                )
-                .hint("add exactly one of `allow: true`, `deny: true` or `require_approval: true`")
-                .in_item(Some(item)),
-            );
-            None
-        }
-        several => {
-            let names: Vec<&str> = several.iter().map(|e| e.as_str()).collect();
-            diags.push(
-                Diagnostic::error(
-                    Code::SeveralEffects,
-                    node.head_span(),
-                    format!("the rule has several effects: {}", names.join(", ")),
-                )
-                .hint("keep exactly one of allow, deny and require_approval")
-                .in_item(Some(item)),
-            );
-            None
-        }
-    };
+    let effect = the_effect(node, item, diags);
 
     let description = text_field(node, "description", item, diags);
     let name = text_field(node, "name", item, diags);
@@ -296,6 +252,55 @@ fn parse_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
         reason,
         upgraded_reason,
     })
+}
+
+/// The one effect of a rule: `allow`, `deny` or `require_approval` set to `true`.
+fn the_effect(node: &Node, item: Item, diags: &mut Vec<Diagnostic>) -> Option<Effect> {
+    let mut effects = Vec::new();
+    for (key, effect) in EFFECTS {
+        let Some(value) = node.get(key) else { continue };
+        match value.kind {
+            yaml::Kind::Bool(true) => effects.push(effect),
+            yaml::Kind::Bool(false) => {}
+            _ => diags.push(
+                Diagnostic::error(
+                    Code::EffectNotBoolean,
+                    value.span,
+                    format!("`{key}` must be true or false, found {}", value.describe()),
+                )
+                .hint(format!("write `{key}: true`"))
+                .in_item(Some(item)),
+            ),
+        }
+    }
+    match effects.as_slice() {
+        [one] => Some(*one),
+        [] => {
+            diags.push(
+                Diagnostic::error(
+                    Code::MissingEffect,
+                    node.head_span(),
+                    "the rule has no effect",
+                )
+                .hint("add exactly one of `allow: true`, `deny: true` or `require_approval: true`")
+                .in_item(Some(item)),
+            );
+            None
+        }
+        several => {
+            let names: Vec<&str> = several.iter().map(|e| e.as_str()).collect();
+            diags.push(
+                Diagnostic::error(
+                    Code::SeveralEffects,
+                    node.head_span(),
+                    format!("the rule has several effects: {}", names.join(", ")),
+                )
+                .hint("keep exactly one of allow, deny and require_approval")
+                .in_item(Some(item)),
+            );
+            None
+        }
+    }
 }
 
 fn parse_risk_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option<RiskRule> {
