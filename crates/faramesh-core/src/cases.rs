@@ -197,23 +197,7 @@ fn parse_case(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
         return None;
     };
     unknown_keys(entries, CASE_KEYS, "in a case", None, diags);
-    let text = |diags: &mut Vec<Diagnostic>, key: &str| -> Option<String> {
-        let v = node.get(key)?;
-        match v.as_str() {
-            Some(s) => Some(s.to_owned()),
-            None => {
-                diags.push(Diagnostic::error(
-                    Code::BadCase,
-                    v.span,
-                    format!(
-                        "case {number}: `{key}` must be text, found {}",
-                        v.describe()
-                    ),
-                ));
-                None
-            }
-        }
-    };
+    let text = |diags: &mut Vec<Diagnostic>, key: &str| case_text(node, key, number, diags);
     let name = text(diags, "name").unwrap_or_else(|| format!("case {number}"));
     let agent_id = text(diags, "agent_id").unwrap_or_else(|| DEFAULT_AGENT.to_owned());
     let tool = text(diags, "tool");
@@ -229,34 +213,8 @@ fn parse_case(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
     if op.is_none() && node.get("op").is_none() && node.get("operation").is_none() {
         err(diags, node, "no `op`".to_owned(), "add `op:`, e.g. op: get");
     }
-    let object = |diags: &mut Vec<Diagnostic>, key: &str| -> Map<String, Value> {
-        match node.get(key).map(|v| (v, v.to_json())) {
-            None => Map::new(),
-            Some((_, Ok(Value::Object(map)))) => map,
-            Some((_, Ok(Value::Null))) => Map::new(),
-            Some((v, Ok(_))) => {
-                diags.push(Diagnostic::error(
-                    Code::BadCase,
-                    v.span,
-                    format!(
-                        "case {number}: `{key}` must be a mapping, found {}",
-                        v.describe()
-                    ),
-                ));
-                Map::new()
-            }
-            Some((_, Err(e))) => {
-                diags.push(Diagnostic::error(
-                    Code::BadCase,
-                    e.span,
-                    format!("case {number}: {}", e.message),
-                ));
-                Map::new()
-            }
-        }
-    };
-    let params = object(diags, "params");
-    let context = object(diags, "context");
+    let params = case_object(node, "params", number, diags);
+    let context = case_object(node, "context", number, diags);
     let expect = match node.get("expect") {
         None => {
             err(
@@ -284,6 +242,58 @@ fn parse_case(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
         },
         expect: expect?,
     })
+}
+
+/// The text of a case's `key`, if given; anything else is a problem.
+fn case_text(node: &Node, key: &str, number: usize, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    let v = node.get(key)?;
+    match v.as_str() {
+        Some(s) => Some(s.to_owned()),
+        None => {
+            diags.push(Diagnostic::error(
+                Code::BadCase,
+                v.span,
+                format!(
+                    "case {number}: `{key}` must be text, found {}",
+                    v.describe()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// A case's `params` or `context`: a mapping, `{}` when absent or null.
+fn case_object(
+    node: &Node,
+    key: &str,
+    number: usize,
+    diags: &mut Vec<Diagnostic>,
+) -> Map<String, Value> {
+    match node.get(key).map(|v| (v, v.to_json())) {
+        None => Map::new(),
+        Some((_, Ok(Value::Object(map)))) => map,
+        Some((_, Ok(Value::Null))) => Map::new(),
+        Some((v, Ok(_))) => {
+            diags.push(Diagnostic::error(
+                Code::BadCase,
+                v.span,
+                format!(
+                    "case {number}: `{key}` must be a mapping, found {}",
+                    v.describe()
+                ),
+            ));
+            Map::new()
+        }
+        Some((_, Err(e))) => {
+            diags.push(Diagnostic::error(
+                Code::BadCase,
+                e.span,
+                format!("case {number}: {}", e.message),
+            ));
+            Map::new()
+        }
+    }
 }
 
 fn parse_expect(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option<Expectation> {
