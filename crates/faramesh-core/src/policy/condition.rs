@@ -48,6 +48,20 @@ pub enum Comparison {
 }
 
 impl Comparison {
+    /// The comparison an operator name ends in: `gt`, `gte`, `lt`, `lte` (also as the end of
+    /// `amount_gt`, ...).
+    fn from_suffix(name: &str) -> Comparison {
+        if name.ends_with("gte") {
+            Comparison::Gte
+        } else if name.ends_with("gt") {
+            Comparison::Gt
+        } else if name.ends_with("lte") {
+            Comparison::Lte
+        } else {
+            Comparison::Lt
+        }
+    }
+
     /// Whether `value` compares this way with `limit`.
     pub fn holds(self, value: f64, limit: f64) -> bool {
         match self {
@@ -408,32 +422,33 @@ fn amount_condition(
     val: &Node,
     err: &mut impl FnMut(Code, &Node, String, Option<String>),
 ) {
-    let limit = match &val.kind {
-        Kind::Number(n) => n.as_str().parse::<f64>().ok().filter(|x| x.is_finite()),
-        _ => None,
-    };
-    let Some(limit) = limit else {
-        let hint = match val.as_str() {
-            Some(s) if numeric(&Value::String(s.to_owned())).is_some() => {
-                format!("write the number without quotes: {name}: {}", s.trim())
-            }
-            _ => format!("write a number, for example {name}: 1000"),
-        };
-        err(
+    match numeric_bound(name, val) {
+        Ok(bound) => c.amounts.push(bound),
+        Err(hint) => err(
             Code::AmountNotNumber,
             val,
             format!("`{name}` must be a number, found {}", val.describe()),
             Some(hint),
-        );
-        return;
+        ),
+    }
+}
+
+/// The comparison named by `name` (`gt`, `amount_lte`, ...) with the number `val` holds, or the
+/// hint for a value that is not a finite number.
+pub(super) fn numeric_bound(name: &str, val: &Node) -> Result<(Comparison, f64), String> {
+    let limit = match &val.kind {
+        Kind::Number(n) => n.as_str().parse::<f64>().ok().filter(|x| x.is_finite()),
+        _ => None,
     };
-    let cmp = match name {
-        "amount_gt" => Comparison::Gt,
-        "amount_gte" => Comparison::Gte,
-        "amount_lt" => Comparison::Lt,
-        _ => Comparison::Lte,
-    };
-    c.amounts.push((cmp, limit));
+    match limit {
+        Some(limit) => Ok((Comparison::from_suffix(name), limit)),
+        None => Err(match val.as_str() {
+            Some(s) if numeric(&Value::String(s.to_owned())).is_some() => {
+                format!("write the number without quotes: {name}: {}", s.trim())
+            }
+            _ => format!("write a number, for example {name}: 1000"),
+        }),
+    }
 }
 
 fn url_hosts(

@@ -2,7 +2,7 @@
 //! path (`params.path`, `context.env`), so that a value elsewhere in the params (a decoy key,
 //! a nested copy, a mention in free text) can never satisfy them.
 
-use super::condition::{compile_regex, json_equal, numeric, Comparison};
+use super::condition::{compile_regex, json_equal, numeric, numeric_bound, Comparison};
 use crate::codes::Code;
 use crate::diagnostic::{did_you_mean, Diagnostic, Item};
 use crate::yaml::{Kind, Node};
@@ -419,35 +419,21 @@ fn compare_test(
     val: &Node,
     err: &mut impl FnMut(Code, &Node, String, String),
 ) -> Option<FieldTest> {
-    let limit = match &val.kind {
-        Kind::Number(n) => n.as_str().parse::<f64>().ok().filter(|x| x.is_finite()),
-        _ => None,
-    };
-    let Some(limit) = limit else {
-        let hint = match val.as_str() {
-            Some(s) if numeric(&Value::String(s.to_owned())).is_some() => {
-                format!("write the number without quotes: {op}: {}", s.trim())
-            }
-            _ => format!("write a number, for example {op}: 1000"),
-        };
-        err(
-            Code::NotNumber,
-            val,
-            format!(
-                "`{op}` of `{path}` must be a number, found {}",
-                val.describe()
-            ),
-            hint,
-        );
-        return None;
-    };
-    let cmp = match op {
-        "gt" => Comparison::Gt,
-        "gte" => Comparison::Gte,
-        "lt" => Comparison::Lt,
-        _ => Comparison::Lte,
-    };
-    Some(FieldTest::Compare(cmp, limit))
+    match numeric_bound(op, val) {
+        Ok((cmp, limit)) => Some(FieldTest::Compare(cmp, limit)),
+        Err(hint) => {
+            err(
+                Code::NotNumber,
+                val,
+                format!(
+                    "`{op}` of `{path}` must be a number, found {}",
+                    val.describe()
+                ),
+                hint,
+            );
+            None
+        }
+    }
 }
 
 /// `exists: true` (present, not null) or `exists: false`.
