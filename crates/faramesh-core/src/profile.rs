@@ -348,22 +348,10 @@ fn parse_rule(
     };
     let before = diags.len();
     unknown_keys(entries, RULE_KEYS, "in a profile rule", item, diags);
-    let text = |key: &str, diags: &mut Vec<Diagnostic>| -> Option<String> {
-        let v = node.get(key)?;
-        match v.as_str() {
-            Some(s) => Some(s.to_owned()),
-            None => {
-                diags.push(
-                    Diagnostic::error(
-                        Code::NotText,
-                        v.span,
-                        format!("`{key}` must be text, found {}", v.describe()),
-                    )
-                    .in_item(item),
-                );
-                None
-            }
-        }
+    let text = |key: &str, diags: &mut Vec<Diagnostic>| {
+        node.get(key)
+            .and_then(|v| text_of(v, key, item, diags))
+            .map(str::to_owned)
     };
     let name = text("name", diags);
     if node.get("name").is_none() {
@@ -475,15 +463,7 @@ fn parse_when(node: &Node, item: Option<Item>, diags: &mut Vec<Diagnostic>) -> W
     );
     for (k, v) in entries {
         let key = k.key_text().unwrap_or_default();
-        let Some(s) = v.as_str() else {
-            diags.push(
-                Diagnostic::error(
-                    Code::NotText,
-                    v.span,
-                    format!("`{key}` must be text, found {}", v.describe()),
-                )
-                .in_item(item),
-            );
+        let Some(s) = text_of(v, &key, item, diags) else {
             continue;
         };
         let value = (s != "*").then(|| s.to_owned());
@@ -495,6 +475,27 @@ fn parse_when(node: &Node, item: Option<Item>, diags: &mut Vec<Diagnostic>) -> W
         when.json.insert(key, Value::String(s.to_owned()));
     }
     when
+}
+
+/// The text of `v`, the value of `key`; anything else is a problem.
+fn text_of<'a>(
+    v: &'a Node,
+    key: &str,
+    item: Option<Item>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<&'a str> {
+    let text = v.as_str();
+    if text.is_none() {
+        diags.push(
+            Diagnostic::error(
+                Code::NotText,
+                v.span,
+                format!("`{key}` must be text, found {}", v.describe()),
+            )
+            .in_item(item),
+        );
+    }
+    text
 }
 
 fn compile_pattern(
