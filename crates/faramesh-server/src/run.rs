@@ -58,16 +58,12 @@ impl Server {
             tracing::info!(seconds = ttl.as_secs_f64(), "pending approvals expire");
         }
         let wanted = format!("{}:{}", config.host, config.port);
-        let listener = TcpListener::bind(&wanted)
-            .await
-            .map_err(|source| StartError::Bind {
-                address: wanted,
-                source,
-            })?;
-        let address = listener.local_addr().map_err(|source| StartError::Bind {
-            address: format!("{}:{}", config.host, config.port),
+        let bind_error = |source| StartError::Bind {
+            address: wanted.clone(),
             source,
-        })?;
+        };
+        let listener = TcpListener::bind(&wanted).await.map_err(bind_error)?;
+        let address = listener.local_addr().map_err(bind_error)?;
         match &config.backend {
             Backend::Sqlite(path) => tracing::info!(database = %path.display(), "storage: SQLite"),
             Backend::Postgres(_) => tracing::info!("storage: PostgreSQL"),

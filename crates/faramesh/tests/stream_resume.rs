@@ -6,31 +6,23 @@
 // Resuming the live stream with `Last-Event-ID` from a message the server's buffer no longer
 // holds (here: the server restarted in between) continues from the ledger, with no gap.
 
+use faramesh_client::{Client, StreamFilter, StreamMessage, Subscription};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 mod common;
 
-/// Reads SSE frames off a response until `wanted` messages carrying an `id` have arrived.
-async fn messages(mut response: reqwest::Response, wanted: usize) -> Vec<(u64, Value)> {
-    let mut buffer = String::new();
+/// The next `wanted` changes of `subscription`.
+async fn messages(subscription: &mut Subscription, wanted: usize) -> Vec<StreamMessage> {
     let mut found = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while found.len() < wanted {
-        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+        let message = tokio::time::timeout_at(deadline, subscription.next())
             .await
             .unwrap_or_else(|_| panic!("{wanted} messages within 30 s; got {found:?}"))
-            .expect("a chunk")
-            .expect("the stream is open");
-        buffer.push_str(std::str::from_utf8(&chunk).expect("utf-8"));
-        while let Some(end) = buffer.find("\n\n") {
-            let frame: String = buffer.drain(..end + 2).collect();
-            let id = frame.lines().find_map(|l| l.strip_prefix("id: "));
-            let data = frame.lines().find_map(|l| l.strip_prefix("data: "));
-            if let (Some(id), Some(data)) = (id, data) {
-                found.push((id.parse().unwrap(), serde_json::from_str(data).unwrap()));
-            }
-        }
+            .expect("the stream is open")
+            .expect("the stream is readable");
+        found.push(message);
     }
     found
 }
@@ -59,11 +51,14 @@ async fn a_resume_across_a_restart_gets_every_change_from_the_ledger() {
     let dir = tempfile::TempDir::new().unwrap();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let (child, url) = common::serve(dir.path());
-    let stream = client.get(format!("{url}/v1/events")).send().await.unwrap();
+    let mut stream = Client::new(&url, None)
+        .subscribe(&StreamFilter::default())
+        .await
+        .unwrap();
     let first = submit(&client, &url, 0).await;
-    let seen = messages(stream, 1).await;
-    assert_eq!(seen[0].1["data"]["id"], first);
-    let last_seen = seen[0].0;
+    let seen = messages(&mut stream, 1).await;
+    assert_eq!(seen[0].data["id"], first);
+    let last_seen = seen[0].id;
     // Changes the client does not see: it is gone, then the server restarts.
     let mut missed = Vec::new();
     for n in 1..=5 {
@@ -72,24 +67,22 @@ async fn a_resume_across_a_restart_gets_every_change_from_the_ledger() {
     stop(child);
     let (child, url) = common::serve(dir.path());
     let after_restart = submit(&client, &url, 6).await;
-    let resumed = client
-        .get(format!("{url}/v1/events"))
-        .header("Last-Event-ID", last_seen.to_string())
-        .send()
+    let mut resumed = Client::new(&url, None)
+        .subscribe(&StreamFilter {
+            after: Some(last_seen),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    let got = messages(resumed, 6).await;
-    let ids: Vec<&str> = got
-        .iter()
-        .map(|(_, m)| m["data"]["id"].as_str().unwrap())
-        .collect();
+    let got = messages(&mut resumed, 6).await;
+    let ids: Vec<&str> = got.iter().map(|m| m.data["id"].as_str().unwrap()).collect();
     let mut expected: Vec<&str> = missed.iter().map(String::as_str).collect();
     expected.push(&after_restart);
     assert_eq!(
         ids, expected,
         "every change after the last one seen, once, in order"
     );
-    assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "ids increase");
-    assert!(got.iter().all(|(id, _)| *id > last_seen));
+    assert!(got.windows(2).all(|w| w[0].id < w[1].id), "ids increase");
+    assert!(got.iter().all(|m| m.id > last_seen));
     stop(child);
 }

@@ -267,6 +267,15 @@ struct Span {
     end: u32,
 }
 
+impl Span {
+    /// The text this span marks in `text` (empty if it does not mark any: the spans are made
+    /// from the same text, so that would be a bug, not a tampered file).
+    fn of(self, text: &str) -> &str {
+        text.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+}
+
 /// An event of an [`Events`] batch: its action's position and its fields as spans of the
 /// batch's text.
 #[derive(Debug, Clone, Copy)]
@@ -331,9 +340,7 @@ impl Events {
     }
 
     fn slice(&self, span: Span) -> &str {
-        self.text
-            .get(span.start as usize..span.end as usize)
-            .unwrap_or_default()
+        span.of(&self.text)
     }
 
     fn push_text(&mut self, text: &str) -> Span {
@@ -529,11 +536,8 @@ impl ActionRows {
     /// The rows, in rowid order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = ActionText<'_>> {
         self.rows.iter().map(|(pos, spans)| {
-            let [agent_id, tool, operation, params, context, status] = spans.map(|span| {
-                self.text
-                    .get(span.start as usize..span.end as usize)
-                    .unwrap_or_default()
-            });
+            let [agent_id, tool, operation, params, context, status] =
+                spans.map(|span| span.of(&self.text));
             ActionText {
                 pos: *pos,
                 agent_id,
