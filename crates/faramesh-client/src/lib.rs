@@ -89,7 +89,7 @@ pub enum ClientError {
     Decode(String),
     #[error("the server URL {url:?} cannot be used ({reason}); pass one such as http://127.0.0.1:8000 with --url")]
     BadUrl { url: String, reason: String },
-    #[error("the live stream was lost: {0}")]
+    #[error("lost the live stream: {0}")]
     StreamLost(String),
 }
 

@@ -606,11 +606,10 @@ async fn tail(
         while let Some(item) = stream.next().await {
             match item? {
                 Followed::Message(m) => print_change(&m, global),
-                Followed::Lost(_) => eprintln!(
-                    "{} lost the stream from {}; reconnecting…",
-                    paint(output::WARN, "…"),
-                    client.base_url()
-                ),
+                // Says why, so a wrong URL or a stopped server is told from a network blip.
+                Followed::Lost(why) => {
+                    eprintln!("{} {why}; reconnecting…", paint(output::WARN, "…"),)
+                }
                 Followed::Resumed => eprintln!(
                     "{} reconnected to {}",
                     paint(output::GOOD, "✓"),
