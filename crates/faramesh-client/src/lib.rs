@@ -99,6 +99,8 @@ pub type ClientResult<T> = Result<T, ClientError>;
 #[derive(Debug, Clone)]
 pub struct Client {
     base: String,
+    /// `base` parsed once, or why it cannot be used (said at the first call).
+    parsed: Result<reqwest::Url, String>,
     token: Option<String>,
     http: reqwest::Client,
 }
@@ -106,8 +108,11 @@ pub struct Client {
 impl Client {
     /// `base` such as `http://127.0.0.1:8000`.
     pub fn new(base: &str, token: Option<String>) -> Client {
+        let base = base.trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base).map_err(|e| e.to_string());
         Client {
-            base: base.trim_end_matches('/').to_owned(),
+            base,
+            parsed,
             token,
             http: reqwest::Client::new(),
         }
@@ -124,7 +129,7 @@ impl Client {
             url: self.base.clone(),
             reason: reason.to_owned(),
         };
-        let mut url = reqwest::Url::parse(&self.base).map_err(|e| bad(&e.to_string()))?;
+        let mut url = self.parsed.clone().map_err(|why| bad(&why))?;
         url.path_segments_mut()
             .map_err(|()| bad("it cannot have a path"))?
             .pop_if_empty()
