@@ -208,6 +208,22 @@ fn bad_ids_and_refusals_exit_1_with_one_sentence() {
 }
 
 #[test]
+fn an_id_cannot_reach_another_endpoint() {
+    let s = server();
+    // 36 characters, so it is taken as a whole id; sent as written, `..` would climb from
+    // /v1/actions/… to /v1/tokens and the CLI would act on whatever answered there.
+    let climbing = "aaaaaaaa-aaa/../../tokens/../actions";
+    assert_eq!(climbing.len(), 36);
+    cli(&s)
+        .args(["get", climbing])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "Action {climbing} not found"
+        )));
+}
+
+#[test]
 fn an_unreachable_server_exits_2_naming_the_url() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
