@@ -4,6 +4,8 @@
 
 use faramesh_core::json::ReceivedObject;
 use faramesh_core::ledger::{BindingProblem, BrokenLink, ChainedEvent};
+use faramesh_core::policy::Effect;
+use faramesh_core::{ActionStatus, Outcome, RiskLevel};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -25,20 +27,16 @@ pub struct Action {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub context: ReceivedObject,
-    /// allowed | denied | pending_approval | approved | executing | succeeded | failed | timeout
-    pub status: String,
-    /// allow | deny | require_approval
-    pub decision: Option<String>,
+    pub status: ActionStatus,
+    pub decision: Option<Effect>,
     pub reason: Option<String>,
-    /// low | medium | high
-    pub risk_level: Option<String>,
+    pub risk_level: Option<RiskLevel>,
     /// Present only while pending approval, and never to an `agent` token.
     pub approval_token: Option<String>,
     pub policy_version: Option<String>,
     pub created_at: String,
     pub updated_at: String,
-    /// EXECUTE | ABSTAIN | HALT
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     pub reason_code: Option<String>,
     /// `risk_level`, and what decided (`decided_by`, `risk_rule`).
     pub reason_details: Option<Value>,
@@ -165,10 +163,8 @@ pub struct ResultReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GateDecision {
-    /// EXECUTE | ABSTAIN | HALT
-    pub outcome: String,
-    /// allow | deny | require_approval
-    pub decision: String,
+    pub outcome: Outcome,
+    pub decision: Effect,
     pub reason_code: String,
     pub reason: String,
     pub request_hash: Option<String>,
@@ -179,8 +175,7 @@ pub struct GateDecision {
     pub profile_hash: Option<String>,
     pub runtime_version: String,
     pub provenance_id: String,
-    /// low | medium | high
-    pub risk_level: String,
+    pub risk_level: RiskLevel,
 }
 
 /// `GET /v1/policy/info`, and the answer of a successful `POST /v1/policy/reload`.
@@ -209,6 +204,7 @@ pub struct ErrorBody {
     /// With a 409 about an action: the action and its current status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action_id: Option<String>,
+    /// The action's status, or `idempotency_key_reused`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     /// With a 422 from a policy reload: every problem of the file.

@@ -50,7 +50,7 @@ async fn submit_approve_start_and_report() {
         .submit(&submission("shell", "run", json!({"cmd": "ls"})))
         .await
         .unwrap();
-    assert_eq!(action.status, "pending_approval");
+    assert_eq!(action.status.as_str(), "pending_approval");
     let id = client.resolve(&action.id[..8]).await.unwrap();
     assert_eq!(id, action.id);
     let approved = client
@@ -63,12 +63,15 @@ async fn submit_approve_start_and_report() {
     );
     let again = client.decide_approval(&id, false, None).await.unwrap_err();
     assert!(matches!(again, ClientError::Conflict { .. }), "{again}");
-    assert_eq!(client.start(&id).await.unwrap().status, "executing");
+    assert_eq!(
+        client.start(&id).await.unwrap().status.as_str(),
+        "executing"
+    );
     let done = client
         .report_result(&id, true, None, Some(json!({"ok": 1})))
         .await
         .unwrap();
-    assert_eq!(done.status, "succeeded");
+    assert_eq!(done.status.as_str(), "succeeded");
     let events = client.events(&id).await.unwrap();
     assert_eq!(
         events

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 /// Risk of an action. Ordered: `Low < Medium < High`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RiskLevel {
     Low,
@@ -40,6 +41,7 @@ impl fmt::Display for RiskLevel {
 
 /// The gate's answer: run it, wait for a human, or stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Outcome {
     Execute,

@@ -10,6 +10,7 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use faramesh_core::policy::Effect;
 use faramesh_core::{ActionRequest, ActionStatus, EventType, Outcome, Transition};
 use faramesh_executors::{execute, timeout_for, ExecOutcome, ExecutorKind, ExecutorSet, Limits};
 use faramesh_storage::{ActionRecord, StoreError, TransitionUpdate};
@@ -113,7 +114,7 @@ async fn decide_again_if_changed(
         decision.reason
     );
     let update = TransitionUpdate {
-        decision: Some("deny".to_owned()),
+        decision: Some(Effect::Deny),
         reason: Some(reason.clone()),
         result: None,
         meta: json!({"reason": reason, "by": "policy", "redecided": redecision}),

@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use faramesh_core::policy::Effect;
 use faramesh_core::{ActionRequest, ActionStatus, Transition};
 use faramesh_storage::{ActionFilter, ActionRecord, NewAction, Received, TransitionUpdate};
 use serde::Deserialize;
@@ -347,14 +348,14 @@ pub(crate) async fn approval(
         )));
     }
     let (transition, decision) = if body.approve {
-        (Transition::Approve, "allow")
+        (Transition::Approve, Effect::Allow)
     } else {
-        (Transition::Deny, "deny")
+        (Transition::Deny, Effect::Deny)
     };
     let reason = body.reason.filter(|r| !r.trim().is_empty());
     let meta = json!({"reason": reason, "by": &*caller.name});
     let update = TransitionUpdate {
-        decision: Some(decision.to_owned()),
+        decision: Some(decision),
         reason,
         result: None,
         meta,
@@ -434,8 +435,8 @@ pub(crate) async fn decide(
     state.metrics.decision(d.outcome.as_str(), &d.reason_code);
     let owned = |text: Option<&str>| text.map(str::to_owned);
     ok(faramesh_api::GateDecision {
-        outcome: d.outcome.as_str().to_owned(),
-        decision: d.decision().to_owned(),
+        outcome: d.outcome,
+        decision: d.outcome.into(),
         reason_code: d.reason_code.to_string(),
         reason: d.reason.to_string(),
         request_hash: d.request_hash.clone(),
@@ -446,7 +447,7 @@ pub(crate) async fn decide(
         profile_hash: owned(d.profile_hash.as_deref()),
         runtime_version: d.runtime_version.to_string(),
         provenance_id: d.provenance_id.clone(),
-        risk_level: d.risk_level.as_str().to_owned(),
+        risk_level: d.risk_level,
     })
 }
 

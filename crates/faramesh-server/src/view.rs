@@ -1,7 +1,8 @@
 //! The action as the API returns it (docs/api.md), with ready-to-paste SDK snippets.
 
 use faramesh_core::json::ReceivedObject;
-use faramesh_core::ActionStatus;
+use faramesh_core::policy::Effect;
+use faramesh_core::{ActionStatus, Outcome, RiskLevel};
 use faramesh_storage::{ActionRecord, EventRecord};
 use serde::Serialize;
 use serde_json::Value;
@@ -24,15 +25,15 @@ pub struct ActionView<'a> {
     /// Serialized as the text received.
     params: &'a ReceivedObject,
     context: &'a ReceivedObject,
-    status: &'static str,
-    decision: &'a Option<String>,
+    status: ActionStatus,
+    decision: Option<Effect>,
     reason: &'a Option<String>,
-    risk_level: &'a Option<String>,
+    risk_level: Option<RiskLevel>,
     approval_token: Option<&'a str>,
     policy_version: &'a Option<String>,
     created_at: &'a str,
     updated_at: &'a str,
-    outcome: &'a Option<String>,
+    outcome: Option<Outcome>,
     reason_code: &'a Option<String>,
     reason_details: &'a Option<Value>,
     request_hash: &'a Option<String>,
@@ -60,15 +61,15 @@ pub fn action(a: &ActionRecord, tokens: TokenVisibility) -> ActionView<'_> {
         operation: &a.operation,
         params: &a.params,
         context: &a.context,
-        status: a.status.as_str(),
-        decision: &a.decision,
+        status: a.status,
+        decision: a.decision,
         reason: &a.reason,
-        risk_level: &a.risk_level,
+        risk_level: a.risk_level,
         approval_token,
         policy_version: &a.policy_version,
         created_at: &a.created_at,
         updated_at: &a.updated_at,
-        outcome: &a.outcome,
+        outcome: a.outcome,
         reason_code: &a.reason_code,
         reason_details: &a.reason_details,
         request_hash: &a.request_hash,

@@ -40,12 +40,12 @@ impl NewAction {
             params: params_text.rejoin(request.params),
             context: context_text.rejoin(request.context),
             status,
-            decision: Some(decision.decision().to_owned()),
+            decision: Some(decision.outcome.into()),
             reason: Some(decision.reason.to_string()),
-            risk_level: Some(decision.risk_level.as_str().to_owned()),
+            risk_level: Some(decision.risk_level),
             approval_token: (status == ActionStatus::PendingApproval).then(approval_token),
             policy_version: owned(decision.policy_version.as_deref()),
-            outcome: Some(decision.outcome.as_str().to_owned()),
+            outcome: Some(decision.outcome),
             reason_code: Some(decision.reason_code.to_string()),
             // What decided, kept with the action: the policy may change later.
             reason_details: Some(json!({

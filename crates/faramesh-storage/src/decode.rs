@@ -9,7 +9,8 @@
 
 use crate::{ActionRecord, EventRecord, Role, StoreError, StoreResult, TokenRecord};
 use faramesh_core::json::ReceivedObject;
-use faramesh_core::{ActionStatus, EventType};
+use faramesh_core::policy::Effect;
+use faramesh_core::{ActionStatus, EventType, Outcome, RiskLevel};
 use serde_json::Value;
 
 /// The columns of an action row, in the order every backend reads and writes them.
@@ -58,6 +59,16 @@ fn json_object(text: String, what: &str) -> StoreResult<ReceivedObject> {
     ReceivedObject::stored(text).map_err(|e| corrupt(what, e))
 }
 
+/// A column holding one of a closed set of words, or null.
+fn closed<T>(
+    text: Option<String>,
+    what: &str,
+    parse: fn(&str) -> Option<T>,
+) -> StoreResult<Option<T>> {
+    text.map(|t| parse(&t).ok_or_else(|| corrupt(what, format!("unknown value {t:?}"))))
+        .transpose()
+}
+
 fn json_opt(text: Option<String>, what: &str) -> StoreResult<Option<Value>> {
     text.map(|t| serde_json::from_str(&t).map_err(|e| corrupt(what, e)))
         .transpose()
@@ -83,12 +94,12 @@ pub(crate) fn decode_action(raw: RawAction) -> StoreResult<ActionRecord> {
         params: json_object(required(params, "params")?, "params")?,
         context: json_object(required(context, "context")?, "context")?,
         status: ActionStatus::parse(&status_text).ok_or_else(|| corrupt("status", status_text))?,
-        decision,
+        decision: closed(decision, "decision", Effect::parse)?,
         reason,
-        risk_level,
+        risk_level: closed(risk_level, "risk_level", RiskLevel::parse)?,
         approval_token,
         policy_version,
-        outcome,
+        outcome: closed(outcome, "outcome", Outcome::parse)?,
         reason_code,
         reason_details: json_opt(reason_details, "reason_details")?,
         request_hash,

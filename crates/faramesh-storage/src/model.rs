@@ -7,7 +7,8 @@
 )]
 
 use faramesh_core::json::ReceivedObject;
-use faramesh_core::{ActionStatus, EventType};
+use faramesh_core::policy::Effect;
+use faramesh_core::{ActionStatus, EventType, Outcome, RiskLevel};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -27,13 +28,12 @@ pub struct ActionRecord {
     pub params: ReceivedObject,
     pub context: ReceivedObject,
     pub status: ActionStatus,
-    /// `allow`, `deny` or `require_approval`.
-    pub decision: Option<String>,
+    pub decision: Option<Effect>,
     pub reason: Option<String>,
-    pub risk_level: Option<String>,
+    pub risk_level: Option<RiskLevel>,
     pub approval_token: Option<String>,
     pub policy_version: Option<String>,
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     pub reason_code: Option<String>,
     pub reason_details: Option<Value>,
     pub request_hash: Option<String>,
@@ -145,7 +145,7 @@ pub struct Created {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TransitionUpdate {
     /// New `decision` (after a human decides: `allow` or `deny`).
-    pub decision: Option<String>,
+    pub decision: Option<Effect>,
     /// New `reason`.
     pub reason: Option<String>,
     /// New `result` (executor output).
@@ -168,26 +168,26 @@ pub struct ActionFilter {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionSummary {
     pub id: String,
-    pub status: String,
-    pub decision: Option<String>,
+    pub status: ActionStatus,
+    pub decision: Option<Effect>,
     pub agent_id: String,
     pub tool: String,
     pub operation: String,
     pub reason: Option<String>,
-    pub risk_level: Option<String>,
+    pub risk_level: Option<RiskLevel>,
 }
 
 impl ActionSummary {
     pub fn of(a: &ActionRecord) -> ActionSummary {
         ActionSummary {
             id: a.id.clone(),
-            status: a.status.as_str().to_owned(),
-            decision: a.decision.clone(),
+            status: a.status,
+            decision: a.decision,
             agent_id: a.agent_id.clone(),
             tool: a.tool.clone(),
             operation: a.operation.clone(),
             reason: a.reason.clone(),
-            risk_level: a.risk_level.clone(),
+            risk_level: a.risk_level,
         }
     }
 
@@ -206,11 +206,8 @@ impl ActionSummary {
         for text in [&mut self.agent_id, &mut self.tool, &mut self.operation] {
             cut(text);
         }
-        for text in [&mut self.decision, &mut self.reason, &mut self.risk_level]
-            .into_iter()
-            .flatten()
-        {
-            cut(text);
+        if let Some(reason) = &mut self.reason {
+            cut(reason);
         }
         self
     }
@@ -252,7 +249,7 @@ impl Change {
         }
         let mut summary = ActionSummary::of(action);
         if let Some(status) = event_type.and_then(faramesh_core::EventType::status_after) {
-            summary.status = status.as_str().to_owned();
+            summary.status = status;
         } else {
             let meta: Value = serde_json::from_str(meta).unwrap_or_default();
             if let Some(outcome) = meta
@@ -260,8 +257,8 @@ impl Change {
                 .and_then(Value::as_str)
                 .and_then(faramesh_core::Outcome::parse)
             {
-                summary.status = ActionStatus::from_outcome(outcome).as_str().to_owned();
-                summary.decision = Some(outcome.decision().to_owned());
+                summary.status = ActionStatus::from_outcome(outcome);
+                summary.decision = Some(outcome.into());
             }
             summary.reason = meta
                 .get("reason")

@@ -190,8 +190,14 @@ async fn a_change_feed_started_late_replays_each_change_as_it_was() {
     let created = next().await;
     let approved = next().await;
     assert!(created.created && !approved.created);
-    assert_eq!(created.action.status, "pending_approval");
-    assert_eq!(approved.action.status, "approved");
+    assert_eq!(
+        created.action.status,
+        faramesh_core::ActionStatus::PendingApproval
+    );
+    assert_eq!(
+        approved.action.status,
+        faramesh_core::ActionStatus::Approved
+    );
     assert!(approved.seq > created.seq);
 }
 

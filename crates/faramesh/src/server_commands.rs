@@ -6,6 +6,7 @@ use crate::{key_values, table, Status};
 use anstream::{eprintln, println};
 use anyhow::Context;
 use faramesh_client::{Action, Client, ClientError, Followed, ListFilter, Submission};
+use faramesh_core::{ActionStatus, RiskLevel};
 use serde_json::Value;
 
 /// The server the client commands talk to: --url, else --host/--port, else the environment.
@@ -178,11 +179,11 @@ async fn submit(
     if global.json {
         println!("{}", pretty(&action));
     } else {
-        let style = status_style(&action.status);
+        let style = status_style(action.status);
         println!(
             "{}  {}  {}",
             action.id,
-            paint(style, &action.status),
+            paint(style, action.status),
             action.reason.as_deref().unwrap_or("")
         );
     }
@@ -192,13 +193,19 @@ async fn submit(
 /// `faramesh replay`: submits a copy of an action that was allowed, approved or succeeded.
 async fn replay(client: &Client, id: &str, global: &Global) -> Result<Status, ClientError> {
     let original = client.get(&client.resolve(id).await?).await?;
-    if !["allowed", "approved", "succeeded"].contains(&original.status.as_str()) {
+    if ![
+        ActionStatus::Allowed,
+        ActionStatus::Approved,
+        ActionStatus::Succeeded,
+    ]
+    .contains(&original.status)
+    {
         return Err(ClientError::Conflict {
             detail: format!(
                 "Action {} is {}; only allowed, approved or succeeded actions are replayed",
                 original.id, original.status
             ),
-            status: Some(original.status),
+            status: Some(original.status.as_str().to_owned()),
         });
     }
     let mut context = original.context.into_map();
@@ -308,11 +315,8 @@ async fn list(client: &Client, args: &ListArgs, global: &Global) -> Result<Statu
         };
         rows.add_row([
             a.id.chars().take(id_width).collect(),
-            paint(status_style(&a.status), &a.status),
-            paint(
-                risk_style(a.risk_level.as_deref()),
-                a.risk_level.as_deref().unwrap_or("-"),
-            ),
+            paint(status_style(a.status), a.status),
+            paint(risk_style(a.risk_level), word(a.risk_level)),
             table::cut(&a.tool, 12),
             table::cut(&a.operation, 12),
             params,
@@ -357,16 +361,13 @@ fn show(a: &Action, global: &Global) {
         println!("{}  {value}", paint(output::BOLD, format!("{label:<15}")))
     };
     row("id", &a.id);
-    row("status", &paint(status_style(&a.status), &a.status));
-    row("decision", a.decision.as_deref().unwrap_or("-"));
+    row("status", &paint(status_style(a.status), a.status));
+    row("decision", &word(a.decision));
     row("reason", a.reason.as_deref().unwrap_or("-"));
     row("reason_code", a.reason_code.as_deref().unwrap_or("-"));
     row(
         "risk_level",
-        &paint(
-            risk_style(a.risk_level.as_deref()),
-            a.risk_level.as_deref().unwrap_or("-"),
-        ),
+        &paint(risk_style(a.risk_level), word(a.risk_level)),
     );
     row("agent", &a.agent_id);
     row("tool", &format!("{} / {}", a.tool, a.operation));
@@ -392,25 +393,30 @@ fn report(a: &Action, global: &Global, what: &str) {
             "{} {what} {} → {}",
             paint(output::GOOD, "✓"),
             a.id,
-            paint(status_style(&a.status), &a.status)
+            paint(status_style(a.status), a.status)
         );
     }
 }
 
-fn status_style(status: &str) -> anstyle::Style {
+fn status_style(status: ActionStatus) -> anstyle::Style {
     match status {
-        "allowed" | "approved" | "succeeded" => output::GOOD,
-        "pending_approval" | "executing" => output::WARN,
-        _ => output::ERROR,
+        ActionStatus::Allowed | ActionStatus::Approved | ActionStatus::Succeeded => output::GOOD,
+        ActionStatus::PendingApproval | ActionStatus::Executing => output::WARN,
+        ActionStatus::Denied | ActionStatus::Failed | ActionStatus::Timeout => output::ERROR,
     }
 }
 
-fn risk_style(risk: Option<&str>) -> anstyle::Style {
+fn risk_style(risk: Option<RiskLevel>) -> anstyle::Style {
     match risk {
-        Some("high") => output::ERROR,
-        Some("medium") => output::WARN,
-        _ => output::DIM,
+        Some(RiskLevel::High) => output::ERROR,
+        Some(RiskLevel::Medium) => output::WARN,
+        Some(RiskLevel::Low) | None => output::DIM,
     }
+}
+
+/// A word of a closed set, or `-` when absent.
+fn word<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| v.to_string())
 }
 
 fn compact(value: &Value) -> String {
@@ -439,11 +445,11 @@ async fn explain(a: &Action, client: &Client, global: &Global) {
         println!("{}  {value}", paint(output::BOLD, format!("{label:<15}")))
     };
     row("action", &a.id);
-    row("status", &paint(status_style(&a.status), &a.status));
-    row("decision", a.decision.as_deref().unwrap_or("-"));
+    row("status", &paint(status_style(a.status), a.status));
+    row("decision", &word(a.decision));
     row("reason", a.reason.as_deref().unwrap_or("-"));
     row("reason_code", a.reason_code.as_deref().unwrap_or("-"));
-    row("risk_level", a.risk_level.as_deref().unwrap_or("-"));
+    row("risk_level", &word(a.risk_level));
     let by = &details["decided_by"];
     let decided = match by["kind"].as_str() {
         Some("policy_rule") => format!(
@@ -639,9 +645,12 @@ fn print_change(m: &faramesh_client::StreamMessage, global: &Global) {
         "{}  {}  {}  {}  {}/{}  {}",
         m.timestamp.get(11..19).unwrap_or(&m.timestamp),
         id.get(..8).unwrap_or(&id),
-        paint(status_style(&status), format!("{status:<16}")),
         paint(
-            risk_style(d["risk_level"].as_str()),
+            ActionStatus::parse(&status).map_or(output::DIM, status_style),
+            format!("{status:<16}")
+        ),
+        paint(
+            risk_style(d["risk_level"].as_str().and_then(RiskLevel::parse)),
             format!("{:<6}", text("risk_level"))
         ),
         text("tool"),

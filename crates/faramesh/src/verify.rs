@@ -65,7 +65,7 @@ fn facts(a: &Action) -> ActionFacts<'_> {
             a.params.map(),
             a.context.map(),
         ),
-        status: &a.status,
+        status: a.status.as_str(),
     }
 }
 

@@ -179,7 +179,9 @@ async fn a_full_disk_makes_ready_503_until_space_is_freed() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    assert_eq!(status, 200, "a large write once space is free: {body}");
 }
 
 /// A server process killed when dropped.

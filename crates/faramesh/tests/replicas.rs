@@ -118,15 +118,15 @@ async fn submit_on_one_replica_approve_on_another_start_on_a_third() {
         return;
     };
     let submitted = cluster.client(0).submit(&shell("echo hi")).await.unwrap();
-    assert_eq!(submitted.status, "pending_approval");
+    assert_eq!(submitted.status.as_str(), "pending_approval");
     let approved = cluster
         .client(1)
         .decide_approval(&submitted.id, true, Some("fine"))
         .await
         .unwrap();
-    assert_eq!(approved.status, "approved");
+    assert_eq!(approved.status.as_str(), "approved");
     let started = cluster.client(2).start(&submitted.id).await.unwrap();
-    assert_eq!(started.status, "executing");
+    assert_eq!(started.status.as_str(), "executing");
     // The loser of a second decision, on yet another replica, gets 409.
     let again = cluster
         .client(0)
@@ -271,7 +271,7 @@ async fn a_replica_killed_mid_load_loses_no_acknowledged_action() {
     // Every action acknowledged by A is there, with its events, when read through B.
     for id in &ids {
         let action = cluster.client(1).get(id).await.unwrap();
-        assert_eq!(action.status, "allowed");
+        assert_eq!(action.status.as_str(), "allowed");
         assert_eq!(cluster.client(1).events(id).await.unwrap().len(), 2, "{id}");
     }
 }
@@ -325,14 +325,14 @@ async fn dropped_database_connections_are_recovered() {
     })
     .await
     .expect("the server recovers");
-    assert_eq!(after.status, "pending_approval");
+    assert_eq!(after.status.as_str(), "pending_approval");
     let messages = read(&mut stream, 1).await;
     assert_eq!(
         messages.last().unwrap().data["id"],
         Value::from(after.id.clone())
     );
     assert_eq!(
-        client.get(&before.id).await.unwrap().status,
+        client.get(&before.id).await.unwrap().status.as_str(),
         "pending_approval"
     );
     let ready = reqwest::get(format!("{}/ready", cluster.replicas[0].url))
@@ -678,7 +678,7 @@ async fn without_its_database_a_server_answers_503_and_recovers_by_itself() {
     })
     .await
     .expect("the server reconnects by itself");
-    assert_eq!(approved.status, "approved");
+    assert_eq!(approved.status.as_str(), "approved");
     let ready = reqwest::get(format!("{url}/ready")).await.unwrap();
     assert_eq!(ready.status(), 200);
 }

@@ -25,12 +25,14 @@ pub(crate) use parse::unknown_keys;
 use crate::action::Subject;
 use crate::decision::RiskLevel;
 use crate::diagnostic::{Diagnostic, Report};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 
-/// What a rule does when it matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What a rule does when it matches, and the API's `decision` field: `allow`, `deny` or
+/// `require_approval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
     Allow,
@@ -45,6 +47,29 @@ impl Effect {
             Effect::Deny => "deny",
             Effect::RequireApproval => "require_approval",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Effect> {
+        [Effect::Allow, Effect::Deny, Effect::RequireApproval]
+            .into_iter()
+            .find(|e| e.as_str() == text)
+    }
+}
+
+impl From<crate::decision::Outcome> for Effect {
+    /// The decision an outcome is: run it, wait for a human, or stop.
+    fn from(outcome: crate::decision::Outcome) -> Effect {
+        match outcome {
+            crate::decision::Outcome::Execute => Effect::Allow,
+            crate::decision::Outcome::Abstain => Effect::RequireApproval,
+            crate::decision::Outcome::Halt => Effect::Deny,
+        }
+    }
+}
+
+impl std::fmt::Display for Effect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

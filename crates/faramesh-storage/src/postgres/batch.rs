@@ -20,6 +20,7 @@ use crate::{
     StoreResult, TransitionUpdate,
 };
 use deadpool_postgres::{Object, Pool};
+use faramesh_core::policy::Effect;
 use faramesh_core::Transition;
 use futures::future::join_all;
 use std::collections::HashMap;
@@ -222,6 +223,8 @@ struct PendingUpdate<'a> {
     id: &'a String,
     transition: Transition,
     update: &'a TransitionUpdate,
+    /// The new decision's text, when the transition records one.
+    decision: Option<&'static str>,
     /// The result as JSON text, when the transition records one.
     result: Option<String>,
     /// The statuses it may start from, and the one it leads to.
@@ -268,6 +271,7 @@ fn pending_updates(ops: &[WriteOp]) -> StoreResult<Vec<PendingUpdate<'_>>> {
                 id,
                 transition,
                 update,
+                decision: update.decision.map(Effect::as_str),
                 result: update
                     .result
                     .as_ref()
@@ -318,7 +322,7 @@ async fn begin_insert_and_update(
         .map(|u| {
             [
                 &u.to as &(dyn ToSql + Sync),
-                &u.update.decision,
+                &u.decision,
                 &u.update.reason,
                 &u.result,
                 &now,

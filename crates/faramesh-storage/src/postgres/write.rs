@@ -5,7 +5,8 @@ use super::{unavailable, ACTION_COLUMNS};
 use crate::decode::corrupt;
 use crate::{ActionRecord, EventRecord, StoreError, StoreResult};
 use deadpool_postgres::Object;
-use faramesh_core::{ActionStatus, Transition};
+use faramesh_core::policy::Effect;
+use faramesh_core::{ActionStatus, Outcome, RiskLevel, Transition};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Statement;
 
@@ -101,12 +102,12 @@ impl<'a> ActionRows<'a> {
             Some(params),
             Some(context),
             Some(a.status.as_str()),
-            a.decision.as_deref(),
+            a.decision.map(Effect::as_str),
             a.reason.as_deref(),
-            a.risk_level.as_deref(),
+            a.risk_level.map(RiskLevel::as_str),
             a.approval_token.as_deref(),
             a.policy_version.as_deref(),
-            a.outcome.as_deref(),
+            a.outcome.map(Outcome::as_str),
             a.reason_code.as_deref(),
             reason_details,
             a.request_hash.as_deref(),

@@ -3,6 +3,8 @@
 use super::unavailable;
 use crate::decode::{decode_action, json_text, to_event, RawAction, ACTION_COLUMNS, EVENT_COLUMNS};
 use crate::{ActionFilter, ActionRecord, Change, EventRecord, StoreResult};
+use faramesh_core::policy::Effect;
+use faramesh_core::{Outcome, RiskLevel};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
@@ -187,12 +189,12 @@ pub(super) fn insert_action(conn: &Connection, a: &ActionRecord) -> StoreResult<
             a.params.text(),
             a.context.text(),
             a.status.as_str(),
-            a.decision,
+            a.decision.map(Effect::as_str),
             a.reason,
-            a.risk_level,
+            a.risk_level.map(RiskLevel::as_str),
             a.approval_token,
             a.policy_version,
-            a.outcome,
+            a.outcome.map(Outcome::as_str),
             a.reason_code,
             reason_details,
             a.request_hash,

@@ -403,7 +403,7 @@ fn apply_transition(
     let now = now_timestamp();
     let mut args: Vec<rusqlite::types::Value> = vec![
         transition.to().as_str().to_owned().into(),
-        update.decision.into(),
+        update.decision.map(|d| d.as_str().to_owned()).into(),
         update.reason.into(),
         result.into(),
         now.into(),
@@ -454,7 +454,8 @@ mod tests {
     use super::*;
     use crate::ActionRecord;
     use faramesh_core::json::ReceivedObject;
-    use faramesh_core::EventType;
+    use faramesh_core::policy::Effect;
+    use faramesh_core::{EventType, Outcome, RiskLevel};
     use serde_json::{json, Map};
 
     fn new_action(id: &str) -> NewAction {
@@ -467,12 +468,12 @@ mod tests {
                 params: ReceivedObject::from_map(Map::new()).unwrap(),
                 context: ReceivedObject::from_map(Map::new()).unwrap(),
                 status: ActionStatus::Allowed,
-                decision: Some("allow".into()),
+                decision: Some(Effect::Allow),
                 reason: None,
-                risk_level: Some("low".into()),
+                risk_level: Some(RiskLevel::Low),
                 approval_token: None,
                 policy_version: None,
-                outcome: Some("EXECUTE".into()),
+                outcome: Some(Outcome::Execute),
                 reason_code: None,
                 reason_details: None,
                 request_hash: None,

@@ -3,7 +3,8 @@
 
 use faramesh_core::json::ReceivedObject;
 use faramesh_core::ledger::{verify_chain, ChainedEvent};
-use faramesh_core::{ActionStatus, EventType, Transition};
+use faramesh_core::policy::Effect;
+use faramesh_core::{ActionStatus, EventType, Outcome, RiskLevel, Transition};
 use faramesh_storage::{
     ActionFilter, ActionRecord, EventRecord, NewAction, NewEvent, Store, StoreError,
     TransitionUpdate,
@@ -68,12 +69,12 @@ pub fn action(status: ActionStatus, tool: &str) -> ActionRecord {
         params: ReceivedObject::from_map(params).unwrap(),
         context: ReceivedObject::from_map(Map::new()).unwrap(),
         status,
-        decision: Some("require_approval".into()),
+        decision: Some(Effect::RequireApproval),
         reason: Some("Shell commands require approval".into()),
-        risk_level: Some("medium".into()),
+        risk_level: Some(RiskLevel::Medium),
         approval_token: (status == ActionStatus::PendingApproval).then(|| "token-123".into()),
         policy_version: Some("default.yaml@d7aecfa2a57c".into()),
-        outcome: Some("ABSTAIN".into()),
+        outcome: Some(Outcome::Abstain),
         reason_code: Some("POLICY_REQUIRE_APPROVAL".into()),
         reason_details: Some(json!({"risk_level": "medium"})),
         request_hash: Some("r".repeat(64)),
@@ -179,7 +180,7 @@ pub async fn transitions_are_conditional_and_extend_the_chain(backend: &Backend)
     );
 
     let update = TransitionUpdate {
-        decision: Some("allow".into()),
+        decision: Some(Effect::Allow),
         reason: Some("Looks safe".into()),
         meta: json!({"reason": "Looks safe", "by": "admin"}),
         ..Default::default()
@@ -191,10 +192,10 @@ pub async fn transitions_are_conditional_and_extend_the_chain(backend: &Backend)
     assert_eq!(
         (
             approved.status,
-            approved.decision.as_deref(),
+            approved.decision,
             approved.approval_token.as_deref()
         ),
-        (ActionStatus::Approved, Some("allow"), None)
+        (ActionStatus::Approved, Some(Effect::Allow), None)
     );
     assert_eq!(event.event_type, EventType::Approved);
 
@@ -678,8 +679,12 @@ pub async fn the_ledger_gives_back_the_changes_the_stream_announced(backend: &Ba
     let seqs: Vec<u64> = all.iter().map(|c| c.seq).collect();
     assert_eq!(seqs, [decided(&first), approved_seq, decided(&second)]);
     assert!(all[0].created && !all[1].created && all[2].created);
-    assert_eq!(all[0].action.status, "pending_approval", "as it was then");
-    assert_eq!(all[1].action.status, "approved");
+    assert_eq!(
+        all[0].action.status,
+        ActionStatus::PendingApproval,
+        "as it was then"
+    );
+    assert_eq!(all[1].action.status, ActionStatus::Approved);
     assert_eq!(
         store.changes_between(0, u64::MAX, 2).await.unwrap().len(),
         2,
