@@ -127,6 +127,27 @@ impl Engine {
         self.policy_version.as_deref()
     }
 
+    /// Whether every call of `tool`/`operation` by `agent_id` is halted, whatever its params
+    /// and context: the profile halts them all, or it lets the policy decide and the policy
+    /// denies them all. False whenever some arguments could be allowed or sent for approval,
+    /// so a caller may hide what this says is denied without hiding anything usable.
+    pub fn denies_every_call(&self, agent_id: &str, tool: &str, operation: &str) -> bool {
+        let Some(policy) = &self.policy else {
+            return true;
+        };
+        match &self.profile {
+            ProfileState::Failed(_) => return true,
+            ProfileState::Loaded(profile) => match profile.halts_every_call(tool, operation) {
+                Some(halts) => return halts,
+                // A profile that requires an approval token lets through only calls that carry
+                // one: those the policy decides.
+                None => {}
+            },
+            ProfileState::None => {}
+        }
+        policy.denies_every_call(agent_id, tool, operation)
+    }
+
     /// Decides `action`. Never fails: anything unexpected becomes HALT `INTERNAL_ERROR`.
     pub fn decide(&self, action: &ActionRequest) -> Decision {
         match catch_unwind(AssertUnwindSafe(|| self.decide_inner(action))) {

@@ -264,6 +264,29 @@ impl Profile {
         &self.warnings
     }
 
+    /// Whether the profile halts every call of `tool`/`operation`, whatever its arguments:
+    /// the tool is not allowed, or the first rule that could match halts and has no pattern.
+    /// `Some(false)` when a rule decides otherwise for every call; `None` when the policy
+    /// decides (or the arguments do).
+    pub(crate) fn halts_every_call(&self, tool: &str, operation: &str) -> Option<bool> {
+        if !self.allowed_tools.contains(tool) {
+            return Some(true);
+        }
+        for rule in &self.rules {
+            if rule.tool.as_deref().is_some_and(|t| t != tool)
+                || rule.op.as_deref().is_some_and(|o| o != operation)
+            {
+                continue;
+            }
+            match (rule.pattern.is_some(), rule.outcome) {
+                (false, outcome) => return Some(outcome == Outcome::Halt),
+                (true, Outcome::Halt) => {}
+                (true, _) => return Some(false),
+            }
+        }
+        None
+    }
+
     pub(crate) fn evaluate(&self, s: &Subject<'_>) -> Verdict<'_> {
         if !self.allowed_tools.contains(s.tool) {
             return Verdict::ToolNotAllowed;

@@ -109,8 +109,12 @@ impl Conditions {
     /// True when only tool and operation are constrained, so the rule matches every action
     /// that reaches it through the index.
     pub fn is_unconditional(&self) -> bool {
-        self.agent_id.is_none()
-            && self.contains.is_none()
+        self.agent_id.is_none() && self.ignores_arguments()
+    }
+
+    /// True when no condition looks at the params or context.
+    fn ignores_arguments(&self) -> bool {
+        self.contains.is_none()
             && self.pattern.is_none()
             && self.amounts.is_empty()
             && self.paths.is_empty()
@@ -119,6 +123,24 @@ impl Conditions {
             && self.field.is_none()
             && !self.has_url_conditions()
             && self.fields.is_empty()
+    }
+
+    /// Whether the rule can decide a call of `tool`/`operation` by `agent_id` without looking
+    /// at its arguments: `Some(true)` when it matches every such call, `Some(false)` when it
+    /// matches none, `None` when that depends on the params or context.
+    pub(crate) fn matches_regardless_of_arguments(
+        &self,
+        agent_id: &str,
+        tool: &str,
+        operation: &str,
+    ) -> Option<bool> {
+        if self.tool.as_deref().is_some_and(|t| t != tool)
+            || self.op.as_deref().is_some_and(|o| o != operation)
+            || self.agent_id.as_deref().is_some_and(|a| a != agent_id)
+        {
+            return Some(false);
+        }
+        self.ignores_arguments().then_some(true)
     }
 
     fn has_url_conditions(&self) -> bool {

@@ -180,6 +180,28 @@ impl Policy {
             .find(|rule| rule.conditions.matches(s))
     }
 
+    /// Whether every call of `tool`/`operation` by `agent_id` is denied, whatever its
+    /// arguments: the first rule that could match it denies and matches them all (rules that
+    /// deny only some arguments are passed over), or none could match (deny by default). A
+    /// rule that allows or asks for some arguments makes the answer false.
+    pub fn denies_every_call(&self, agent_id: &str, tool: &str, operation: &str) -> bool {
+        for rule in self
+            .index
+            .candidates(tool, operation)
+            .filter_map(|i| self.rules.get(i))
+        {
+            let matches = rule
+                .conditions
+                .matches_regardless_of_arguments(agent_id, tool, operation);
+            match (matches, rule.effect) {
+                (Some(false), _) | (None, Effect::Deny) => {}
+                (Some(true), effect) => return effect == Effect::Deny,
+                (None, _) => return false,
+            }
+        }
+        true
+    }
+
     /// The first risk rule that matches, if any.
     pub(crate) fn risk(&self, s: &Subject<'_>) -> Option<&RiskRule> {
         self.risk_index
