@@ -137,12 +137,13 @@ impl Engine {
         };
         match &self.profile {
             ProfileState::Failed(_) => return true,
-            ProfileState::Loaded(profile) => match profile.halts_every_call(tool, operation) {
-                Some(halts) => return halts,
-                // A profile that requires an approval token lets through only calls that carry
-                // one: those the policy decides.
-                None => {}
-            },
+            ProfileState::Loaded(profile) => {
+                // `None`: the policy decides (with a required approval token, the calls that
+                // carry one).
+                if let Some(halts) = profile.halts_every_call(tool, operation) {
+                    return halts;
+                }
+            }
             ProfileState::None => {}
         }
         policy.denies_every_call(agent_id, tool, operation)
