@@ -107,6 +107,27 @@ pub struct ChainStatus {
     pub problem: Option<String>,
 }
 
+/// The body of `POST /v1/gate/denied`: which of these operations of `tool` does the active
+/// policy and profile deny for every call by `agent_id`, whatever its params?
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeniedQuery {
+    pub agent_id: String,
+    pub tool: String,
+    /// At most 10,000 names.
+    pub operations: Vec<String>,
+}
+
+/// The answer of `POST /v1/gate/denied`: the operations asked about that every call of would
+/// be denied, in the order asked. An operation some params would let through (or send for
+/// approval) is never listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeniedOperations {
+    pub denied: Vec<String>,
+}
+
 /// The body of `POST /v1/tokens`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

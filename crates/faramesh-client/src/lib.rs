@@ -351,6 +351,26 @@ impl Client {
             .await
     }
 
+    /// Which of `operations` of `tool` the server's policy denies for every call by
+    /// `agent_id` (`POST /v1/gate/denied`).
+    pub async fn denied_operations(
+        &self,
+        agent_id: &str,
+        tool: &str,
+        operations: Vec<String>,
+    ) -> ClientResult<Vec<String>> {
+        let query = faramesh_api::DeniedQuery {
+            agent_id: agent_id.to_owned(),
+            tool: tool.to_owned(),
+            operations,
+        };
+        let body = serde_json::to_value(query).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let answer: faramesh_api::DeniedOperations = self
+            .call(Method::POST, &["v1", "gate", "denied"], Some(&body), None)
+            .await?;
+        Ok(answer.denied)
+    }
+
     pub async fn policy_info(&self) -> ClientResult<Value> {
         self.call(Method::GET, &["v1", "policy", "info"], None, None)
             .await

@@ -51,6 +51,7 @@ fn metrics() {}
         crate::routes::start,
         crate::routes::result,
         crate::routes::decide,
+        crate::routes::denied,
         crate::routes::policy_info,
         crate::routes::policy_reload,
         crate::token_routes::create,
@@ -74,6 +75,8 @@ fn metrics() {}
         faramesh_api::ApprovalRequest,
         faramesh_api::ResultReport,
         faramesh_api::GateDecision,
+        faramesh_api::DeniedQuery,
+        faramesh_api::DeniedOperations,
         faramesh_api::PolicyInfo,
         faramesh_api::ErrorBody,
         faramesh_api::StatusBody

@@ -36,6 +36,7 @@ pub fn api(state: AppState) -> Router {
         .route("/v1/actions/{id}/start", post(start))
         .route("/v1/actions/{id}/result", post(result))
         .route("/v1/gate/decide", post(decide))
+        .route("/v1/gate/denied", post(denied))
         .route("/v1/policy/info", get(policy_info))
         .route("/v1/policy/reload", post(policy_reload))
         .route("/health", get(health))
@@ -449,6 +450,41 @@ pub(crate) async fn decide(
         provenance_id: d.provenance_id.clone(),
         risk_level: d.risk_level,
     })
+}
+
+/// The most operations one `POST /v1/gate/denied` may ask about.
+const MAX_DENIED_QUERY: usize = 10_000;
+
+#[utoipa::path(post, path = "/v1/gate/denied", request_body = faramesh_api::DeniedQuery,
+    responses((status = 200, body = faramesh_api::DeniedOperations), (status = 401, body = faramesh_api::ErrorBody), (status = 403, body = faramesh_api::ErrorBody), (status = 422, body = faramesh_api::ErrorBody)))]
+pub(crate) async fn denied(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    payload: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    caller.require(Permission::Decide)?;
+    let query: faramesh_api::DeniedQuery = serde_json::from_value(body(payload)?).map_err(|e| {
+        ApiError::Validation(format!(
+            "The body must be {{agent_id, tool, operations: [names]}}: {e}"
+        ))
+    })?;
+    if query.operations.len() > MAX_DENIED_QUERY {
+        return Err(ApiError::Validation(format!(
+            "operations lists {} names; ask about at most {MAX_DENIED_QUERY} at a time",
+            query.operations.len()
+        )));
+    }
+    let loaded = state.loaded.load();
+    let denied = query
+        .operations
+        .into_iter()
+        .filter(|op| {
+            loaded
+                .engine
+                .denies_every_call(&query.agent_id, &query.tool, op)
+        })
+        .collect();
+    ok(faramesh_api::DeniedOperations { denied })
 }
 
 fn info(state: &AppState) -> faramesh_api::PolicyInfo {

@@ -121,6 +121,44 @@ pub enum Command {
     /// Write, check, test and compare policy files, without a server.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Govern MCP servers: every tools/call becomes an action, decided and recorded before the
+    /// server sees it.
+    #[command(subcommand)]
+    Mcp(McpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Run an MCP server over stdio behind Faramesh. Put this in the MCP client's configuration
+    /// in place of the server's command: `faramesh mcp wrap --name files -- npx -y
+    /// @modelcontextprotocol/server-filesystem /data`.
+    ///
+    /// Only MCP messages are written to stdout; logs go to stderr. Exit code: 0 when the client
+    /// ends the session, 1 when the server stops first, 2 when it cannot start.
+    Wrap(WrapArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WrapArgs {
+    /// The server's name: the `tool` of its actions, as policies name it.
+    #[arg(long)]
+    pub name: String,
+    /// The actions' agent_id [default: mcp:NAME].
+    #[arg(long, env = "FARAMESH_AGENT_ID")]
+    pub agent_id: Option<String>,
+    /// Seconds a call waits for a human's approval before the client is told to make it again
+    /// once approved.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub approval_wait: u64,
+    /// Seconds a forwarded call may take before it is failed and cancelled.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub call_timeout: u64,
+    /// Keep the tools the policy denies for every call in tools/list.
+    #[arg(long)]
+    pub show_denied: bool,
+    /// The MCP server's command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ mod doctor;
 mod env_file;
 mod init;
 mod key_values;
+mod mcp_commands;
 mod output;
 mod policy;
 mod render;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
         cli::Command::Init => init::run(),
         cli::Command::InitDocker => init::docker(),
         cli::Command::Doctor => doctor::run(&cli.global),
+        cli::Command::Mcp(command) => mcp_commands::run(command, &cli.global),
         cli::Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

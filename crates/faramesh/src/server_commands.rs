@@ -10,7 +10,7 @@ use faramesh_core::{ActionStatus, RiskLevel};
 use serde_json::Value;
 
 /// The server the client commands talk to: --url, else --host/--port, else the environment.
-fn client(global: &Global) -> Client {
+pub(crate) fn client(global: &Global) -> Client {
     let url = global.url.clone().unwrap_or_else(|| {
         let host = global
             .host
@@ -132,6 +132,7 @@ async fn dispatch(
         | Command::Init
         | Command::InitDocker
         | Command::Doctor
+        | Command::Mcp(_)
         | Command::Completions { .. } => Ok(Status::Error),
     }
 }

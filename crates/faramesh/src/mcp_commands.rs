@@ -1,0 +1,75 @@
+//! `faramesh mcp`: the MCP gateway's commands.
+
+use crate::cli::{Global, McpCommand, WrapArgs};
+use crate::Status;
+use anyhow::{bail, Context};
+use faramesh_mcp::{Ended, Options, RestGate, RESERVED_SERVER_NAMES};
+use std::time::Duration;
+
+pub fn run(command: &McpCommand, global: &Global) -> anyhow::Result<Status> {
+    match command {
+        McpCommand::Wrap(args) => wrap(args, global),
+    }
+}
+
+fn wrap(args: &WrapArgs, global: &Global) -> anyhow::Result<Status> {
+    let name = args.name.trim();
+    if name.is_empty() {
+        bail!("--name is empty; give the MCP server a name, as policies will call it (for example --name files)");
+    }
+    if RESERVED_SERVER_NAMES.contains(&name) {
+        bail!(
+            "--name {name} is the tool of a built-in executor; choose another name for the MCP server (for example --name {name}-mcp)"
+        );
+    }
+    let Some((program, server_args)) = args.command.split_first() else {
+        bail!("no MCP server command; give it after --, for example: faramesh mcp wrap --name files -- npx -y @modelcontextprotocol/server-filesystem /data");
+    };
+    init_logging();
+    let options = Options {
+        server: name.to_owned(),
+        agent_id: args
+            .agent_id
+            .clone()
+            .filter(|a| !a.trim().is_empty())
+            .unwrap_or_else(|| format!("mcp:{name}")),
+        approval_wait: Duration::from_secs(args.approval_wait),
+        call_timeout: Duration::from_secs(args.call_timeout.max(1)),
+        show_denied: args.show_denied,
+        transport: "stdio",
+        session_id: uuid::Uuid::new_v4().to_string(),
+    };
+    let gate = RestGate::new(crate::server_commands::client(global));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let ended = runtime.block_on(faramesh_mcp::wrap(
+        gate,
+        options,
+        program.clone(),
+        server_args.to_vec(),
+    ))?;
+    // The server's process group is stopped already; nothing may keep the process alive.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    Ok(match ended {
+        Ended::ClientLeft | Ended::Signalled => Status::Success,
+        Ended::ServerGone(why) => {
+            tracing::warn!("{why}");
+            Status::Failure
+        }
+    })
+}
+
+/// Logs to stderr only: stdout carries the MCP session.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .init();
+}
