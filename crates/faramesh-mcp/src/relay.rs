@@ -30,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// How a session is governed.
 #[derive(Debug, Clone)]
@@ -127,6 +128,8 @@ pub struct Relay<G: Gate> {
     continuations: HashMap<String, String>,
     /// Progress token (as JSON text) → what to add to the server's progress values.
     offsets: HashMap<String, f64>,
+    /// Outcomes being recorded: the session's end waits for them.
+    recording: TaskTracker,
 }
 
 impl<G: Gate> Relay<G> {
@@ -135,6 +138,7 @@ impl<G: Gate> Relay<G> {
         options: Options,
         to_client: mpsc::Sender<Message>,
         to_server: mpsc::Sender<Message>,
+        recording: TaskTracker,
     ) -> Relay<G> {
         let (reports, report_rx) = mpsc::channel(64);
         Relay {
@@ -151,6 +155,7 @@ impl<G: Gate> Relay<G> {
             parked: HashMap::new(),
             continuations: HashMap::new(),
             offsets: HashMap::new(),
+            recording,
         }
     }
 
@@ -533,7 +538,7 @@ impl<G: Gate> Relay<G> {
 
     fn finish(&self, action_id: String, finished: crate::gate::Finished) {
         let gate = self.gate.clone();
-        tokio::spawn(async move {
+        self.recording.spawn(async move {
             if let Err(e) = gate.finish(&action_id, finished).await {
                 tracing::warn!(action = %action_id, error = %e, "the outcome of an MCP call was not recorded");
             }

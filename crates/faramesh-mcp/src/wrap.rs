@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+use tokio_util::task::TaskTracker;
 
 /// The longest message line accepted from either side (the MCP SDKs' own limit is similar).
 const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
@@ -85,11 +86,18 @@ pub async fn wrap<G: Gate>(
         let _ = exit_tx.send(Some(status));
     });
 
-    let to_client = writer(tokio::io::stdout());
-    let to_server = writer(server_in);
+    let (to_client, client_written) = writer(tokio::io::stdout());
+    let (to_server, _) = writer(server_in);
     let from_client = client_reader(tokio::io::stdin());
     let from_server = server_reader(server_out, exit_rx.clone(), options.server.clone());
-    let relay = Relay::new(Arc::new(gate), options, to_client, to_server);
+    let recording = TaskTracker::new();
+    let relay = Relay::new(
+        Arc::new(gate),
+        options,
+        to_client,
+        to_server,
+        recording.clone(),
+    );
 
     let ended = tokio::select! {
         gone = relay.run(from_client, from_server) => match gone {
@@ -98,9 +106,20 @@ pub async fn wrap<G: Gate>(
         },
         () = terminated() => Ended::Signalled,
     };
+    // What the client was last told (a crashed call's answer, say) and the outcomes being
+    // recorded get a moment to go out; a client that stopped reading does not hold us up.
+    recording.close();
+    let _ = tokio::time::timeout(FINISH_GRACE, async {
+        recording.wait().await;
+        let _ = client_written.await;
+    })
+    .await;
     stop(group, exit_rx).await;
     Ok(ended)
 }
+
+/// How long the end of a session waits for its last answers and records.
+const FINISH_GRACE: Duration = Duration::from_secs(5);
 
 /// Stops the server: its input is already closed (the relay is gone); it gets a grace period,
 /// then SIGTERM, then SIGKILL, each to its whole process group.
@@ -145,10 +164,13 @@ async fn terminated() {
     }
 }
 
-/// A task writing each message as one line, in the order sent.
-fn writer<W: AsyncWrite + Unpin + Send + 'static>(mut out: W) -> mpsc::Sender<Message> {
+/// A task writing each message as one line, in the order sent; it ends when every sender is
+/// gone and all is written.
+fn writer<W: AsyncWrite + Unpin + Send + 'static>(
+    mut out: W,
+) -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Message>(256);
-    tokio::spawn(async move {
+    let written = tokio::spawn(async move {
         while let Some(message) = rx.recv().await {
             let written = async {
                 out.write_all(message.text().as_bytes()).await?;
@@ -160,7 +182,7 @@ fn writer<W: AsyncWrite + Unpin + Send + 'static>(mut out: W) -> mpsc::Sender<Me
             }
         }
     });
-    tx
+    (tx, written)
 }
 
 fn lines<R: AsyncRead + Unpin + Send + 'static>(input: R) -> FramedRead<R, LinesCodec> {

@@ -12,7 +12,8 @@ Options:
 Each step prints one JSON line on stdout: {"step": i, "op": ..., "ok": true, "result": ...} or
 {"step": i, "op": ..., "ok": false, "error": {"code": <JSON-RPC code or null>, "message": ...}}.
 Ops: initialize_info, list_tools, call_tool, list_resources, list_resource_templates,
-read_resource, list_prompts, get_prompt, ping, sleep, parallel (sub-steps numbered "i.j").
+read_resource, list_prompts, get_prompt, ping, sleep, wait_for_file (until the test creates
+the file at "path", at most "timeout" seconds, default 60), parallel (sub-steps numbered "i.j").
 Sampling requests are answered with "model says: <last user message text>".
 Exit status: 0 when the scenario ran (even with failed steps), 2 on bad usage, 1 when the
 connection could not be made or broke down the session (the reason goes to stderr).
@@ -57,7 +58,7 @@ warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 
 OPS = {
     "initialize_info", "list_tools", "call_tool", "list_resources", "list_resource_templates",
-    "read_resource", "list_prompts", "get_prompt", "ping", "sleep", "parallel",
+    "read_resource", "list_prompts", "get_prompt", "ping", "sleep", "wait_for_file", "parallel",
 }  # fmt: skip
 
 
@@ -292,6 +293,13 @@ class Runner:
 
     async def sleep(self, step: dict, extra: dict) -> Any:
         await anyio.sleep(step["seconds"])
+        return {}
+
+    async def wait_for_file(self, step: dict, extra: dict) -> Any:
+        # The test's signal that it has done its part (approved an action, say).
+        with anyio.fail_after(step.get("timeout", 60)):
+            while not os.path.exists(step["path"]):
+                await anyio.sleep(0.02)
         return {}
 
 

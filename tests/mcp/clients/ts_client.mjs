@@ -13,7 +13,8 @@
 // Each step prints one JSON line on stdout: {"step": i, "op": ..., "ok": true, "result": ...} or
 // {"step": i, "op": ..., "ok": false, "error": {"code": <JSON-RPC code or null>, "message": ...}}.
 // Ops: initialize_info, list_tools, call_tool, list_resources, list_resource_templates,
-// read_resource, list_prompts, get_prompt, ping, sleep, parallel (sub-steps numbered "i.j").
+// read_resource, list_prompts, get_prompt, ping, sleep, wait_for_file (until the test creates
+// the file at "path", at most "timeout" seconds, default 60), parallel (sub-steps numbered "i.j").
 // Sampling requests are answered with "model says: <last user message text>".
 // Exit status: 0 when the scenario ran (even with failed steps), 2 on bad usage, 1 when the
 // connection could not be made (the reason goes to stderr).
@@ -31,7 +32,7 @@
 // The spawned command inherits this process's whole environment (the SDK alone would pass only a
 // few variables such as PATH and HOME), and its stderr goes to ours.
 
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import {
   CallToolResultSchema,
@@ -46,7 +47,7 @@ import {
 
 const OPS = new Set([
   "initialize_info", "list_tools", "call_tool", "list_resources", "list_resource_templates",
-  "read_resource", "list_prompts", "get_prompt", "ping", "sleep", "parallel",
+  "read_resource", "list_prompts", "get_prompt", "ping", "sleep", "wait_for_file", "parallel",
 ]);
 
 function usage(message) {
@@ -246,6 +247,16 @@ class Runner {
 
   async sleep(step) {
     await new Promise((resolve) => setTimeout(resolve, step.seconds * 1000));
+    return {};
+  }
+
+  // The test's signal that it has done its part (approved an action, say).
+  async wait_for_file(step) {
+    const deadline = Date.now() + (step.timeout ?? 60) * 1000;
+    while (!existsSync(step.path)) {
+      if (Date.now() > deadline) throw new Error(`no file ${step.path} within ${step.timeout ?? 60} s`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     return {};
   }
 }

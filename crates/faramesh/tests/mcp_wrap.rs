@@ -1,0 +1,703 @@
+//! `faramesh mcp wrap` end to end: the official MCP clients (Python `mcp`, TypeScript
+//! `@modelcontextprotocol/sdk`) talk through the real binary to real MCP servers (a toy server
+//! on the official Python SDK, and `server-everything`), governed by a real Faramesh server.
+//! The toy server logs every call it receives, so a test can prove a call never reached it.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test stops at the first setup step or expectation that fails"
+)]
+
+mod common;
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const POLICY: &str = r#"rules:
+  - match: {tool: toy, op: echo}
+    allow: true
+  - match: {tool: toy, op: write_file, path_starts_with: /etc}
+    deny: true
+    description: Nothing is written under /etc
+  - match: {tool: toy, op: write_file}
+    require_approval: true
+    description: Writes need a human
+  - match: {tool: toy, op: delete_repository}
+    deny: true
+  - match: {tool: toy, op: "*"}
+    allow: true
+  - match: {tool: everything, op: "*"}
+    allow: true
+"#;
+
+/// Every bounded wait of these tests.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn python() -> PathBuf {
+    repo().join("target/mcp-python-venv/bin/python")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Sdk {
+    Python,
+    TypeScript,
+}
+
+const BOTH: [Sdk; 2] = [Sdk::Python, Sdk::TypeScript];
+
+/// A Faramesh server with the test policy, in a directory of its own.
+struct Faramesh {
+    dir: tempfile::TempDir,
+    server: Child,
+    url: String,
+}
+
+impl Drop for Faramesh {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+impl Faramesh {
+    fn start() -> Faramesh {
+        let setup = Command::new(repo().join("tests/mcp/setup"))
+            .status()
+            .expect("tests/mcp/setup runs");
+        assert!(setup.success(), "tests/mcp/setup failed");
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("policy.yaml");
+        std::fs::write(&policy, POLICY).unwrap();
+        let (server, url) =
+            common::serve_with(dir.path(), &[], &["--policy", policy.to_str().unwrap()]);
+        Faramesh { dir, server, url }
+    }
+
+    fn calls_log(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.calls"))
+    }
+
+    /// The tools/call requests the toy server received, from its log.
+    fn calls(&self, name: &str) -> Vec<Value> {
+        std::fs::read_to_string(self.calls_log(name))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The wrapper around the toy server, as a client's configuration would launch it.
+    fn wrapped_toy(&self, extra: &[&str]) -> Vec<String> {
+        let faramesh = assert_cmd::cargo::cargo_bin("faramesh");
+        let mut command = vec![
+            faramesh.display().to_string(),
+            "mcp".into(),
+            "wrap".into(),
+            "--name".into(),
+            "toy".into(),
+            "--url".into(),
+            self.url.clone(),
+        ];
+        command.extend(extra.iter().map(|s| s.to_string()));
+        command.push("--".into());
+        command.push(python().display().to_string());
+        command.push(
+            repo()
+                .join("tests/mcp/servers/toy_server.py")
+                .display()
+                .to_string(),
+        );
+        command
+    }
+
+    fn actions(&self) -> Vec<Value> {
+        let body = reqwest::blocking::get(format!("{}/v1/actions?limit=1000", self.url))
+            .unwrap()
+            .json::<Value>()
+            .unwrap();
+        body.as_array().unwrap().clone()
+    }
+
+    fn events(&self, id: &str) -> Vec<String> {
+        let body = reqwest::blocking::get(format!("{}/v1/actions/{id}/events", self.url))
+            .unwrap()
+            .json::<Value>()
+            .unwrap();
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_type"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Waits until an action of `operation` is pending approval, and returns it.
+    fn pending(&self, operation: &str) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let found = self
+                .actions()
+                .into_iter()
+                .find(|a| a["operation"] == operation && a["status"] == "pending_approval");
+            if let Some(action) = found {
+                return action;
+            }
+            assert!(Instant::now() < deadline, "no pending {operation} action");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn decide(&self, action: &Value, approve: bool, reason: &str) {
+        let response = reqwest::blocking::Client::new()
+            .post(format!(
+                "{}/v1/actions/{}/approval",
+                self.url,
+                action["id"].as_str().unwrap()
+            ))
+            .json(&json!({"token": action["approval_token"], "approve": approve, "reason": reason}))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.text().unwrap());
+    }
+}
+
+/// A client driver running a scenario; its stdout lines are the steps' results.
+struct Driver {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<Value>,
+}
+
+impl Driver {
+    fn start(sdk: Sdk, scenario: &Value, stdio: &[String], env: &[(&str, &Path)]) -> Driver {
+        Driver::start_with(sdk, scenario, stdio, env, &[])
+    }
+
+    fn start_with(
+        sdk: Sdk,
+        scenario: &Value,
+        stdio: &[String],
+        env: &[(&str, &Path)],
+        flags: &[&str],
+    ) -> Driver {
+        let mut command = match sdk {
+            Sdk::Python => {
+                let mut c = Command::new(python());
+                c.arg(repo().join("tests/mcp/clients/py_client.py"));
+                c
+            }
+            Sdk::TypeScript => {
+                let mut c = Command::new("node");
+                c.arg(repo().join("tests/mcp/clients/ts_client.mjs"));
+                c
+            }
+        };
+        command
+            .arg("--scenario")
+            .arg(scenario.to_string())
+            .args(flags)
+            .arg("--stdio")
+            .arg("--")
+            .args(stdio)
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("the client driver starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(serde_json::from_str(&line).unwrap());
+            }
+        });
+        Driver { child, lines }
+    }
+
+    /// The next step's result, as soon as the driver prints it.
+    fn next(&self) -> Value {
+        self.lines
+            .recv_timeout(PATIENCE)
+            .expect("the client driver prints the next step's result")
+    }
+
+    /// The remaining steps' results, once the scenario ends (killed after PATIENCE).
+    fn results(self) -> Vec<Value> {
+        let mut results = Vec::new();
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match self
+                .lines
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => results.push(line),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return results,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("the client driver did not finish within {PATIENCE:?}")
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(sdk: Sdk, scenario: Value, stdio: &[String], calls: &Path) -> Vec<Value> {
+    Driver::start(sdk, &scenario, stdio, &[("TOY_CALL_LOG", calls)]).results()
+}
+
+fn text_of(result: &Value) -> String {
+    result["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn allowed_calls_pass_unchanged_denied_ones_never_reach_the_server() {
+    let faramesh = Faramesh::start();
+    for sdk in BOTH {
+        let name = format!("{sdk:?}");
+        let calls = faramesh.calls_log(&name);
+        let scenario = json!([
+            {"op": "list_tools"},
+            {"op": "call_tool", "name": "echo", "arguments": {"text": "hi"}},
+            {"op": "call_tool", "name": "write_file", "arguments": {"path": "/etc/passwd", "content": "x"}},
+            {"op": "call_tool", "name": "delete_repository", "arguments": {"name": "prod"}},
+            {"op": "call_tool", "name": "fail", "arguments": {"message": "boom"}},
+        ]);
+        let through = run(sdk, scenario.clone(), &faramesh.wrapped_toy(&[]), &calls);
+        let direct_command = vec![
+            python().display().to_string(),
+            repo()
+                .join("tests/mcp/servers/toy_server.py")
+                .display()
+                .to_string(),
+        ];
+        let direct_log = faramesh.calls_log(&format!("{name}-direct"));
+        let direct = run(sdk, scenario, &direct_command, &direct_log);
+
+        // tools/list: the tool denied for every call is gone, the rest as the server sent them.
+        let listed = |r: &Value| r["result"]["names"].as_array().unwrap().clone();
+        let mut expected = listed(&direct[0]);
+        expected.retain(|n| n != "delete_repository");
+        assert_eq!(listed(&through[0]), expected, "{sdk:?}");
+        assert_eq!(
+            through[0]["result"]["tools"][0], direct[0]["result"]["tools"][0],
+            "{sdk:?}: a listed tool is passed on whole"
+        );
+        // Allowed: the server's answer, unchanged.
+        assert_eq!(through[1]["result"], direct[1]["result"], "{sdk:?}");
+        // Denied: a tool error naming the reason and the action; the server never saw it.
+        for (step, reason) in [
+            (2, "Nothing is written under /etc"),
+            (3, "Denied by policy rule"),
+        ] {
+            assert_eq!(through[step]["result"]["isError"], true, "{sdk:?}");
+            let text = text_of(&through[step]);
+            assert!(
+                text.starts_with(&format!("Faramesh denied this call: {reason} (action ")),
+                "{sdk:?}: {text}"
+            );
+        }
+        // The tool's own error passes through as it is.
+        assert_eq!(through[4]["result"], direct[4]["result"], "{sdk:?}");
+        let received: Vec<String> = faramesh
+            .calls(&name)
+            .iter()
+            .map(|c| c["tool"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(received, ["echo", "fail"], "{sdk:?}");
+    }
+
+    // Each call is an action with the events a REST client would expect.
+    let actions = faramesh.actions();
+    let client_names: Vec<&str> = actions
+        .iter()
+        .map(|a| a["context"]["mcp"]["client"]["name"].as_str().unwrap())
+        .collect();
+    assert!(client_names.contains(&"py-test-client") && client_names.contains(&"ts-test-client"));
+    for action in &actions {
+        assert_eq!(action["tool"], "toy");
+        assert_eq!(action["agent_id"], "mcp:toy");
+        assert_eq!(action["context"]["mcp"]["transport"], "stdio");
+        let events = faramesh.events(action["id"].as_str().unwrap());
+        let expected: &[&str] = match action["operation"].as_str().unwrap() {
+            "echo" => &["created", "decision_made", "started", "succeeded"],
+            "fail" => &["created", "decision_made", "started", "failed"],
+            _ => &["created", "decision_made"],
+        };
+        assert_eq!(events, expected, "{action}");
+    }
+    let echo = actions.iter().find(|a| a["operation"] == "echo").unwrap();
+    assert_eq!(echo["status"], "succeeded");
+    assert_eq!(echo["params"], json!({"text": "hi"}));
+    assert_eq!(echo["result"]["content"][0]["text"], "echo: hi");
+    let failed = actions.iter().find(|a| a["operation"] == "fail").unwrap();
+    assert_eq!(failed["status"], "failed");
+}
+
+#[test]
+fn a_call_waits_for_a_human_who_approves_or_denies_it() {
+    let faramesh = Faramesh::start();
+    for sdk in BOTH {
+        let name = format!("{sdk:?}");
+        let calls = faramesh.calls_log(&name);
+        let approved_path = format!("/home/{name}/approved.txt");
+        let denied_path = format!("/home/{name}/denied.txt");
+        let scenario = json!([
+            {"op": "call_tool", "name": "write_file", "progress": true,
+             "arguments": {"path": approved_path, "content": "yes"}},
+            {"op": "call_tool", "name": "write_file", "progress": true,
+             "arguments": {"path": denied_path, "content": "no"}},
+        ]);
+        let driver = Driver::start(
+            sdk,
+            &scenario,
+            &faramesh.wrapped_toy(&[]),
+            &[("TOY_CALL_LOG", &calls)],
+        );
+        let first = faramesh.pending("write_file");
+        assert_eq!(first["params"]["path"], approved_path.as_str());
+        faramesh.decide(&first, true, "looks fine");
+        let second = faramesh.pending("write_file");
+        assert_eq!(second["params"]["path"], denied_path.as_str());
+        faramesh.decide(&second, false, "not that file");
+        let results = driver.results();
+
+        assert_eq!(
+            results[0]["result"]["isError"], false,
+            "{sdk:?}: {}",
+            results[0]
+        );
+        assert_eq!(
+            text_of(&results[0]),
+            format!("wrote 3 bytes to {approved_path}")
+        );
+        let progress = results[0]["progress"].as_array().unwrap();
+        assert!(!progress.is_empty(), "{sdk:?}: progress while waiting");
+        let values: Vec<f64> = progress
+            .iter()
+            .map(|p| p["progress"].as_f64().unwrap())
+            .collect();
+        assert!(
+            values.windows(2).all(|w| w[0] < w[1]),
+            "{sdk:?}: {values:?}"
+        );
+
+        assert_eq!(results[1]["result"]["isError"], true, "{sdk:?}");
+        assert_eq!(
+            text_of(&results[1]),
+            format!(
+                "Faramesh denied this call: not that file (action {})",
+                second["id"].as_str().unwrap()
+            )
+        );
+        let written: Vec<Value> = faramesh
+            .calls(&name)
+            .into_iter()
+            .map(|c| c["arguments"]["path"].clone())
+            .collect();
+        assert_eq!(written, [json!(approved_path)], "{sdk:?}");
+        assert_eq!(
+            faramesh.events(first["id"].as_str().unwrap()),
+            [
+                "created",
+                "decision_made",
+                "approved",
+                "started",
+                "succeeded"
+            ]
+        );
+        assert_eq!(
+            faramesh.events(second["id"].as_str().unwrap()),
+            ["created", "decision_made", "denied"]
+        );
+    }
+}
+
+#[test]
+fn a_call_still_pending_when_the_wait_ends_runs_once_when_repeated_after_approval() {
+    let faramesh = Faramesh::start();
+    for sdk in BOTH {
+        let name = format!("{sdk:?}");
+        let calls = faramesh.calls_log(&name);
+        let path = format!("/home/{name}/later.txt");
+        let call = json!({"op": "call_tool", "name": "write_file",
+                          "arguments": {"path": path, "content": "later"}});
+        let approved = faramesh.dir.path().join(format!("{name}.approved"));
+        let scenario = json!([
+            call,
+            {"op": "wait_for_file", "path": approved.display().to_string()},
+            call,
+        ]);
+        let driver = Driver::start(
+            sdk,
+            &scenario,
+            &faramesh.wrapped_toy(&["--approval-wait", "1"]),
+            &[("TOY_CALL_LOG", &calls)],
+        );
+        let still_pending = driver.next();
+        let action = faramesh.pending("write_file");
+        let id = action["id"].as_str().unwrap();
+        assert_eq!(still_pending["result"]["isError"], true, "{sdk:?}");
+        let text = text_of(&still_pending);
+        assert!(
+            text.contains(&format!(
+                "waiting for a human's approval in Faramesh (action {id})"
+            )) && text.contains("Make the same call again once it is approved"),
+            "{sdk:?}: {text}"
+        );
+        assert!(
+            faramesh.calls(&name).is_empty(),
+            "{sdk:?}: not run while pending"
+        );
+        faramesh.decide(&action, true, "ok now");
+        std::fs::write(&approved, "").unwrap();
+        let results = driver.results();
+        assert_eq!(
+            results[1]["result"]["isError"], false,
+            "{sdk:?}: {}",
+            results[1]
+        );
+        assert_eq!(text_of(&results[1]), format!("wrote 5 bytes to {path}"));
+        // One action, run once.
+        let mine: Vec<Value> = faramesh
+            .actions()
+            .into_iter()
+            .filter(|a| a["params"]["path"] == path.as_str())
+            .collect();
+        assert_eq!(
+            mine.len(),
+            1,
+            "{sdk:?}: the repeat attached to the first action"
+        );
+        assert_eq!(mine[0]["status"], "succeeded");
+        assert_eq!(faramesh.calls(&name).len(), 1, "{sdk:?}");
+    }
+}
+
+#[test]
+fn a_call_cancelled_while_it_waits_never_reaches_the_server() {
+    let faramesh = Faramesh::start();
+    for sdk in BOTH {
+        let name = format!("{sdk:?}");
+        let calls = faramesh.calls_log(&name);
+        let scenario = json!([
+            {"op": "call_tool", "name": "write_file", "cancel_after": 1,
+             "arguments": {"path": format!("/home/{name}/cancelled.txt"), "content": "x"}},
+            {"op": "call_tool", "name": "echo", "arguments": {"text": "still here"}},
+        ]);
+        let results = run(sdk, scenario, &faramesh.wrapped_toy(&[]), &calls);
+        assert_eq!(results[0]["cancelled"], true, "{sdk:?}: {}", results[0]);
+        // The session goes on.
+        assert_eq!(text_of(&results[1]), "echo: still here", "{sdk:?}");
+        let received: Vec<Value> = faramesh
+            .calls(&name)
+            .into_iter()
+            .map(|c| c["tool"].clone())
+            .collect();
+        assert_eq!(received, [json!("echo")], "{sdk:?}");
+    }
+}
+
+#[test]
+fn a_server_that_crashes_hangs_or_writes_garbage_fails_only_its_call() {
+    let faramesh = Faramesh::start();
+    for sdk in BOTH {
+        let name = format!("{sdk:?}");
+        let calls = faramesh.calls_log(&name);
+        let scenario = json!([
+            {"op": "call_tool", "name": "garbage", "arguments": {}},
+            {"op": "call_tool", "name": "hang", "arguments": {}},
+            {"op": "call_tool", "name": "echo", "arguments": {"text": "after the hang"}},
+            {"op": "call_tool", "name": "crash", "arguments": {}},
+        ]);
+        let results = run(
+            sdk,
+            scenario,
+            &faramesh.wrapped_toy(&["--call-timeout", "2"]),
+            &calls,
+        );
+        assert_eq!(text_of(&results[0]), "wrote garbage", "{sdk:?}");
+        assert_eq!(
+            results[1]["result"]["isError"], true,
+            "{sdk:?}: {}",
+            results[1]
+        );
+        assert!(
+            text_of(&results[1]).starts_with("The MCP server toy did not answer within 2 s"),
+            "{sdk:?}: {}",
+            results[1]
+        );
+        assert_eq!(text_of(&results[2]), "echo: after the hang", "{sdk:?}");
+        assert_eq!(
+            results[3]["result"]["isError"], true,
+            "{sdk:?}: {}",
+            results[3]
+        );
+        let crashed = text_of(&results[3]);
+        assert!(
+            crashed.contains("stopped before answering (the MCP server toy exited with status 3)"),
+            "{sdk:?}: {crashed}"
+        );
+    }
+    let status = |operation: &str| -> Vec<Value> {
+        faramesh
+            .actions()
+            .into_iter()
+            .filter(|a| a["operation"] == operation)
+            .map(|a| a["status"].clone())
+            .collect()
+    };
+    assert_eq!(status("hang"), [json!("failed"), json!("failed")]);
+    assert_eq!(status("crash"), [json!("failed"), json!("failed")]);
+    assert_eq!(status("garbage"), [json!("succeeded"), json!("succeeded")]);
+}
+
+#[test]
+fn without_faramesh_no_call_goes_through() {
+    let faramesh = Faramesh::start();
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    for sdk in BOTH {
+        let name = format!("{sdk:?}");
+        let calls = faramesh.calls_log(&name);
+        let mut command = faramesh.wrapped_toy(&[]);
+        let at = command.iter().position(|a| *a == faramesh.url).unwrap();
+        command[at] = url.clone();
+        let scenario = json!([
+            {"op": "list_tools"},
+            {"op": "call_tool", "name": "echo", "arguments": {"text": "hi"}},
+        ]);
+        let results = run(sdk, scenario, &command, &calls);
+        assert_eq!(results[1]["result"]["isError"], true, "{sdk:?}");
+        let text = text_of(&results[1]);
+        assert!(
+            text.starts_with("Faramesh could not decide this call, so it was not made: cannot reach the Faramesh server"),
+            "{sdk:?}: {text}"
+        );
+        assert!(faramesh.calls(&name).is_empty(), "{sdk:?}");
+    }
+}
+
+#[test]
+fn every_protocol_version_the_official_clients_speak_works_through_the_wrapper() {
+    let faramesh = Faramesh::start();
+    let cases: &[(Sdk, &str)] = &[
+        (Sdk::Python, "auto"),
+        (Sdk::Python, "2025-11-25"),
+        (Sdk::Python, "2025-06-18"),
+        (Sdk::Python, "2025-03-26"),
+        (Sdk::Python, "2024-11-05"),
+        (Sdk::TypeScript, "2025-11-25"),
+        (Sdk::TypeScript, "2025-06-18"),
+        (Sdk::TypeScript, "2025-03-26"),
+        (Sdk::TypeScript, "2024-11-05"),
+    ];
+    for (sdk, version) in cases {
+        let name = format!("{sdk:?}-{version}");
+        let calls = faramesh.calls_log(&name);
+        let scenario = json!([
+            {"op": "initialize_info"},
+            {"op": "call_tool", "name": "echo", "arguments": {"text": version}},
+            {"op": "call_tool", "name": "delete_repository", "arguments": {"name": "x"}},
+            {"op": "call_tool", "name": "ask_model", "arguments": {"question": "why?"}},
+        ]);
+        let driver = Driver::start_with(
+            *sdk,
+            &scenario,
+            &faramesh.wrapped_toy(&[]),
+            &[("TOY_CALL_LOG", &calls)],
+            &["--protocol-version", version],
+        );
+        let results = driver.results();
+        let negotiated = results[0]["result"]["protocolVersion"].as_str().unwrap();
+        if *version == "auto" {
+            assert_eq!(negotiated, "2026-07-28", "the Python client's default");
+        } else {
+            assert_eq!(negotiated, *version, "{sdk:?}");
+        }
+        assert_eq!(
+            text_of(&results[1]),
+            format!("echo: {version}"),
+            "{sdk:?} {version}"
+        );
+        let denied = &results[2]["result"];
+        assert_eq!(denied["isError"], true);
+        // Only protocol versions that type their results get `resultType`.
+        assert_eq!(
+            denied.get("resultType").is_some(),
+            negotiated >= "2026-07-28",
+            "{sdk:?} {version}: {denied}"
+        );
+        // A request from the server to the client (sampling) crosses the wrapper both ways.
+        assert_eq!(
+            text_of(&results[3]),
+            "model says: why?",
+            "{sdk:?} {version}: {}",
+            results[3]
+        );
+    }
+}
+
+#[test]
+fn server_everything_works_through_the_wrapper() {
+    let faramesh = Faramesh::start();
+    let everything = repo()
+        .join("tests/mcp/node/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    for sdk in BOTH {
+        let command = vec![
+            assert_cmd::cargo::cargo_bin("faramesh")
+                .display()
+                .to_string(),
+            "mcp".into(),
+            "wrap".into(),
+            "--name".into(),
+            "everything".into(),
+            "--url".into(),
+            faramesh.url.clone(),
+            "--".into(),
+            "node".into(),
+            everything.display().to_string(),
+            "stdio".into(),
+        ];
+        let scenario = json!([
+            {"op": "list_tools"},
+            {"op": "call_tool", "name": "echo", "arguments": {"message": "through"}},
+            {"op": "list_resources"},
+            {"op": "list_prompts"},
+        ]);
+        let results = run(sdk, scenario, &command, &faramesh.calls_log("everything"));
+        let names = results[0]["result"]["names"].as_array().unwrap();
+        assert!(names.contains(&json!("echo")), "{sdk:?}: {names:?}");
+        assert_eq!(
+            results[1]["result"]["isError"], false,
+            "{sdk:?}: {}",
+            results[1]
+        );
+        assert!(text_of(&results[1]).contains("through"), "{sdk:?}");
+        assert_eq!(results[2]["ok"], true, "{sdk:?}");
+        assert_eq!(results[3]["ok"], true, "{sdk:?}");
+    }
+    let echoes = faramesh
+        .actions()
+        .into_iter()
+        .filter(|a| a["tool"] == "everything" && a["operation"] == "echo")
+        .count();
+    assert_eq!(echoes, 2);
+}
