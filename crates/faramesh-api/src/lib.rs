@@ -107,6 +107,16 @@ pub struct ChainStatus {
     pub problem: Option<String>,
 }
 
+/// The body of `POST /v1/actions/{id}/withdraw`: the agent takes back a pending action (its
+/// client cancelled the call). The action becomes `denied`, its reason `Withdrawn by <token
+/// name>: <reason>`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawRequest {
+    pub reason: Option<String>,
+}
+
 /// The body of `POST /v1/gate/denied`: which of these operations of `tool` does the active
 /// policy and profile deny for every call by `agent_id`, whatever its params?
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -287,6 +287,18 @@ impl Client {
         .await
     }
 
+    /// Takes back a pending action (`POST /v1/actions/{id}/withdraw`).
+    pub async fn withdraw(&self, id: &str, reason: &str) -> ClientResult<Action> {
+        let body = json!({"reason": reason});
+        self.call(
+            Method::POST,
+            &["v1", "actions", id, "withdraw"],
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
     pub async fn report_result(
         &self,
         id: &str,

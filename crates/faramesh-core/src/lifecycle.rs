@@ -167,6 +167,9 @@ pub enum Transition {
     /// An `allowed` action about to start was decided again because the policy or profile
     /// changed since its decision, and the new decision does not let it run.
     Revoke,
+    /// The agent no longer wants a pending action (its client cancelled the call): nobody
+    /// needs to decide it any more.
+    Withdraw,
 }
 
 impl Transition {
@@ -174,9 +177,10 @@ impl Transition {
     pub fn from(self) -> &'static [ActionStatus] {
         use ActionStatus::*;
         match self {
-            Transition::Approve | Transition::Deny | Transition::ApprovalExpired => {
-                &[PendingApproval]
-            }
+            Transition::Approve
+            | Transition::Deny
+            | Transition::ApprovalExpired
+            | Transition::Withdraw => &[PendingApproval],
             Transition::Start => &[Allowed, Approved],
             Transition::StartApproved => &[Approved],
             Transition::Succeed | Transition::Fail => &[Executing, Allowed, Approved],
@@ -190,7 +194,7 @@ impl Transition {
     pub fn to(self) -> ActionStatus {
         match self {
             Transition::Approve => ActionStatus::Approved,
-            Transition::Deny | Transition::Revoke => ActionStatus::Denied,
+            Transition::Deny | Transition::Revoke | Transition::Withdraw => ActionStatus::Denied,
             Transition::Start | Transition::StartApproved => ActionStatus::Executing,
             Transition::Succeed => ActionStatus::Succeeded,
             Transition::Fail => ActionStatus::Failed,
@@ -202,7 +206,7 @@ impl Transition {
     pub fn event(self) -> EventType {
         match self {
             Transition::Approve => EventType::Approved,
-            Transition::Deny | Transition::Revoke => EventType::Denied,
+            Transition::Deny | Transition::Revoke | Transition::Withdraw => EventType::Denied,
             Transition::Start | Transition::StartApproved => EventType::Started,
             Transition::Succeed => EventType::Succeeded,
             Transition::Fail => EventType::Failed,
@@ -232,6 +236,7 @@ mod tests {
             Transition::ExecutionTimeout,
             Transition::ApprovalExpired,
             Transition::Revoke,
+            Transition::Withdraw,
         ];
         for status in ActionStatus::ALL.into_iter().filter(|s| s.is_terminal()) {
             assert!(

@@ -72,6 +72,13 @@ pub trait Gate: Send + Sync + 'static {
     /// because the policy changed).
     fn start(&self, action_id: &str) -> impl Future<Output = Result<(), GateError>> + Send;
 
+    /// Takes back a pending action: the client cancelled the call or left.
+    fn withdraw(
+        &self,
+        action_id: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), GateError>> + Send;
+
     /// Records how the call ended.
     fn finish(
         &self,

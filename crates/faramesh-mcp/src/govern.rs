@@ -9,7 +9,7 @@ use crate::relay::{CallKey, Options, Report};
 use crate::results::refusal;
 use faramesh_core::ActionStatus;
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -31,8 +31,9 @@ pub(crate) struct Governed<G: Gate> {
 pub(crate) struct Waiting {
     /// The client's progress token, if it gave one.
     pub progress: Option<Value>,
-    /// Cancelled when the client cancels the call (or the session ends).
+    /// Cancelled when the client cancels the call or the session ends; `why` says which.
     pub cancel: CancellationToken,
+    pub why: Arc<OnceLock<&'static str>>,
     /// The client speaks a protocol version whose results carry `resultType`.
     pub typed_results: bool,
 }
@@ -44,14 +45,29 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// pending or approved when an earlier wait ended.
 pub(crate) async fn govern<G: Gate>(g: Governed<G>, call: Call, attach: Option<String>) {
     let cancel = g.waiting.cancel.clone();
+    // The action waiting for a human, if any: taken back when the wait is cancelled.
+    let pending = Mutex::new(None);
     tokio::select! {
-        () = carry_out(&g, call, attach) => {}
+        () = carry_out(&g, call, attach, &pending) => {}
         // Nothing to answer: the client cancelled the request, or the session is over.
-        () = cancel.cancelled() => {}
+        () = cancel.cancelled() => {
+            let action_id = pending.lock().ok().and_then(|mut p| p.take());
+            if let Some(action_id) = action_id {
+                let why = g.waiting.why.get().copied().unwrap_or("the MCP client cancelled the call");
+                if let Err(e) = g.gate.withdraw(&action_id, why).await {
+                    tracing::warn!(action = %action_id, error = %e, "a cancelled call's action could not be withdrawn");
+                }
+            }
+        }
     }
 }
 
-async fn carry_out<G: Gate>(g: &Governed<G>, call: Call, attach: Option<String>) {
+async fn carry_out<G: Gate>(
+    g: &Governed<G>,
+    call: Call,
+    attach: Option<String>,
+    pending: &Mutex<Option<String>>,
+) {
     let decided = match attach {
         Some(action_id) => match g.gate.current(&action_id).await {
             // Attach only to what can still run; anything else is decided afresh.
@@ -74,7 +90,15 @@ async fn carry_out<G: Gate>(g: &Governed<G>, call: Call, attach: Option<String>)
     };
     match decided.status {
         ActionStatus::Allowed | ActionStatus::Approved => start_and_forward(g, decided, None).await,
-        ActionStatus::PendingApproval => wait_for_human(g, decided).await,
+        ActionStatus::PendingApproval => {
+            if let Ok(mut p) = pending.lock() {
+                *p = Some(decided.action_id.clone());
+            }
+            wait_for_human(g, decided).await;
+            if let Ok(mut p) = pending.lock() {
+                *p = None;
+            }
+        }
         ActionStatus::Denied => {
             let text = denied(&decided);
             answer(g, text).await;

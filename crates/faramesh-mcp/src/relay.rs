@@ -119,8 +119,8 @@ pub struct Relay<G: Gate> {
     reports: mpsc::Sender<Report>,
     report_rx: mpsc::Receiver<Report>,
     client: ClientFacts,
-    /// Calls being decided or waiting for approval.
-    waiting: HashMap<RequestKey, CancellationToken>,
+    /// Calls being decided or waiting for approval, and why their wait was ended.
+    waiting: HashMap<RequestKey, (CancellationToken, Arc<std::sync::OnceLock<&'static str>>)>,
     running: HashMap<RequestKey, Running>,
     listing: HashSet<RequestKey>,
     parked: HashMap<CallKey, String>,
@@ -221,8 +221,9 @@ impl<G: Gate> Relay<G> {
                     .and_then(|p| p.get("requestId"))
                     .map(RequestKey::of);
                 if let Some(key) = cancelled {
-                    if let Some(wait) = self.waiting.remove(&key) {
+                    if let Some((wait, why)) = self.waiting.remove(&key) {
                         // The server never saw the call: nothing to forward.
+                        let _ = why.set("the MCP client cancelled the call");
                         wait.cancel();
                         return;
                     }
@@ -290,7 +291,9 @@ impl<G: Gate> Relay<G> {
             .and_then(|m| m.0 .0.get("progressToken"))
             .cloned();
         let cancel = CancellationToken::new();
-        self.waiting.insert(key.clone(), cancel.clone());
+        let why = Arc::new(std::sync::OnceLock::new());
+        self.waiting
+            .insert(key.clone(), (cancel.clone(), why.clone()));
         let governed = Governed {
             gate: self.gate.clone(),
             options: self.options.clone(),
@@ -303,6 +306,7 @@ impl<G: Gate> Relay<G> {
             waiting: Waiting {
                 progress,
                 cancel,
+                why,
                 typed_results: self.typed_results(),
             },
         };
@@ -313,7 +317,7 @@ impl<G: Gate> Relay<G> {
             arguments,
             context: self.context(),
         };
-        tokio::spawn(govern::govern(governed, call, attach));
+        self.recording.spawn(govern::govern(governed, call, attach));
     }
 
     async fn on_server_message(&mut self, mut message: Message) {
@@ -441,7 +445,8 @@ impl<G: Gate> Relay<G> {
     }
 
     fn stop_waiting(&mut self) {
-        for (_, wait) in self.waiting.drain() {
+        for (_, (wait, why)) in self.waiting.drain() {
+            let _ = why.set("the MCP session ended before anybody decided");
             wait.cancel();
         }
     }
@@ -606,6 +611,13 @@ impl<G: Gate> Relay<G> {
 
     async fn send_to_client(&self, message: Message) {
         let _ = self.to_client.send(message).await;
+    }
+}
+
+impl<G: Gate> Drop for Relay<G> {
+    /// A session that ends (or is dropped) ends its waits.
+    fn drop(&mut self) {
+        self.stop_waiting();
     }
 }
 

@@ -101,6 +101,14 @@ impl Gate for RestGate {
             .map_err(gate_error)
     }
 
+    async fn withdraw(&self, action_id: &str, reason: &str) -> Result<(), GateError> {
+        self.client
+            .withdraw(action_id, reason)
+            .await
+            .map(|_| ())
+            .map_err(gate_error)
+    }
+
     async fn finish(&self, action_id: &str, finished: Finished) -> Result<(), GateError> {
         self.client
             .report_result(

@@ -119,8 +119,9 @@ impl Changes {
                     self.metrics.approval_waited(tool, result, seconds);
                 }
             }
-            // A withdrawn allowance: nobody was asked, nothing ran.
-            Transition::Revoke => {}
+            // A withdrawn allowance (nobody was asked, nothing ran), or a request the agent
+            // took back before anybody decided it.
+            Transition::Revoke | Transition::Withdraw => {}
         }
         if self.announce_locally {
             self.hub.publish_with_id(

@@ -34,6 +34,7 @@ pub fn api(state: AppState) -> Router {
         .route("/v1/actions/{id}/chain", get(chain))
         .route("/v1/actions/{id}/approval", post(approval))
         .route("/v1/actions/{id}/start", post(start))
+        .route("/v1/actions/{id}/withdraw", post(withdraw))
         .route("/v1/actions/{id}/result", post(result))
         .route("/v1/gate/decide", post(decide))
         .route("/v1/gate/denied", post(denied))
@@ -374,6 +375,34 @@ pub(crate) async fn start(
 ) -> ApiResult {
     caller.require(Permission::Execute)?;
     let action = crate::execution::start(&state, &id).await?;
+    ok(view::action(&action, caller.token_visibility()))
+}
+
+#[utoipa::path(post, path = "/v1/actions/{id}/withdraw", params(("id" = String, Path)), request_body = faramesh_api::WithdrawRequest,
+    responses((status = 200, body = faramesh_api::Action), (status = 401, body = faramesh_api::ErrorBody), (status = 403, body = faramesh_api::ErrorBody), (status = 404, body = faramesh_api::ErrorBody), (status = 409, body = faramesh_api::ErrorBody), (status = 422, body = faramesh_api::ErrorBody)))]
+pub(crate) async fn withdraw(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    payload: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    caller.require(Permission::Execute)?;
+    let body: faramesh_api::WithdrawRequest =
+        serde_json::from_value(body(payload)?).map_err(|e| {
+            ApiError::Validation(format!("The withdrawal body must be {{reason?}}: {e}"))
+        })?;
+    let why = body
+        .reason
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| "no reason given".to_owned());
+    let reason = format!("Withdrawn by {}: {why}", caller.name);
+    let update = TransitionUpdate {
+        decision: Some(Effect::Deny),
+        reason: Some(reason.clone()),
+        result: None,
+        meta: json!({"reason": reason, "by": &*caller.name, "withdrawn": true}),
+    };
+    let action = state.transition(&id, Transition::Withdraw, update).await?;
     ok(view::action(&action, caller.token_visibility()))
 }
 

@@ -201,6 +201,7 @@ pub(crate) fn transition_name(t: Transition) -> &'static str {
     match t {
         Transition::Approve => "approved",
         Transition::Deny | Transition::Revoke => "denied",
+        Transition::Withdraw => "withdrawn",
         Transition::Start | Transition::StartApproved => "started",
         Transition::Succeed => "marked succeeded",
         Transition::Fail => "marked failed",

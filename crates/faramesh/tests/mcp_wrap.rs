@@ -511,6 +511,24 @@ fn a_call_cancelled_while_it_waits_never_reaches_the_server() {
             .collect();
         assert_eq!(received, [json!("echo")], "{sdk:?}");
     }
+    // The cancelled calls were taken back: nobody is left to approve them.
+    let withdrawn: Vec<Value> = faramesh
+        .actions()
+        .into_iter()
+        .filter(|a| a["operation"] == "write_file")
+        .collect();
+    assert_eq!(withdrawn.len(), 2);
+    for action in withdrawn {
+        assert_eq!(action["status"], "denied", "{action}");
+        assert_eq!(
+            action["reason"],
+            "Withdrawn by anonymous: the MCP client cancelled the call"
+        );
+        assert_eq!(
+            faramesh.events(action["id"].as_str().unwrap()),
+            ["created", "decision_made", "denied"]
+        );
+    }
 }
 
 #[test]

@@ -122,6 +122,73 @@ async fn a_human_denial_is_final() {
 }
 
 #[tokio::test]
+async fn a_pending_action_can_be_withdrawn_by_its_agent_and_nothing_else_can() {
+    let Some(s) = start().await else { return };
+    let action = s
+        .submit("shell", "run", json!({"cmd": "rm -rf /tmp/x"}))
+        .await;
+    assert_eq!(action["status"], "pending_approval");
+    let path = format!("/v1/actions/{}/withdraw", id(&action));
+    let (status, withdrawn) = s
+        .post(&path, json!({"reason": "the client cancelled the call"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{withdrawn}");
+    assert_eq!(
+        (
+            withdrawn["status"].as_str(),
+            withdrawn["decision"].as_str(),
+            withdrawn["reason"].as_str()
+        ),
+        (
+            Some("denied"),
+            Some("deny"),
+            Some("Withdrawn by anonymous: the client cancelled the call")
+        )
+    );
+    assert_eq!(withdrawn["approval_token"], Value::Null);
+    // Withdrawn is final, and only a pending action can be withdrawn.
+    let (status, body) = s.post(&path, json!({})).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::CONFLICT, Some("denied")));
+    let allowed = s
+        .submit("http", "get", json!({"url": "https://example.com"}))
+        .await;
+    let (status, body) = s
+        .post(&format!("/v1/actions/{}/withdraw", id(&allowed)), json!({}))
+        .await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::CONFLICT, Some("allowed")));
+    let (status, body) = s.post(&path, json!({"why": "typo"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("{reason?}"), "{body}");
+}
+
+#[tokio::test]
+async fn gate_denied_names_only_operations_denied_whatever_their_params() {
+    let Some(s) = start().await else { return };
+    let (status, body) = s
+        .post(
+            "/v1/gate/denied",
+            json!({"agent_id": "a", "tool": "http", "operations": ["get", "teleport"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // No rule names `teleport`: denied by default, for every call.
+    assert_eq!(body, json!({"denied": ["teleport"]}));
+    let (status, body) = s
+        .post("/v1/gate/denied", json!({"agent_id": "a", "tool": "http"}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let many: Vec<String> = (0..10_001).map(|i| format!("op{i}")).collect();
+    let (status, body) = s
+        .post(
+            "/v1/gate/denied",
+            json!({"agent_id": "a", "tool": "http", "operations": many}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("at most 10000"), "{body}");
+}
+
+#[tokio::test]
 async fn a_policy_denial_is_stored_and_answered_with_200() {
     let Some(s) = start().await else { return };
     let action = s.submit("unknown_tool", "do", json!({})).await;
@@ -891,7 +958,9 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/v1/actions/{id}/approval", "post"),
         ("/v1/actions/{id}/start", "post"),
         ("/v1/actions/{id}/result", "post"),
+        ("/v1/actions/{id}/withdraw", "post"),
         ("/v1/gate/decide", "post"),
+        ("/v1/gate/denied", "post"),
         ("/v1/policy/info", "get"),
         ("/v1/policy/reload", "post"),
         ("/health", "get"),
