@@ -671,6 +671,15 @@ fn every_protocol_version_the_official_clients_speak_works_through_the_wrapper()
             results[3]
         );
     }
+    // At 2026-07-28 the sampling call is two tools/call requests, the second carrying the
+    // server's request state: still one action per call.
+    let asked: Vec<Value> = faramesh
+        .actions()
+        .into_iter()
+        .filter(|a| a["operation"] == "ask_model")
+        .collect();
+    assert_eq!(asked.len(), cases.len(), "one action per call");
+    assert!(asked.iter().all(|a| a["status"] == "succeeded"), "{asked:?}");
 }
 
 #[test]
