@@ -237,6 +237,28 @@ describe('dashboard', { timeout: 180_000 }, () => {
     await context.close();
   });
 
+  it('shows an MCP tool call for what it is: server, tool, arguments, client and session', async () => {
+    const { page, context, record } = await open();
+    const m = marker('mcp');
+    const mcp = { transport: 'stdio', server: 'files', session: `session-${m}`, client: { name: 'claude-code', version: '2.1.0' }, protocol_version: '2025-11-25' };
+    await server.submit({ agent_id: 'mcp:files', tool: 'files', operation: 'write_file', params: { path: `/srv/${m}.txt`, content: 'hello' }, context: { mcp } });
+    const r = row(page, m);
+    await r.waitFor();
+    await waitForText(r.locator('.c-tool'), 'files MCP');
+    await r.locator('.c-id button').click();
+    const drawer = page.getByRole('dialog', { name: 'files · write_file' });
+    await drawer.waitFor();
+    const section = drawer.getByRole('region', { name: 'MCP call' });
+    await waitForText(section.locator('dd').nth(0), 'files');
+    await waitForText(section.locator('dd').nth(1), 'write_file');
+    await waitForText(section.locator('dd').nth(2), 'claude-code 2.1.0');
+    await waitForText(section.locator('dd').nth(3), `session-${m}`);
+    await drawer.getByRole('heading', { name: 'Arguments' }).waitFor();
+    await drawer.getByText(`"path": "/srv/${m}.txt"`).waitFor();
+    assert.deepEqual(record.errors, []);
+    await context.close();
+  });
+
   it('switches theme and remembers it', async () => {
     const { page, context } = await open({ colorScheme: 'dark' });
     const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);

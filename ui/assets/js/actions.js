@@ -4,7 +4,7 @@
 // kept (not rebuilt) while its action stays on the page, so typing and focus survive updates.
 
 import { api, query } from './api.js';
-import { $, age, h, localTime, pill, preview, shortId } from './dom.js';
+import { $, age, h, localTime, mcpOf, pill, preview, shortId } from './dom.js';
 import * as store from './store.js';
 
 const PAGE_SIZE_KEY = 'faramesh.pageSize';
@@ -238,7 +238,12 @@ export function createActionsView({ notify, openDrawer }) {
       if (a.demo) entry.agent.append(' ', h('span', { class: 'badge badge-demo', text: 'demo' }));
       s.agent = a.agent_id; s.demo = a.demo;
     }
-    if (s.tool !== a.tool) { entry.tool.textContent = a.tool ?? ''; s.tool = a.tool; }
+    const isMcp = Boolean(mcpOf(a));
+    if (s.tool !== a.tool || s.mcp !== isMcp) {
+      entry.tool.replaceChildren(document.createTextNode(a.tool ?? ''));
+      if (isMcp) entry.tool.append(' ', h('span', { class: 'badge badge-mcp', text: 'MCP', title: 'A tool call through the MCP gateway' }));
+      s.tool = a.tool; s.mcp = isMcp;
+    }
     if (s.op !== a.operation) { entry.op.textContent = a.operation ?? ''; s.op = a.operation; }
     if (a.params !== undefined && s.params !== a.params) {
       const text = preview(a.params, 400);

@@ -106,3 +106,9 @@ export function pill(kind, value) {
   const text = kind === 'risk' ? `${value ?? '—'}` : statusLabel(value);
   return h('span', { class: `pill tone-${tone}`, text });
 }
+
+/** The `context.mcp` of an action the MCP gateway submitted, if it is one. */
+export function mcpOf(a) {
+  const mcp = a?.context?.mcp;
+  return mcp && typeof mcp === 'object' && !Array.isArray(mcp) ? mcp : null;
+}

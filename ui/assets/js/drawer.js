@@ -3,7 +3,7 @@
 // approve/deny with a reason, and copyable curl commands and SDK snippets.
 
 import { api } from './api.js';
-import { $, h, localTime, pill, pretty, replace, shortId } from './dom.js';
+import { $, h, localTime, mcpOf, pill, pretty, replace, shortId } from './dom.js';
 import { curlCommands, snippet } from './snippets.js';
 import * as store from './store.js';
 
@@ -160,8 +160,10 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
       return;
     }
     title.textContent = `${a.tool ?? '?'} · ${a.operation ?? '?'}`;
+    const mcp = mcpOf(a);
     replace(subtitle,
       pill('status', a.status), ' ', pill('risk', a.risk_level), ' ',
+      mcp ? h('span', { class: 'badge badge-mcp', text: 'MCP' }) : null, mcp ? ' ' : null,
       a.demo ? h('span', { class: 'badge badge-demo', text: 'demo' }) : null, a.demo ? ' ' : null,
       h('span', { class: 'mono', text: a.id }));
     const canDecide = a.status === 'pending_approval' && Boolean(a.approval_token);
@@ -174,7 +176,8 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
     replace(body,
       sideError ? h('p', { class: 'error', role: 'alert', text: sideError }) : null,
       decisionSection(a),
-      jsonSection('Params', a.params, 'params'),
+      mcp ? mcpSection(a, mcp) : null,
+      jsonSection(mcp ? 'Arguments' : 'Params', a.params, 'params'),
       jsonSection('Context', a.context, 'context'),
       resultSection(a),
       timelineSection(),
@@ -211,6 +214,21 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
       ['Policy hash', a.policy_hash, 'hash'],
       ['Profile hash', a.profile_hash, 'hash'],
       ['Provenance id', a.provenance_id, 'hash'],
+    ]));
+  }
+
+  /** An MCP tool call: which server and tool, from which client and session. */
+  function mcpSection(a, mcp) {
+    const client = mcp.client && typeof mcp.client === 'object'
+      ? [mcp.client.name, mcp.client.version].filter(Boolean).join(' ')
+      : null;
+    return section('MCP call', 'mcp', dl([
+      ['Server', mcp.server ?? a.tool],
+      ['Tool', a.operation],
+      ['Client', client],
+      ['Session', mcp.session, 'hash'],
+      ['Transport', mcp.transport],
+      ['Protocol', mcp.protocol_version],
     ]));
   }
 
