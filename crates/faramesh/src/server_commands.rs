@@ -371,8 +371,41 @@ fn show(a: &Action, global: &Global) {
         &paint(risk_style(a.risk_level), word(a.risk_level)),
     );
     row("agent", &a.agent_id);
-    row("tool", &format!("{} / {}", a.tool, a.operation));
-    row("params", a.params.text());
+    match a.context.map().get("mcp").and_then(Value::as_object) {
+        // A call through the MCP gateway: the server and its tool, from which client.
+        Some(mcp) => {
+            let text = |key: &str| mcp.get(key).and_then(Value::as_str).unwrap_or("-");
+            row(
+                "mcp call",
+                &format!(
+                    "server {} / tool {} ({})",
+                    a.tool,
+                    a.operation,
+                    text("transport")
+                ),
+            );
+            let client = mcp.get("client").and_then(Value::as_object);
+            let field = |key: &str| client.and_then(|c| c.get(key)).and_then(Value::as_str);
+            let client = [field("name"), field("version")]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ");
+            row(
+                "mcp client",
+                &format!(
+                    "{} (session {})",
+                    if client.is_empty() { "-" } else { &client },
+                    text("session")
+                ),
+            );
+            row("arguments", a.params.text());
+        }
+        None => {
+            row("tool", &format!("{} / {}", a.tool, a.operation));
+            row("params", a.params.text());
+        }
+    }
     if !a.context.map().is_empty() {
         row("context", a.context.text());
     }
