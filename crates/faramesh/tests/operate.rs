@@ -161,6 +161,46 @@ fn submit_list_approve_start_result_and_events() {
 }
 
 #[test]
+fn get_shows_an_mcp_call_as_server_tool_client_and_session() {
+    let s = server();
+    let action = json_of(cli(&s).args([
+        "action",
+        "submit",
+        "--tool",
+        "files",
+        "--op",
+        "write_file",
+        "--param",
+        "path=/srv/a.txt",
+        "--context",
+        r#"mcp={"transport":"stdio","server":"files","session":"s-42","client":{"name":"claude-code","version":"2.1"}}"#,
+    ]));
+    let id = action["id"].as_str().unwrap();
+    let shown = cli(&s).args(["get", id]).output().unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    let line = |label: &str| {
+        text.lines()
+            .find(|l| l.starts_with(label))
+            .map(|l| l[label.len()..].trim().to_owned())
+    };
+    assert_eq!(
+        line("mcp call").as_deref(),
+        Some("server files / tool write_file (stdio)"),
+        "{text}"
+    );
+    assert_eq!(
+        line("mcp client").as_deref(),
+        Some("claude-code 2.1 (session s-42)"),
+        "{text}"
+    );
+    assert_eq!(
+        line("arguments").as_deref(),
+        Some(r#"{"path":"/srv/a.txt"}"#),
+        "{text}"
+    );
+}
+
+#[test]
 fn deny_records_the_reason() {
     let s = server();
     let pending = submit(&s, "shell", "run", "cmd=rm -rf /tmp/x");
