@@ -8,14 +8,17 @@
 mod gate;
 mod govern;
 mod jsonrpc;
+mod lines;
 mod relay;
 mod rest_gate;
 mod results;
+mod upstream;
 mod wrap;
 
 pub use gate::{Call, Decided, Finished, Gate, GateError};
 pub use relay::Options;
 pub use rest_gate::RestGate;
+pub use upstream::stdio::Command;
 pub use wrap::{wrap, Ended, WrapError};
 
 /// Tool names the server's built-in executors run; an MCP server may not take one as its name,

@@ -45,12 +45,12 @@ fn wrap(args: &WrapArgs, global: &Global) -> anyhow::Result<Status> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let ended = runtime.block_on(faramesh_mcp::wrap(
-        gate,
-        options,
-        program.clone(),
-        server_args.to_vec(),
-    ))?;
+    let command = faramesh_mcp::Command {
+        program: program.clone(),
+        args: server_args.to_vec(),
+        env: Default::default(),
+    };
+    let ended = runtime.block_on(faramesh_mcp::wrap(gate, options, command))?;
     // The server's process group is stopped already; nothing may keep the process alive.
     runtime.shutdown_timeout(Duration::from_millis(100));
     Ok(match ended {
