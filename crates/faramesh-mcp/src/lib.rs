@@ -5,6 +5,7 @@
 //! The gateway reaches Faramesh through one interface, [`Gate`]; [`RestGate`] implements it over
 //! the REST API. [`wrap`] runs the stdio wrapper. docs/mcp.md describes the behaviour.
 
+pub mod config;
 mod gate;
 mod govern;
 mod jsonrpc;
@@ -23,4 +24,4 @@ pub use wrap::{wrap, Ended, WrapError};
 
 /// Tool names the server's built-in executors run; an MCP server may not take one as its name,
 /// or a started call could be run by an executor instead of forwarded.
-pub const RESERVED_SERVER_NAMES: &[&str] = &["shell", "http"];
+pub const RESERVED_SERVER_NAMES: &[&str] = config::RESERVED_NAMES;
