@@ -48,10 +48,20 @@ impl Message {
         let value: Value = serde_json::from_str(line)?;
         Ok(match value {
             Value::Array(members) => members.into_iter().map(Message::from_value).collect(),
-            value => vec![Message {
-                text: Arc::from(line.trim_end_matches(['\r', '\n'])),
-                value,
-            }],
+            value => {
+                let text = line.trim_matches(|c: char| c.is_ascii_whitespace());
+                // A message spread over lines (a pretty-printed HTTP body) must become one line
+                // to cross a stdio transport: written again, compact, key order and number
+                // text kept.
+                if text.contains(['\n', '\r']) {
+                    vec![Message::from_value(value)]
+                } else {
+                    vec![Message {
+                        text: Arc::from(text),
+                        value,
+                    }]
+                }
+            }
         })
     }
 
@@ -155,6 +165,16 @@ mod tests {
         assert!(kind(r#"{"jsonrpc":"2.0","id":3,"result":{}}"#).starts_with("Response"));
         assert!(kind(r#"{"jsonrpc":"2.0","id":3,"error":{"code":1}}"#).starts_with("Response"));
         assert_eq!(kind(r#"{"jsonrpc":"2.0","id":3}"#), "Other");
+    }
+
+    #[test]
+    fn a_message_over_several_lines_becomes_one_line() {
+        let body = "{\n  \"jsonrpc\": \"2.0\",\n  \"id\": 1,\n  \"method\": \"ping\",\n  \"params\": {\"n\": 1.50}\n}\n";
+        let messages = Message::parse_line(body).unwrap();
+        assert_eq!(
+            messages.first().unwrap().text(),
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"n":1.50}}"#
+        );
     }
 
     #[test]

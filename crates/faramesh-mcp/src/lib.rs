@@ -8,6 +8,7 @@
 pub mod config;
 mod gate;
 mod govern;
+pub mod http;
 mod jsonrpc;
 mod lines;
 mod relay;

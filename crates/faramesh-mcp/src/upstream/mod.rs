@@ -1,6 +1,7 @@
 //! The MCP servers behind the gateway: a child process over stdio, or a remote server over
 //! Streamable HTTP. Either way the relay sees a channel of messages in and one out.
 
+pub mod http;
 pub mod stdio;
 
 use crate::jsonrpc::Message;
@@ -18,6 +19,7 @@ pub struct Connected {
 /// How an upstream is ended.
 pub enum Stop {
     Process(stdio::Stopper),
+    Remote(http::Stopper),
 }
 
 impl Stop {
@@ -25,6 +27,7 @@ impl Stop {
     pub async fn stop(self) {
         match self {
             Stop::Process(stopper) => stopper.stop().await,
+            Stop::Remote(stopper) => stopper.stop().await,
         }
     }
 }
