@@ -388,9 +388,11 @@ impl Confirmations {
     }
 }
 
-/// Paths that never need a token: health checks, metrics, the API description and the UI.
+/// Paths that never need a token: health checks, metrics, the API description and the UI (the
+/// API under `/v1/` and the MCP endpoints under `/mcp/` do).
 fn is_public(path: &str) -> bool {
-    matches!(path, "/health" | "/ready" | "/metrics" | "/openapi.json") || !path.starts_with("/v1/")
+    matches!(path, "/health" | "/ready" | "/metrics" | "/openapi.json")
+        || !(path.starts_with("/v1/") || path.starts_with("/mcp/"))
 }
 
 /// Identifies the caller and attaches a [`Caller`] to the request; 401 when a token is needed

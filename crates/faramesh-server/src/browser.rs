@@ -97,6 +97,33 @@ fn check(
     Ok(())
 }
 
+/// Whether a page of `origin` may use the server: the server's own origin (the request's Host),
+/// or one listed in `FARAMESH_CORS_ORIGINS`.
+pub fn origin_allowed(
+    headers: &axum::http::HeaderMap,
+    origin: &str,
+    cors_origins: &[String],
+) -> bool {
+    let origin = origin.trim_end_matches('/');
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let own = !host.is_empty()
+        && ["http://", "https://"].iter().any(|scheme| {
+            origin.len() == scheme.len() + host.len()
+                && origin
+                    .get(..scheme.len())
+                    .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+                && origin
+                    .get(scheme.len()..)
+                    .is_some_and(|h| h.eq_ignore_ascii_case(host))
+        });
+    own || cors_origins
+        .iter()
+        .any(|o| o != "*" && o.trim_end_matches('/') == origin)
+}
+
 fn refused(detail: String) -> ApiError {
     ApiError::Forbidden(detail)
 }

@@ -41,6 +41,12 @@ pub struct ServerConfig {
     pub connections: crate::serve::ConnectionLimits,
     /// Live-stream subscribers at once (`FARAMESH_MAX_SUBSCRIBERS`).
     pub max_subscribers: usize,
+    /// The MCP servers served at `/mcp/{name}` (none unless a servers file is read).
+    pub mcp_servers: faramesh_mcp::config::ServersFile,
+    /// How long an MCP call waits for a human (`FARAMESH_MCP_APPROVAL_WAIT`, default 120 s).
+    pub mcp_approval_wait: Duration,
+    /// How long a forwarded MCP call may take (`FARAMESH_MCP_CALL_TIMEOUT`, default 300 s).
+    pub mcp_call_timeout: Duration,
 }
 
 /// A variable with a value that cannot be used.
@@ -186,6 +192,11 @@ impl ServerConfig {
             connections,
             max_subscribers: count("FARAMESH_MAX_SUBSCRIBERS")?
                 .unwrap_or(faramesh_events::HubConfig::default().max_subscribers),
+            mcp_servers: faramesh_mcp::config::ServersFile::default(),
+            mcp_approval_wait: seconds("FARAMESH_MCP_APPROVAL_WAIT")?
+                .unwrap_or(Duration::from_secs(120)),
+            mcp_call_timeout: seconds("FARAMESH_MCP_CALL_TIMEOUT")?
+                .unwrap_or(Duration::from_secs(300)),
         })
     }
 }

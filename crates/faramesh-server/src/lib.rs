@@ -11,6 +11,7 @@ pub mod execution;
 pub mod expiry;
 pub mod history;
 pub mod hot_reload;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod policy_files;
@@ -112,7 +113,9 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
             tokens.clone(),
         )));
     }
+    let mcp = mcp_gateway(&config);
     Ok(AppState::new(state::Shared {
+        mcp,
         tokens,
         shared_database,
         confirmations,
@@ -124,6 +127,20 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
         changes,
         executors,
     }))
+}
+
+/// The MCP gateway over the configured servers. A browser page may use it only from the
+/// server's own origin or one listed in `FARAMESH_CORS_ORIGINS`, as MCP asks of every server.
+fn mcp_gateway(config: &ServerConfig) -> Arc<mcp::McpGateway> {
+    let cors_origins = config.cors_origins.clone();
+    faramesh_mcp::http::Gateway::new(
+        config.mcp_servers.clone(),
+        faramesh_mcp::http::Settings {
+            approval_wait: config.mcp_approval_wait,
+            call_timeout: config.mcp_call_timeout,
+        },
+        Box::new(move |headers, origin| browser::origin_allowed(headers, origin, &cors_origins)),
+    )
 }
 
 /// Publishes every replica's committed changes on this replica's live stream, with the ledger
@@ -178,6 +195,7 @@ pub fn app(state: AppState) -> Router {
     let tracked = state.clone();
     let authenticating = state.clone();
     let mut router = routes::api(state.clone())
+        .merge(mcp::routes(state.clone()))
         .merge(token_routes::routes().with_state(state))
         .merge(faramesh_events::router(hub, Some(history)))
         .merge(faramesh_ui::router())

@@ -391,19 +391,29 @@ pub(crate) async fn withdraw(
         serde_json::from_value(body(payload)?).map_err(|e| {
             ApiError::Validation(format!("The withdrawal body must be {{reason?}}: {e}"))
         })?;
-    let why = body
-        .reason
+    let action = withdraw_action(&state, &id, &caller.name, body.reason).await?;
+    ok(view::action(&action, caller.token_visibility()))
+}
+
+/// Takes back a pending action on behalf of `by`: `denied`, with the reason `Withdrawn by <by>:
+/// <reason>`.
+pub async fn withdraw_action(
+    state: &AppState,
+    id: &str,
+    by: &str,
+    reason: Option<String>,
+) -> Result<ActionRecord, ApiError> {
+    let why = reason
         .filter(|r| !r.trim().is_empty())
         .unwrap_or_else(|| "no reason given".to_owned());
-    let reason = format!("Withdrawn by {}: {why}", caller.name);
+    let reason = format!("Withdrawn by {by}: {why}");
     let update = TransitionUpdate {
         decision: Some(Effect::Deny),
         reason: Some(reason.clone()),
         result: None,
-        meta: json!({"reason": reason, "by": &*caller.name, "withdrawn": true}),
+        meta: json!({"reason": reason, "by": by, "withdrawn": true}),
     };
-    let action = state.transition(&id, Transition::Withdraw, update).await?;
-    ok(view::action(&action, caller.token_visibility()))
+    Ok(state.transition(id, Transition::Withdraw, update).await?)
 }
 
 #[derive(Debug, Deserialize)]
@@ -432,24 +442,33 @@ pub(crate) async fn result(
             "The result body must be {{success, error?, output?}}: {e}"
         ))
     })?;
-    let error: Option<String> = body
-        .error
-        .map(|e| e.chars().take(MAX_ERROR_CHARS).collect());
-    let transition = if body.success {
+    let action = record_result(&state, &id, body.success, body.error, body.output).await?;
+    ok(view::action(&action, caller.token_visibility()))
+}
+
+/// Records how an action ran, as reported by whoever ran it: `succeeded` or `failed`, the error
+/// (cut to 1,000 characters) as its reason, the output as its result.
+pub async fn record_result(
+    state: &AppState,
+    id: &str,
+    success: bool,
+    error: Option<String>,
+    output: Option<Value>,
+) -> Result<ActionRecord, ApiError> {
+    let error: Option<String> = error.map(|e| e.chars().take(MAX_ERROR_CHARS).collect());
+    let transition = if success {
         Transition::Succeed
     } else {
         Transition::Fail
     };
-    let meta =
-        json!({"reason": error.clone(), "error": error.clone(), "output": body.output.clone()});
+    let meta = json!({"reason": error.clone(), "error": error.clone(), "output": output.clone()});
     let update = TransitionUpdate {
         decision: None,
         reason: error,
-        result: body.output,
+        result: output,
         meta,
     };
-    let action = state.transition(&id, transition, update).await?;
-    ok(view::action(&action, caller.token_visibility()))
+    Ok(state.transition(id, transition, update).await?)
 }
 
 #[utoipa::path(post, path = "/v1/gate/decide", request_body = faramesh_api::Submission,

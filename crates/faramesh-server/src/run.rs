@@ -108,9 +108,12 @@ impl Server {
             );
         }
         let hub = self.state.hub.clone();
+        let mcp = self.state.mcp.clone();
         crate::serve::serve(self.listener, crate::app(self.state), limits, async move {
             shutdown.await;
             hub.close();
+            // MCP sessions stop their servers.
+            mcp.shutdown();
         })
         .await;
         tracing::info!("stopped");

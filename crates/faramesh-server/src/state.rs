@@ -51,6 +51,8 @@ pub struct Shared {
     /// With a shared database: how a cached API token is confirmed not to have been revoked by
     /// another server (see [`crate::auth`]).
     pub confirmations: Option<Arc<crate::auth::Confirmations>>,
+    /// The MCP gateway (`/mcp/{name}`), with no servers unless some are configured.
+    pub mcp: Arc<crate::mcp::McpGateway>,
 }
 
 impl AppState {

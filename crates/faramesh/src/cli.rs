@@ -254,6 +254,10 @@ pub struct ServeArgs {
     /// Start even if the policy file is missing, denying every action until one is loaded.
     #[arg(long)]
     pub allow_missing_policy: bool,
+    /// MCP servers file: each server in it is served at /mcp/{name} [env: FARAMESH_MCP_CONFIG,
+    /// default mcp.yaml if it exists].
+    #[arg(long, value_name = "FILE")]
+    pub mcp_config: Option<PathBuf>,
     /// Log format: `text` or `json` (level from RUST_LOG, default info).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

@@ -37,6 +37,7 @@ pub fn run(args: &ServeArgs, global: &crate::cli::Global) -> anyhow::Result<Stat
     if let Some(db) = &args.db {
         config.backend = Backend::Sqlite(db.clone());
     }
+    config.mcp_servers = mcp_servers(args)?;
     config.allow_missing_policy |= args.allow_missing_policy;
     config.demo |= args.demo;
     config.hot_reload |= args.hot_reload;
@@ -50,6 +51,48 @@ pub fn run(args: &ServeArgs, global: &crate::cli::Global) -> anyhow::Result<Stat
     // executor, a stuck client) must not hold the process.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     status
+}
+
+/// The MCP servers file: `--mcp-config`, else `FARAMESH_MCP_CONFIG`, else `mcp.yaml` when it
+/// exists. A file named but missing, or invalid, stops the start with every problem located.
+fn mcp_servers(args: &ServeArgs) -> anyhow::Result<faramesh_mcp::config::ServersFile> {
+    let named = args.mcp_config.clone().or_else(|| {
+        std::env::var_os("FARAMESH_MCP_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(Into::into)
+    });
+    let path = match named {
+        Some(path) => path,
+        None => {
+            let default = std::path::PathBuf::from("mcp.yaml");
+            if !default.exists() {
+                return Ok(Default::default());
+            }
+            default
+        }
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the MCP servers file {}", path.display()))?;
+    let file = faramesh_mcp::config::parse(&path.display().to_string(), &text, &|name| {
+        std::env::var(name).ok()
+    });
+    match file {
+        Ok(file) => {
+            tracing::info!(
+                file = %path.display(),
+                servers = file.servers.len(),
+                "MCP servers loaded: each is served at /mcp/{{name}}"
+            );
+            Ok(file)
+        }
+        Err(report) => {
+            eprintln!("{report}");
+            anyhow::bail!(
+                "the MCP servers file is invalid ({} problem(s)); fix it and start again",
+                report.problems.len()
+            )
+        }
+    }
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<Status> {

@@ -679,7 +679,10 @@ fn every_protocol_version_the_official_clients_speak_works_through_the_wrapper()
         .filter(|a| a["operation"] == "ask_model")
         .collect();
     assert_eq!(asked.len(), cases.len(), "one action per call");
-    assert!(asked.iter().all(|a| a["status"] == "succeeded"), "{asked:?}");
+    assert!(
+        asked.iter().all(|a| a["status"] == "succeeded"),
+        "{asked:?}"
+    );
 }
 
 #[test]
