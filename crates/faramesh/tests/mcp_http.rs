@@ -536,3 +536,94 @@ fn an_invalid_servers_file_stops_the_start_with_every_problem_located() {
         "{stderr}"
     );
 }
+
+#[test]
+fn every_protocol_version_with_a_handshake_works_through_the_http_gateway() {
+    let faramesh = Faramesh::start_with(toy_servers, &[]);
+    let cases: &[(Sdk, &str, &str)] = &[
+        // The Python client's default first asks for the handshake-free version; the gateway
+        // declines, and the client falls back to the newest version with a handshake.
+        (Sdk::Python, "auto", "2025-11-25"),
+        (Sdk::Python, "2025-11-25", "2025-11-25"),
+        (Sdk::Python, "2025-06-18", "2025-06-18"),
+        (Sdk::Python, "2025-03-26", "2025-03-26"),
+        (Sdk::Python, "2024-11-05", "2024-11-05"),
+        (Sdk::TypeScript, "2025-11-25", "2025-11-25"),
+        (Sdk::TypeScript, "2025-06-18", "2025-06-18"),
+        (Sdk::TypeScript, "2025-03-26", "2025-03-26"),
+        (Sdk::TypeScript, "2024-11-05", "2024-11-05"),
+    ];
+    for (sdk, asked, expected) in cases {
+        let scenario = json!([
+            {"op": "initialize_info"},
+            {"op": "call_tool", "name": "echo", "arguments": {"text": asked}},
+            {"op": "call_tool", "name": "delete_repository", "arguments": {"name": "x"}},
+            {"op": "call_tool", "name": "ask_model", "arguments": {"question": "versions?"}},
+        ]);
+        let results = Driver::start_with(
+            *sdk,
+            &scenario,
+            way(&faramesh, "toy"),
+            &[],
+            &["--protocol-version", asked],
+        )
+        .results();
+        assert_eq!(
+            results[0]["result"]["protocolVersion"], *expected,
+            "{sdk:?} {asked}: {}",
+            results[0]
+        );
+        assert_eq!(
+            text_of(&results[1]),
+            format!("echo: {asked}"),
+            "{sdk:?} {asked}"
+        );
+        assert_eq!(results[2]["result"]["isError"], true, "{sdk:?} {asked}");
+        assert!(
+            results[2]["result"].get("resultType").is_none(),
+            "{sdk:?} {asked}"
+        );
+        assert_eq!(
+            text_of(&results[3]),
+            "model says: versions?",
+            "{sdk:?} {asked}"
+        );
+    }
+}
+
+#[test]
+fn a_call_cancelled_while_it_waits_is_withdrawn_over_http() {
+    let faramesh = Faramesh::start_with(toy_servers, &[]);
+    for sdk in BOTH {
+        let results = run(
+            sdk,
+            json!([
+                {"op": "call_tool", "name": "write_file", "cancel_after": 1,
+                 "arguments": {"path": format!("/home/{sdk:?}/x"), "content": "x"}},
+                {"op": "call_tool", "name": "echo", "arguments": {"text": "still here"}},
+            ]),
+            way(&faramesh, "toy"),
+            Path::new("/dev/null"),
+        );
+        assert_eq!(results[0]["cancelled"], true, "{sdk:?}: {}", results[0]);
+        assert_eq!(text_of(&results[1]), "echo: still here", "{sdk:?}");
+    }
+    let writes: Vec<Value> = faramesh
+        .actions()
+        .into_iter()
+        .filter(|a| a["operation"] == "write_file")
+        .collect();
+    assert_eq!(writes.len(), 2);
+    for action in writes {
+        assert_eq!(action["status"], "denied", "{action}");
+        assert_eq!(
+            action["reason"],
+            "Withdrawn by anonymous: the MCP client cancelled the call"
+        );
+    }
+    let received: Vec<Value> = toy_calls(&faramesh)
+        .iter()
+        .map(|c| c["tool"].clone())
+        .collect();
+    assert_eq!(received, [json!("echo"), json!("echo")]);
+}
