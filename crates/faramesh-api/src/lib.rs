@@ -107,6 +107,33 @@ pub struct ChainStatus {
     pub problem: Option<String>,
 }
 
+/// `GET /v1/mcp/servers`: the MCP servers the gateway serves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct McpServers {
+    pub servers: Vec<McpServer>,
+}
+
+/// One MCP server of the gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct McpServer {
+    /// The name in the servers file: the tool of its actions.
+    pub name: String,
+    /// `stdio` (a child process per session) or `http` (a remote server).
+    pub transport: String,
+    /// The command run, or the URL reached; never headers or environment values.
+    pub target: String,
+    /// Where clients connect: `/mcp/{name}`.
+    pub path: String,
+    /// Sessions open now.
+    pub sessions: usize,
+    /// Sessions started since the server started.
+    pub sessions_started: u64,
+    /// Why the last session could not start its upstream, if one could not.
+    pub last_error: Option<String>,
+}
+
 /// The body of `POST /v1/actions/{id}/withdraw`: the agent takes back a pending action (its
 /// client cancelled the call). The action becomes `denied`, its reason `Withdrawn by <token
 /// name>: <reason>`.

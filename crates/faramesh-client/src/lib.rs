@@ -383,6 +383,14 @@ impl Client {
         Ok(answer.denied)
     }
 
+    /// The MCP servers of the server's gateway (`GET /v1/mcp/servers`).
+    pub async fn mcp_servers(&self) -> ClientResult<Vec<faramesh_api::McpServer>> {
+        let answer: faramesh_api::McpServers = self
+            .call(Method::GET, &["v1", "mcp", "servers"], None, None)
+            .await?;
+        Ok(answer.servers)
+    }
+
     pub async fn policy_info(&self) -> ClientResult<Value> {
         self.call(Method::GET, &["v1", "policy", "info"], None, None)
             .await

@@ -18,6 +18,7 @@ use faramesh_mcp::{Call, Decided, Finished, Gate, GateError};
 use faramesh_storage::ActionRecord;
 use futures::StreamExt;
 use serde_json::json;
+
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -77,12 +78,30 @@ async fn endpoint(
     state.mcp.handle(&name, owner, request).await
 }
 
-/// `GET /v1/mcp/servers`: the configured MCP servers and their sessions.
-async fn servers(State(state): State<AppState>, Extension(caller): Extension<Caller>) -> Response {
+#[utoipa::path(get, path = "/v1/mcp/servers",
+    responses((status = 200, body = faramesh_api::McpServers), (status = 401, body = faramesh_api::ErrorBody)))]
+pub(crate) async fn servers(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Response {
     if let Err(e) = caller.require(Permission::Read) {
         return e.into_response();
     }
-    Json(json!({"servers": state.mcp.states()})).into_response()
+    let servers = state
+        .mcp
+        .states()
+        .into_iter()
+        .map(|s| faramesh_api::McpServer {
+            name: s.name,
+            transport: s.transport.to_owned(),
+            target: s.target,
+            path: s.path,
+            sessions: s.sessions,
+            sessions_started: s.sessions_started,
+            last_error: s.last_error,
+        })
+        .collect();
+    Json(faramesh_api::McpServers { servers }).into_response()
 }
 
 /// This server, as the MCP gateway's sessions see it.

@@ -136,6 +136,9 @@ pub enum McpCommand {
     /// Only MCP messages are written to stdout; logs go to stderr. Exit code: 0 when the client
     /// ends the session, 1 when the server stops first, 2 when it cannot start.
     Wrap(WrapArgs),
+    /// The MCP servers `faramesh serve` serves at /mcp/{name} (its servers file), with their
+    /// sessions.
+    Servers,
 }
 
 #[derive(Debug, Args)]

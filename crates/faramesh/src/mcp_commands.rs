@@ -1,15 +1,69 @@
 //! `faramesh mcp`: the MCP gateway's commands.
 
 use crate::cli::{Global, McpCommand, WrapArgs};
-use crate::Status;
+use crate::{output, table, Status};
+use anstream::{eprintln, println};
 use anyhow::{bail, Context};
+use faramesh_client::ClientError;
 use faramesh_mcp::{Ended, Options, RestGate, RESERVED_SERVER_NAMES};
 use std::time::Duration;
 
 pub fn run(command: &McpCommand, global: &Global) -> anyhow::Result<Status> {
     match command {
         McpCommand::Wrap(args) => wrap(args, global),
+        McpCommand::Servers => servers(global),
     }
+}
+
+/// `faramesh mcp servers`.
+fn servers(global: &Global) -> anyhow::Result<Status> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let client = crate::server_commands::client(global);
+    let servers = match runtime.block_on(client.mcp_servers()) {
+        Ok(servers) => servers,
+        Err(e @ (ClientError::Unreachable { .. } | ClientError::BadUrl { .. })) => {
+            return Err(e.into())
+        }
+        Err(e) => {
+            eprintln!(
+                "{}error:{} {e}",
+                output::ERROR.render(),
+                output::ERROR.render_reset()
+            );
+            return Ok(Status::Failure);
+        }
+    };
+    if global.json {
+        println!("{}", output::pretty(&servers));
+        return Ok(Status::Success);
+    }
+    if servers.is_empty() {
+        println!("No MCP servers: start `faramesh serve` with a servers file (--mcp-config, or mcp.yaml in its directory).");
+        return Ok(Status::Success);
+    }
+    let mut rows = table::new(&[
+        "NAME",
+        "TRANSPORT",
+        "PATH",
+        "SESSIONS",
+        "TARGET",
+        "LAST ERROR",
+    ]);
+    for s in servers {
+        rows.add_row([
+            s.name,
+            s.transport,
+            s.path,
+            format!("{} ({} started)", s.sessions, s.sessions_started),
+            s.target,
+            s.last_error.unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    println!("{}", table::render(&rows));
+    Ok(Status::Success)
 }
 
 fn wrap(args: &WrapArgs, global: &Global) -> anyhow::Result<Status> {

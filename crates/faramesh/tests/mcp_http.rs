@@ -304,6 +304,23 @@ fn a_remote_server_over_streamable_http_is_governed_with_secret_headers() {
     assert_eq!(servers["servers"][0]["transport"], "http");
     assert_eq!(servers["servers"][0]["target"], remote.url.as_str());
     assert!(!listed.contains("sk-very-secret-value"));
+    let cli = Command::new(assert_cmd::cargo::cargo_bin("faramesh"))
+        .args(["mcp", "servers", "--url", &faramesh.url])
+        .env("NO_COLOR", "1")
+        .env_remove("FARAMESH_TOKEN")
+        .output()
+        .unwrap();
+    assert!(cli.status.success());
+    let table = String::from_utf8_lossy(&cli.stdout);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("toy "))
+        .expect("a row for toy");
+    assert!(
+        row.contains("http") && row.contains("/mcp/toy") && row.contains(&remote.url),
+        "{table}"
+    );
+    assert!(!table.contains("sk-very-secret-value"));
 }
 
 #[test]

@@ -961,6 +961,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/v1/actions/{id}/withdraw", "post"),
         ("/v1/gate/decide", "post"),
         ("/v1/gate/denied", "post"),
+        ("/v1/mcp/servers", "get"),
         ("/v1/policy/info", "get"),
         ("/v1/policy/reload", "post"),
         ("/health", "get"),
@@ -1485,6 +1486,15 @@ async fn every_answer_is_exactly_its_wire_type() {
     is_exactly::<faramesh_api::GateDecision>("a gate decision", &decided);
     let info = raw(reqwest::Method::GET, "/v1/policy/info", None).await;
     is_exactly::<faramesh_api::PolicyInfo>("the policy info", &info);
+    let servers = raw(reqwest::Method::GET, "/v1/mcp/servers", None).await;
+    is_exactly::<faramesh_api::McpServers>("the MCP servers", &servers);
+    let denied = raw(
+        reqwest::Method::POST,
+        "/v1/gate/denied",
+        Some(r#"{"agent_id":"a","tool":"t","operations":["x"]}"#),
+    )
+    .await;
+    is_exactly::<faramesh_api::DeniedOperations>("the denied operations", &denied);
     let health = raw(reqwest::Method::GET, "/health", None).await;
     is_exactly::<faramesh_api::StatusBody>("the health answer", &health);
     let missing = raw(reqwest::Method::GET, "/v1/actions/no-such-action", None).await;
