@@ -322,11 +322,20 @@ impl Server {
         work: &Path,
         env: &[(&str, &str)],
     ) -> anyhow::Result<Server> {
+        let policy = root.join("policies/default.yaml").display().to_string();
+        Server::start_with(binary, work, &["--policy", &policy], env)
+    }
+
+    /// A server without a profile, with these flags and environment.
+    pub(crate) fn start_with(
+        binary: &Path,
+        work: &Path,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Server> {
         let mut child = Command::new(binary)
-            .args(["serve", "--port", "0", "--profile"])
-            .arg(work.join("no-profile.yaml"))
-            .arg("--policy")
-            .arg(root.join("policies/default.yaml"))
+            .args(["serve", "--port", "0", "--no-profile"])
+            .args(flags)
             .env("FARAMESH_EXECUTORS", "none")
             .env("RUST_LOG", "warn,faramesh_server::run=info")
             .env_remove("FARAMESH_TOKEN")

@@ -4,6 +4,7 @@
 mod drive;
 mod http;
 mod ledger;
+mod mcp;
 mod stream;
 mod wire;
 
@@ -63,11 +64,24 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        // The minimal MCP server the gateway benchmark calls.
+        Some("mcp-echo") => mcp::echo_server(),
+        // The MCP gateway's overhead alone.
+        Some("mcp") => {
+            let root = workspace_root();
+            let binary = http::build_release(&root)?;
+            let work = std::env::temp_dir().join(format!("faramesh-bench-mcp-{}", std::process::id()));
+            std::fs::create_dir_all(&work)?;
+            for row in mcp::run(&binary, &work, args.iter().any(|a| a == "--quick"))? {
+                println!("| {} | {} | {} | {} |", row.what, row.measured, row.target, row.met);
+            }
+            Ok(())
+        }
         Some("bench") => bench(
             args.iter().any(|a| a == "--quick"),
             args.iter().any(|a| a == "--core"),
         ),
-        _ => bail!("usage: cargo xtask bench [--quick] [--core]\n  --quick: a short run that proves the benchmarks work (numbers are rough)\n  --core: only the in-process benchmarks, no server\nfor profiling, against a running server:\n  cargo xtask round-trips <url> [seconds] [workers]\n  cargo xtask stream <url> [subscribers] [events/s] [seconds]\nthe large-ledger part alone: cargo xtask ledger [--quick]"),
+        _ => bail!("usage: cargo xtask bench [--quick] [--core]\n  --quick: a short run that proves the benchmarks work (numbers are rough)\n  --core: only the in-process benchmarks, no server\nfor profiling, against a running server:\n  cargo xtask round-trips <url> [seconds] [workers]\n  cargo xtask stream <url> [subscribers] [events/s] [seconds]\nthe large-ledger part alone: cargo xtask ledger [--quick]\nthe MCP gateway's overhead alone: cargo xtask mcp [--quick]"),
     }
 }
 
@@ -122,8 +136,11 @@ fn bench(quick: bool, core_only: bool) -> anyhow::Result<()> {
                 .ok(),
         };
         let binary = http::build_release(&root)?;
+        let work = std::env::temp_dir().join(format!("faramesh-bench-mcp-{}", std::process::id()));
+        std::fs::create_dir_all(&work)?;
         let rows = http::run(&root, &settings)?
             .into_iter()
+            .chain(mcp::run(&binary, &work, quick)?)
             .chain(ledger::run(&root, &binary, quick)?);
         for row in rows {
             missed += usize::from(!row.met);

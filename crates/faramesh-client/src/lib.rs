@@ -146,14 +146,22 @@ impl Client {
     ) -> ClientResult<T> {
         let url = self.endpoint(path)?;
         let mut request = self.http.request(method, url);
+        if let Some(query) = query {
+            request = request.query(query);
+        }
+        self.send(request, body).await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        body: Option<&Value>,
+    ) -> ClientResult<T> {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
         if let Some(body) = body {
             request = request.json(body);
-        }
-        if let Some(query) = query {
-            request = request.query(query);
         }
         let response = request.send().await.map_err(|e| ClientError::Unreachable {
             url: self.base.clone(),
@@ -194,6 +202,18 @@ impl Client {
             serde_json::to_value(submission).map_err(|e| ClientError::Decode(e.to_string()))?;
         self.call(Method::POST, &["v1", "actions"], Some(&body), None)
             .await
+    }
+
+    /// Submits an action and, when it is allowed, starts it in the same write
+    /// (`POST /v1/actions?start=true`): the answer is then `executing`.
+    pub async fn submit_and_start(&self, submission: &Submission) -> ClientResult<Action> {
+        let body =
+            serde_json::to_value(submission).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let request = self
+            .http
+            .post(self.endpoint(&["v1", "actions"])?)
+            .query(&[("start", "true")]);
+        self.send(request, Some(&body)).await
     }
 
     pub async fn get(&self, id: &str) -> ClientResult<Action> {

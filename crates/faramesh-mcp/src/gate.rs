@@ -53,7 +53,8 @@ pub enum GateError {
 }
 
 pub trait Gate: Send + Sync + 'static {
-    /// Submits the call as an action and returns its decision.
+    /// Submits the call as an action and returns its decision. An allowed call is started in
+    /// the same write (`executing`), so the call costs one durable write before it runs.
     fn submit(&self, call: Call) -> impl Future<Output = Result<Decided, GateError>> + Send;
 
     /// The action as it is now.

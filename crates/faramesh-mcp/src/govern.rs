@@ -68,6 +68,7 @@ async fn carry_out<G: Gate>(
     attach: Option<String>,
     pending: &Mutex<Option<String>>,
 ) {
+    let attached = attach.is_some();
     let decided = match attach {
         Some(action_id) => match g.gate.current(&action_id).await {
             // Attach only to what can still run; anything else is decided afresh.
@@ -89,6 +90,8 @@ async fn carry_out<G: Gate>(
         Err(e) => return answer(g, unavailable(&g.options, &e)).await,
     };
     match decided.status {
+        // Started when it was stored.
+        ActionStatus::Executing if !attached => forward(g, decided.action_id, None).await,
         ActionStatus::Allowed | ActionStatus::Approved => start_and_forward(g, decided, None).await,
         ActionStatus::PendingApproval => {
             if let Ok(mut p) = pending.lock() {
@@ -188,6 +191,11 @@ async fn start_and_forward<G: Gate>(g: &Governed<G>, decided: Decided, progress:
         };
         return answer(g, text).await;
     }
+    forward(g, decided.action_id, progress).await;
+}
+
+/// Hands a started call to the relay to forward.
+async fn forward<G: Gate>(g: &Governed<G>, action_id: String, progress: Option<f64>) {
     let progress = g
         .waiting
         .progress
@@ -198,7 +206,7 @@ async fn start_and_forward<G: Gate>(g: &Governed<G>, decided: Decided, progress:
         .send(Report::Forward {
             key: g.key.clone(),
             message: g.message.clone(),
-            action_id: decided.action_id,
+            action_id,
             progress,
         })
         .await;

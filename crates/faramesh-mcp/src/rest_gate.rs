@@ -46,7 +46,7 @@ impl Gate for RestGate {
             context: call.context,
         };
         self.client
-            .submit(&submission)
+            .submit_and_start(&submission)
             .await
             .map(decided)
             .map_err(gate_error)

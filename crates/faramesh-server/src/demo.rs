@@ -50,7 +50,11 @@ pub async fn seed_demo(state: &AppState) -> Result<usize, crate::error::ApiError
             params: composed(params)?,
             context: composed(context.clone())?,
         };
-        submit_action(state, submission, None, true).await?;
+        let how = crate::routes::Submit {
+            demo: true,
+            ..Default::default()
+        };
+        submit_action(state, submission, how).await?;
     }
     Ok(samples.len())
 }

@@ -149,7 +149,11 @@ impl Gate for ServerGate {
         let raw = serde_json::value::RawValue::from_string(body.to_string())
             .map_err(|e| GateError::Refused(e.to_string()))?;
         let submission = validate::action_request(&raw).map_err(gate_error)?;
-        let action = routes::submit_action(&self.state, submission, None, false)
+        let how = routes::Submit {
+            start_if_allowed: true,
+            ..Default::default()
+        };
+        let action = routes::submit_action(&self.state, submission, how)
             .await
             .map_err(gate_error)?;
         Ok(decided(&action))

@@ -24,6 +24,7 @@ use faramesh_storage::{ActionFilter, ActionRecord, NewAction, Received, Transiti
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub fn api(state: AppState) -> Router {
@@ -59,16 +60,20 @@ fn ok(value: impl serde::Serialize) -> ApiResult {
 }
 
 #[utoipa::path(post, path = "/v1/actions", request_body = faramesh_api::Submission,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the original action")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body return the original action"),
+        ("start" = Option<bool>, Query, description = "true: an allowed action is stored already started (executing), in the same write")),
     responses((status = 200, body = faramesh_api::Action), (status = 401, body = faramesh_api::ErrorBody), (status = 409, body = faramesh_api::ErrorBody), (status = 413, body = faramesh_api::ErrorBody), (status = 422, body = faramesh_api::ErrorBody), (status = 503, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn submit(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
     // The text, not a parsed value: params and context are kept exactly as received.
     payload: Result<Json<Box<RawValue>>, JsonRejection>,
 ) -> ApiResult {
     caller.require(Permission::Submit)?;
+    let Query(query) =
+        query.map_err(|e| ApiError::Validation(format!("The query is not valid: {e}")))?;
     let raw = body(payload)?;
     let idempotency = match headers.get("idempotency-key") {
         None => None,
@@ -90,17 +95,50 @@ pub(crate) async fn submit(
         }
     };
     let submission = validate::action_request(&raw)?;
-    let action = submit_action(&state, submission, idempotency, false).await?;
+    let how = Submit {
+        idempotency,
+        demo: false,
+        start_if_allowed: start_now(&query)?,
+    };
+    let action = submit_action(&state, submission, how).await?;
     ok(view::action(&action, caller.token_visibility()))
+}
+
+/// `?start=true`: start the action in the same write when it is allowed.
+fn start_now(query: &HashMap<String, String>) -> Result<bool, ApiError> {
+    match query.get("start").map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::Validation(format!(
+            "start={other:?} is not true or false"
+        ))),
+    }
+}
+
+/// How a submission is stored.
+#[derive(Debug, Clone, Default)]
+pub struct Submit {
+    /// `(Idempotency-Key, hash of the body)`.
+    pub idempotency: Option<(String, String)>,
+    /// Seeded demonstration data.
+    pub demo: bool,
+    /// Store an allowed action already started (`executing`, with its `started` event), in
+    /// the same write, when no built-in executor would run it: one write instead of two for a
+    /// caller that runs the action itself at once.
+    pub start_if_allowed: bool,
 }
 
 /// Decides an action and stores it with its `created` and `decision_made` events.
 pub async fn submit_action(
     state: &AppState,
     submission: validate::Submission,
-    idempotency: Option<(String, String)>,
-    demo: bool,
+    how: Submit,
 ) -> Result<ActionRecord, ApiError> {
+    let Submit {
+        idempotency,
+        demo,
+        start_if_allowed,
+    } = how;
     let loaded = state.loaded.load();
     // The maps are lent to the engine and taken back, not copied.
     let (params_text, params) = submission.params.into_parts();
@@ -121,7 +159,11 @@ pub async fn submit_action(
         params_text,
         context_text,
     };
-    let new = NewAction::decided(received, &decision, approval_token, demo, idempotency);
+    let own_run = state.executors.for_tool(&received.request.tool).is_none();
+    let mut new = NewAction::decided(received, &decision, approval_token, demo, idempotency);
+    if start_if_allowed && own_run {
+        new = new.started_if_allowed();
+    }
     let created = state.store.create_action(new).await?;
     // The store has reported the new action to `state.changes`: counted and announced.
     Ok(created.action)

@@ -73,6 +73,22 @@ impl NewAction {
     }
 }
 
+impl NewAction {
+    /// The same action, started in the same write when its decision lets it run (`allowed`):
+    /// `executing`, with a `started` event after its decision. An action that waits for a
+    /// human or is denied is left as it is.
+    pub fn started_if_allowed(mut self) -> NewAction {
+        if self.action.status == ActionStatus::Allowed {
+            self.action.status = ActionStatus::Executing;
+            self.events.push(NewEvent {
+                event_type: EventType::Started,
+                meta: json!({}),
+            });
+        }
+        self
+    }
+}
+
 /// `created` and `decision_made`.
 fn submission_events(d: &Decision) -> Vec<NewEvent> {
     vec![

@@ -162,6 +162,44 @@ async fn a_pending_action_can_be_withdrawn_by_its_agent_and_nothing_else_can() {
 }
 
 #[tokio::test]
+async fn an_allowed_action_can_be_stored_already_started_in_one_write() {
+    let policy = "rules:\n  - match: {tool: files, op: read}\n    allow: true\n  - match: {tool: files, op: write}\n    require_approval: true\n  - match: {tool: shell, op: run}\n    allow: true\n";
+    let Some(s) = start_with(&[], Some(policy)).await else { return };
+    let body = |tool: &str, op: &str| json!({"agent_id": "a", "tool": tool, "operation": op, "params": {}});
+    let (status, started) = s.post("/v1/actions?start=true", body("files", "read")).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    assert_eq!(
+        (started["status"].as_str(), started["decision"].as_str()),
+        (Some("executing"), Some("allow"))
+    );
+    let id = id(&started).to_owned();
+    let (_, events) = s.get(&format!("/v1/actions/{id}/events")).await;
+    let types: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["created", "decision_made", "started"]);
+    let (status, done) = s
+        .post(&format!("/v1/actions/{id}/result"), json!({"success": true}))
+        .await;
+    assert_eq!((status, done["status"].as_str()), (StatusCode::OK, Some("succeeded")));
+    let (_, chain) = s.get(&format!("/v1/actions/{id}/chain")).await;
+    assert_eq!(chain["verified"], true, "{chain}");
+    // One that waits for a human is stored as it is.
+    let (_, pending) = s.post("/v1/actions?start=true", body("files", "write")).await;
+    assert_eq!(pending["status"], "pending_approval");
+    // A built-in executor runs an action when it is started: its tool's actions are not
+    // started here.
+    let (_, allowed) = s.post("/v1/actions?start=true", body("shell", "run")).await;
+    assert_eq!(allowed["status"], "allowed", "{allowed}");
+    let (status, refused) = s.post("/v1/actions?start=yes", body("files", "read")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert!(refused["detail"].as_str().unwrap().contains("start=\"yes\""), "{refused}");
+}
+
+#[tokio::test]
 async fn gate_denied_names_only_operations_denied_whatever_their_params() {
     let Some(s) = start().await else { return };
     let (status, body) = s
