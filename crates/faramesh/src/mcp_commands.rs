@@ -94,8 +94,9 @@ fn wrap(args: &WrapArgs, global: &Global) -> anyhow::Result<Status> {
         session_id: uuid::Uuid::new_v4().to_string(),
     };
     let gate = RestGate::new(crate::server_commands::client(global));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the relay's steps hand messages to each other, and on one thread no hand-off
+    // waits for another thread to wake.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
