@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// `xtask mcp-echo`: answers initialize, tools/list and tools/call (echoing `text`) on stdio.
 pub fn echo_server() -> anyhow::Result<()> {
@@ -117,16 +117,14 @@ impl Drop for StdioSession {
     }
 }
 
-/// Latencies of `count` calls (after `warmup`), in milliseconds, sorted; `gap` apart.
+/// Latencies of `count` calls (after `warmup`), in milliseconds, sorted.
 fn measure(
     count: u64,
     warmup: u64,
-    gap: Duration,
     mut one: impl FnMut(u64) -> anyhow::Result<Value>,
 ) -> anyhow::Result<Vec<f64>> {
     let mut latencies = Vec::new();
     for id in 1..=warmup + count {
-        std::thread::sleep(gap);
         let started = Instant::now();
         let answer = one(id)?;
         let took = started.elapsed().as_secs_f64() * 1000.0;
@@ -244,7 +242,7 @@ impl HttpSession {
     }
 }
 
-/// The latencies of the three ways to call, with calls `gap` apart.
+/// The latencies of the three ways to call.
 struct Latencies {
     direct: Vec<f64>,
     wrapped: Vec<f64>,
@@ -257,11 +255,10 @@ fn latencies(
     echo: &Path,
     count: u64,
     warmup: u64,
-    gap: Duration,
 ) -> anyhow::Result<Latencies> {
     let direct = {
         let mut session = StdioSession::start(Command::new(echo).arg("mcp-echo"))?;
-        measure(count, warmup, gap, |id| session.request(&call(id)))?
+        measure(count, warmup, |id| session.request(&call(id)))?
     };
     let wrapped = {
         let mut session = StdioSession::start(
@@ -270,11 +267,11 @@ fn latencies(
                 .arg(echo)
                 .arg("mcp-echo"),
         )?;
-        measure(count, warmup, gap, |id| session.request(&call(id)))?
+        measure(count, warmup, |id| session.request(&call(id)))?
     };
     let through_http = {
         let session = HttpSession::start(&format!("{}/mcp/bench", server.url))?;
-        measure(count, warmup, gap, |id| session.request(&call(id)))?
+        measure(count, warmup, |id| session.request(&call(id)))?
     };
     Ok(Latencies {
         direct,
@@ -288,7 +285,7 @@ pub fn run(binary: &Path, work: &Path, quick: bool) -> anyhow::Result<Vec<Row>> 
     let echo = std::env::current_exe().context("cannot find the xtask binary")?;
     let (count, warmup) = if quick { (300, 50) } else { (3000, 300) };
     let server = faramesh(binary, work, &echo)?;
-    let measured = latencies(binary, &server, &echo, count, warmup, Duration::ZERO)?;
+    let measured = latencies(binary, &server, &echo, count, warmup)?;
     drop(server);
     let direct = &measured.direct;
     let row = |what: &'static str, through: &[f64]| {
