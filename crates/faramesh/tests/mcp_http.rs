@@ -155,6 +155,7 @@ fn a_crashing_or_hanging_server_fails_its_call_and_the_next_session_starts_afres
         let results = run(
             sdk,
             json!([
+                {"op": "call_tool", "name": "garbage", "arguments": {}},
                 {"op": "call_tool", "name": "hang", "arguments": {}},
                 {"op": "call_tool", "name": "echo", "arguments": {"text": "after the hang"}},
                 {"op": "call_tool", "name": "crash", "arguments": {}},
@@ -162,21 +163,28 @@ fn a_crashing_or_hanging_server_fails_its_call_and_the_next_session_starts_afres
             way(&faramesh, "toy"),
             Path::new("/dev/null"),
         );
-        assert!(
-            text_of(&results[0]).starts_with("The MCP server toy did not answer within 2 s"),
+        // Garbage on the child's stdout is dropped; the call is answered.
+        assert_eq!(
+            text_of(&results[0]),
+            "wrote garbage",
             "{sdk:?}: {}",
             results[0]
         );
-        assert_eq!(text_of(&results[1]), "echo: after the hang", "{sdk:?}");
-        assert_eq!(
-            results[2]["result"]["isError"], true,
+        assert!(
+            text_of(&results[1]).starts_with("The MCP server toy did not answer within 2 s"),
             "{sdk:?}: {}",
-            results[2]
+            results[1]
+        );
+        assert_eq!(text_of(&results[2]), "echo: after the hang", "{sdk:?}");
+        assert_eq!(
+            results[3]["result"]["isError"], true,
+            "{sdk:?}: {}",
+            results[3]
         );
         assert!(
-            text_of(&results[2]).contains("exited with status 3"),
+            text_of(&results[3]).contains("exited with status 3"),
             "{sdk:?}: {}",
-            results[2]
+            results[3]
         );
         // A new session gets a new server.
         let again = run(
@@ -609,26 +617,40 @@ fn every_protocol_version_with_a_handshake_works_through_the_http_gateway() {
 }
 
 #[test]
-fn a_call_cancelled_while_it_waits_is_withdrawn_over_http() {
+fn a_call_cancelled_while_it_waits_is_withdrawn_and_one_a_human_denies_is_refused_over_http() {
     let faramesh = Faramesh::start_with(toy_servers, &[]);
     for sdk in BOTH {
-        let results = run(
+        let refused = format!("/home/{sdk:?}/refused");
+        let driver = Driver::start(
             sdk,
-            json!([
+            &json!([
                 {"op": "call_tool", "name": "write_file", "cancel_after": 1,
                  "arguments": {"path": format!("/home/{sdk:?}/x"), "content": "x"}},
                 {"op": "call_tool", "name": "echo", "arguments": {"text": "still here"}},
+                {"op": "call_tool", "name": "write_file",
+                 "arguments": {"path": refused, "content": "no"}},
             ]),
             way(&faramesh, "toy"),
-            Path::new("/dev/null"),
+            &[],
         );
+        let pending = faramesh.pending_where(|a| a["params"]["path"] == refused.as_str());
+        faramesh.decide(&pending, false, "not there");
+        let results = driver.results();
         assert_eq!(results[0]["cancelled"], true, "{sdk:?}: {}", results[0]);
         assert_eq!(text_of(&results[1]), "echo: still here", "{sdk:?}");
+        assert_eq!(
+            text_of(&results[2]),
+            format!(
+                "Faramesh denied this call: not there (action {})",
+                pending["id"].as_str().unwrap()
+            ),
+            "{sdk:?}"
+        );
     }
     let writes: Vec<Value> = faramesh
         .actions()
         .into_iter()
-        .filter(|a| a["operation"] == "write_file")
+        .filter(|a| a["operation"] == "write_file" && a["reason"] != "not there")
         .collect();
     assert_eq!(writes.len(), 2);
     for action in writes {

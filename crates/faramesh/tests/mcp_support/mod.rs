@@ -210,6 +210,22 @@ impl Faramesh {
             .collect()
     }
 
+    /// Waits until an action that `wanted` accepts is pending approval, and returns it.
+    pub fn pending_where(&self, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let found = self
+                .actions()
+                .into_iter()
+                .find(|a| a["status"] == "pending_approval" && wanted(a));
+            if let Some(action) = found {
+                return action;
+            }
+            assert!(Instant::now() < deadline, "no such pending action");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until an action of `operation` is pending approval, and returns it.
     pub fn pending(&self, operation: &str) -> Value {
         let deadline = Instant::now() + PATIENCE;
