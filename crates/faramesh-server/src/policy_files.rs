@@ -27,16 +27,39 @@ pub enum LoadError {
     },
     #[error("{0}")]
     Invalid(Report),
+    /// The policy asks for something this server cannot yet carry out; refused rather than
+    /// carried out in part.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Approval rules beyond one approval by any approver or admin (a quorum, named approvers, a
+/// timeout, routes to notify) are read and checked by the policy language, but the server does
+/// not enforce them yet: a policy that relies on them is refused, never half enforced.
+fn refuse_unenforced_approval_rules(path: &str, policy: &Policy) -> Result<(), LoadError> {
+    let default = faramesh_core::policy::ApprovalRule::default();
+    match policy
+        .rules()
+        .iter()
+        .find(|r| r.approval.as_ref().is_some_and(|a| *a != default))
+    {
+        Some(rule) => Err(LoadError::Unsupported(format!(
+            "{path}: rule {} (line {}) sets approval rules (approvers, roles, timeout, on_timeout or notify) that this server does not enforce yet; it refuses the policy rather than enforce it in part. Use `require_approval: true` for one approval by any approver or admin",
+            rule.number, rule.line
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Loads the policy (and the profile, if its file exists) as configured.
 pub fn load(config: &ServerConfig) -> Result<Loaded, LoadError> {
     let policy_path = config.policy_file.display().to_string();
     let (policy, exists) = match std::fs::read_to_string(&config.policy_file) {
-        Ok(text) => (
-            Some(Policy::parse(&policy_path, &text).map_err(LoadError::Invalid)?),
-            true,
-        ),
+        Ok(text) => {
+            let policy = Policy::parse(&policy_path, &text).map_err(LoadError::Invalid)?;
+            refuse_unenforced_approval_rules(&policy_path, &policy)?;
+            (Some(policy), true)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.allow_missing_policy => {
             (None, false)
         }

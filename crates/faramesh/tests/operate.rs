@@ -1016,3 +1016,32 @@ fn no_profile_decides_with_the_policy_alone() {
     assert_eq!(action["status"], "allowed", "{action}");
     assert_eq!(action["profile_id"], Value::Null);
 }
+
+#[test]
+fn serve_refuses_approval_rules_it_does_not_enforce_yet() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let policy = dir.path().join("two-people.yaml");
+    std::fs::write(
+        &policy,
+        "rules:\n  - match: {tool: stripe, op: refund}\n    require_approval: {approvers: 2}\n",
+    )
+    .unwrap();
+    // The policy language reads it...
+    in_dir(dir.path())
+        .args(["policy", "validate"])
+        .arg(&policy)
+        .assert()
+        .success();
+    // ...but a server that would approve with one person refuses to run it.
+    in_dir(dir.path())
+        .args(["serve", "--port", "0", "--no-profile", "--db"])
+        .arg(dir.path().join("a.db"))
+        .arg("--policy")
+        .arg(&policy)
+        .env_remove("FARAMESH_TOKEN")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "rule 1 (line 2) sets approval rules (approvers, roles, timeout, on_timeout or notify) that this server does not enforce yet",
+        ));
+}

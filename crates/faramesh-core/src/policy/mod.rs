@@ -6,12 +6,14 @@
     reason = "this module reads input: a bad index must be an error, not a panic"
 )]
 
+mod approval;
 mod condition;
 mod fields;
 mod index;
 mod parse;
 mod urls;
 
+pub use approval::{ApprovalRule, Approver, OnTimeout};
 pub use condition::{Comparison, Conditions, PathTest, MATCH_KEYS, REGEX_SIZE_LIMIT};
 pub use fields::{
     FieldCondition, FieldPath, FieldPathError, FieldRoot, FieldTest, FIELD_OPERATORS,
@@ -86,6 +88,9 @@ pub struct Rule {
     pub description: Option<String>,
     /// The rule's own risk, which replaces the computed one.
     pub risk: Option<RiskLevel>,
+    /// What its approvals must be, for a `require_approval` rule (the seed's `true` form:
+    /// the default, one approval by any approver or admin).
+    pub approval: Option<ApprovalRule>,
     /// The reason given when this rule decides: the description or the default reason.
     pub reason: Arc<str>,
     /// The reason when an `allow` is upgraded to `require_approval` by high risk.

@@ -1,5 +1,6 @@
 //! From YAML text to a [`Policy`], collecting every problem on the way.
 
+use super::approval::ApprovalRule;
 use super::condition::parse_conditions;
 use super::{Effect, Policy, RiskRule, Rule, RuleIndex};
 use crate::codes::Code;
@@ -230,7 +231,7 @@ fn parse_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
     if error_count(diags) > errors_before {
         return None;
     }
-    let (conditions, effect) = (conditions?, effect?);
+    let (conditions, (effect, approval)) = (conditions?, effect?);
     let reason: Arc<str> = match &description {
         Some(d) => d.as_str().into(),
         None => match effect {
@@ -249,24 +250,42 @@ fn parse_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
         effect,
         description,
         risk,
+        approval,
         reason,
         upgraded_reason,
     })
 }
 
-/// The one effect of a rule: `allow`, `deny` or `require_approval` set to `true`.
-fn the_effect(node: &Node, item: Item, diags: &mut Vec<Diagnostic>) -> Option<Effect> {
+/// The one effect of a rule: `allow`, `deny` or `require_approval` set to `true`, or
+/// `require_approval` given as a mapping of approval rules.
+fn the_effect(
+    node: &Node,
+    item: Item,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(Effect, Option<ApprovalRule>)> {
     let mut effects = Vec::new();
+    let mut approval = None;
     for (key, effect) in EFFECTS {
         let Some(value) = node.get(key) else { continue };
         match value.kind {
             yaml::Kind::Bool(true) => effects.push(effect),
             yaml::Kind::Bool(false) => {}
+            yaml::Kind::Map(_) if effect == Effect::RequireApproval => {
+                effects.push(effect);
+                approval = super::approval::parse(value, item, diags);
+            }
             _ => diags.push(
                 Diagnostic::error(
                     Code::EffectNotBoolean,
                     value.span,
-                    format!("`{key}` must be true or false, found {}", value.describe()),
+                    if effect == Effect::RequireApproval {
+                        format!(
+                            "`{key}` must be true, false or a mapping of approval rules, found {}",
+                            value.describe()
+                        )
+                    } else {
+                        format!("`{key}` must be true or false, found {}", value.describe())
+                    },
                 )
                 .hint(format!("write `{key}: true`"))
                 .in_item(Some(item)),
@@ -274,7 +293,7 @@ fn the_effect(node: &Node, item: Item, diags: &mut Vec<Diagnostic>) -> Option<Ef
         }
     }
     match effects.as_slice() {
-        [one] => Some(*one),
+        [one] => Some((*one, approval)),
         [] => {
             diags.push(
                 Diagnostic::error(
