@@ -17,10 +17,14 @@ pub fn writer<W: AsyncWrite + Unpin + Send + 'static>(
 ) -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Message>(256);
     let written = tokio::spawn(async move {
+        let mut line = Vec::new();
         while let Some(message) = rx.recv().await {
+            // One write per message: the line and its newline together.
+            line.clear();
+            line.extend_from_slice(message.text().as_bytes());
+            line.push(b'\n');
             let written = async {
-                out.write_all(message.text().as_bytes()).await?;
-                out.write_all(b"\n").await?;
+                out.write_all(&line).await?;
                 out.flush().await
             };
             if written.await.is_err() {
@@ -33,36 +37,6 @@ pub fn writer<W: AsyncWrite + Unpin + Send + 'static>(
 
 fn lines<R: AsyncRead + Unpin + Send + 'static>(input: R) -> FramedRead<R, LinesCodec> {
     FramedRead::new(input, LinesCodec::new_with_max_length(MAX_LINE_BYTES))
-}
-
-/// The client's messages; the channel closes when the client closes its side.
-pub fn client_reader<R: AsyncRead + Unpin + Send + 'static>(input: R) -> mpsc::Receiver<Message> {
-    let (tx, rx) = mpsc::channel(256);
-    tokio::spawn(async move {
-        let mut lines = lines(input);
-        while let Some(line) = lines.next().await {
-            match line {
-                Ok(line) if line.trim().is_empty() => {}
-                Ok(line) => match Message::parse_line(&line) {
-                    Ok(messages) => {
-                        for message in messages {
-                            if tx.send(message).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "a line from the MCP client is not JSON; ignored");
-                    }
-                },
-                Err(LinesCodecError::MaxLineLengthExceeded) => {
-                    tracing::warn!("a line from the MCP client is longer than 16 MiB; ignored");
-                }
-                Err(LinesCodecError::Io(_)) => return,
-            }
-        }
-    });
-    rx
 }
 
 /// The server's messages, then why it is gone: `exit` says how the process ended, if it does
@@ -108,5 +82,89 @@ pub fn server_reader<R: AsyncRead + Unpin + Send + 'static>(
         };
         let _ = tx.send(FromServer::Closed(why)).await;
     });
+    rx
+}
+
+/// This process's stdout as a message writer on a thread of its own. Tokio's stdout hands
+/// every write and flush to its blocking pool, a round trip between threads each; a thread that
+/// owns stdout writes each message (and its newline) with one call. Measured by `cargo xtask
+/// mcp`: it is on the path of every answer the wrapper relays.
+pub fn stdout_writer() -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<Message>(256);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("mcp-stdout".into())
+        .spawn(move || {
+            use std::io::Write;
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            let mut line = Vec::new();
+            while let Some(message) = rx.blocking_recv() {
+                line.clear();
+                line.extend_from_slice(message.text().as_bytes());
+                line.push(b'\n');
+                if out.write_all(&line).and_then(|()| out.flush()).is_err() {
+                    break;
+                }
+            }
+            let _ = done_tx.send(());
+        });
+    let written = tokio::spawn(async move {
+        if spawned.is_ok() {
+            let _ = done_rx.await;
+        }
+    });
+    (tx, written)
+}
+
+/// This process's stdin as the client's messages, read on a thread of its own (see
+/// [`stdout_writer`]). The thread ends with stdin.
+pub fn stdin_reader() -> mpsc::Receiver<Message> {
+    let (tx, rx) = mpsc::channel(256);
+    let _ = std::thread::Builder::new()
+        .name("mcp-stdin".into())
+        .spawn(move || {
+            use std::io::{BufRead, Read};
+            let stdin = std::io::stdin();
+            let mut input = stdin.lock();
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                // At most one byte past the limit is kept, so an endless line cannot grow the
+                // buffer without bound.
+                match (&mut input)
+                    .take(MAX_LINE_BYTES as u64 + 1)
+                    .read_until(b'\n', &mut line)
+                {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+                if line.len() > MAX_LINE_BYTES {
+                    tracing::warn!("a line from the MCP client is longer than 16 MiB; ignored");
+                    // Skip the rest of it.
+                    let mut rest = Vec::new();
+                    if input.read_until(b'\n', &mut rest).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    continue;
+                }
+                let text = String::from_utf8_lossy(&line);
+                if text.trim().is_empty() {
+                    continue;
+                }
+                match Message::parse_line(&text) {
+                    Ok(messages) => {
+                        for message in messages {
+                            if tx.blocking_send(message).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a line from the MCP client is not JSON; ignored");
+                    }
+                }
+            }
+        });
     rx
 }

@@ -41,8 +41,8 @@ pub async fn wrap<G: Gate>(
         command: command.text(),
         reason: e.to_string(),
     })?;
-    let (to_client, client_written) = lines::writer(tokio::io::stdout());
-    let from_client = lines::client_reader(tokio::io::stdin());
+    let (to_client, client_written) = lines::stdout_writer();
+    let from_client = lines::stdin_reader();
     let recording = TaskTracker::new();
     let relay = Relay::new(
         Arc::new(gate),
