@@ -35,6 +35,18 @@ pub fn writer<W: AsyncWrite + Unpin + Send + 'static>(
     (tx, written)
 }
 
+/// The messages of one line, or none (with a warning) when it is not JSON: a stray line must
+/// not end the session.
+fn messages_of(line: &str, from: &str) -> Vec<Message> {
+    if line.trim().is_empty() {
+        return Vec::new();
+    }
+    Message::parse_line(line).unwrap_or_else(|_| {
+        tracing::warn!("a line from {from} is not JSON-RPC; ignored");
+        Vec::new()
+    })
+}
+
 fn lines<R: AsyncRead + Unpin + Send + 'static>(input: R) -> FramedRead<R, LinesCodec> {
     FramedRead::new(input, LinesCodec::new_with_max_length(MAX_LINE_BYTES))
 }
@@ -50,21 +62,16 @@ pub fn server_reader<R: AsyncRead + Unpin + Send + 'static>(
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(async move {
         let mut lines = lines(output);
+        let from = format!("the MCP server {server}");
         while let Some(line) = lines.next().await {
             match line {
-                Ok(line) if line.trim().is_empty() => {}
-                Ok(line) => match Message::parse_line(&line) {
-                    Ok(messages) => {
-                        for message in messages {
-                            if tx.send(FromServer::Message(message)).await.is_err() {
-                                return;
-                            }
+                Ok(line) => {
+                    for message in messages_of(&line, &from) {
+                        if tx.send(FromServer::Message(message)).await.is_err() {
+                            return;
                         }
                     }
-                    Err(_) => {
-                        tracing::warn!(%server, "the MCP server wrote a line that is not JSON-RPC; ignored")
-                    }
-                },
+                }
                 Err(LinesCodecError::MaxLineLengthExceeded) => {
                     tracing::warn!(%server, "the MCP server wrote a line longer than 16 MiB; ignored");
                 }
@@ -148,20 +155,9 @@ pub fn stdin_reader() -> mpsc::Receiver<Message> {
                     }
                     continue;
                 }
-                let text = String::from_utf8_lossy(&line);
-                if text.trim().is_empty() {
-                    continue;
-                }
-                match Message::parse_line(&text) {
-                    Ok(messages) => {
-                        for message in messages {
-                            if tx.blocking_send(message).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "a line from the MCP client is not JSON; ignored");
+                for message in messages_of(&String::from_utf8_lossy(&line), "the MCP client") {
+                    if tx.blocking_send(message).is_err() {
+                        return;
                     }
                 }
             }

@@ -76,19 +76,7 @@ fn check(
     }
     if let Some(origin) = headers.get(ORIGIN) {
         let origin = origin.to_str().unwrap_or("").trim_end_matches('/');
-        let own = ["http://", "https://"].iter().any(|scheme| {
-            origin.len() == scheme.len() + host.len()
-                && origin
-                    .get(..scheme.len())
-                    .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
-                && origin
-                    .get(scheme.len()..)
-                    .is_some_and(|h| h.eq_ignore_ascii_case(host))
-        });
-        let listed = cors_origins
-            .iter()
-            .any(|o| o != "*" && o.trim_end_matches('/') == origin);
-        if !own && !listed {
+        if !own_or_listed(origin, host, cors_origins) {
             return Err(refused(format!(
                 "Origin {origin:?} may not use this server: without authentication only pages served by the server itself may call the API; list trusted origins in FARAMESH_CORS_ORIGINS, or set FARAMESH_TOKEN"
             )));
@@ -104,11 +92,15 @@ pub fn origin_allowed(
     origin: &str,
     cors_origins: &[String],
 ) -> bool {
-    let origin = origin.trim_end_matches('/');
     let host = headers
         .get(HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
+    own_or_listed(origin.trim_end_matches('/'), host, cors_origins)
+}
+
+/// `origin` is `http(s)://<host>` (the server's own pages) or listed in `cors_origins`.
+fn own_or_listed(origin: &str, host: &str, cors_origins: &[String]) -> bool {
     let own = !host.is_empty()
         && ["http://", "https://"].iter().any(|scheme| {
             origin.len() == scheme.len() + host.len()
