@@ -51,6 +51,9 @@ pub type OriginCheck = Box<dyn Fn(&HeaderMap, &str) -> bool + Send + Sync>;
 pub struct Settings {
     pub approval_wait: Duration,
     pub call_timeout: Duration,
+    /// Sessions open at once, over every server: each may run a process, so a client that
+    /// opens sessions without end is refused (503) before it exhausts the machine.
+    pub max_sessions: usize,
 }
 
 /// Who opened a session: only they may use it.
@@ -352,6 +355,18 @@ impl<G: Gate + Clone> Gateway<G> {
         id: Value,
         message: Message,
     ) -> Response {
+        let open = lock(&self.sessions).len();
+        if open >= self.settings.max_sessions {
+            let text = format!(
+                "{open} MCP sessions are open, the most this server keeps (FARAMESH_MCP_MAX_SESSIONS); end one (DELETE with its Mcp-Session-Id) or try again later"
+            );
+            return rpc_error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &id,
+                ErrorCode::INTERNAL_ERROR,
+                &text,
+            );
+        }
         let upstream_spec = match lock(&self.servers).get(name) {
             Some(entry) => entry.upstream.clone(),
             None => return http_error(StatusCode::NOT_FOUND, "no such MCP server"),

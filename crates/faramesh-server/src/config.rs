@@ -47,6 +47,8 @@ pub struct ServerConfig {
     pub mcp_approval_wait: Duration,
     /// How long a forwarded MCP call may take (`FARAMESH_MCP_CALL_TIMEOUT`, default 300 s).
     pub mcp_call_timeout: Duration,
+    /// MCP sessions open at once (`FARAMESH_MCP_MAX_SESSIONS`, default 100).
+    pub mcp_max_sessions: usize,
 }
 
 /// A variable with a value that cannot be used.
@@ -197,6 +199,7 @@ impl ServerConfig {
                 .unwrap_or(Duration::from_secs(120)),
             mcp_call_timeout: seconds("FARAMESH_MCP_CALL_TIMEOUT")?
                 .unwrap_or(Duration::from_secs(300)),
+            mcp_max_sessions: count("FARAMESH_MCP_MAX_SESSIONS")?.unwrap_or(100),
         })
     }
 }

@@ -138,6 +138,7 @@ fn mcp_gateway(config: &ServerConfig) -> Arc<mcp::McpGateway> {
         faramesh_mcp::http::Settings {
             approval_wait: config.mcp_approval_wait,
             call_timeout: config.mcp_call_timeout,
+            max_sessions: config.mcp_max_sessions,
         },
         Box::new(move |headers, origin| browser::origin_allowed(headers, origin, &cors_origins)),
     )

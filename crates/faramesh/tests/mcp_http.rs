@@ -666,3 +666,23 @@ fn a_call_cancelled_while_it_waits_is_withdrawn_and_one_a_human_denies_is_refuse
         .collect();
     assert_eq!(received, [json!("echo"), json!("echo")]);
 }
+
+#[test]
+fn sessions_beyond_the_cap_are_refused_until_one_ends() {
+    let faramesh = Faramesh::start_with(toy_servers, &[("FARAMESH_MCP_MAX_SESSIONS", "1")]);
+    let endpoint = format!("{}/mcp/toy", faramesh.url);
+    let (status, _, session) = post(&endpoint, &[], &initialize());
+    assert_eq!(status, 200);
+    let session = session.unwrap();
+    let (status, body, _) = post(&endpoint, &[], &initialize());
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("FARAMESH_MCP_MAX_SESSIONS"), "{body}");
+    let deleted = reqwest::blocking::Client::new()
+        .delete(&endpoint)
+        .header("mcp-session-id", &session)
+        .send()
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let (status, body, _) = post(&endpoint, &[], &initialize());
+    assert_eq!(status, 200, "{body}");
+}
