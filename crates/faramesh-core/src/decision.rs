@@ -137,6 +137,9 @@ pub struct Decision {
     /// Name of the risk rule that gave the computed risk, if one matched.
     pub risk_rule: Option<Arc<str>>,
     pub decided_by: DecidedBy,
+    /// What the approvals must be, when the `require_approval` rule that decided states it
+    /// (its mapping form); `None`: one approval by any approver or admin.
+    pub approval: Option<Arc<crate::policy::ApprovalRule>>,
     /// `None` only when the action itself has no canonical form.
     pub request_hash: Option<String>,
     pub policy_hash: Option<Arc<str>>,

@@ -10,7 +10,7 @@
 use crate::action::{ActionRequest, Subject};
 use crate::decision::{reason_code, DecidedBy, Decision, Outcome, RiskLevel};
 use crate::hash::{provenance_id, request_hash};
-use crate::policy::{Effect, Policy};
+use crate::policy::{ApprovalRule, Effect, Policy};
 use crate::profile::{Profile, Verdict};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -82,6 +82,7 @@ struct UnboundDecision {
     risk_level: RiskLevel,
     risk_rule: Option<Arc<str>>,
     decided_by: DecidedBy,
+    approval: Option<Arc<ApprovalRule>>,
 }
 
 impl Engine {
@@ -205,6 +206,7 @@ impl Engine {
                 risk_level: RiskLevel::High,
                 risk_rule: None,
                 decided_by,
+                approval: None,
             };
             match profile.evaluate(&s) {
                 Verdict::ToolNotAllowed => {
@@ -234,6 +236,7 @@ impl Engine {
                         risk_level: computed_risk,
                         risk_rule: risk_rule_name,
                         decided_by,
+                        approval: None,
                     };
                 }
                 Verdict::Pass => {}
@@ -248,6 +251,7 @@ impl Engine {
                 risk_level: computed_risk,
                 risk_rule: risk_rule_name,
                 decided_by: DecidedBy::Default,
+                approval: None,
             };
         };
         let upgrade =
@@ -280,6 +284,12 @@ impl Engine {
                 line: rule.line,
                 name: rule.name.clone(),
             },
+            // What the approvals must be, when the rule itself asks for them.
+            approval: if rule.effect == Effect::RequireApproval {
+                rule.approval.clone()
+            } else {
+                None
+            },
         }
     }
 
@@ -291,6 +301,7 @@ impl Engine {
             risk_level: RiskLevel::High,
             risk_rule: None,
             decided_by: DecidedBy::Failure,
+            approval: None,
         }
     }
 
@@ -318,6 +329,7 @@ impl Engine {
             risk_level: v.risk_level,
             risk_rule: v.risk_rule,
             decided_by: v.decided_by,
+            approval: v.approval,
             request_hash,
             policy_hash,
             policy_version: self.policy_version.clone(),

@@ -24,8 +24,8 @@ fn the_mapping_form_is_read_into_approval_rules() {
     let rule = &policy.rules()[0];
     assert_eq!(rule.effect, faramesh_core::policy::Effect::RequireApproval);
     assert_eq!(
-        rule.approval,
-        Some(ApprovalRule {
+        rule.approval.as_deref(),
+        Some(&ApprovalRule {
             approvers: 2,
             roles: vec![
                 Approver::Role("approver".into()),
@@ -59,7 +59,10 @@ fn the_seed_form_is_unchanged_and_the_mapping_form_is_hashed() {
         "the requirements are part of policy_hash"
     );
     // Defaults: one approval by any approver or admin.
-    assert_eq!(one.rules()[0].approval, Some(ApprovalRule::default()));
+    assert_eq!(
+        one.rules()[0].approval.as_deref(),
+        Some(&ApprovalRule::default())
+    );
 }
 
 #[test]
@@ -122,4 +125,25 @@ fn every_problem_of_the_mapping_form_is_located_and_named() {
     }
     let report = Policy::parse("p.yaml", &rule_with("\n      approvers: 0")).unwrap_err();
     assert_eq!(report.diagnostics[0].code.as_str(), "bad-approval");
+}
+
+#[test]
+fn a_decision_carries_the_approval_rules_of_the_rule_that_asked_for_approval() {
+    use faramesh_core::{ActionRequest, Engine, Outcome};
+    let text = rule_with("\n      approvers: 2\n      roles: [approver]")
+        + "  - match: {tool: stripe, op: charge}\n    require_approval: true\n  - match: {tool: stripe, op: list}\n    allow: true\n";
+    let engine = Engine::new(Some(Policy::parse("p.yaml", &text).unwrap()), "1");
+    let decide = |op: &str| {
+        let action: ActionRequest = serde_json::from_value(
+            serde_json::json!({"agent_id": "a", "tool": "stripe", "operation": op, "params": {}}),
+        )
+        .unwrap();
+        engine.decide(&action)
+    };
+    let refund = decide("refund");
+    assert_eq!(refund.outcome, Outcome::Abstain);
+    assert_eq!(refund.approval.as_deref().map(|a| a.approvers), Some(2));
+    // The seed form, and anything not asking for approval, carry none.
+    assert_eq!(decide("charge").approval, None);
+    assert_eq!(decide("list").approval, None);
 }

@@ -41,7 +41,7 @@ fn refuse_unenforced_approval_rules(path: &str, policy: &Policy) -> Result<(), L
     match policy
         .rules()
         .iter()
-        .find(|r| r.approval.as_ref().is_some_and(|a| *a != default))
+        .find(|r| r.approval.as_deref().is_some_and(|a| *a != default))
     {
         Some(rule) => Err(LoadError::Unsupported(format!(
             "{path}: rule {} (line {}) sets approval rules (approvers, roles, timeout, on_timeout or notify) that this server does not enforce yet; it refuses the policy rather than enforce it in part. Use `require_approval: true` for one approval by any approver or admin",

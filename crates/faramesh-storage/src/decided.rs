@@ -48,11 +48,7 @@ impl NewAction {
             outcome: Some(decision.outcome),
             reason_code: Some(decision.reason_code.to_string()),
             // What decided, kept with the action: the policy may change later.
-            reason_details: Some(json!({
-                "risk_level": decision.risk_level.as_str(),
-                "decided_by": decision.decided_by,
-                "risk_rule": decision.risk_rule.as_deref(),
-            })),
+            reason_details: Some(reason_details(decision)),
             request_hash: decision.request_hash.clone(),
             policy_hash: owned(decision.policy_hash.as_deref()),
             profile_id: owned(decision.profile_id.as_deref()),
@@ -89,6 +85,20 @@ impl NewAction {
     }
 }
 
+/// The risk, the rule that decided, and (when that rule states them) the approval rules the
+/// action's approvals must meet, kept with the action: the policy may change while it waits.
+fn reason_details(decision: &Decision) -> serde_json::Value {
+    let mut details = json!({
+        "risk_level": decision.risk_level.as_str(),
+        "decided_by": decision.decided_by,
+        "risk_rule": decision.risk_rule.as_deref(),
+    });
+    if let (Some(approval), Some(map)) = (&decision.approval, details.as_object_mut()) {
+        map.insert("approval".into(), json!(approval));
+    }
+    details
+}
+
 /// `created` and `decision_made`.
 fn submission_events(d: &Decision) -> Vec<NewEvent> {
     vec![
@@ -108,4 +118,45 @@ fn submission_events(d: &Decision) -> Vec<NewEvent> {
             }),
         },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "a test stops at the first failure")]
+
+    use super::*;
+    use faramesh_core::json::ReceivedObject;
+    use faramesh_core::{Engine, Policy};
+
+    fn decided(policy: &str, op: &str) -> NewAction {
+        let engine = Engine::new(Some(Policy::parse("p.yaml", policy).unwrap()), "1");
+        let request: ActionRequest = serde_json::from_value(
+            json!({"agent_id": "a", "tool": "stripe", "operation": op, "params": {}}),
+        )
+        .unwrap();
+        let decision = engine.decide(&request);
+        let empty = || ReceivedObject::from_map(serde_json::Map::new()).unwrap();
+        let received = Received {
+            request,
+            params_text: empty().into_parts().0,
+            context_text: empty().into_parts().0,
+        };
+        NewAction::decided(received, &decision, || "t".into(), false, None)
+    }
+
+    #[test]
+    fn the_approval_rules_of_the_decision_are_kept_with_the_action() {
+        let policy = "rules:\n  - match: {tool: stripe, op: refund}\n    require_approval: {approvers: 2, timeout: 30m}\n  - match: {tool: stripe, op: charge}\n    require_approval: true\n";
+        let refund = decided(policy, "refund");
+        let details = refund.action.reason_details.unwrap();
+        assert_eq!(details["approval"]["approvers"], 2);
+        assert_eq!(details["approval"]["timeout_seconds"], 1800);
+        // The seed form keeps the details as they always were.
+        let charge = decided(policy, "charge");
+        let details = charge.action.reason_details.unwrap();
+        assert_eq!(
+            details.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["risk_level", "decided_by", "risk_rule"]
+        );
+    }
 }

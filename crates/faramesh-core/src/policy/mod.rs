@@ -90,7 +90,7 @@ pub struct Rule {
     pub risk: Option<RiskLevel>,
     /// What its approvals must be, for a `require_approval` rule (the seed's `true` form:
     /// the default, one approval by any approver or admin).
-    pub approval: Option<ApprovalRule>,
+    pub approval: Option<Arc<ApprovalRule>>,
     /// The reason given when this rule decides: the description or the default reason.
     pub reason: Arc<str>,
     /// The reason when an `allow` is upgraded to `require_approval` by high risk.

@@ -262,7 +262,7 @@ fn the_effect(
     node: &Node,
     item: Item,
     diags: &mut Vec<Diagnostic>,
-) -> Option<(Effect, Option<ApprovalRule>)> {
+) -> Option<(Effect, Option<Arc<ApprovalRule>>)> {
     let mut effects = Vec::new();
     let mut approval = None;
     for (key, effect) in EFFECTS {
@@ -272,7 +272,7 @@ fn the_effect(
             yaml::Kind::Bool(false) => {}
             yaml::Kind::Map(_) if effect == Effect::RequireApproval => {
                 effects.push(effect);
-                approval = super::approval::parse(value, item, diags);
+                approval = super::approval::parse(value, item, diags).map(Arc::new);
             }
             _ => diags.push(
                 Diagnostic::error(
