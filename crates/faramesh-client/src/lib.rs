@@ -122,6 +122,12 @@ impl Client {
         &self.base
     }
 
+    /// Whether the server URL can be used at all, before any request (every request would
+    /// fail with [`ClientError::BadUrl`] otherwise).
+    pub fn check_url(&self) -> ClientResult<()> {
+        self.endpoint(&[]).map(|_| ())
+    }
+
     /// The URL of an endpoint, each path segment percent-encoded (an id or a token name is
     /// always one segment, whatever it holds).
     fn endpoint(&self, segments: &[&str]) -> ClientResult<reqwest::Url> {

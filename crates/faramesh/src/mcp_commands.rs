@@ -79,6 +79,9 @@ fn wrap(args: &WrapArgs, global: &Global) -> anyhow::Result<Status> {
     let Some((program, server_args)) = args.command.split_first() else {
         bail!("no MCP server command; give it after --, for example: faramesh mcp wrap --name files -- npx -y @modelcontextprotocol/server-filesystem /data");
     };
+    let client = crate::server_commands::client(global);
+    // A URL that can never work would fail every call closed; say so at once instead.
+    client.check_url()?;
     init_logging();
     let options = Options {
         server: name.to_owned(),
@@ -93,7 +96,7 @@ fn wrap(args: &WrapArgs, global: &Global) -> anyhow::Result<Status> {
         transport: "stdio",
         session_id: uuid::Uuid::new_v4().to_string(),
     };
-    let gate = RestGate::new(crate::server_commands::client(global));
+    let gate = RestGate::new(client);
     // One thread: the relay's steps hand messages to each other, and on one thread no hand-off
     // waits for another thread to wake.
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -482,3 +482,53 @@ fn server_everything_works_through_the_wrapper() {
         .count();
     assert_eq!(echoes, 2);
 }
+
+#[test]
+fn the_wrapper_refuses_at_once_what_could_never_work() {
+    let faramesh = assert_cmd::cargo::cargo_bin("faramesh");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "mcp",
+                "wrap",
+                "--name",
+                "files",
+                "--url",
+                "not a url",
+                "--",
+                "true",
+            ],
+            "the server URL \"not a url\" cannot be used",
+        ),
+        (
+            &["mcp", "wrap", "--name", "shell", "--", "true"],
+            "--name shell is the tool of a built-in executor",
+        ),
+        (
+            &[
+                "mcp",
+                "wrap",
+                "--name",
+                "files",
+                "--",
+                "/no/such/mcp-server",
+            ],
+            "cannot start the MCP server `/no/such/mcp-server`",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = std::process::Command::new(&faramesh)
+            .args(*args)
+            .env_remove("FARAMESH_URL")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(
+            output.stdout.is_empty(),
+            "{args:?}: nothing but MCP on stdout"
+        );
+    }
+}
