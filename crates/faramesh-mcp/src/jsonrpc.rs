@@ -109,11 +109,6 @@ impl RequestKey {
     pub fn of(id: &Value) -> RequestKey {
         RequestKey(id.to_string())
     }
-
-    /// The id as JSON text.
-    pub fn text(&self) -> &str {
-        &self.0
-    }
 }
 
 /// The answer to request `id` with `result`.

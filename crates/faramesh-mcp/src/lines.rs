@@ -96,10 +96,12 @@ pub fn server_reader<R: AsyncRead + Unpin + Send + 'static>(
 /// every write and flush to its blocking pool, a round trip between threads each; a thread that
 /// owns stdout writes each message (and its newline) with one call. Measured by `cargo xtask
 /// mcp`: it is on the path of every answer the wrapper relays.
-pub fn stdout_writer() -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
+/// The receiver resolves once everything sent is written (or stdout failed).
+pub fn stdout_writer() -> (mpsc::Sender<Message>, tokio::sync::oneshot::Receiver<()>) {
     let (tx, mut rx) = mpsc::channel::<Message>(256);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let spawned = std::thread::Builder::new()
+    // If the thread cannot start, the sender drops and the receiver resolves at once.
+    let _ = std::thread::Builder::new()
         .name("mcp-stdout".into())
         .spawn(move || {
             use std::io::Write;
@@ -116,12 +118,7 @@ pub fn stdout_writer() -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
             }
             let _ = done_tx.send(());
         });
-    let written = tokio::spawn(async move {
-        if spawned.is_ok() {
-            let _ = done_rx.await;
-        }
-    });
-    (tx, written)
+    (tx, done_rx)
 }
 
 /// This process's stdin as the client's messages, read on a thread of its own (see

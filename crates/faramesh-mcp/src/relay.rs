@@ -86,18 +86,29 @@ pub(crate) struct CallKey(String);
 
 impl CallKey {
     fn of(tool: &str, arguments: &Map<String, Value>) -> CallKey {
-        let arguments = faramesh_core::json::canonical_string(&Value::Object(arguments.clone()))
-            .unwrap_or_else(|_| Value::Object(arguments.clone()).to_string());
-        CallKey(format!("{tool}\u{0}{arguments}"))
+        let arguments = Value::Object(arguments.clone());
+        let text = faramesh_core::json::canonical_string(&arguments)
+            .unwrap_or_else(|_| arguments.to_string());
+        CallKey(format!("{tool}\u{0}{text}"))
     }
 }
 
 /// A call forwarded to the server, waiting for its answer.
 #[derive(Debug)]
 struct Running {
+    /// The request's id, as the client sent it.
+    id: Value,
     action_id: String,
     /// The progress token whose values are shifted, if the call waited with one.
     shifted_token: Option<String>,
+    /// The timer that fails the call after the call timeout; stopped once the call is over.
+    expiry: tokio::task::AbortHandle,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.expiry.abort();
+    }
 }
 
 /// What the client said of itself.
@@ -230,7 +241,7 @@ impl<G: Gate> Relay<G> {
                     if let Some(running) = self.running.remove(&key) {
                         self.end_shift(running.shifted_token.as_deref());
                         self.finish(
-                            running.action_id,
+                            running.action_id.clone(),
                             results::finished_without_answer("cancelled by the MCP client"),
                         );
                     }
@@ -271,14 +282,7 @@ impl<G: Gate> Relay<G> {
             .as_ref()
             .and_then(|state| self.continuations.remove(state))
         {
-            self.running.insert(
-                key,
-                Running {
-                    action_id,
-                    shifted_token: None,
-                },
-            );
-            self.expire_later(RequestKey::of(&id));
+            self.start_running(key, id, action_id, None);
             self.send_to_server(message).await;
             return;
         }
@@ -343,11 +347,11 @@ impl<G: Gate> Relay<G> {
                     match state {
                         Some(state) => {
                             self.continuations
-                                .insert(state.to_owned(), running.action_id);
+                                .insert(state.to_owned(), running.action_id.clone());
                         }
                         None => {
                             let finished = results::finished_from_response(value);
-                            self.finish(running.action_id, finished);
+                            self.finish(running.action_id.clone(), finished);
                         }
                     }
                 }
@@ -384,14 +388,8 @@ impl<G: Gate> Relay<G> {
                     self.offsets.insert(token.clone(), last);
                     token
                 });
-                self.running.insert(
-                    key.clone(),
-                    Running {
-                        action_id,
-                        shifted_token,
-                    },
-                );
-                self.expire_later(key);
+                let id = message.value().get("id").cloned().unwrap_or(Value::Null);
+                self.start_running(key, id, action_id, shifted_token);
                 self.send_to_server(message).await;
             }
             Report::Answered { key } => {
@@ -415,14 +413,17 @@ impl<G: Gate> Relay<G> {
                     "The MCP server {} did not answer within {seconds} s; the call was cancelled (action {})",
                     self.options.server, running.action_id
                 );
-                self.finish(running.action_id, results::finished_without_answer(&why));
-                let id: Value = serde_json::from_str(&key_text(&key)).unwrap_or(Value::Null);
+                self.finish(
+                    running.action_id.clone(),
+                    results::finished_without_answer(&why),
+                );
                 let cancel = jsonrpc::notification(
                     "notifications/cancelled",
-                    json!({"requestId": id, "reason": "timed out in the Faramesh gateway"}),
+                    json!({"requestId": running.id, "reason": "timed out in the Faramesh gateway"}),
                 );
                 self.send_to_server(cancel).await;
-                let answer = jsonrpc::response(&id, results::refusal(why, self.typed_results()));
+                let answer =
+                    jsonrpc::response(&running.id, results::refusal(why, self.typed_results()));
                 self.send_to_client(answer).await;
             }
         }
@@ -431,15 +432,18 @@ impl<G: Gate> Relay<G> {
     /// The server is gone: every call it was running fails, and every waiting call stops.
     async fn server_gone(&mut self, why: &str) {
         self.stop_waiting();
-        let running: Vec<(RequestKey, Running)> = self.running.drain().collect();
-        for (key, running) in running {
+        let running: Vec<Running> = self.running.drain().map(|(_, r)| r).collect();
+        for running in running {
             let text = format!(
                 "The MCP server {} stopped before answering ({why}); the call may not have run (action {})",
                 self.options.server, running.action_id
             );
-            self.finish(running.action_id, results::finished_without_answer(&text));
-            let id: Value = serde_json::from_str(&key_text(&key)).unwrap_or(Value::Null);
-            let answer = jsonrpc::response(&id, results::refusal(text, self.typed_results()));
+            self.finish(
+                running.action_id.clone(),
+                results::finished_without_answer(&text),
+            );
+            let answer =
+                jsonrpc::response(&running.id, results::refusal(text, self.typed_results()));
             self.send_to_client(answer).await;
         }
     }
@@ -532,13 +536,32 @@ impl<G: Gate> Relay<G> {
         }
     }
 
-    fn expire_later(&self, key: RequestKey) {
+    /// Notes a call forwarded to the server, with a timer that fails it after the call
+    /// timeout (stopped when its answer comes, see [`Running`]'s drop).
+    fn start_running(
+        &mut self,
+        key: RequestKey,
+        id: Value,
+        action_id: String,
+        shifted_token: Option<String>,
+    ) {
         let reports = self.reports.clone();
         let timeout = self.options.call_timeout;
-        tokio::spawn(async move {
+        let expired = key.clone();
+        let expiry = tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
-            let _ = reports.send(Report::Expired { key }).await;
-        });
+            let _ = reports.send(Report::Expired { key: expired }).await;
+        })
+        .abort_handle();
+        self.running.insert(
+            key,
+            Running {
+                id,
+                action_id,
+                shifted_token,
+                expiry,
+            },
+        );
     }
 
     fn finish(&self, action_id: String, finished: crate::gate::Finished) {
@@ -619,11 +642,6 @@ impl<G: Gate> Drop for Relay<G> {
     fn drop(&mut self) {
         self.stop_waiting();
     }
-}
-
-/// The JSON text of a request id, as kept in its key.
-fn key_text(key: &RequestKey) -> String {
-    key.text().to_owned()
 }
 
 #[cfg(test)]

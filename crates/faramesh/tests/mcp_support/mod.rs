@@ -284,21 +284,9 @@ impl Way {
     }
 }
 
-impl From<&[String]> for Way {
-    fn from(command: &[String]) -> Way {
-        Way::Stdio(command.to_vec())
-    }
-}
-
 impl From<&Vec<String>> for Way {
     fn from(command: &Vec<String>) -> Way {
         Way::Stdio(command.clone())
-    }
-}
-
-impl From<&Way> for Way {
-    fn from(way: &Way) -> Way {
-        way.clone()
     }
 }
 
