@@ -175,18 +175,21 @@ impl Gate for ServerGate {
             if now.status != ActionStatus::PendingApproval {
                 return Ok(now);
             }
-            match subscription {
-                Some(mut messages) => {
-                    while let Some(message) = messages.next().await {
-                        let pending = message.data.get("status").and_then(|s| s.as_str())
-                            == Some(ActionStatus::PendingApproval.as_str());
-                        if !pending {
-                            break;
-                        }
+            let mut decided = false;
+            if let Some(mut messages) = subscription {
+                while let Some(message) = messages.next().await {
+                    let pending = message.data.get("status").and_then(|s| s.as_str())
+                        == Some(ActionStatus::PendingApproval.as_str());
+                    if !pending {
+                        decided = true;
+                        break;
                     }
                 }
-                // The stream is full of subscribers: look again in a moment.
-                None => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+            // No stream (too many subscribers), or it ended without a decision (the stream
+            // is closing, or dropped a slow reader): look again in a moment, not at once.
+            if !decided {
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }

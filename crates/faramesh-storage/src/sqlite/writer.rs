@@ -161,8 +161,14 @@ fn run(
 const MIN_PROBE_BYTES: usize = 64 * 1024;
 const MAX_PROBE_BYTES: usize = 16 * 1024 * 1024;
 
+/// What a probe writes to prove that writes of `needed` bytes of requests fit. A request
+/// writes more than its own bytes: its row and its events, index pages and the log's frame
+/// headers; so the probe writes the refused size three times over (and at least 64 KiB), and a
+/// request that was refused is not answered "ready" by a probe that fits where it would not.
 fn probe_size(needed: usize) -> usize {
-    needed.clamp(MIN_PROBE_BYTES, MAX_PROBE_BYTES)
+    needed
+        .saturating_mul(3)
+        .clamp(MIN_PROBE_BYTES, MAX_PROBE_BYTES)
 }
 
 std::thread_local! {
