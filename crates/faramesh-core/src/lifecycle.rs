@@ -91,6 +91,10 @@ impl fmt::Display for ActionStatus {
 pub enum EventType {
     Created,
     DecisionMade,
+    /// One approval of an action that needs more than one; it stays pending.
+    ApprovalRecorded,
+    /// Nobody decided within the rule's timeout; the escalation routes were told.
+    Escalated,
     Approved,
     Denied,
     Started,
@@ -100,9 +104,11 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 10] = [
         EventType::Created,
         EventType::DecisionMade,
+        EventType::ApprovalRecorded,
+        EventType::Escalated,
         EventType::Approved,
         EventType::Denied,
         EventType::Started,
@@ -115,6 +121,8 @@ impl EventType {
         match self {
             EventType::Created => "created",
             EventType::DecisionMade => "decision_made",
+            EventType::ApprovalRecorded => "approval_recorded",
+            EventType::Escalated => "escalated",
             EventType::Approved => "approved",
             EventType::Denied => "denied",
             EventType::Started => "started",
@@ -125,10 +133,14 @@ impl EventType {
     }
 
     /// The status an action has right after this event, for the events of transitions
-    /// (`created` and `decision_made` depend on the decision instead).
+    /// (`created` and `decision_made` depend on the decision instead; `approval_recorded` and
+    /// `escalated` leave the action pending).
     pub fn status_after(self) -> Option<ActionStatus> {
         match self {
             EventType::Created | EventType::DecisionMade => None,
+            EventType::ApprovalRecorded | EventType::Escalated => {
+                Some(ActionStatus::PendingApproval)
+            }
             EventType::Approved => Some(ActionStatus::Approved),
             EventType::Denied => Some(ActionStatus::Denied),
             EventType::Started => Some(ActionStatus::Executing),

@@ -6,8 +6,9 @@ use arc_swap::ArcSwap;
 use faramesh_core::{ActionStatus, EventType, Transition};
 use faramesh_events::{EventHub, EventKind};
 use faramesh_storage::{
-    ActionFilter, ActionRecord, AtVersion, Change, Created, EventRecord, FeedItem, NewAction,
-    NewToken, Store, StoreResult, TokenRecord, TransitionUpdate,
+    ActionFilter, ActionRecord, Approval, ApprovalVote, AtVersion, Attempt, Change, Created,
+    DueApproval, Escalation, EventRecord, FeedItem, NewAction, NewNotification, NewToken,
+    NotificationFilter, NotificationRecord, Store, StoreResult, TokenRecord, TransitionUpdate,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,8 @@ pub struct Changes {
     announce_locally: bool,
     /// When the actions started here began executing (their `started` event), by action id.
     started: Mutex<HashMap<String, String>>,
+    /// Woken whenever this process writes to the notification outbox.
+    outbox: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Changes {
@@ -55,6 +58,39 @@ impl Changes {
             loaded,
             announce_locally,
             started: Mutex::new(HashMap::new()),
+            outbox: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Resolves once this process has written to the notification outbox since the last
+    /// time it resolved (or at once, if it has meanwhile).
+    pub async fn outbox_written(&self) {
+        self.outbox.notified().await;
+    }
+
+    fn wrote_outbox(&self, wrote: bool) {
+        if wrote {
+            self.outbox.notify_one();
+        }
+    }
+
+    /// An approval under a rule was recorded: a transition when it completed the quorum,
+    /// else only a change to announce.
+    fn approval_recorded(&self, action: &ActionRecord, event: &EventRecord) {
+        if event.event_type == EventType::Approved {
+            self.transitioned(Transition::Approve, action, event, None);
+        } else {
+            self.announce(action, event);
+        }
+    }
+
+    fn announce(&self, action: &ActionRecord, event: &EventRecord) {
+        if self.announce_locally {
+            self.hub.publish_with_id(
+                ledger_id(event.seq),
+                EventKind::Updated,
+                crate::view::stream_data(action),
+            );
         }
     }
 
@@ -123,13 +159,7 @@ impl Changes {
             // took back before anybody decided it.
             Transition::Revoke | Transition::Withdraw => {}
         }
-        if self.announce_locally {
-            self.hub.publish_with_id(
-                ledger_id(event.seq),
-                EventKind::Updated,
-                crate::view::stream_data(action),
-            );
-        }
+        self.announce(action, event);
     }
 
     /// When action `id` began executing, if it started in this process; forgotten once read.
@@ -186,9 +216,75 @@ impl ReportingStore {
 #[async_trait::async_trait]
 impl Store for ReportingStore {
     async fn create_action(&self, new: NewAction) -> StoreResult<Created> {
+        let notifies = !new.notifications.is_empty();
         let created = self.inner.create_action(new).await?;
         self.changes.created(&created);
+        self.changes.wrote_outbox(notifies && !created.replayed);
         Ok(created)
+    }
+
+    async fn approve(
+        &self,
+        id: &str,
+        vote: ApprovalVote,
+    ) -> StoreResult<(ActionRecord, EventRecord)> {
+        let notifies = !vote.notifications.is_empty();
+        let (action, event) = self.inner.approve(id, vote).await?;
+        self.changes.approval_recorded(&action, &event);
+        self.changes
+            .wrote_outbox(notifies && event.event_type == EventType::Approved);
+        Ok((action, event))
+    }
+
+    async fn approvals_of(&self, ids: &[String]) -> StoreResult<HashMap<String, Vec<Approval>>> {
+        self.inner.approvals_of(ids).await
+    }
+
+    async fn approvals_due(&self, now: &str, limit: usize) -> StoreResult<Vec<DueApproval>> {
+        self.inner.approvals_due(now, limit).await
+    }
+
+    async fn escalate(
+        &self,
+        id: &str,
+        escalation: Escalation,
+    ) -> StoreResult<(ActionRecord, EventRecord)> {
+        let notifies = !escalation.notifications.is_empty();
+        let (action, event) = self.inner.escalate(id, escalation).await?;
+        self.changes.announce(&action, &event);
+        self.changes.wrote_outbox(notifies);
+        Ok((action, event))
+    }
+
+    async fn enqueue_notifications(
+        &self,
+        notifications: Vec<NewNotification>,
+    ) -> StoreResult<Vec<String>> {
+        let ids = self.inner.enqueue_notifications(notifications).await?;
+        self.changes.wrote_outbox(!ids.is_empty());
+        Ok(ids)
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: &str,
+        lease_until: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<NotificationRecord>> {
+        self.inner
+            .claim_notifications(now, lease_until, limit)
+            .await
+    }
+
+    async fn finish_notification(&self, id: &str, attempt: Attempt) -> StoreResult<()> {
+        self.inner.finish_notification(id, attempt).await
+    }
+
+    async fn list_notifications(
+        &self,
+        filter: &NotificationFilter,
+    ) -> StoreResult<Vec<NotificationRecord>> {
+        self.inner.list_notifications(filter).await
     }
 
     async fn transition(
@@ -197,7 +293,9 @@ impl Store for ReportingStore {
         transition: Transition,
         update: TransitionUpdate,
     ) -> StoreResult<(ActionRecord, EventRecord)> {
+        let notifies = !update.notifications.is_empty();
         let (action, event) = self.inner.transition(id, transition, update).await?;
+        self.changes.wrote_outbox(notifies);
         let started_at = match transition {
             Transition::Succeed | Transition::Fail | Transition::ExecutionTimeout => {
                 match self.changes.take_started(id) {

@@ -106,6 +106,13 @@ impl From<StoreError> for ApiError {
                 action_id: id,
                 status: status.as_str().to_owned(),
             },
+            StoreError::AlreadyApproved { id, by } => ApiError::Conflict {
+                detail: format!(
+                    "{by} already approved action {id}; an approval counts once per person, so another approver must approve"
+                ),
+                action_id: id,
+                status: "already_approved".to_owned(),
+            },
             StoreError::IdempotencyMismatch { key, action_id } => ApiError::Conflict {
                 detail: format!(
                     "Idempotency-Key {key:?} was already used for action {action_id} with a different body; use a new key for a new action"

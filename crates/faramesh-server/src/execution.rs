@@ -114,6 +114,7 @@ async fn decide_again_if_changed(
         decision.reason
     );
     let update = TransitionUpdate {
+        notifications: Vec::new(),
         decision: Some(Effect::Deny),
         reason: Some(reason.clone()),
         result: None,
@@ -195,6 +196,7 @@ pub fn spawn(state: AppState, kind: ExecutorKind, action: ActionRecord) {
         };
         let error: Option<String> = error.map(|e| e.chars().take(MAX_ERROR_CHARS).collect());
         let update = TransitionUpdate {
+            notifications: Vec::new(),
             decision: None,
             reason: error.clone(),
             result: Some(output.clone()),

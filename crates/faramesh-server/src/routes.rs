@@ -399,6 +399,7 @@ pub(crate) async fn approval(
     let reason = body.reason.filter(|r| !r.trim().is_empty());
     let meta = json!({"reason": reason, "by": &*caller.name});
     let update = TransitionUpdate {
+        notifications: Vec::new(),
         decision: Some(decision),
         reason,
         result: None,
@@ -450,6 +451,7 @@ pub async fn withdraw_action(
         .unwrap_or_else(|| "no reason given".to_owned());
     let reason = format!("Withdrawn by {by}: {why}");
     let update = TransitionUpdate {
+        notifications: Vec::new(),
         decision: Some(Effect::Deny),
         reason: Some(reason.clone()),
         result: None,
@@ -505,6 +507,7 @@ pub async fn record_result(
     };
     let meta = json!({"reason": error.clone(), "error": error.clone(), "output": output.clone()});
     let update = TransitionUpdate {
+        notifications: Vec::new(),
         decision: None,
         reason: error,
         result: output,

@@ -61,10 +61,18 @@ impl NewAction {
             created_at: String::new(),
             updated_at: String::new(),
         };
+        let approval_deadline = decision
+            .approval
+            .as_ref()
+            .and_then(|rule| rule.timeout_seconds)
+            .filter(|_| status == ActionStatus::PendingApproval)
+            .and_then(deadline_after);
         NewAction {
             action,
             events: submission_events(decision),
             idempotency,
+            approval_deadline,
+            notifications: Vec::new(),
         }
     }
 }
@@ -83,6 +91,13 @@ impl NewAction {
         }
         self
     }
+}
+
+/// The time `seconds` from now, as stored; `None` past the end of time.
+fn deadline_after(seconds: u64) -> Option<String> {
+    let seconds = i64::try_from(seconds).ok()?;
+    let at = chrono::Utc::now().checked_add_signed(chrono::TimeDelta::try_seconds(seconds)?)?;
+    Some(faramesh_core::timestamp::format(at))
 }
 
 /// The risk, the rule that decided, and (when that rule states them) the approval rules the

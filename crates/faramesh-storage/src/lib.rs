@@ -9,19 +9,25 @@
 //!   in the transaction that writes it.
 
 mod action_id;
+mod approvals;
 mod decided;
 mod decode;
 mod listing;
 mod model;
+mod outbox;
 pub mod postgres;
 pub mod sqlite;
 mod tokens;
 
 pub use action_id::new_action_id;
+pub use approvals::{Approval, ApprovalVote, DueApproval, Escalation};
 pub use decided::Received;
 pub use model::{
     now_timestamp, ActionFilter, ActionRecord, ActionSummary, Change, Created, EventRecord,
     FeedItem, NewAction, NewEvent, TransitionUpdate,
+};
+pub use outbox::{
+    Attempt, NewNotification, NotificationFilter, NotificationRecord, NotificationState,
 };
 pub use postgres::PostgresStore;
 pub use sqlite::{LedgerFile, SqliteStore};
@@ -43,6 +49,9 @@ pub enum StoreError {
         status: ActionStatus,
         attempted: &'static str,
     },
+    /// This identity already approved the action; an approval counts once per identity.
+    #[error("{by} already approved action {id}; another approver is needed")]
+    AlreadyApproved { id: String, by: String },
     /// The idempotency key was used before with a different request body.
     #[error("idempotency key {key} was already used for action {action_id} with a different body")]
     IdempotencyMismatch { key: String, action_id: String },
@@ -114,6 +123,64 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<(ActionRecord, EventRecord)>;
 
     async fn get_action(&self, id: &str) -> StoreResult<Option<ActionRecord>>;
+
+    /// Records `vote.by`'s approval of a pending action, in one transaction: the action becomes
+    /// `approved` (event `approved`, with the vote's notifications) when this approval makes
+    /// `vote.quorum` distinct ones, and otherwise stays pending (event `approval_recorded`).
+    /// An identity that already approved gets [`StoreError::AlreadyApproved`]; an action that is
+    /// not pending, [`StoreError::Conflict`].
+    async fn approve(
+        &self,
+        id: &str,
+        vote: ApprovalVote,
+    ) -> StoreResult<(ActionRecord, EventRecord)>;
+
+    /// The approvals recorded with [`Store::approve`] for each of `ids` that has any, oldest
+    /// first.
+    async fn approvals_of(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Vec<Approval>>>;
+
+    /// Pending actions whose approval deadline is at or before `now`, oldest deadline first,
+    /// at most `limit`. Forgets the deadlines of actions decided since.
+    async fn approvals_due(&self, now: &str, limit: usize) -> StoreResult<Vec<DueApproval>>;
+
+    /// Escalates a pending action that was not escalated yet: its deadline moves to
+    /// `escalation.deadline`, with an `escalated` event and the escalation's notifications.
+    /// [`StoreError::Conflict`] when it is no longer pending or was escalated already.
+    async fn escalate(
+        &self,
+        id: &str,
+        escalation: Escalation,
+    ) -> StoreResult<(ActionRecord, EventRecord)>;
+
+    /// Writes notifications that no event causes and no action is about (`faramesh notify
+    /// test`); returns their ids.
+    async fn enqueue_notifications(
+        &self,
+        notifications: Vec<NewNotification>,
+    ) -> StoreResult<Vec<String>>;
+
+    /// Takes at most `limit` pending notifications due at `now` for delivery: each one's next
+    /// attempt moves to `lease_until` and its attempts go up by one, so no other worker takes
+    /// it unless this one never reports back. On PostgreSQL, workers of several replicas never
+    /// take the same one at once.
+    async fn claim_notifications(
+        &self,
+        now: &str,
+        lease_until: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<NotificationRecord>>;
+
+    /// Records how a delivery attempt of notification `id` ended.
+    async fn finish_notification(&self, id: &str, attempt: Attempt) -> StoreResult<()>;
+
+    /// Notifications matching `filter`, newest first.
+    async fn list_notifications(
+        &self,
+        filter: &NotificationFilter,
+    ) -> StoreResult<Vec<NotificationRecord>>;
 
     /// Ids starting with `prefix`, at most `limit`.
     async fn ids_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>>;

@@ -129,6 +129,11 @@ pub struct NewAction {
     pub events: Vec<NewEvent>,
     /// `(Idempotency-Key, hash of the request body)`.
     pub idempotency: Option<(String, String)>,
+    /// When the approval rule's timeout applies (for an action that waits for approval under
+    /// a rule with a timeout).
+    pub approval_deadline: Option<String>,
+    /// Written with the action (the announcements of a pending action).
+    pub notifications: Vec<crate::NewNotification>,
 }
 
 /// The result of [`crate::Store::create_action`].
@@ -152,6 +157,8 @@ pub struct TransitionUpdate {
     pub result: Option<Value>,
     /// Meta of the event the transition writes.
     pub meta: Value,
+    /// Written with the event when the transition applies.
+    pub notifications: Vec<crate::NewNotification>,
 }
 
 /// Filters of `GET /v1/actions`.

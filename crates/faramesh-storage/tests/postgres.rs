@@ -65,7 +65,7 @@ async fn replicas_starting_together_migrate_once() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(applied, [1, 2, 3], "each migration applied exactly once");
+    assert_eq!(applied, [1, 2, 3, 4], "each migration applied exactly once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -79,6 +79,32 @@ async fn decisions_racing_on_three_replicas_have_exactly_one_winner() {
         backend.open().await,
     ];
     common::race_decisions(&replicas).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approvals_racing_on_three_replicas_count_each_approver_once() {
+    let Some(backend) = postgres().await else {
+        return;
+    };
+    let replicas = [
+        backend.open().await,
+        backend.open().await,
+        backend.open().await,
+    ];
+    common::race_quorum(&replicas).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_on_three_replicas_take_each_notification_once() {
+    let Some(backend) = postgres().await else {
+        return;
+    };
+    let replicas = [
+        backend.open().await,
+        backend.open().await,
+        backend.open().await,
+    ];
+    common::claim_from_every_store(&replicas).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

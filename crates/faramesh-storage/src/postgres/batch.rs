@@ -251,7 +251,7 @@ async fn together(
     let updates = pending_updates(ops).map_err(BatchError::Store)?;
     let updated = begin_insert_and_update(client, s, ops, &mut creates, &updates).await?;
     let applied = insert_transition_events(client, s, &updates, &updated).await?;
-    announce_and_commit(client, s, &creates, &applied).await?;
+    announce_and_commit(client, s, &creates, &applied, &updates).await?;
     answers_in_request_order(ops, creates, applied)
 }
 
@@ -336,7 +336,27 @@ async fn begin_insert_and_update(
         .map(|u| [u.id as &(dyn ToSql + Sync)])
         .collect();
 
-    let (begun, inserted_actions, inserted_events, inserted_keys, updated) = futures::join!(
+    let create_extras = ops.iter().filter_map(|op| match op {
+        WriteOp::Create { new, .. }
+            if new.approval_deadline.is_some() || !new.notifications.is_empty() =>
+        {
+            Some(new)
+        }
+        _ => None,
+    });
+    let deadlines: Vec<(&str, &str)> = create_extras
+        .clone()
+        .filter_map(|new| {
+            new.approval_deadline
+                .as_deref()
+                .map(|d| (new.action.id.as_str(), d))
+        })
+        .collect();
+    let notifications: Vec<(&str, &[crate::NewNotification])> = create_extras
+        .map(|new| (new.action.id.as_str(), new.notifications.as_slice()))
+        .collect();
+
+    let (begun, inserted_actions, inserted_events, inserted_keys, updated, extras) = futures::join!(
         client.batch_execute("BEGIN"),
         insert_all(client, &s.insert_actions, &action_rows),
         insert_all(client, &s.insert_events, &event_rows),
@@ -354,12 +374,20 @@ async fn begin_insert_and_update(
                     Ok::<_, Failure>((row?, prev?))
                 })
         ),
+        // Rare (pending actions under approval rules or routes): after the actions they name.
+        async {
+            super::approvals::insert_deadlines(client, &deadlines)
+                .await
+                .map_err(BatchError::Database)?;
+            insert_notifications(client, &notifications).await
+        },
     );
     begun?;
     inserted_actions?;
     let mut seqs = sequence_numbers(inserted_events?)?;
     collect(inserted_keys)?;
     let updated = collect(updated)?;
+    extras?;
     for e in creates.iter_mut().flat_map(|p| p.events.iter_mut()) {
         e.seq = take_seq(&mut seqs, &e.id)?;
     }
@@ -426,12 +454,30 @@ async fn insert_transition_events(
     Ok(applied)
 }
 
-/// Round trip 3: the notifications, in ledger order, and `COMMIT`.
+/// The outbox rows of the batch's actions.
+async fn insert_notifications(
+    client: &Object,
+    notifications: &[(&str, &[crate::NewNotification])],
+) -> Result<(), BatchError> {
+    for (id, list) in notifications {
+        super::outbox::insert_raw(client, Some(id), list)
+            .await
+            .map_err(|e| match e {
+                super::outbox::InsertError::Database(e) => BatchError::Database(e),
+                super::outbox::InsertError::Store(e) => BatchError::Store(e),
+            })?;
+    }
+    Ok(())
+}
+
+/// Round trip 3: the outbox rows of the transitions that applied, the change notifications in
+/// ledger order, and `COMMIT`.
 async fn announce_and_commit(
     client: &Object,
     s: &Statements,
     creates: &[Prepared],
     applied: &[Applied],
+    updates: &[PendingUpdate<'_>],
 ) -> Result<(), BatchError> {
     let ledger_position = |seq: i64| u64::try_from(seq).unwrap_or(0);
     let created = creates.iter().map(|p| Change {
@@ -451,10 +497,18 @@ async fn announce_and_commit(
         .iter()
         .map(|p| [&feed::CHANNEL as &(dyn ToSql + Sync), p])
         .collect();
-    let (announced, committed) = futures::join!(
+    let outbox: Vec<(&str, &[crate::NewNotification])> = applied
+        .iter()
+        .zip(updates)
+        .filter(|(a, u)| a.is_some() && !u.update.notifications.is_empty())
+        .map(|(_, u)| (u.id.as_str(), u.update.notifications.as_slice()))
+        .collect();
+    let (queued, announced, committed) = futures::join!(
+        insert_notifications(client, &outbox),
         join_all(notify_values.iter().map(|v| client.execute(&s.notify, v))),
         client.batch_execute("COMMIT"),
     );
+    queued?;
     collect(announced)?;
     committed?;
     Ok(())

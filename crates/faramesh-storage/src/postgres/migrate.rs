@@ -15,6 +15,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/postgres/0003_token_version.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_approvals_and_notifications.sql"),
+    ),
 ];
 
 /// Arbitrary but fixed: the advisory lock id of Faramesh migrations.

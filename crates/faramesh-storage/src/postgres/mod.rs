@@ -7,9 +7,11 @@
 //! revocation of an API token raises the token version in its own transaction, so a replica
 //! can tell with one read whether its cached tokens miss a revocation.
 
+mod approvals;
 mod batch;
 mod feed;
 mod migrate;
+mod outbox;
 mod write;
 
 use crate::decode::{
@@ -304,6 +306,68 @@ impl Store for PostgresStore {
     async fn get_action(&self, id: &str) -> StoreResult<Option<ActionRecord>> {
         let client = self.client().await?;
         get_action(&client, id).await
+    }
+
+    async fn approve(
+        &self,
+        id: &str,
+        vote: crate::ApprovalVote,
+    ) -> StoreResult<(ActionRecord, EventRecord)> {
+        let mut client = self.client().await?;
+        approvals::approve(&mut client, id, vote).await
+    }
+
+    async fn approvals_of(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Vec<crate::Approval>>> {
+        let client = self.client().await?;
+        approvals::approvals_of(&client, ids).await
+    }
+
+    async fn approvals_due(&self, now: &str, limit: usize) -> StoreResult<Vec<crate::DueApproval>> {
+        let client = self.client().await?;
+        approvals::approvals_due(&client, now, limit).await
+    }
+
+    async fn escalate(
+        &self,
+        id: &str,
+        escalation: crate::Escalation,
+    ) -> StoreResult<(ActionRecord, EventRecord)> {
+        let mut client = self.client().await?;
+        approvals::escalate(&mut client, id, escalation).await
+    }
+
+    async fn enqueue_notifications(
+        &self,
+        notifications: Vec<crate::NewNotification>,
+    ) -> StoreResult<Vec<String>> {
+        let client = self.client().await?;
+        outbox::insert(&client, None, &notifications).await
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: &str,
+        lease_until: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<crate::NotificationRecord>> {
+        let client = self.client().await?;
+        outbox::claim(&client, now, lease_until, limit).await
+    }
+
+    async fn finish_notification(&self, id: &str, attempt: crate::Attempt) -> StoreResult<()> {
+        let client = self.client().await?;
+        outbox::finish(&client, id, &attempt).await
+    }
+
+    async fn list_notifications(
+        &self,
+        filter: &crate::NotificationFilter,
+    ) -> StoreResult<Vec<crate::NotificationRecord>> {
+        let client = self.client().await?;
+        outbox::list(&client, filter).await
     }
 
     async fn ids_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>> {

@@ -4,8 +4,10 @@
 //! (group commit), each request answered only after that commit. Reads use a small pool of
 //! their own connections and never wait for the writer.
 
+mod approvals;
 mod files;
 mod ledger_file;
+mod outbox;
 mod rows;
 mod shm_fault;
 mod tokens;
@@ -42,6 +44,9 @@ fn migrations() -> Migrations<'static> {
             "../../migrations/sqlite/0004_listing_by_status.sql"
         )),
         M::up(include_str!("../../migrations/sqlite/0005_write_probe.sql")),
+        M::up(include_str!(
+            "../../migrations/sqlite/0006_approvals_and_notifications.sql"
+        )),
     ])
 }
 
@@ -322,6 +327,82 @@ impl Store for SqliteStore {
     async fn get_action(&self, id: &str) -> StoreResult<Option<ActionRecord>> {
         let id = id.to_owned();
         self.read(move |conn| rows::get_action(conn, &id)).await
+    }
+
+    async fn approve(
+        &self,
+        id: &str,
+        vote: crate::ApprovalVote,
+    ) -> StoreResult<(ActionRecord, EventRecord)> {
+        let id = id.to_owned();
+        self.write(|reply| WriteOp::Approve {
+            id,
+            vote: Box::new(vote),
+            reply,
+        })
+        .await
+    }
+
+    async fn approvals_of(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Vec<crate::Approval>>> {
+        let ids = ids.to_vec();
+        self.read(move |conn| approvals::approvals_of(conn, &ids))
+            .await
+    }
+
+    async fn approvals_due(&self, now: &str, limit: usize) -> StoreResult<Vec<crate::DueApproval>> {
+        let now = now.to_owned();
+        self.read(move |conn| approvals::approvals_due(conn, &now, limit))
+            .await
+    }
+
+    async fn escalate(
+        &self,
+        id: &str,
+        escalation: crate::Escalation,
+    ) -> StoreResult<(ActionRecord, EventRecord)> {
+        let id = id.to_owned();
+        self.write(|reply| WriteOp::Escalate {
+            id,
+            escalation: Box::new(escalation),
+            reply,
+        })
+        .await
+    }
+
+    async fn enqueue_notifications(
+        &self,
+        notifications: Vec<crate::NewNotification>,
+    ) -> StoreResult<Vec<String>> {
+        self.read(move |conn| outbox::insert(conn, None, &notifications))
+            .await
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: &str,
+        lease_until: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<crate::NotificationRecord>> {
+        let (now, lease_until) = (now.to_owned(), lease_until.to_owned());
+        self.read(move |conn| outbox::claim(conn, &now, &lease_until, limit))
+            .await
+    }
+
+    async fn finish_notification(&self, id: &str, attempt: crate::Attempt) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.read(move |conn| outbox::finish(conn, &id, &attempt))
+            .await
+    }
+
+    async fn list_notifications(
+        &self,
+        filter: &crate::NotificationFilter,
+    ) -> StoreResult<Vec<crate::NotificationRecord>> {
+        let filter = filter.clone();
+        self.read(move |conn| outbox::list(conn, &filter)).await
     }
 
     async fn ids_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>> {

@@ -37,6 +37,18 @@ pub(super) enum WriteOp {
         update: Box<TransitionUpdate>,
         reply: oneshot::Sender<StoreResult<(ActionRecord, EventRecord)>>,
     },
+    /// An approval under a rule (see [`crate::Store::approve`]).
+    Approve {
+        id: String,
+        vote: Box<crate::ApprovalVote>,
+        reply: oneshot::Sender<StoreResult<(ActionRecord, EventRecord)>>,
+    },
+    /// An escalation (see [`crate::Store::escalate`]).
+    Escalate {
+        id: String,
+        escalation: Box<crate::Escalation>,
+        reply: oneshot::Sender<StoreResult<(ActionRecord, EventRecord)>>,
+    },
     /// A write that changes nothing lasting but goes to disk with the size the refused writes
     /// needed (see [`probe_space`]): answers whether the database takes them now.
     Probe(oneshot::Sender<StoreResult<()>>),
@@ -51,7 +63,9 @@ impl WriteOp {
             WriteOp::Create(new, _) => {
                 6 * PAGE + 2 * (new.action.params.text().len() + new.action.context.text().len())
             }
-            WriteOp::Transition { .. } => 4 * PAGE,
+            WriteOp::Transition { .. } | WriteOp::Approve { .. } | WriteOp::Escalate { .. } => {
+                4 * PAGE
+            }
             WriteOp::Probe(_) => 0,
         }
     }
@@ -224,6 +238,18 @@ fn commit_batch(conn: &mut Connection, path: &Path, batch: &mut Vec<WriteOp>) ->
                 in_savepoint(&mut tx, |c| apply_transition(c, &id, transition, *update)),
                 reply,
             ),
+            WriteOp::Approve { id, vote, reply } => Pending::Transition(
+                in_savepoint(&mut tx, |c| super::approvals::approve(c, &id, *vote)),
+                reply,
+            ),
+            WriteOp::Escalate {
+                id,
+                escalation,
+                reply,
+            } => Pending::Transition(
+                in_savepoint(&mut tx, |c| super::approvals::escalate(c, &id, *escalation)),
+                reply,
+            ),
             WriteOp::Probe(reply) => Pending::Probe(in_savepoint(&mut tx, probe_space), reply),
         });
         let refusal = pending.last().and_then(Pending::refusal);
@@ -288,7 +314,9 @@ fn fail(op: WriteOp, why: &str) {
         WriteOp::Create(_, reply) => {
             let _ = reply.send(Err(err()));
         }
-        WriteOp::Transition { reply, .. } => {
+        WriteOp::Transition { reply, .. }
+        | WriteOp::Approve { reply, .. }
+        | WriteOp::Escalate { reply, .. } => {
             let _ = reply.send(Err(err()));
         }
         WriteOp::Probe(reply) => {
@@ -367,6 +395,10 @@ fn create(conn: &Connection, new: NewAction) -> StoreResult<Created> {
         .execute(params![key, body_hash, action.id])
         .map_err(unavailable)?;
     }
+    if let Some(deadline) = &new.approval_deadline {
+        super::approvals::insert_deadline(conn, &action.id, deadline)?;
+    }
+    super::outbox::insert(conn, Some(&action.id), &new.notifications)?;
     Ok(Created {
         action,
         events,
@@ -375,7 +407,7 @@ fn create(conn: &Connection, new: NewAction) -> StoreResult<Created> {
 }
 
 /// Writes one event after `prev_hash`, computing its `record_hash`.
-fn append(
+pub(super) fn append(
     conn: &Connection,
     action_id: &str,
     event: NewEvent,
@@ -441,6 +473,7 @@ fn apply_transition(
             },
         });
     }
+    super::outbox::insert(conn, Some(id), &update.notifications)?;
     let prev = rows::last_record_hash(conn, id)?;
     let event = append(
         conn,
@@ -499,6 +532,8 @@ mod tests {
                 meta: json!({}),
             }],
             idempotency: None,
+            approval_deadline: None,
+            notifications: Vec::new(),
         }
     }
 

@@ -6,7 +6,8 @@ use faramesh_core::ledger::{verify_chain, ChainedEvent};
 use faramesh_core::policy::Effect;
 use faramesh_core::{ActionStatus, EventType, Outcome, RiskLevel, Transition};
 use faramesh_storage::{
-    ActionFilter, ActionRecord, EventRecord, NewAction, NewEvent, Store, StoreError,
+    ActionFilter, ActionRecord, ApprovalVote, Attempt, Escalation, EventRecord, NewAction,
+    NewEvent, NewNotification, NotificationFilter, NotificationState, Store, StoreError,
     TransitionUpdate,
 };
 use serde_json::{json, Map};
@@ -44,6 +45,10 @@ macro_rules! contract_tests {
             transitions_of_one_action_committed_together_chain_in_order,
             every_combination_of_listing_filters_lists_the_matching_actions_newest_first,
             the_ledger_gives_back_the_changes_the_stream_announced,
+            a_quorum_needs_distinct_approvers_and_each_approval_is_in_the_ledger,
+            racing_approvals_under_a_quorum_count_each_identity_once,
+            a_deadline_comes_due_escalates_once_and_is_forgotten_once_decided,
+            the_outbox_is_written_with_its_event_and_each_notification_taken_once,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {
@@ -105,6 +110,8 @@ pub fn submission(record: ActionRecord) -> NewAction {
         ],
         action: record,
         idempotency: None,
+        approval_deadline: None,
+        notifications: Vec::new(),
     }
 }
 
@@ -703,4 +710,309 @@ pub async fn the_ledger_gives_back_the_changes_the_stream_announced(backend: &Ba
         .await
         .unwrap()
         .is_empty());
+}
+
+fn vote(by: &str, quorum: u32) -> ApprovalVote {
+    ApprovalVote {
+        by: by.to_owned(),
+        reason: Some(format!("looks fine to {by}")),
+        quorum,
+        notifications: vec![notification("approval.decided")],
+    }
+}
+
+fn notification(kind: &str) -> NewNotification {
+    NewNotification {
+        route: "oncall".into(),
+        kind: kind.into(),
+        payload: json!({"event": kind}),
+    }
+}
+
+async fn pending(store: &Arc<dyn Store>) -> String {
+    store
+        .create_action(submission(action(ActionStatus::PendingApproval, "stripe")))
+        .await
+        .unwrap()
+        .action
+        .id
+}
+
+pub async fn a_quorum_needs_distinct_approvers_and_each_approval_is_in_the_ledger(
+    backend: &Backend,
+) {
+    let store = backend.open().await;
+    let id = pending(&store).await;
+    let (first, event) = store.approve(&id, vote("alice", 2)).await.unwrap();
+    assert_eq!(first.status, ActionStatus::PendingApproval);
+    assert_eq!(event.event_type, EventType::ApprovalRecorded);
+    assert_eq!(event.meta["by"], "alice");
+    assert_eq!(event.meta["approvals"], 1);
+    assert_eq!(event.meta["required"], 2);
+    let again = store.approve(&id, vote("alice", 2)).await.unwrap_err();
+    assert!(
+        matches!(&again, StoreError::AlreadyApproved { by, .. } if by == "alice"),
+        "{again}"
+    );
+    let (second, event) = store.approve(&id, vote("bob", 2)).await.unwrap();
+    assert_eq!(second.status, ActionStatus::Approved);
+    assert_eq!(second.decision, Some(Effect::Allow));
+    assert_eq!(event.event_type, EventType::Approved);
+    assert_eq!(event.meta["approvals"], 2);
+    let late = store.approve(&id, vote("carol", 2)).await.unwrap_err();
+    assert!(matches!(late, StoreError::Conflict { .. }), "{late}");
+    let approvals = store.approvals_of(std::slice::from_ref(&id)).await.unwrap();
+    let names: Vec<&str> = approvals[&id].iter().map(|a| a.by.as_str()).collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&"alice") && names.contains(&"bob"));
+    let events = store.events(&id).await.unwrap();
+    let types: Vec<EventType> = events.iter().map(|e| e.event_type).collect();
+    assert_eq!(
+        types,
+        [
+            EventType::Created,
+            EventType::DecisionMade,
+            EventType::ApprovalRecorded,
+            EventType::Approved
+        ]
+    );
+    assert_chain(&events);
+    // Only the approval that completed the quorum wrote its notifications.
+    let filter = NotificationFilter {
+        limit: 10,
+        action_id: Some(id.clone()),
+        ..NotificationFilter::default()
+    };
+    assert_eq!(store.list_notifications(&filter).await.unwrap().len(), 1);
+    // A denial after one approval denies at once.
+    let other = pending(&store).await;
+    store.approve(&other, vote("alice", 2)).await.unwrap();
+    let (denied, _) = store
+        .transition(&other, Transition::Deny, TransitionUpdate::default())
+        .await
+        .unwrap();
+    assert_eq!(denied.status, ActionStatus::Denied);
+    let missing = store.approve("nope", vote("alice", 2)).await.unwrap_err();
+    assert!(matches!(missing, StoreError::NotFound(_)));
+}
+
+pub async fn racing_approvals_under_a_quorum_count_each_identity_once(backend: &Backend) {
+    race_quorum(&[backend.open().await]).await;
+}
+
+/// Three approvers each approving ten times at once, spread over `stores`, of an action that
+/// needs three: each counts once, and exactly one approval completes the quorum.
+pub async fn race_quorum(stores: &[Arc<dyn Store>]) {
+    let id = pending(&stores[0]).await;
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let (store, id) = (stores[i % stores.len()].clone(), id.clone());
+            let by = ["alice", "bob", "carol"][i % 3];
+            tokio::spawn(async move { store.approve(&id, vote(by, 3)).await })
+        })
+        .collect();
+    let mut recorded = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok((_, event)) => recorded.push(event.event_type),
+            Err(StoreError::AlreadyApproved { .. } | StoreError::Conflict { .. }) => {}
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+    recorded.sort_by_key(|t| t.as_str());
+    assert_eq!(
+        recorded,
+        [
+            EventType::ApprovalRecorded,
+            EventType::ApprovalRecorded,
+            EventType::Approved
+        ]
+    );
+    let reader = &stores[stores.len() - 1];
+    assert_eq!(
+        reader.get_action(&id).await.unwrap().unwrap().status,
+        ActionStatus::Approved
+    );
+    let events = reader.events(&id).await.unwrap();
+    assert_eq!(events.len(), 5);
+    assert_eq!(events[4].event_type, EventType::Approved);
+    assert_chain(&events);
+}
+
+pub async fn a_deadline_comes_due_escalates_once_and_is_forgotten_once_decided(backend: &Backend) {
+    let store = backend.open().await;
+    let mut new = submission(action(ActionStatus::PendingApproval, "stripe"));
+    new.approval_deadline = Some("2000-01-01T00:00:00.000000Z".into());
+    let id = store.create_action(new).await.unwrap().action.id;
+    let later = store.create_action({
+        let mut new = submission(action(ActionStatus::PendingApproval, "stripe"));
+        new.approval_deadline = Some("2999-01-01T00:00:00.000000Z".into());
+        new
+    });
+    let later = later.await.unwrap().action.id;
+    let now = faramesh_storage::now_timestamp();
+    let due = store.approvals_due(&now, 10).await.unwrap();
+    assert_eq!(due.len(), 1, "only the past deadline is due");
+    assert_eq!((due[0].id.as_str(), due[0].escalated), (id.as_str(), false));
+    let escalation = || Escalation {
+        deadline: "2000-01-02T00:00:00.000000Z".into(),
+        meta: json!({"routes": ["security"]}),
+        notifications: vec![notification("approval.escalated")],
+    };
+    let (action, event) = store.escalate(&id, escalation()).await.unwrap();
+    assert_eq!(action.status, ActionStatus::PendingApproval);
+    assert_eq!(event.event_type, EventType::Escalated);
+    let twice = store.escalate(&id, escalation()).await.unwrap_err();
+    assert!(matches!(twice, StoreError::Conflict { .. }), "{twice}");
+    let due = store.approvals_due(&now, 10).await.unwrap();
+    assert_eq!((due[0].id.as_str(), due[0].escalated), (id.as_str(), true));
+    store
+        .transition(&id, Transition::Deny, TransitionUpdate::default())
+        .await
+        .unwrap();
+    assert!(store.approvals_due(&now, 10).await.unwrap().is_empty());
+    let not_pending = store.escalate(&id, escalation()).await.unwrap_err();
+    assert!(matches!(not_pending, StoreError::Conflict { .. }));
+    assert_chain(&store.events(&id).await.unwrap());
+    assert!(store.get_action(&later).await.unwrap().is_some());
+}
+
+pub async fn the_outbox_is_written_with_its_event_and_each_notification_taken_once(
+    backend: &Backend,
+) {
+    let store = backend.open().await;
+    let mut new = submission(action(ActionStatus::PendingApproval, "stripe"));
+    new.notifications = vec![notification("approval.requested")];
+    let id = store.create_action(new).await.unwrap().action.id;
+    let update = TransitionUpdate {
+        notifications: vec![notification("approval.decided")],
+        ..TransitionUpdate::default()
+    };
+    // A transition that does not apply writes no notification.
+    let refused = store
+        .transition(&id, Transition::Succeed, update.clone())
+        .await;
+    assert!(refused.is_err());
+    store
+        .transition(&id, Transition::Deny, update)
+        .await
+        .unwrap();
+    let filter = NotificationFilter {
+        limit: 10,
+        action_id: Some(id.clone()),
+        ..NotificationFilter::default()
+    };
+    let listed = store.list_notifications(&filter).await.unwrap();
+    let kinds: Vec<&str> = listed.iter().map(|n| n.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["approval.decided", "approval.requested"],
+        "newest first"
+    );
+    assert!(listed.iter().all(|n| n.state == NotificationState::Pending));
+
+    let now = faramesh_storage::now_timestamp();
+    let lease = "2999-01-01T00:00:00.000000Z";
+    let claimed = store.claim_notifications(&now, lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(claimed.iter().all(|n| n.attempts == 1));
+    assert!(
+        store
+            .claim_notifications(&now, lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a leased notification is not taken again"
+    );
+    let (first, second) = (&claimed[0], &claimed[1]);
+    store
+        .finish_notification(
+            &first.id,
+            Attempt::Retry {
+                at: "2000-01-01T00:00:00.000000Z".into(),
+                error: "connection refused".into(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .finish_notification(&second.id, Attempt::Delivered)
+        .await
+        .unwrap();
+    let retried = store.claim_notifications(&now, lease, 10).await.unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(
+        (retried[0].id.as_str(), retried[0].attempts),
+        (first.id.as_str(), 2)
+    );
+    assert_eq!(retried[0].last_error.as_deref(), Some("connection refused"));
+    store
+        .finish_notification(
+            &first.id,
+            Attempt::GiveUp {
+                error: "gave up".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let failed = store
+        .list_notifications(&NotificationFilter {
+            limit: 10,
+            state: Some(NotificationState::Failed),
+            ..NotificationFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].id, first.id);
+    let test_ids = store
+        .enqueue_notifications(vec![notification("test")])
+        .await
+        .unwrap();
+    let now = faramesh_storage::now_timestamp();
+    let taken = store.claim_notifications(&now, lease, 10).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        (taken[0].id.as_str(), taken[0].action_id.as_deref()),
+        (test_ids[0].as_str(), None)
+    );
+}
+
+/// 60 notifications taken by workers of every store in `stores` at once, a few at a time:
+/// each is taken exactly once.
+pub async fn claim_from_every_store(stores: &[Arc<dyn Store>]) {
+    let notifications: Vec<NewNotification> = (0..60)
+        .map(|_| notification("approval.requested"))
+        .collect();
+    stores[0]
+        .enqueue_notifications(notifications)
+        .await
+        .unwrap();
+    let now = faramesh_storage::now_timestamp();
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = stores[i % stores.len()].clone();
+            let now = now.clone();
+            tokio::spawn(async move {
+                let mut taken = Vec::new();
+                loop {
+                    let batch = store
+                        .claim_notifications(&now, "2999-01-01T00:00:00.000000Z", 3)
+                        .await
+                        .unwrap();
+                    if batch.is_empty() {
+                        return taken;
+                    }
+                    taken.extend(batch.into_iter().map(|n| n.id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let distinct: std::collections::HashSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), 60, "every notification is taken");
+    assert_eq!(distinct.len(), 60, "none is taken twice");
 }
