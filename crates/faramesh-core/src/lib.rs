@@ -23,6 +23,7 @@ pub mod ledger;
 pub mod lifecycle;
 pub mod policy;
 pub mod profile;
+pub mod settings_file;
 pub mod timestamp;
 pub mod yaml;
 

@@ -24,10 +24,8 @@
 )]
 
 use crate::upstream::stdio::Command;
-use faramesh_core::diagnostic::did_you_mean;
-use faramesh_core::yaml::{Kind, Node, Span};
+use faramesh_core::yaml::{Kind, Node};
 use std::collections::BTreeMap;
-use std::fmt;
 
 /// The servers of one file, by name.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -58,46 +56,8 @@ impl Upstream {
     }
 }
 
-/// A value that may hold a secret: never printed.
-#[derive(Clone, PartialEq)]
-pub struct Secret(pub String);
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(…)")
-    }
-}
-
-/// One problem of the file, where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
-
-/// Every problem of a servers file.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ConfigError {
-    pub file: String,
-    pub problems: Vec<Problem>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.problems.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(
-                f,
-                "{}:{}:{}: error: {}",
-                self.file, p.line, p.column, p.message
-            )?;
-        }
-        Ok(())
-    }
-}
+use faramesh_core::settings_file::{at, expand, unknown_key};
+pub use faramesh_core::settings_file::{FileError as ConfigError, Problem, Secret};
 
 const TOP_KEYS: &[&str] = &["servers"];
 const SERVER_KEYS: &[&str] = &["url", "headers", "command", "args", "env"];
@@ -174,27 +134,6 @@ pub fn parse(
     } else {
         Err(fail(problems))
     }
-}
-
-fn at(span: Span, message: String) -> Problem {
-    Problem {
-        line: span.line,
-        column: span.column,
-        message,
-    }
-}
-
-fn unknown_key(key: &Node, name: &str, known: &[&str], place: &str) -> Problem {
-    let hint = did_you_mean(name, known)
-        .map(|k| format!(" (did you mean `{k}`?)"))
-        .unwrap_or_default();
-    at(
-        key.span,
-        format!(
-            "unknown key `{name}` in {place}{hint}; known keys: {}",
-            known.join(", ")
-        ),
-    )
 }
 
 fn bad_name(name: &str) -> Option<String> {
@@ -395,51 +334,6 @@ fn pairs(
         }
     }
     out
-}
-
-/// `text` with each `${VAR}` replaced by the variable's value; `$$` is a `$`.
-fn expand(
-    text: &str,
-    span: Span,
-    env: &dyn Fn(&str) -> Option<String>,
-    problems: &mut Vec<Problem>,
-) -> Option<String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    let mut ok = true;
-    while let Some(at_dollar) = rest.find('$') {
-        out.push_str(rest.get(..at_dollar).unwrap_or_default());
-        let after = rest.get(at_dollar + 1..).unwrap_or_default();
-        if let Some(tail) = after.strip_prefix('$') {
-            out.push('$');
-            rest = tail;
-        } else if let Some(body) = after.strip_prefix('{') {
-            let Some(end) = body.find('}') else {
-                problems.push(at(
-                    span,
-                    format!("`${{` without a closing `}}` in {text:?}"),
-                ));
-                return None;
-            };
-            let name = body.get(..end).unwrap_or_default();
-            match env(name) {
-                Some(value) => out.push_str(&value),
-                None => {
-                    problems.push(at(
-                        span,
-                        format!("the environment has no variable `{name}`; set it before starting the server"),
-                    ));
-                    ok = false;
-                }
-            }
-            rest = body.get(end + 1..).unwrap_or_default();
-        } else {
-            out.push('$');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    ok.then_some(out)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
     reason = "this module reads input: a bad index must be an error, not a panic"
 )]
 
+mod action_match;
 mod approval;
 mod condition;
 mod fields;
@@ -13,6 +14,7 @@ mod index;
 mod parse;
 mod urls;
 
+pub use action_match::ActionMatch;
 pub use approval::{ApprovalRule, Approver, OnTimeout};
 pub use condition::{Comparison, Conditions, PathTest, MATCH_KEYS, REGEX_SIZE_LIMIT};
 pub use fields::{
