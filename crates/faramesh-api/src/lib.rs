@@ -33,6 +33,14 @@ pub struct Action {
     pub risk_level: Option<RiskLevel>,
     /// Present only while pending approval, and never to an `agent` token.
     pub approval_token: Option<String>,
+    /// The approvals recorded so far, for an action whose rule needs more than one or names
+    /// who may approve; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals: Option<Vec<ApprovalGiven>>,
+    /// How many distinct approvals its rule needs; absent when the rule is the plain
+    /// `require_approval: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvals_required: Option<u32>,
     pub policy_version: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -55,6 +63,61 @@ pub struct Action {
     pub js_example: String,
     #[serde(default)]
     pub python_example: String,
+}
+
+/// One approval of an action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApprovalGiven {
+    /// The token name of who approved.
+    pub by: String,
+    pub reason: Option<String>,
+    pub at: String,
+}
+
+/// A notification of the outbox (`GET /v1/notifications`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Notification {
+    pub id: String,
+    /// The action it is about; none for a test message.
+    pub action_id: Option<String>,
+    /// The route that delivers it.
+    pub route: String,
+    /// approval.requested | approval.decided | approval.expired | approval.escalated | test
+    pub kind: String,
+    /// pending | delivered | failed
+    pub state: String,
+    /// Delivery attempts begun so far.
+    pub attempts: u32,
+    /// When it is tried next, while pending.
+    pub next_attempt_at: Option<String>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+    /// What the receivers are told.
+    pub payload: Value,
+}
+
+/// A route of the routes file (`GET /v1/notifications/routes`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RouteInfo {
+    pub name: String,
+    /// webhook | slack | email
+    pub kind: String,
+    /// Whether approval escalations are sent to it.
+    pub escalation: bool,
+}
+
+/// The body of `POST /v1/notifications/test`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TestNotificationRequest {
+    /// The route to send a test message to.
+    pub route: String,
 }
 
 /// One ledger event (docs/audit.md).

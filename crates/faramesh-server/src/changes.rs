@@ -34,7 +34,7 @@ pub struct Changes {
     /// When the actions started here began executing (their `started` event), by action id.
     started: Mutex<HashMap<String, String>>,
     /// Woken whenever this process writes to the notification outbox.
-    outbox: tokio::sync::Notify,
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Changes {
@@ -58,14 +58,14 @@ impl Changes {
             loaded,
             announce_locally,
             started: Mutex::new(HashMap::new()),
-            outbox: tokio::sync::Notify::new(),
+            outbox: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
-    /// Resolves once this process has written to the notification outbox since the last
-    /// time it resolved (or at once, if it has meanwhile).
-    pub async fn outbox_written(&self) {
-        self.outbox.notified().await;
+    /// Notified whenever this process writes to the notification outbox (the delivery
+    /// worker waits on it).
+    pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox.clone()
     }
 
     fn wrote_outbox(&self, wrote: bool) {

@@ -49,6 +49,8 @@ pub struct ServerConfig {
     pub mcp_call_timeout: Duration,
     /// MCP sessions open at once (`FARAMESH_MCP_MAX_SESSIONS`, default 100).
     pub mcp_max_sessions: usize,
+    /// Where approval events are announced (none unless a routes file is read).
+    pub notify_routes: std::sync::Arc<faramesh_notify::Routes>,
 }
 
 /// A variable with a value that cannot be used.
@@ -200,6 +202,7 @@ impl ServerConfig {
             mcp_call_timeout: seconds("FARAMESH_MCP_CALL_TIMEOUT")?
                 .unwrap_or(Duration::from_secs(300)),
             mcp_max_sessions: count("FARAMESH_MCP_MAX_SESSIONS")?.unwrap_or(100),
+            notify_routes: Default::default(),
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The Faramesh HTTP server: thin routes over the decision core and the storage crate.
 
+pub mod approvals;
 pub mod auth;
 pub mod browser;
 pub mod changes;
@@ -13,6 +14,7 @@ pub mod history;
 pub mod hot_reload;
 pub mod mcp;
 pub mod metrics;
+pub mod notifications;
 pub mod openapi;
 pub mod policy_files;
 pub mod routes;
@@ -197,6 +199,7 @@ pub fn app(state: AppState) -> Router {
     let authenticating = state.clone();
     let mut router = routes::api(state.clone())
         .merge(mcp::routes(state.clone()))
+        .merge(notifications::routes(state.clone()))
         .merge(token_routes::routes().with_state(state))
         .merge(faramesh_events::router(hub, Some(history)))
         .merge(faramesh_ui::router())

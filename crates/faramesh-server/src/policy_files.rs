@@ -33,22 +33,45 @@ pub enum LoadError {
     Unsupported(String),
 }
 
-/// Approval rules beyond one approval by any approver or admin (a quorum, named approvers, a
-/// timeout, routes to notify) are read and checked by the policy language, but the server does
-/// not enforce them yet: a policy that relies on them is refused, never half enforced.
-fn refuse_unenforced_approval_rules(path: &str, policy: &Policy) -> Result<(), LoadError> {
-    let default = faramesh_core::policy::ApprovalRule::default();
-    match policy
-        .rules()
-        .iter()
-        .find(|r| r.approval.as_deref().is_some_and(|a| *a != default))
-    {
-        Some(rule) => Err(LoadError::Unsupported(format!(
-            "{path}: rule {} (line {}) sets approval rules (approvers, roles, timeout, on_timeout or notify) that this server does not enforce yet; it refuses the policy rather than enforce it in part. Use `require_approval: true` for one approval by any approver or admin",
-            rule.number, rule.line
-        ))),
-        None => Ok(()),
+/// The approval rules of `policy` name only routes of the routes file, and a rule that
+/// escalates has escalation routes to tell: a policy that relies on a route that does not
+/// exist is refused, never half enforced.
+fn check_approval_routes(
+    path: &str,
+    policy: &Policy,
+    routes: &faramesh_notify::Routes,
+) -> Result<(), LoadError> {
+    for rule in policy.rules() {
+        let Some(approval) = rule.approval.as_deref() else {
+            continue;
+        };
+        let unknown = routes.unknown(&approval.notify);
+        if let Some(name) = unknown.first() {
+            let known: Vec<&str> = routes.routes.keys().map(String::as_str).collect();
+            return Err(LoadError::Unsupported(if known.is_empty() {
+                format!(
+                    "{path}: rule {} (line {}) notifies route {name:?}, but no routes file is loaded; start the server with --notify FILE (or a notify.yaml beside it)",
+                    rule.number, rule.line
+                )
+            } else {
+                format!(
+                    "{path}: rule {} (line {}) notifies route {name:?}, which is not in the routes file; its routes are {}",
+                    rule.number,
+                    rule.line,
+                    known.join(", ")
+                )
+            }));
+        }
+        if approval.on_timeout == faramesh_core::policy::OnTimeout::Escalate
+            && routes.escalation.is_empty()
+        {
+            return Err(LoadError::Unsupported(format!(
+                "{path}: rule {} (line {}) escalates on timeout, but the routes file names no `escalation` routes to tell; add `escalation: [route]` to it",
+                rule.number, rule.line
+            )));
+        }
     }
+    Ok(())
 }
 
 /// Loads the policy (and the profile, if its file exists) as configured.
@@ -57,7 +80,7 @@ pub fn load(config: &ServerConfig) -> Result<Loaded, LoadError> {
     let (policy, exists) = match std::fs::read_to_string(&config.policy_file) {
         Ok(text) => {
             let policy = Policy::parse(&policy_path, &text).map_err(LoadError::Invalid)?;
-            refuse_unenforced_approval_rules(&policy_path, &policy)?;
+            check_approval_routes(&policy_path, &policy, &config.notify_routes)?;
             (Some(policy), true)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.allow_missing_policy => {

@@ -99,9 +99,11 @@ pub(crate) async fn submit(
         idempotency,
         demo: false,
         start_if_allowed: start_now(&query)?,
+        submitted_by: Some(caller.name.clone()),
     };
     let action = submit_action(&state, submission, how).await?;
-    ok(view::action(&action, caller.token_visibility()))
+    let progress = crate::approvals::progress_of(&state, std::slice::from_ref(&action)).await?;
+    ok(view::action(&action, caller.token_visibility()).with_approvals(&progress))
 }
 
 /// `?start=true`: start the action in the same write when it is allowed.
@@ -126,6 +128,8 @@ pub struct Submit {
     /// the same write, when no built-in executor would run it: one write instead of two for a
     /// caller that runs the action itself at once.
     pub start_if_allowed: bool,
+    /// Who submitted it (a token name): under an approval rule, never one of its approvers.
+    pub submitted_by: Option<std::sync::Arc<str>>,
 }
 
 /// Decides an action and stores it with its `created` and `decision_made` events.
@@ -138,6 +142,7 @@ pub async fn submit_action(
         idempotency,
         demo,
         start_if_allowed,
+        submitted_by,
     } = how;
     let loaded = state.loaded.load();
     // The maps are lent to the engine and taken back, not copied.
@@ -163,6 +168,19 @@ pub async fn submit_action(
     let mut new = NewAction::decided(received, &decision, approval_token, demo, idempotency);
     if start_if_allowed && own_run {
         new = new.started_if_allowed();
+    }
+    if new.action.status == ActionStatus::PendingApproval {
+        if let Some(by) = &submitted_by {
+            crate::approvals::record_submitter(&mut new.action, by);
+        }
+        let required = decision.approval.as_ref().map_or(1, |r| r.approvers);
+        new.notifications = crate::approvals::announcements(
+            state,
+            faramesh_notify::Kind::Requested,
+            &new.action,
+            faramesh_notify::Approvals { given: 0, required },
+            None,
+        );
     }
     let created = state.store.create_action(new).await?;
     // The store has reported the new action to `state.changes`: counted and announced.
@@ -241,19 +259,22 @@ pub(crate) async fn list(
         {
             actions.extend(state.store.get_action(&id).await?);
         }
-        return ok(listed(&actions, visibility));
+        let progress = crate::approvals::progress_of(&state, &actions).await?;
+        return ok(listed(&actions, visibility, &progress));
     }
     let actions = state.store.list_actions(&filter).await?;
-    ok(listed(&actions, visibility))
+    let progress = crate::approvals::progress_of(&state, &actions).await?;
+    ok(listed(&actions, visibility, &progress))
 }
 
-fn listed(
-    actions: &[ActionRecord],
+fn listed<'a>(
+    actions: &'a [ActionRecord],
     visibility: view::TokenVisibility,
-) -> Vec<view::ActionView<'_>> {
+    progress: &HashMap<String, crate::approvals::Progress>,
+) -> Vec<view::ActionView<'a>> {
     actions
         .iter()
-        .map(|a| view::action(a, visibility))
+        .map(|a| view::action(a, visibility).with_approvals(progress))
         .collect()
 }
 
@@ -274,7 +295,8 @@ pub(crate) async fn get_action(
 ) -> ApiResult {
     caller.require(Permission::Read)?;
     let action = find(&state, &id).await?;
-    ok(view::action(&action, caller.token_visibility()))
+    let progress = crate::approvals::progress_of(&state, std::slice::from_ref(&action)).await?;
+    ok(view::action(&action, caller.token_visibility()).with_approvals(&progress))
 }
 
 #[utoipa::path(get, path = "/v1/actions/{id}/events", params(("id" = String, Path)),
@@ -391,22 +413,14 @@ pub(crate) async fn approval(
             "The approval token for action {id} is missing or wrong"
         )));
     }
-    let (transition, decision) = if body.approve {
-        (Transition::Approve, Effect::Allow)
-    } else {
-        (Transition::Deny, Effect::Deny)
+    let decider = crate::approvals::Decider {
+        name: &caller.name,
+        role: caller.role,
     };
-    let reason = body.reason.filter(|r| !r.trim().is_empty());
-    let meta = json!({"reason": reason, "by": &*caller.name});
-    let update = TransitionUpdate {
-        notifications: Vec::new(),
-        decision: Some(decision),
-        reason,
-        result: None,
-        meta,
-    };
-    let action = state.transition(&id, transition, update).await?;
-    ok(view::action(&action, caller.token_visibility()))
+    let action =
+        crate::approvals::decide(&state, &action, decider, body.approve, body.reason).await?;
+    let progress = crate::approvals::progress_of(&state, std::slice::from_ref(&action)).await?;
+    ok(view::action(&action, caller.token_visibility()).with_approvals(&progress))
 }
 
 #[utoipa::path(post, path = "/v1/actions/{id}/start", params(("id" = String, Path)),
@@ -450,8 +464,29 @@ pub async fn withdraw_action(
         .filter(|r| !r.trim().is_empty())
         .unwrap_or_else(|| "no reason given".to_owned());
     let reason = format!("Withdrawn by {by}: {why}");
+    let notifications = match state.store.get_action(id).await? {
+        Some(mut action) if action.status == ActionStatus::PendingApproval => {
+            action.status = ActionStatus::Denied;
+            action.decision = Some(Effect::Deny);
+            action.reason = Some(reason.clone());
+            let progress =
+                crate::approvals::progress_of(state, std::slice::from_ref(&action)).await?;
+            let approvals = progress
+                .get(id)
+                .map(crate::approvals::Progress::counts)
+                .unwrap_or_default();
+            crate::approvals::announcements(
+                state,
+                faramesh_notify::Kind::Decided,
+                &action,
+                approvals,
+                Some(by),
+            )
+        }
+        _ => Vec::new(),
+    };
     let update = TransitionUpdate {
-        notifications: Vec::new(),
+        notifications,
         decision: Some(Effect::Deny),
         reason: Some(reason.clone()),
         result: None,

@@ -53,6 +53,18 @@ impl Server {
             hot_reload::spawn_hot_reload(state.clone(), HOT_RELOAD_EVERY);
             tracing::info!("hot reload: policy and profile files are checked every second");
         }
+        expiry::spawn_rule_timeouts(state.clone());
+        if !config.notify_routes.routes.is_empty() {
+            tokio::spawn(faramesh_notify::worker::run(
+                state.store.clone(),
+                config.notify_routes.clone(),
+                state.changes.outbox_signal(),
+            ));
+            tracing::info!(
+                routes = config.notify_routes.routes.len(),
+                "notifications: approval events are delivered through the routes file"
+            );
+        }
         if let Some(ttl) = config.approval_ttl {
             expiry::spawn_approval_expiry(state.clone(), ttl);
             tracing::info!(seconds = ttl.as_secs_f64(), "pending approvals expire");

@@ -30,6 +30,10 @@ pub struct ActionView<'a> {
     reason: &'a Option<String>,
     risk_level: Option<RiskLevel>,
     approval_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approvals: Option<Vec<faramesh_api::ApprovalGiven>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    approvals_required: Option<u32>,
     policy_version: &'a Option<String>,
     created_at: &'a str,
     updated_at: &'a str,
@@ -66,6 +70,8 @@ pub fn action(a: &ActionRecord, tokens: TokenVisibility) -> ActionView<'_> {
         reason: &a.reason,
         risk_level: a.risk_level,
         approval_token,
+        approvals: None,
+        approvals_required: None,
         policy_version: &a.policy_version,
         created_at: &a.created_at,
         updated_at: &a.updated_at,
@@ -83,6 +89,30 @@ pub fn action(a: &ActionRecord, tokens: TokenVisibility) -> ActionView<'_> {
         demo: a.demo,
         js_example: js_example(a),
         python_example: python_example(a),
+    }
+}
+
+impl ActionView<'_> {
+    /// With its approvals so far, when the action is under an approval rule (`progress` holds
+    /// it; see `approvals::progress_of`).
+    pub fn with_approvals(
+        mut self,
+        progress: &std::collections::HashMap<String, crate::approvals::Progress>,
+    ) -> Self {
+        if let Some(p) = progress.get(self.id) {
+            self.approvals_required = Some(p.required);
+            self.approvals = Some(
+                p.approvals
+                    .iter()
+                    .map(|a| faramesh_api::ApprovalGiven {
+                        by: a.by.clone(),
+                        reason: a.reason.clone(),
+                        at: a.at.clone(),
+                    })
+                    .collect(),
+            );
+        }
+        self
     }
 }
 

@@ -261,6 +261,10 @@ pub struct ServeArgs {
     /// default mcp.yaml if it exists].
     #[arg(long, value_name = "FILE")]
     pub mcp_config: Option<PathBuf>,
+    /// Routes file: where pending approvals are announced (webhook, Slack, email)
+    /// [env: FARAMESH_NOTIFY_FILE, default notify.yaml if it exists].
+    #[arg(long, value_name = "FILE")]
+    pub notify: Option<PathBuf>,
     /// Log format: `text` or `json` (level from RUST_LOG, default info).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,

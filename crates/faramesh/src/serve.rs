@@ -38,6 +38,7 @@ pub fn run(args: &ServeArgs, global: &crate::cli::Global) -> anyhow::Result<Stat
         config.backend = Backend::Sqlite(db.clone());
     }
     config.mcp_servers = mcp_servers(args)?;
+    config.notify_routes = std::sync::Arc::new(notify_routes(args)?);
     config.allow_missing_policy |= args.allow_missing_policy;
     config.demo |= args.demo;
     config.hot_reload |= args.hot_reload;
@@ -53,46 +54,81 @@ pub fn run(args: &ServeArgs, global: &crate::cli::Global) -> anyhow::Result<Stat
     status
 }
 
-/// The MCP servers file: `--mcp-config`, else `FARAMESH_MCP_CONFIG`, else `mcp.yaml` when it
-/// exists. A file named but missing, or invalid, stops the start with every problem located.
-fn mcp_servers(args: &ServeArgs) -> anyhow::Result<faramesh_mcp::config::ServersFile> {
-    let named = args.mcp_config.clone().or_else(|| {
-        std::env::var_os("FARAMESH_MCP_CONFIG")
+/// A settings file: the flag's, else the environment variable's, else `default` when it
+/// exists in the working directory; none when none of these names one.
+fn settings_file(
+    flag: Option<&std::path::Path>,
+    variable: &str,
+    default: &str,
+) -> Option<std::path::PathBuf> {
+    let named = flag.map(ToOwned::to_owned).or_else(|| {
+        std::env::var_os(variable)
             .filter(|v| !v.is_empty())
             .map(Into::into)
     });
-    let path = match named {
-        Some(path) => path,
-        None => {
-            let default = std::path::PathBuf::from("mcp.yaml");
-            if !default.exists() {
-                return Ok(Default::default());
-            }
-            default
-        }
+    named.or_else(|| {
+        let default = std::path::PathBuf::from(default);
+        default.exists().then_some(default)
+    })
+}
+
+/// Reports a settings file's problems and stops the start.
+fn invalid(what: &str, report: &faramesh_core::settings_file::FileError) -> anyhow::Error {
+    eprintln!("{report}");
+    anyhow::anyhow!(
+        "the {what} is invalid ({} problem(s)); fix it and start again",
+        report.problems.len()
+    )
+}
+
+/// The MCP servers file: `--mcp-config`, else `FARAMESH_MCP_CONFIG`, else `mcp.yaml` when it
+/// exists. A file named but missing, or invalid, stops the start with every problem located.
+fn mcp_servers(args: &ServeArgs) -> anyhow::Result<faramesh_mcp::config::ServersFile> {
+    let Some(path) = settings_file(
+        args.mcp_config.as_deref(),
+        "FARAMESH_MCP_CONFIG",
+        "mcp.yaml",
+    ) else {
+        return Ok(Default::default());
     };
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read the MCP servers file {}", path.display()))?;
     let file = faramesh_mcp::config::parse(&path.display().to_string(), &text, &|name| {
         std::env::var(name).ok()
-    });
-    match file {
-        Ok(file) => {
-            tracing::info!(
-                file = %path.display(),
-                servers = file.servers.len(),
-                "MCP servers loaded: each is served at /mcp/{{name}}"
-            );
-            Ok(file)
-        }
-        Err(report) => {
-            eprintln!("{report}");
-            anyhow::bail!(
-                "the MCP servers file is invalid ({} problem(s)); fix it and start again",
-                report.problems.len()
-            )
-        }
-    }
+    })
+    .map_err(|report| invalid("MCP servers file", &report))?;
+    tracing::info!(
+        file = %path.display(),
+        servers = file.servers.len(),
+        "MCP servers loaded: each is served at /mcp/{{name}}"
+    );
+    Ok(file)
+}
+
+/// The routes file: `--notify`, else `FARAMESH_NOTIFY_FILE`, else `notify.yaml` when it
+/// exists. A file named but missing, or invalid, stops the start with every problem located.
+fn notify_routes(args: &ServeArgs) -> anyhow::Result<faramesh_notify::Routes> {
+    let Some(path) = settings_file(
+        args.notify.as_deref(),
+        "FARAMESH_NOTIFY_FILE",
+        "notify.yaml",
+    ) else {
+        return Ok(Default::default());
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the routes file {}", path.display()))?;
+    let base = path.parent().unwrap_or(std::path::Path::new("."));
+    let routes =
+        faramesh_notify::routes::parse(&path.display().to_string(), &text, base, &|name| {
+            std::env::var(name).ok()
+        })
+        .map_err(|report| invalid("routes file", &report))?;
+    tracing::info!(
+        file = %path.display(),
+        routes = routes.routes.len(),
+        "notification routes loaded"
+    );
+    Ok(routes)
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<Status> {

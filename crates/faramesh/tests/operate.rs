@@ -1018,12 +1018,12 @@ fn no_profile_decides_with_the_policy_alone() {
 }
 
 #[test]
-fn serve_refuses_approval_rules_it_does_not_enforce_yet() {
+fn serve_refuses_approval_rules_naming_routes_it_does_not_have() {
     let dir = tempfile::TempDir::new().unwrap();
     let policy = dir.path().join("two-people.yaml");
     std::fs::write(
         &policy,
-        "rules:\n  - match: {tool: stripe, op: refund}\n    require_approval: {approvers: 2}\n",
+        "rules:\n  - match: {tool: stripe, op: refund}\n    require_approval: {approvers: 2, notify: [payments-oncall]}\n",
     )
     .unwrap();
     // The policy language reads it...
@@ -1032,7 +1032,7 @@ fn serve_refuses_approval_rules_it_does_not_enforce_yet() {
         .arg(&policy)
         .assert()
         .success();
-    // ...but a server that would approve with one person refuses to run it.
+    // ...but a server that could not tell the route refuses to run it.
     in_dir(dir.path())
         .args(["serve", "--port", "0", "--no-profile", "--db"])
         .arg(dir.path().join("a.db"))
@@ -1042,6 +1042,6 @@ fn serve_refuses_approval_rules_it_does_not_enforce_yet() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "rule 1 (line 2) sets approval rules (approvers, roles, timeout, on_timeout or notify) that this server does not enforce yet",
+            "rule 1 (line 2) notifies route \"payments-oncall\", but no routes file is loaded",
         ));
 }

@@ -19,10 +19,10 @@ use super::parse::unknown_keys;
 use crate::codes::Code;
 use crate::diagnostic::{did_you_mean, Diagnostic, Item};
 use crate::yaml::{Kind, Node};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the approvals of a `require_approval` rule must be.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalRule {
     /// Distinct approvers needed before the action is approved (the quorum).
     pub approvers: u32,
@@ -49,7 +49,7 @@ impl Default for ApprovalRule {
 }
 
 /// Who may approve.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
 pub enum Approver {
     /// Any token with this role (`approver` or `admin`).
@@ -59,7 +59,7 @@ pub enum Approver {
 }
 
 /// What happens when nobody decided within the timeout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnTimeout {
     Deny,
