@@ -56,6 +56,19 @@ pub struct ListFilter {
     pub id_prefix: Option<String>,
 }
 
+/// Filters of `GET /v1/notifications`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NotificationFilter {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
+
 /// What went wrong, phrased for the person at the terminal.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -415,6 +428,46 @@ impl Client {
             .call(Method::GET, &["v1", "mcp", "servers"], None, None)
             .await?;
         Ok(answer.servers)
+    }
+
+    /// The notification outbox, newest first (`GET /v1/notifications`).
+    pub async fn notifications(
+        &self,
+        filter: &NotificationFilter,
+    ) -> ClientResult<Vec<faramesh_api::Notification>> {
+        let url = self.endpoint(&["v1", "notifications"])?;
+        self.send(self.http.get(url).query(filter), None).await
+    }
+
+    /// The routes of the server's routes file.
+    pub async fn notification_routes(&self) -> ClientResult<Vec<faramesh_api::RouteInfo>> {
+        self.call(Method::GET, &["v1", "notifications", "routes"], None, None)
+            .await
+    }
+
+    /// Queues a test message through `route`.
+    pub async fn test_notification(&self, route: &str) -> ClientResult<faramesh_api::Notification> {
+        let body = json!({"route": route});
+        self.call(
+            Method::POST,
+            &["v1", "notifications", "test"],
+            Some(&body),
+            None,
+        )
+        .await
+    }
+
+    /// One notification of the latest thousand, by id.
+    pub async fn notification(&self, id: &str) -> ClientResult<Option<faramesh_api::Notification>> {
+        let filter = NotificationFilter {
+            limit: Some(1000),
+            ..NotificationFilter::default()
+        };
+        Ok(self
+            .notifications(&filter)
+            .await?
+            .into_iter()
+            .find(|n| n.id == id))
     }
 
     pub async fn policy_info(&self) -> ClientResult<Value> {

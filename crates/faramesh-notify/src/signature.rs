@@ -126,5 +126,10 @@ mod tests {
             webhook_signature("whsec", 1_700_000_000, b"{\"a\":2}")
         );
         assert_eq!(header.len(), "t=1700000000,v1=".len() + 64);
+        // The same value `openssl dgst -sha256 -hmac whsec` gives for "1700000000.{"a":1}".
+        assert_eq!(
+            header,
+            "t=1700000000,v1=8ad37ba156048ae0e0a5533c75cdf26fee88b07f93cb57ee4c80adb053012032"
+        );
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 const BATCH: usize = 16;
 /// How long a taken notification is this worker's: longer than any delivery takes, so another
 /// worker retries it only if this one stopped.
-const LEASE: Duration = Duration::from_secs(60);
+const LEASE: Duration = Duration::from_secs(30);
 /// How often the outbox is looked at when nothing wakes the worker (other replicas' writes,
 /// retries coming due).
 const POLL: Duration = Duration::from_secs(1);

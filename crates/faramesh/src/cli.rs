@@ -125,6 +125,37 @@ pub enum Command {
     /// server sees it.
     #[command(subcommand)]
     Mcp(McpCommand),
+    /// Where pending approvals are announced (the server's routes file) and how their
+    /// delivery went.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message through a route and wait for its delivery; exit 1 if it was not
+    /// delivered in time.
+    Test {
+        route: String,
+        /// Seconds to wait for the delivery.
+        #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+        wait: u64,
+    },
+    /// Notifications and their delivery state, newest first.
+    List {
+        /// Only those about this action (its full id).
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long)]
+        route: Option<String>,
+        /// pending, delivered or failed.
+        #[arg(long, value_parser = ["pending", "delivered", "failed"])]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// The routes of the server's routes file.
+    Routes,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@ mod env_file;
 mod init;
 mod key_values;
 mod mcp_commands;
+mod notify_commands;
 mod output;
 mod policy;
 mod render;
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
         cli::Command::InitDocker => init::docker(),
         cli::Command::Doctor => doctor::run(&cli.global),
         cli::Command::Mcp(command) => mcp_commands::run(command, &cli.global),
+        cli::Command::Notify(command) => notify_commands::run(command, &cli.global),
         cli::Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

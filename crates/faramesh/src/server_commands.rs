@@ -133,6 +133,7 @@ async fn dispatch(
         | Command::InitDocker
         | Command::Doctor
         | Command::Mcp(_)
+        | Command::Notify(_)
         | Command::Completions { .. } => Ok(Status::Error),
     }
 }
@@ -370,6 +371,9 @@ fn show(a: &Action, global: &Global) {
         "risk_level",
         &paint(risk_style(a.risk_level), word(a.risk_level)),
     );
+    if let Some(line) = approvals_line(a) {
+        row("approvals", &line);
+    }
     row("agent", &a.agent_id);
     match a.context.map().get("mcp").and_then(Value::as_object) {
         // A call through the MCP gateway: the server and its tool, from which client.
@@ -423,13 +427,34 @@ fn report(a: &Action, global: &Global, what: &str) {
     if global.json {
         println!("{}", pretty(a));
     } else {
+        let progress = approvals_line(a)
+            .filter(|_| a.status == ActionStatus::PendingApproval)
+            .map(|line| format!(" ({line})"))
+            .unwrap_or_default();
         println!(
-            "{} {what} {} → {}",
+            "{} {what} {} → {}{progress}",
             paint(output::GOOD, "✓"),
             a.id,
             paint(status_style(a.status), a.status)
         );
     }
+}
+
+/// `1 of 2 approvals: alice`, for an action whose rule needs more than the plain approval.
+pub(crate) fn approvals_line(a: &Action) -> Option<String> {
+    let required = a.approvals_required?;
+    let given = a.approvals.as_deref().unwrap_or_default();
+    let names: Vec<&str> = given.iter().map(|g| g.by.as_str()).collect();
+    let noun = if required == 1 {
+        "approval"
+    } else {
+        "approvals"
+    };
+    Some(if names.is_empty() {
+        format!("0 of {required} {noun}")
+    } else {
+        format!("{} of {required} {noun}: {}", given.len(), names.join(", "))
+    })
 }
 
 fn status_style(status: ActionStatus) -> anstyle::Style {

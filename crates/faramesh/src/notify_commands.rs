@@ -1,0 +1,174 @@
+//! `faramesh notify`: the server's notification routes and their delivery.
+
+use crate::cli::{Global, NotifyCommand};
+use crate::{output, table, Status};
+use anstream::{eprintln, println};
+use anyhow::Context;
+use faramesh_client::{Client, ClientError, NotificationFilter};
+use std::time::{Duration, Instant};
+
+pub fn run(command: &NotifyCommand, global: &Global) -> anyhow::Result<Status> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let client = crate::server_commands::client(global);
+    let result = runtime.block_on(async {
+        match command {
+            NotifyCommand::Test { route, wait } => test(&client, route, *wait, global).await,
+            NotifyCommand::List {
+                action,
+                route,
+                state,
+                limit,
+            } => {
+                let filter = NotificationFilter {
+                    limit: Some(*limit),
+                    action_id: action.clone(),
+                    route: route.clone(),
+                    state: state.clone(),
+                };
+                list(&client, &filter, global).await
+            }
+            NotifyCommand::Routes => routes(&client, global).await,
+        }
+    });
+    match result {
+        Ok(status) => Ok(status),
+        Err(e @ (ClientError::Unreachable { .. } | ClientError::BadUrl { .. })) => Err(e.into()),
+        Err(e) => {
+            eprintln!(
+                "{}error:{} {e}",
+                output::ERROR.render(),
+                output::ERROR.render_reset()
+            );
+            Ok(Status::Failure)
+        }
+    }
+}
+
+/// Queues a test message and waits up to `wait` seconds for its delivery.
+async fn test(
+    client: &Client,
+    route: &str,
+    wait: u64,
+    global: &Global,
+) -> Result<Status, ClientError> {
+    let queued = client.test_notification(route).await?;
+    let deadline = Instant::now() + Duration::from_secs(wait);
+    let mut latest = queued.clone();
+    // The delivery worker takes it within a second; poll until it is no longer pending.
+    while latest.state == "pending" && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Some(found) = client.notification(&queued.id).await? {
+            latest = found;
+        }
+    }
+    if global.json {
+        println!("{}", output::pretty(&latest));
+    }
+    match latest.state.as_str() {
+        "delivered" => {
+            if !global.json {
+                println!(
+                    "{} delivered a test message through route {route} (notification {})",
+                    output::paint(output::GOOD, "✓"),
+                    latest.id
+                );
+            }
+            Ok(Status::Success)
+        }
+        state => {
+            if !global.json {
+                let why = latest
+                    .last_error
+                    .as_deref()
+                    .unwrap_or("no attempt finished yet");
+                let next = if state == "pending" {
+                    "; it stays queued and is retried (faramesh notify list shows it)"
+                } else {
+                    "; the worker gave up on it"
+                };
+                eprintln!(
+                    "{} the test message through route {route} was not delivered within {wait} s: {why}{next}",
+                    output::paint(output::ERROR, "✗"),
+                );
+            }
+            Ok(Status::Failure)
+        }
+    }
+}
+
+async fn list(
+    client: &Client,
+    filter: &NotificationFilter,
+    global: &Global,
+) -> Result<Status, ClientError> {
+    let found = client.notifications(filter).await?;
+    if global.json {
+        println!("{}", output::pretty(&found));
+        return Ok(Status::Success);
+    }
+    if found.is_empty() {
+        println!("No notifications.");
+        return Ok(Status::Success);
+    }
+    let mut rows = table::new(&[
+        "CREATED (UTC)",
+        "ROUTE",
+        "KIND",
+        "ACTION",
+        "STATE",
+        "ATTEMPTS",
+        "DETAIL",
+    ]);
+    for n in found {
+        let detail = match n.state.as_str() {
+            "delivered" => format!("at {}", n.delivered_at.as_deref().unwrap_or("-")),
+            "pending" => match (&n.last_error, &n.next_attempt_at) {
+                (Some(error), Some(at)) => format!("retry at {at}: {error}"),
+                _ => "queued".to_owned(),
+            },
+            _ => n.last_error.unwrap_or_default(),
+        };
+        rows.add_row([
+            n.created_at
+                .chars()
+                .take(19)
+                .collect::<String>()
+                .replace('T', " "),
+            n.route,
+            n.kind,
+            n.action_id
+                .map(|id| id.chars().take(8).collect())
+                .unwrap_or_else(|| "-".into()),
+            n.state,
+            n.attempts.to_string(),
+            detail,
+        ]);
+    }
+    println!("{}", table::render(&rows));
+    Ok(Status::Success)
+}
+
+async fn routes(client: &Client, global: &Global) -> Result<Status, ClientError> {
+    let routes = client.notification_routes().await?;
+    if global.json {
+        println!("{}", output::pretty(&routes));
+        return Ok(Status::Success);
+    }
+    if routes.is_empty() {
+        println!("No routes: start `faramesh serve` with a routes file (--notify FILE, or notify.yaml in its directory).");
+        return Ok(Status::Success);
+    }
+    let mut rows = table::new(&["NAME", "KIND", "ESCALATION"]);
+    for r in routes {
+        rows.add_row([
+            r.name,
+            r.kind,
+            if r.escalation { "yes" } else { "-" }.to_owned(),
+        ]);
+    }
+    println!("{}", table::render(&rows));
+    Ok(Status::Success)
+}
