@@ -622,3 +622,24 @@ fn a_routes_file_with_mistakes_stops_the_start_with_each_one_located() {
             "unknown key `emial` in route \"mail\" (did you mean `email`?)",
         ));
 }
+
+/// The signature checks the README shows are, character for character, the ones the webhook
+/// receivers of these tests run.
+#[test]
+fn the_readmes_signature_checks_are_the_ones_the_receivers_run() {
+    let repo = notify_support::repo();
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    for (file, start, end, tail) in [
+        ("webhook_receiver.py", "def verify_signature(", "\n\n\n", 0),
+        ("webhook_receiver.mjs", "function verifySignature(", "\n}\n", 2),
+    ] {
+        let code = std::fs::read_to_string(repo.join("tests/notify").join(file)).unwrap();
+        let from = code.find(start).unwrap();
+        let to = from + code[from..].find(end).unwrap() + tail;
+        let function = &code[from..to];
+        assert!(
+            readme.contains(function),
+            "the README's copy of the check in tests/notify/{file} differs from it"
+        );
+    }
+}
