@@ -464,7 +464,13 @@ pub async fn withdraw_action(
         .filter(|r| !r.trim().is_empty())
         .unwrap_or_else(|| "no reason given".to_owned());
     let reason = format!("Withdrawn by {by}: {why}");
-    let notifications = match state.store.get_action(id).await? {
+    let told = !state.config.notify_routes.routes.is_empty();
+    let pending = if told {
+        state.store.get_action(id).await?
+    } else {
+        None
+    };
+    let notifications = match pending {
         Some(mut action) if action.status == ActionStatus::PendingApproval => {
             action.status = ActionStatus::Denied;
             action.decision = Some(Effect::Deny);

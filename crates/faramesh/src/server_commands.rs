@@ -315,9 +315,18 @@ async fn list(client: &Client, args: &ListArgs, global: &Global) -> Result<Statu
         } else {
             table::cut(params, 40)
         };
+        // A pending action under a quorum shows how far along it is: `pending_approval 1/2`.
+        let status = match (a.status, a.approvals_required) {
+            (ActionStatus::PendingApproval, Some(required)) => format!(
+                "{} {}/{required}",
+                a.status,
+                a.approvals.as_ref().map_or(0, Vec::len)
+            ),
+            _ => a.status.to_string(),
+        };
         rows.add_row([
             a.id.chars().take(id_width).collect(),
-            paint(status_style(a.status), a.status),
+            paint(status_style(a.status), status),
             paint(risk_style(a.risk_level), word(a.risk_level)),
             table::cut(&a.tool, 12),
             table::cut(&a.operation, 12),

@@ -73,6 +73,12 @@ fn a_quorum_needs_distinct_approvers_never_the_submitter_and_a_denial_denies() {
         .assert()
         .success()
         .stdout(predicate::str::contains("1 of 2 approvals: alice"));
+    server
+        .cli(&alice)
+        .args(["list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("pending_approval 1/2"));
 
     // The same identity twice does not count.
     let (status, again) = server.decide(id, &alice, true);
@@ -631,7 +637,12 @@ fn the_readmes_signature_checks_are_the_ones_the_receivers_run() {
     let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
     for (file, start, end, tail) in [
         ("webhook_receiver.py", "def verify_signature(", "\n\n\n", 0),
-        ("webhook_receiver.mjs", "function verifySignature(", "\n}\n", 2),
+        (
+            "webhook_receiver.mjs",
+            "function verifySignature(",
+            "\n}\n",
+            2,
+        ),
     ] {
         let code = std::fs::read_to_string(repo.join("tests/notify").join(file)).unwrap();
         let from = code.find(start).unwrap();
