@@ -68,6 +68,14 @@ impl fmt::Display for FileError {
     }
 }
 
+/// Reads `text`, the YAML file `file`; a syntax error is its one located problem.
+pub fn load(file: &str, text: &str) -> Result<Node, FileError> {
+    crate::yaml::load(text).map_err(|e| FileError {
+        file: file.to_owned(),
+        problems: vec![at(e.span, e.message)],
+    })
+}
+
 /// The problem of an unknown key `name` of `place`, suggesting the nearest of `known`.
 pub fn unknown_key(key: &Node, name: &str, known: &[&str], place: &str) -> Problem {
     let hint = did_you_mean(name, known)

@@ -76,13 +76,7 @@ pub fn parse(
         file: file.to_owned(),
         problems,
     };
-    let doc = faramesh_core::yaml::load(text).map_err(|e| {
-        fail(vec![Problem {
-            line: e.span.line,
-            column: e.span.column,
-            message: e.message,
-        }])
-    })?;
+    let doc = faramesh_core::settings_file::load(file, text)?;
     let mut servers = BTreeMap::new();
     let Some(entries) = doc.as_map() else {
         return Err(fail(vec![at(

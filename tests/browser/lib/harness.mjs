@@ -2,7 +2,7 @@
 // Chromium driven by playwright-core.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -28,10 +28,14 @@ export async function freePort() {
 /**
  * Starts a server. `env` is added to a clean environment (no inherited FARAMESH_* or FARA_*
  * settings); `demo` seeds demo actions. The server runs in a temporary directory so no
- * `.env` file of the developer's applies.
+ * `.env` file of the developer's applies. `files` ({name: text}) are written into that
+ * directory first (a `notify.yaml` there is the server's routes file); `policy` is the policy
+ * file, relative to that directory (default: the repository's policies/default.yaml).
  */
-export async function startServer({ env = {}, demo = false } = {}) {
+export async function startServer({ env = {}, demo = false, files = {}, policy = null } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'faramesh-ui-test-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  const policyFile = policy ? resolve(dir, policy) : join(repo, 'policies/default.yaml');
   const port = await freePort();
   const server = {
     dir,
@@ -42,7 +46,7 @@ export async function startServer({ env = {}, demo = false } = {}) {
     output: '',
     async start() {
       const args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--db', join(dir, 'a.db'),
-        '--policy', join(repo, 'policies/default.yaml'), '--profile', join(dir, 'none.yaml')];
+        '--policy', policyFile, '--profile', join(dir, 'none.yaml')];
       if (demo) args.push('--demo');
       const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^FARA(MESH)?_/.test(k)));
       const child = spawn(bin, args, { cwd: dir, env: { ...cleanEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -4,7 +4,7 @@
 // kept (not rebuilt) while its action stays on the page, so typing and focus survive updates.
 
 import { api, query } from './api.js';
-import { $, age, h, localTime, mcpOf, pill, preview, shortId } from './dom.js';
+import { $, age, approvalsText, h, hasQuorum, localTime, mcpOf, pill, preview, shortId } from './dom.js';
 import * as store from './store.js';
 
 const PAGE_SIZE_KEY = 'faramesh.pageSize';
@@ -224,10 +224,13 @@ export function createActionsView({ notify, openDrawer }) {
       entry.idButton.title = a.id;
       s.id = a.id;
     }
-    if (s.status !== a.status) {
+    // Under an approval rule, a pending action also shows how many approvals it has.
+    const progress = a.status === 'pending_approval' ? approvalsText(a) : null;
+    if (s.status !== a.status || s.progress !== progress) {
       entry.status.replaceChildren(pill('status', a.status));
+      if (progress) entry.status.append(' ', h('span', { class: 'approvals-count', text: progress }));
       entry.tr.dataset.status = a.status;
-      s.status = a.status;
+      s.status = a.status; s.progress = progress;
     }
     if (s.risk !== a.risk_level) {
       entry.risk.replaceChildren(pill('risk', a.risk_level));
@@ -287,6 +290,7 @@ export function createActionsView({ notify, openDrawer }) {
     buttons.forEach((b) => { b.disabled = true; });
     try {
       await store.decide(entry.action.id, approve, reason.value);
+      reason.value = '';
     } catch (err) {
       notify(err.detail ?? String(err));
     } finally {
@@ -359,6 +363,8 @@ export function createActionsView({ notify, openDrawer }) {
     liveSeq += 1;
     if (inFlight) touched.set(d.id, liveSeq);
     store.applyLive(d);
+    // The stream carries no approvals: an action under an approval rule is re-read for its count.
+    if (rows.has(d.id) && hasQuorum(store.getAction(d.id))) queueFetch(d.id);
     if (rows.has(d.id) || !state.loaded || !matchesFilters(d)) return;
     if (state.offset > 0) {
       if (message.type === 'action.created') {
@@ -393,14 +399,16 @@ export function createActionsView({ notify, openDrawer }) {
     }
   }
 
-  /** Inserts actions at their place (newest first) on page one, keeping at most `limit` rows. */
+  /**
+   * Records re-read actions that are on the page, and inserts new ones at their place (newest
+   * first) on page one, keeping at most `limit` rows.
+   */
   function insertSorted(actions) {
-    if (state.offset > 0) return;
     actions.sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
     let changed = false;
     for (const action of actions) {
       if (rows.has(action.id)) { store.upsert(action); continue; }
-      if (!matchesFilters(action)) continue;
+      if (state.offset > 0 || !matchesFilters(action)) continue;
       const last = body.lastElementChild;
       const full = rows.size >= state.limit;
       if (full && last && rows.get(last.dataset.id)?.action.created_at > action.created_at) continue;

@@ -112,3 +112,30 @@ export function mcpOf(a) {
   const mcp = a?.context?.mcp;
   return mcp && typeof mcp === 'object' && !Array.isArray(mcp) ? mcp : null;
 }
+
+/** Whether the action is under an approval rule that counts approvals (`approvals_required`). */
+export function hasQuorum(a) {
+  return typeof a?.approvals_required === 'number';
+}
+
+/** "1 of 2 approvals" for an action under an approval rule; null for any other action. */
+export function approvalsText(a) {
+  if (!hasQuorum(a)) return null;
+  const given = Array.isArray(a.approvals) ? a.approvals.length : 0;
+  return `${given} of ${a.approvals_required} approval${a.approvals_required === 1 ? '' : 's'}`;
+}
+
+/** The state of a notification delivery as a pill: pending, delivered or failed. */
+export function deliveryPill(state) {
+  const tone = { pending: 'warn', delivered: 'ok', failed: 'bad' }[state] ?? 'neutral';
+  return h('span', { class: `pill tone-${tone}`, text: String(state ?? 'unknown') });
+}
+
+/** What became of a delivery, in words: when it arrived, or its last error and next attempt. */
+export function deliveryOutcome(n) {
+  if (n.state === 'delivered') return n.delivered_at ? `Delivered ${localTime(n.delivered_at)}` : 'Delivered';
+  const parts = [];
+  if (n.last_error) parts.push(String(n.last_error));
+  if (n.state === 'pending') parts.push(n.next_attempt_at ? `next attempt ${localTime(n.next_attempt_at)}` : 'not attempted yet');
+  return parts.join('; ') || '—';
+}

@@ -1,9 +1,10 @@
 // The detail drawer: every field of one action, params/context pretty-printed, the decision
-// and its hashes, the event timeline with the hash-chain status, the executor's result,
-// approve/deny with a reason, and copyable curl commands and SDK snippets.
+// and its hashes, the approvals under an approval rule, its notifications, the event timeline
+// with the hash-chain status, the executor's result, approve/deny with a reason, and copyable
+// curl commands and SDK snippets.
 
-import { api } from './api.js';
-import { $, h, localTime, mcpOf, pill, pretty, replace, shortId } from './dom.js';
+import { api, query } from './api.js';
+import { $, approvalsText, deliveryOutcome, deliveryPill, h, hasQuorum, localTime, mcpOf, pill, pretty, replace, shortId } from './dom.js';
 import { curlCommands, snippet } from './snippets.js';
 import * as store from './store.js';
 
@@ -25,10 +26,12 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
   let loadSeq = 0;
   let events = null;
   let chain = null;
+  let notifications = null;
   let sideError = null;
 
   // Sections that keep their state (the reason the user is typing) across refreshes.
   const decideError = h('p', { class: 'error', role: 'alert', hidden: true });
+  const decideNote = h('p', { class: 'decide-note', role: 'status', hidden: true });
   const reasonInput = h('textarea', { id: 'drawer-reason', rows: '2', maxlength: '1000', autocomplete: 'off' });
   const approveButton = h('button', { type: 'button', class: 'btn btn-ok', text: 'Approve' });
   const denyButton = h('button', { type: 'button', class: 'btn btn-bad', text: 'Deny' });
@@ -37,6 +40,7 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
     h('label', { for: 'drawer-reason', text: 'Reason (optional)' }),
     reasonInput,
     h('div', { class: 'button-row' }, approveButton, denyButton),
+    decideNote,
     decideError);
   const body = h('div', { class: 'drawer-body' });
   content.replaceChildren(decideSection, body);
@@ -75,9 +79,10 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
     store.pin(id);
     opener = from ?? opener;
     if (switching) {
-      events = null; chain = null; sideError = null;
+      events = null; chain = null; notifications = null; sideError = null;
       reasonInput.value = '';
       decideError.hidden = true;
+      decideNote.hidden = true;
     }
     drawer.hidden = false;
     backdrop.hidden = false;
@@ -110,17 +115,21 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
     refreshTimer = setTimeout(refresh, 150);
   }
 
-  /** Re-reads the action, its events and its chain status. */
+  /** Re-reads the action, its events, its chain status and its notifications. */
   async function refresh() {
     const id = currentId;
     if (!id) return;
     const seq = ++loadSeq;
     const path = `/v1/actions/${encodeURIComponent(id)}`;
-    const [actionR, eventsR, chainR] = await Promise.allSettled([api(path), api(`${path}/events`), api(`${path}/chain`)]);
+    const [actionR, eventsR, chainR, notificationsR] = await Promise.allSettled([
+      api(path), api(`${path}/events`), api(`${path}/chain`),
+      api(`/v1/notifications${query({ action_id: id, limit: 50 })}`)]);
     if (seq !== loadSeq || id !== currentId) return;
     sideError = null;
     if (eventsR.status === 'fulfilled') events = eventsR.value; else sideError = `Could not load the events: ${eventsR.reason?.detail ?? eventsR.reason}`;
     if (chainR.status === 'fulfilled') chain = chainR.value; else chain = { error: chainR.reason?.detail ?? String(chainR.reason) };
+    // Notifications are a side note: when they cannot be read the section is left out.
+    if (notificationsR.status === 'fulfilled' && Array.isArray(notificationsR.value)) notifications = notificationsR.value;
     if (actionR.status === 'fulfilled') {
       // upsert re-renders through the subscription; avoid a second refresh from it.
       store.upsert(actionR.value);
@@ -136,10 +145,17 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
     approveButton.disabled = true;
     denyButton.disabled = true;
     decideError.hidden = true;
+    decideNote.hidden = true;
     try {
-      await store.decide(id, approve, reasonInput.value);
+      const updated = await store.decide(id, approve, reasonInput.value);
       reasonInput.value = '';
-      if (id === currentId) closeButton.focus();
+      if (id !== currentId) return;
+      if (updated?.status === 'pending_approval') {
+        // An approval before the quorum: the action waits for the others.
+        decideNote.textContent = 'Your approval is recorded. The action stays pending until enough other people approve.';
+        decideNote.hidden = false;
+      }
+      closeButton.focus();
     } catch (err) {
       decideError.textContent = err.detail ?? String(err);
       decideError.hidden = false;
@@ -161,13 +177,17 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
     }
     title.textContent = `${a.tool ?? '?'} · ${a.operation ?? '?'}`;
     const mcp = mcpOf(a);
+    const progress = a.status === 'pending_approval' ? approvalsText(a) : null;
     replace(subtitle,
-      pill('status', a.status), ' ', pill('risk', a.risk_level), ' ',
+      pill('status', a.status), ' ',
+      progress ? h('span', { class: 'approvals-count', text: progress }) : null, progress ? ' ' : null,
+      pill('risk', a.risk_level), ' ',
       mcp ? h('span', { class: 'badge badge-mcp', text: 'MCP' }) : null, mcp ? ' ' : null,
       a.demo ? h('span', { class: 'badge badge-demo', text: 'demo' }) : null, a.demo ? ' ' : null,
       h('span', { class: 'mono', text: a.id }));
     const canDecide = a.status === 'pending_approval' && Boolean(a.approval_token);
     decideSection.hidden = !canDecide;
+    if (!canDecide) decideNote.hidden = true;
     const label = `${a.tool} ${a.operation} ${shortId(a.id)}`;
     approveButton.setAttribute('aria-label', `Approve ${label}`);
     denyButton.setAttribute('aria-label', `Deny ${label}`);
@@ -175,7 +195,9 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
     const focusedKey = document.activeElement?.dataset?.key;
     replace(body,
       sideError ? h('p', { class: 'error', role: 'alert', text: sideError }) : null,
+      hasQuorum(a) ? approvalsSection(a) : null,
       decisionSection(a),
+      notificationsSection(),
       mcp ? mcpSection(a, mcp) : null,
       jsonSection(mcp ? 'Arguments' : 'Params', a.params, 'params'),
       jsonSection('Context', a.context, 'context'),
@@ -215,6 +237,37 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
       ['Profile hash', a.profile_hash, 'hash'],
       ['Provenance id', a.provenance_id, 'hash'],
     ]));
+  }
+
+  /** The approvals an action under an approval rule has, and needs: who, when, and why. */
+  function approvalsSection(a) {
+    const given = Array.isArray(a.approvals) ? a.approvals : [];
+    const rule = a.reason_details?.approval;
+    const missing = a.approvals_required - given.length;
+    const summary = h('p', { class: 'approvals-progress' },
+      h('strong', { text: approvalsText(a) }),
+      a.status === 'pending_approval' && missing > 0
+        ? h('span', { class: 'muted', text: ` — ${missing} more needed; each person counts once, and never whoever submitted the action.` })
+        : null);
+    const list = given.length
+      ? h('ol', { class: 'approvals-list' }, given.map((g) => h('li', {},
+        h('span', { class: 'approval-by', text: String(g?.by ?? '?') }), ' ',
+        h('time', { datetime: g?.at, title: g?.at, text: localTime(g?.at) }),
+        g?.reason ? h('p', { class: 'approval-reason', text: String(g.reason) }) : null)))
+      : h('p', { class: 'muted', text: 'No approvals yet.' });
+    const rows = [['May approve', whoMayApprove(rule)]];
+    if (rule?.submitted_by) rows.push(['Submitted by', `${rule.submitted_by} (may not approve it)`]);
+    return section('Approvals', 'approvals', summary, list, dl(rows));
+  }
+
+  /** The notifications the routes file sent (or is sending) about this action, if any. */
+  function notificationsSection() {
+    if (!notifications?.length) return null;
+    return section('Notifications', 'notifications', h('ul', { class: 'notification-list' }, notifications.map((n) => h('li', {},
+      h('span', { class: 'mono', text: String(n.route ?? '?') }), ' ',
+      h('span', { text: String(n.kind ?? '?') }), ' ',
+      deliveryPill(n.state),
+      h('span', { class: 'notification-detail muted', text: `${n.attempts ?? 0} attempt${n.attempts === 1 ? '' : 's'} · ${deliveryOutcome(n)}` })))));
   }
 
   /** An MCP tool call: which server and tool, from which client and session. */
@@ -330,11 +383,19 @@ function dl(entries) {
   ]));
 }
 
+/** Who an approval rule admits: its `roles` (roles or named tokens), or any approver or admin. */
+function whoMayApprove(rule) {
+  const roles = Array.isArray(rule?.roles) ? rule.roles : [];
+  if (!roles.length) return 'any token with the approver or admin role';
+  return roles.map((r) => (r?.kind === 'token' ? `token ${r.name}` : `the ${r?.name ?? '?'} role`)).join(', ');
+}
+
 function eventTone(type) {
   switch (type) {
     case 'approved': case 'succeeded': return 'ok';
     case 'denied': case 'failed': case 'timeout': return 'bad';
-    case 'started': case 'decision_made': return 'info';
+    case 'started': case 'decision_made': case 'approval_recorded': return 'info';
+    case 'escalated': return 'warn';
     default: return 'neutral';
   }
 }

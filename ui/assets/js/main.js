@@ -1,9 +1,10 @@
 // Entry point: wires the views, the live stream, the connection indicator, the title
-// counter, the theme toggle and the hash routes (#/, #/policy, #/action/<id>).
+// counter, the theme toggle and the hash routes (#/, #/policy, #/deliveries, #/action/<id>).
 
 import { forgetToken, hasToken, onTokenChange } from './api.js';
 import { $, h } from './dom.js';
 import { createActionsView } from './actions.js';
+import { createDeliveriesView } from './deliveries.js';
 import { createDrawer } from './drawer.js';
 import { createPolicyView } from './policy.js';
 import { startStream } from './stream.js';
@@ -23,28 +24,36 @@ function notify(text) {
 }
 
 // ---- views ---------------------------------------------------------------------------------
+const VIEW_HASHES = { actions: '#/', policy: '#/policy', deliveries: '#/deliveries' };
+let view = null;
 let drawer;
-const actions = createActionsView({ notify, openDrawer: (id, from) => drawer.open(id, from) });
+const openDrawer = (id, from) => drawer.open(id, from);
+const actions = createActionsView({ notify, openDrawer });
+const deliveries = createDeliveriesView({ openDrawer });
 drawer = createDrawer({
   notify,
-  focusTarget: (id) => actions.focusTarget(id),
+  focusTarget: (id) => (view === 'deliveries' ? deliveries.focusTarget(id) : null) ?? actions.focusTarget(id),
   onOpen: (id) => {
     const hash = `#/action/${encodeURIComponent(id)}`;
     if (location.hash !== hash) history.replaceState(null, '', hash);
-    showView('actions');
+    // Opened from a view, the drawer stays over it; opened by its address, over the actions.
+    if (!view) showView('actions');
   },
-  onClose: () => { if (location.hash.startsWith('#/action/')) history.replaceState(null, '', '#/'); },
+  onClose: () => { if (location.hash.startsWith('#/action/')) history.replaceState(null, '', VIEW_HASHES[view ?? 'actions']); },
 });
 const policy = createPolicyView();
 
 function showView(name) {
+  view = name;
   $('#view-actions').hidden = name !== 'actions';
   $('#view-policy').hidden = name !== 'policy';
+  $('#view-deliveries').hidden = name !== 'deliveries';
   for (const link of document.querySelectorAll('#nav a')) {
     if (link.dataset.view === name) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
   if (name === 'policy') policy.show();
+  if (name === 'deliveries') deliveries.show();
 }
 
 function route() {
@@ -56,7 +65,7 @@ function route() {
     return;
   }
   if (drawer.currentId) drawer.close();
-  showView(hash === '#/policy' ? 'policy' : 'actions');
+  showView(hash === '#/policy' ? 'policy' : hash === '#/deliveries' ? 'deliveries' : 'actions');
 }
 window.addEventListener('hashchange', route);
 

@@ -75,7 +75,8 @@ export async function fetchAction(id) {
 }
 
 /**
- * Approves or denies a pending action. On success the updated action is recorded at once.
+ * Approves or denies a pending action. On success the updated action is recorded at once;
+ * under an approval rule that needs several approvers it may still be pending.
  * On failure the action is re-read (it may have been decided elsewhere) and an ApiError
  * with a plain message is thrown.
  */
@@ -90,11 +91,15 @@ export async function decide(id, approve, reason) {
   try {
     return upsert(await api(`/v1/actions/${encodeURIComponent(id)}/approval`, { method: 'POST', body }));
   } catch (err) {
+    let fresh = null;
+    try { fresh = await fetchAction(id); } catch { /* keep the error about the decision */ }
     let message = String(err.detail ?? err).replace(/\.$/, '');
-    if (err.status === 409) message = `Already decided elsewhere: ${message}.`;
+    // A 409 on an action that is still pending is not a lost race: under an approval rule
+    // it is this person's second approval, and the server's words say so.
+    if (err.status === 409 && fresh?.status === 'pending_approval') message = `${message}.`;
+    else if (err.status === 409) message = `Already decided elsewhere: ${message}.`;
     else if (err.status === 403) message = `Not allowed: ${message}.`;
     else if (err.status === 404) message = `Not found: ${message}.`;
-    try { await fetchAction(id); } catch { /* keep the error about the decision */ }
     throw new ApiError(err.status ?? 0, `Could not ${verb} action ${id.slice(0, 8)}: ${message}`);
   }
 }
