@@ -51,6 +51,22 @@ pub struct DueApproval {
     pub escalated: bool,
 }
 
+/// Deadlines that passed, with their action's status: those still pending are due; the others
+/// (decided since) are returned by id, to be forgotten.
+pub(crate) fn split_due(passed: Vec<(DueApproval, String)>) -> (Vec<DueApproval>, Vec<String>) {
+    let pending = faramesh_core::ActionStatus::PendingApproval.as_str();
+    let mut due = Vec::new();
+    let mut decided = Vec::new();
+    for (approval, status) in passed {
+        if status == pending {
+            due.push(approval);
+        } else {
+            decided.push(approval.id);
+        }
+    }
+    (due, decided)
+}
+
 /// What [`crate::Store::escalate`] writes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Escalation {

@@ -227,29 +227,38 @@ pub(super) async fn approvals_due(
     now: &str,
     limit: usize,
 ) -> StoreResult<Vec<DueApproval>> {
-    client
-        .execute(
-            "DELETE FROM approval_deadlines WHERE deadline <= $1 AND action_id IN \
-             (SELECT id FROM actions WHERE status <> 'pending_approval')",
-            &[&now],
-        )
-        .await
-        .map_err(unavailable)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = client
         .query(
-            "SELECT d.action_id, d.escalated FROM approval_deadlines d JOIN actions a ON a.id = d.action_id \
-             WHERE d.deadline <= $1 AND a.status = 'pending_approval' ORDER BY d.deadline LIMIT $2",
+            "SELECT d.action_id, d.escalated, a.status FROM approval_deadlines d JOIN actions a ON a.id = d.action_id \
+             WHERE d.deadline <= $1 ORDER BY d.deadline LIMIT $2",
             &[&now, &limit],
         )
         .await
         .map_err(unavailable)?;
-    rows.iter()
+    let passed = rows
+        .iter()
         .map(|row| {
-            Ok(DueApproval {
-                id: row.try_get(0).map_err(|e| corrupt("action_id", e))?,
-                escalated: row.try_get(1).map_err(|e| corrupt("escalated", e))?,
-            })
+            Ok((
+                DueApproval {
+                    id: row.try_get(0).map_err(|e| corrupt("action_id", e))?,
+                    escalated: row.try_get(1).map_err(|e| corrupt("escalated", e))?,
+                },
+                row.try_get::<_, String>(2)
+                    .map_err(|e| corrupt("status", e))?,
+            ))
         })
-        .collect()
+        .collect::<StoreResult<Vec<_>>>()?;
+    let (due, decided) = crate::approvals::split_due(passed);
+    if !decided.is_empty() {
+        // Only when there is something to forget: an idle look writes nothing.
+        client
+            .execute(
+                "DELETE FROM approval_deadlines WHERE action_id = ANY($1)",
+                &[&decided],
+            )
+            .await
+            .map_err(unavailable)?;
+    }
+    Ok(due)
 }

@@ -149,28 +149,34 @@ pub(super) fn approvals_due(
     now: &str,
     limit: usize,
 ) -> StoreResult<Vec<DueApproval>> {
-    conn.prepare_cached(
-        "DELETE FROM approval_deadlines WHERE deadline <= ?1 AND action_id IN \
-         (SELECT id FROM actions WHERE status != 'pending_approval')",
-    )
-    .map_err(unavailable)?
-    .execute([now])
-    .map_err(unavailable)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    conn.prepare_cached(
-        "SELECT d.action_id, d.escalated FROM approval_deadlines d JOIN actions a ON a.id = d.action_id \
-         WHERE d.deadline <= ?1 AND a.status = 'pending_approval' ORDER BY d.deadline LIMIT ?2",
-    )
-    .map_err(unavailable)?
-    .query_map(params![now, limit], |row| {
-        Ok(DueApproval {
-            id: row.get(0)?,
-            escalated: row.get::<_, i64>(1)? != 0,
+    let passed = conn
+        .prepare_cached(
+            "SELECT d.action_id, d.escalated, a.status FROM approval_deadlines d JOIN actions a ON a.id = d.action_id \
+             WHERE d.deadline <= ?1 ORDER BY d.deadline LIMIT ?2",
+        )
+        .map_err(unavailable)?
+        .query_map(params![now, limit], |row| {
+            Ok((
+                DueApproval {
+                    id: row.get(0)?,
+                    escalated: row.get::<_, i64>(1)? != 0,
+                },
+                row.get::<_, String>(2)?,
+            ))
         })
-    })
-    .map_err(unavailable)?
-    .collect::<rusqlite::Result<Vec<_>>>()
-    .map_err(unavailable)
+        .map_err(unavailable)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(unavailable)?;
+    let (due, decided) = crate::approvals::split_due(passed);
+    // Only when there is something to forget: an idle look takes no write lock.
+    for id in decided {
+        conn.prepare_cached("DELETE FROM approval_deadlines WHERE action_id = ?1")
+            .map_err(unavailable)?
+            .execute([id])
+            .map_err(unavailable)?;
+    }
+    Ok(due)
 }
 
 fn touch(conn: &Connection, id: &str, now: &str) -> StoreResult<()> {
