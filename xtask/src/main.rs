@@ -27,6 +27,12 @@ const CORE_TARGETS: &[(&str, &str, f64, &str)] = &[
         "≤ 20 µs",
     ),
     (
+        "decide_with_cel_condition",
+        "in-process decision, a rule with a CEL `when` condition",
+        5_000.0,
+        "≤ 5 µs",
+    ),
+    (
         "canonicalize_hash_1kib",
         "canonicalize + hash a 1 KiB params object",
         5_000.0,

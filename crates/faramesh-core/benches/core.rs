@@ -104,6 +104,27 @@ fn benches(c: &mut Criterion) {
         b.iter(|| engine.decide(black_box(&near_end)))
     });
 
+    // A refund checked by an expression over params and context, as a policy would write it.
+    let cel = Policy::parse(
+        "cel.yaml",
+        "rules:\n  - match:\n      tool: stripe\n      op: refund\n      when: \"params.amount <= 5000 && context.env in ['staging', 'dev'] && params.reason.startsWith('customer')\"\n    allow: true\n",
+    )
+    .expect("the expression policy is valid");
+    let engine = Engine::new(Some(cel), "bench");
+    let mut refund = action(
+        "stripe",
+        "refund",
+        json!({"amount": 1200, "currency": "usd", "charge": "ch_3NkX", "reason": "customer request"}),
+    );
+    refund.context = json!({"env": "staging", "ticket": 4711})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(engine.decide(&refund).reason_code.as_ref(), "POLICY_ALLOW");
+    c.bench_function("decide_with_cel_condition", |b| {
+        b.iter(|| engine.decide(black_box(&refund)))
+    });
+
     let params = params_1kib();
     c.bench_function("canonicalize_hash_1kib", |b| {
         b.iter(|| canonical_sha256(black_box(&params)))

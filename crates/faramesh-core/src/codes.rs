@@ -55,6 +55,7 @@ codes! {
     AmountNotNumber = "amount-not-number": "`amount_gt`, `amount_gte`, `amount_lt` or `amount_lte` is not a number.",
     DuplicateOp = "duplicate-op": "Two spellings of one condition are given in the same match (`op` and `operation`).",
     BadRegex = "bad-regex": "A `pattern` (or profile regex) does not compile, or is over the size limit.",
+    BadExpression = "bad-expression": "A `when` expression is not valid CEL, uses a name or function the language does not have, takes a `matches` pattern that is not a literal, is over the size limits, or stands in an execution profile.",
     BadHost = "bad-host": "A `url_host` entry is not a host name or address.",
     BadScheme = "bad-scheme": "A `url_scheme` entry is not a URL scheme.",
     BadPort = "bad-port": "A `url_port` entry is not a port number from 0 to 65535.",

@@ -4,6 +4,17 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 
+/// A `when` expression that could not be evaluated while deciding, and how it was counted
+/// (fail closed: no match for a rule that allows, a match for one that denies, asks for
+/// approval, or sets a risk).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpressionFailure {
+    /// `rule 3` or `risk rule <name>`.
+    pub rule: String,
+    pub error: String,
+    pub counted_as_match: bool,
+}
+
 /// Risk of an action. Ordered: `Low < Medium < High`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -140,6 +151,9 @@ pub struct Decision {
     /// What the approvals must be, when the `require_approval` rule that decided states it
     /// (its mapping form); `None`: one approval by any approver or admin.
     pub approval: Option<Arc<crate::policy::ApprovalRule>>,
+    /// `when` expressions that could not be evaluated, in the order they were met; empty
+    /// almost always.
+    pub expression_failures: Vec<ExpressionFailure>,
     /// `None` only when the action itself has no canonical form.
     pub request_hash: Option<String>,
     pub policy_hash: Option<Arc<str>>,

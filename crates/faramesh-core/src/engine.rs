@@ -8,7 +8,7 @@
 )]
 
 use crate::action::{ActionRequest, Subject};
-use crate::decision::{reason_code, DecidedBy, Decision, Outcome, RiskLevel};
+use crate::decision::{reason_code, DecidedBy, Decision, ExpressionFailure, Outcome, RiskLevel};
 use crate::hash::{provenance_id, request_hash};
 use crate::policy::{ApprovalRule, Effect, Policy};
 use crate::profile::{Profile, Verdict};
@@ -83,6 +83,7 @@ struct UnboundDecision {
     risk_rule: Option<Arc<str>>,
     decided_by: DecidedBy,
     approval: Option<Arc<ApprovalRule>>,
+    expression_failures: Vec<ExpressionFailure>,
 }
 
 impl Engine {
@@ -194,7 +195,8 @@ impl Engine {
             }
         };
         let s = Subject::new(action);
-        let risk_rule = policy.risk(&s);
+        let mut failures = Vec::new();
+        let risk_rule = policy.risk(&s, &mut failures);
         let computed_risk = risk_rule.map_or(RiskLevel::Low, |r| r.level);
         let risk_rule_name = risk_rule.map(|r| r.name.clone());
 
@@ -207,6 +209,7 @@ impl Engine {
                 risk_rule: None,
                 decided_by,
                 approval: None,
+                expression_failures: Vec::new(),
             };
             match profile.evaluate(&s) {
                 Verdict::ToolNotAllowed => {
@@ -237,13 +240,14 @@ impl Engine {
                         risk_rule: risk_rule_name,
                         decided_by,
                         approval: None,
+                        expression_failures: failures,
                     };
                 }
                 Verdict::Pass => {}
             }
         }
 
-        let Some(rule) = policy.first_match(&s) else {
+        let Some(rule) = policy.first_match(&s, &mut failures) else {
             return UnboundDecision {
                 outcome: Outcome::Halt,
                 reason_code: t.default_deny.clone(),
@@ -252,6 +256,7 @@ impl Engine {
                 risk_rule: risk_rule_name,
                 decided_by: DecidedBy::Default,
                 approval: None,
+                expression_failures: failures,
             };
         };
         let upgrade =
@@ -268,10 +273,23 @@ impl Engine {
                 (Outcome::Abstain, &t.policy_require_approval, &rule.reason)
             }
         };
+        // A rule that matched only because its expression failed says so.
+        let this_rule = format!("rule {}", rule.number);
+        let reason = match failures
+            .iter()
+            .find(|f| f.rule == this_rule && f.counted_as_match)
+        {
+            Some(f) => format!(
+                "{reason} (its `when` expression could not be evaluated, so the rule applies: {})",
+                f.error
+            )
+            .into(),
+            None => reason.clone(),
+        };
         UnboundDecision {
             outcome,
             reason_code: reason_code.clone(),
-            reason: reason.clone(),
+            reason,
             // The rule's own risk replaces the computed one; the risk rule is named only if it counted.
             risk_level: rule.risk.unwrap_or(computed_risk),
             risk_rule: if rule.risk.is_some() {
@@ -290,6 +308,7 @@ impl Engine {
             } else {
                 None
             },
+            expression_failures: failures,
         }
     }
 
@@ -302,6 +321,7 @@ impl Engine {
             risk_rule: None,
             decided_by: DecidedBy::Failure,
             approval: None,
+            expression_failures: Vec::new(),
         }
     }
 
@@ -330,6 +350,7 @@ impl Engine {
             risk_rule: v.risk_rule,
             decided_by: v.decided_by,
             approval: v.approval,
+            expression_failures: v.expression_failures,
             request_hash,
             policy_hash,
             policy_version: self.policy_version.clone(),

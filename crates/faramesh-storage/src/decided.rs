@@ -108,8 +108,16 @@ fn reason_details(decision: &Decision) -> serde_json::Value {
         "decided_by": decision.decided_by,
         "risk_rule": decision.risk_rule.as_deref(),
     });
-    if let (Some(approval), Some(map)) = (&decision.approval, details.as_object_mut()) {
-        map.insert("approval".into(), json!(approval));
+    if let Some(map) = details.as_object_mut() {
+        if let Some(approval) = &decision.approval {
+            map.insert("approval".into(), json!(approval));
+        }
+        if !decision.expression_failures.is_empty() {
+            map.insert(
+                "expression_failures".into(),
+                json!(decision.expression_failures),
+            );
+        }
     }
     details
 }

@@ -503,6 +503,7 @@ async fn explain(a: &Action, client: &Client, global: &Global) {
         let out = serde_json::json!({
             "id": a.id, "status": a.status, "decision": a.decision, "reason": a.reason, "reason_code": a.reason_code,
             "risk_level": a.risk_level, "decided_by": details["decided_by"], "risk_rule": details["risk_rule"],
+            "expression_failures": details.get("expression_failures"),
             "policy_file": policy_file, "policy_version": a.policy_version, "policy_hash": a.policy_hash,
             "request_hash": a.request_hash, "profile_hash": a.profile_hash, "provenance_id": a.provenance_id,
         });
@@ -546,6 +547,26 @@ async fn explain(a: &Action, client: &Client, global: &Global) {
     row("decided by", &decided);
     if let Some(rule) = details["risk_rule"].as_str() {
         row("risk rule", rule);
+    }
+    // `when` expressions that could not be evaluated, and how each was counted (fail closed).
+    for failure in details["expression_failures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let counted = if failure["counted_as_match"] == true {
+            "counted as matching"
+        } else {
+            "counted as not matching"
+        };
+        row(
+            "expression",
+            &format!(
+                "{}: {} ({counted})",
+                failure["rule"].as_str().unwrap_or("?"),
+                failure["error"].as_str().unwrap_or("?")
+            ),
+        );
     }
     row("policy_version", a.policy_version.as_deref().unwrap_or("-"));
     row("policy_hash", a.policy_hash.as_deref().unwrap_or("-"));

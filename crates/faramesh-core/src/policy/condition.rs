@@ -1,6 +1,7 @@
 //! Match conditions (`match:` of a rule, `when:` of a risk rule), parsed once and evaluated
 //! per action.
 
+use super::expression::Evaluation;
 use super::fields::{parse_fields, FieldCondition};
 use super::urls::{parse_scheme, HostPattern};
 use crate::action::Subject;
@@ -33,6 +34,7 @@ pub const MATCH_KEYS: &[&str] = &[
     "url_scheme",
     "url_port",
     "fields",
+    "when",
 ];
 
 /// Compiled size limit of one regular expression. Matching is linear in the input with the
@@ -103,6 +105,8 @@ pub struct Conditions {
     pub url_ports: Vec<u16>,
     /// `fields`: tests on values found by explicit paths.
     pub fields: Vec<FieldCondition>,
+    /// `when`: a CEL expression over the action.
+    pub expression: Option<super::expression::Expression>,
 }
 
 impl Conditions {
@@ -123,6 +127,7 @@ impl Conditions {
             && self.field.is_none()
             && !self.has_url_conditions()
             && self.fields.is_empty()
+            && self.expression.is_none()
     }
 
     /// Whether the rule can decide a call of `tool`/`operation` by `agent_id` without looking
@@ -147,9 +152,28 @@ impl Conditions {
         !(self.url_hosts.is_empty() && self.url_schemes.is_empty() && self.url_ports.is_empty())
     }
 
-    /// Whether every condition holds. Cheap checks run first; the probe text is built only
-    /// when a `contains`/`pattern` condition is reached.
+    /// Whether every condition holds, an expression that fails counting as holding (fail
+    /// closed for the conditions of deny rules, risk rules and routes; the policy's own rules
+    /// decide per effect with [`Conditions::evaluate`]).
     pub(crate) fn matches(&self, s: &Subject<'_>) -> bool {
+        self.evaluate(s) != Evaluation::False
+    }
+
+    /// Whether every condition holds: the other conditions first, then the expression, which
+    /// may fail.
+    pub(crate) fn evaluate(&self, s: &Subject<'_>) -> Evaluation {
+        if !self.plain_conditions_hold(s) {
+            return Evaluation::False;
+        }
+        match &self.expression {
+            None => Evaluation::True,
+            Some(expression) => expression.evaluate(s),
+        }
+    }
+
+    /// Whether every condition but the expression holds. Cheap checks run first; the probe
+    /// text is built only when a `contains`/`pattern` condition is reached.
+    fn plain_conditions_hold(&self, s: &Subject<'_>) -> bool {
         if self.tool.as_deref().is_some_and(|t| t != s.tool)
             || self.op.as_deref().is_some_and(|o| o != s.operation)
             || self.agent_id.as_deref().is_some_and(|a| a != s.agent_id)
@@ -239,6 +263,48 @@ impl Conditions {
     }
 }
 
+/// `when`: a CEL expression, checked now. Not in execution profiles, whose rules stay plain.
+fn expression(
+    c: &mut Conditions,
+    val: &Node,
+    item: Item,
+    err: &mut impl FnMut(Code, &Node, String, Option<String>),
+) {
+    if matches!(item, Item::ProfileRule(_)) {
+        err(
+            Code::BadExpression,
+            val,
+            "`when` expressions are for policy rules, not execution profiles".to_owned(),
+            Some("move the condition into a policy rule".to_owned()),
+        );
+        return;
+    }
+    let Some(text) = val.as_str() else {
+        err(
+            Code::BadExpression,
+            val,
+            format!(
+                "`when` must be a CEL expression in quotes, found {}",
+                val.describe()
+            ),
+            Some("e.g. `when: \"params.amount > 100 && context.env == 'prod'\"`".to_owned()),
+        );
+        return;
+    };
+    match super::expression::Expression::compile(text) {
+        Ok(e) => c.expression = Some(e),
+        Err(why) => err(
+            Code::BadExpression,
+            val,
+            format!("the `when` expression {why}"),
+            Some(format!(
+                "an expression reads {} and gives true or false",
+                super::expression::VARIABLES.join(", ")
+            )),
+        ),
+    }
+}
+
 /// A JSON number, or a string holding a finite decimal number.
 pub(crate) fn numeric(value: &Value) -> Option<f64> {
     let x: f64 = match value {
@@ -314,6 +380,7 @@ pub(crate) fn parse_conditions(
                 amount_condition(&mut c, name, val, &mut err);
             }
             "value" => keys.value = Some((key, val)),
+            "when" => expression(&mut c, val, item, &mut err),
             "url_host" => url_hosts(&mut c, val, &mut err),
             "url_scheme" => url_schemes(&mut c, val, &mut err),
             "url_port" => c.url_ports = port_list(val, &mut err),

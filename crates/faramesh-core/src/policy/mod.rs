@@ -9,14 +9,17 @@
 mod action_match;
 mod approval;
 mod condition;
+pub mod expression;
 mod fields;
 mod index;
 mod parse;
 mod urls;
 
+use crate::decision::ExpressionFailure;
 pub use action_match::ActionMatch;
 pub use approval::{ApprovalRule, Approver, OnTimeout};
 pub use condition::{Comparison, Conditions, PathTest, MATCH_KEYS, REGEX_SIZE_LIMIT};
+use expression::Evaluation;
 pub use fields::{
     FieldCondition, FieldPath, FieldPathError, FieldRoot, FieldTest, FIELD_OPERATORS,
 };
@@ -180,11 +183,31 @@ impl Policy {
 
     /// The first rule that matches, visiting only rules indexed under the action's tool and
     /// operation.
-    pub(crate) fn first_match(&self, s: &Subject<'_>) -> Option<&Rule> {
+    ///
+    /// A rule whose `when` expression cannot be evaluated fails closed: it does not match when
+    /// it allows, and matches when it denies or asks for approval. Each such failure is added
+    /// to `failures`.
+    pub(crate) fn first_match(
+        &self,
+        s: &Subject<'_>,
+        failures: &mut Vec<ExpressionFailure>,
+    ) -> Option<&Rule> {
         self.index
             .candidates(s.tool, s.operation)
             .filter_map(|i| self.rules.get(i))
-            .find(|rule| rule.conditions.matches(s))
+            .find(|rule| match rule.conditions.evaluate(s) {
+                Evaluation::True => true,
+                Evaluation::False => false,
+                Evaluation::Failed(error) => {
+                    let matched = rule.effect != Effect::Allow;
+                    failures.push(ExpressionFailure {
+                        rule: format!("rule {}", rule.number),
+                        error,
+                        counted_as_match: matched,
+                    });
+                    matched
+                }
+            })
     }
 
     /// Whether every call of `tool`/`operation` by `agent_id` is denied, whatever its
@@ -209,11 +232,27 @@ impl Policy {
         true
     }
 
-    /// The first risk rule that matches, if any.
-    pub(crate) fn risk(&self, s: &Subject<'_>) -> Option<&RiskRule> {
+    /// The first risk rule that matches, if any. A `when` expression that cannot be evaluated
+    /// counts as matching (the higher risk is the safe side), and is added to `failures`.
+    pub(crate) fn risk(
+        &self,
+        s: &Subject<'_>,
+        failures: &mut Vec<ExpressionFailure>,
+    ) -> Option<&RiskRule> {
         self.risk_index
             .candidates(s.tool, s.operation)
             .filter_map(|i| self.risk_rules.get(i))
-            .find(|rule| rule.conditions.matches(s))
+            .find(|rule| match rule.conditions.evaluate(s) {
+                Evaluation::True => true,
+                Evaluation::False => false,
+                Evaluation::Failed(error) => {
+                    failures.push(ExpressionFailure {
+                        rule: format!("risk rule {}", rule.name),
+                        error,
+                        counted_as_match: true,
+                    });
+                    true
+                }
+            })
     }
 }

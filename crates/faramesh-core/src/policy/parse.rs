@@ -368,9 +368,21 @@ fn parse_risk_rule(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> O
         missing("risk_level", "add `risk_level:` with low, medium or high");
     }
     let name = text_field(node, "name", item, diags);
-    let conditions = node
-        .get("when")
-        .and_then(|w| parse_conditions(w, "when", item, diags));
+    // `when:` holds conditions, or (as text) a CEL expression alone.
+    let conditions = node.get("when").and_then(|w| match w.as_str() {
+        Some(_) => {
+            let key = Node {
+                span: w.span,
+                kind: crate::yaml::Kind::String("when".to_owned()),
+            };
+            let wrapped = Node {
+                span: w.span,
+                kind: crate::yaml::Kind::Map(vec![(key, w.clone())]),
+            };
+            parse_conditions(&wrapped, "when", item, diags)
+        }
+        None => parse_conditions(w, "when", item, diags),
+    });
     let level = node
         .get("risk_level")
         .and_then(|v| risk_level(v, "risk_level", item, diags));
