@@ -311,6 +311,55 @@ pub struct PolicyInfo {
     pub rules: Vec<Value>,
     pub risk_rules: Vec<Value>,
     pub loaded_at: String,
+    /// The shadow policy decided alongside, never enforced (`--shadow-policy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_policy: Option<ShadowPolicy>,
+}
+
+/// What the shadow policy would have decided otherwise (`GET /v1/policy/shadow`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ShadowReport {
+    /// The shadow policy the report is about; none when the server runs without one and no
+    /// `policy_hash` was asked for.
+    pub shadow_policy: Option<ShadowPolicy>,
+    /// Submissions this server decided with it since it was loaded, and how many of them it
+    /// would have decided otherwise.
+    pub decided_since_loaded: u64,
+    pub disagreed_since_loaded: u64,
+    /// Every recorded disagreement, counted by outcome pair, most frequent first.
+    pub pairs: Vec<ShadowPair>,
+    /// The latest disagreements, newest first.
+    pub latest: Vec<ShadowDisagreement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ShadowPolicy {
+    pub file: Option<String>,
+    pub policy_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ShadowPair {
+    pub active: Outcome,
+    pub shadow: Outcome,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ShadowDisagreement {
+    pub action_id: String,
+    pub agent_id: String,
+    pub tool: String,
+    pub operation: String,
+    pub active_outcome: Outcome,
+    pub shadow_outcome: Outcome,
+    pub shadow_reason_code: String,
+    pub shadow_reason: String,
+    pub created_at: String,
 }
 
 /// Every error answer.

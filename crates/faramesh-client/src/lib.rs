@@ -470,6 +470,20 @@ impl Client {
             .find(|n| n.id == id))
     }
 
+    /// What the shadow policy would have decided otherwise (`GET /v1/policy/shadow`).
+    pub async fn shadow_report(
+        &self,
+        policy_hash: Option<&str>,
+        latest: u32,
+    ) -> ClientResult<faramesh_api::ShadowReport> {
+        let url = self.endpoint(&["v1", "policy", "shadow"])?;
+        let mut query = vec![("latest", latest.to_string())];
+        if let Some(hash) = policy_hash {
+            query.push(("policy_hash", hash.to_owned()));
+        }
+        self.send(self.http.get(url).query(&query), None).await
+    }
+
     pub async fn policy_info(&self) -> ClientResult<Value> {
         self.call(Method::GET, &["v1", "policy", "info"], None, None)
             .await

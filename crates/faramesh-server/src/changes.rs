@@ -287,6 +287,14 @@ impl Store for ReportingStore {
         self.inner.list_notifications(filter).await
     }
 
+    async fn shadow_summary(
+        &self,
+        policy_hash: &str,
+        latest: usize,
+    ) -> StoreResult<faramesh_storage::ShadowSummary> {
+        self.inner.shadow_summary(policy_hash, latest).await
+    }
+
     async fn transition(
         &self,
         id: &str,

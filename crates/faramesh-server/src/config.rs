@@ -26,6 +26,9 @@ pub struct ServerConfig {
     pub demo: bool,
     pub policy_file: PathBuf,
     pub profile_file: PathBuf,
+    /// A candidate policy every action is also decided with, never enforced
+    /// (`FARAMESH_SHADOW_POLICY`, `--shadow-policy`).
+    pub shadow_policy_file: Option<PathBuf>,
     pub policy_version: Option<String>,
     pub hot_reload: bool,
     pub allow_missing_policy: bool,
@@ -175,6 +178,7 @@ impl ServerConfig {
                 || PathBuf::from("profiles/default.yaml"),
                 |(_, v)| PathBuf::from(v),
             ),
+            shadow_policy_file: get("FARAMESH_SHADOW_POLICY", None).map(|(_, v)| PathBuf::from(v)),
             policy_version: get("FARAMESH_POLICY_VERSION", None).map(|(_, v)| v),
             hot_reload: flag("FARAMESH_HOT_RELOAD", false)?,
             allow_missing_policy: false,

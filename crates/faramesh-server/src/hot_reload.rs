@@ -13,6 +13,10 @@ impl FileFingerprint {
         FileFingerprint(vec![
             std::fs::read(&config.policy_file).ok(),
             std::fs::read(&config.profile_file).ok(),
+            config
+                .shadow_policy_file
+                .as_ref()
+                .and_then(|f| std::fs::read(f).ok()),
         ])
     }
 }

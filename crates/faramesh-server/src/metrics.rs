@@ -23,6 +23,7 @@ pub struct Metrics {
     duration: HistogramVec,
     approval_wait: HistogramVec,
     decisions: IntCounterVec,
+    shadow: IntCounterVec,
     pending: IntGauge,
     sse_clients: IntGauge,
     reloads: IntCounterVec,
@@ -127,6 +128,11 @@ impl Metrics {
             "Decisions by outcome and reason code",
             &["outcome", "reason_code"],
         );
+        let shadow = counter(
+            "faramesh_shadow_decisions_total",
+            "Submissions also decided by the shadow policy, by both outcomes and whether they differ",
+            &["active", "shadow", "agreement"],
+        );
         let reloads = counter(
             "faramesh_policy_reloads_total",
             "Policy reloads by result",
@@ -178,6 +184,7 @@ impl Metrics {
             duration,
             approval_wait,
             decisions,
+            shadow,
             pending,
             sse_clients,
             reloads,
@@ -193,6 +200,14 @@ impl Metrics {
     pub fn decision(&self, outcome: &str, reason_code: &str) {
         self.decisions
             .with_label_values(&[outcome, reason_code])
+            .inc();
+    }
+
+    /// The shadow policy decided a submission too.
+    pub fn shadow(&self, active: &str, shadow: &str, disagrees: bool) {
+        let agreement = if disagrees { "disagree" } else { "agree" };
+        self.shadow
+            .with_label_values(&[active, shadow, agreement])
             .inc();
     }
 

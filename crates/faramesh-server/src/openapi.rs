@@ -60,6 +60,7 @@ fn metrics() {}
         crate::notifications::slack_interactions,
         crate::routes::policy_info,
         crate::routes::policy_reload,
+        crate::routes::shadow_report,
         crate::token_routes::create,
         crate::token_routes::list,
         crate::token_routes::revoke,
@@ -91,6 +92,10 @@ fn metrics() {}
         faramesh_api::WithdrawRequest,
         faramesh_api::DeniedOperations,
         faramesh_api::PolicyInfo,
+        faramesh_api::ShadowReport,
+        faramesh_api::ShadowPolicy,
+        faramesh_api::ShadowPair,
+        faramesh_api::ShadowDisagreement,
         faramesh_api::ErrorBody,
         faramesh_api::StatusBody
     ))

@@ -10,10 +10,22 @@ pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");
 #[derive(Debug)]
 pub struct Loaded {
     pub engine: Engine,
+    /// The candidate policy (`--shadow-policy`) with the same profile: every submission is
+    /// decided with it too, and a different outcome is recorded, never enforced.
+    pub shadow: Option<Engine>,
+    /// Submissions decided with `shadow` since this load, and how many it disagreed with.
+    pub shadow_counts: ShadowCounts,
     /// Tool and operation names allowed as metric labels.
     pub known: crate::metrics::KnownNames,
     pub policy_exists: bool,
     pub loaded_at: String,
+}
+
+/// Counts of the shadow policy's decisions.
+#[derive(Debug, Default)]
+pub struct ShadowCounts {
+    pub decided: std::sync::atomic::AtomicU64,
+    pub disagreed: std::sync::atomic::AtomicU64,
 }
 
 /// Why the policy or profile could not be loaded.
@@ -108,12 +120,27 @@ pub fn load(config: &ServerConfig) -> Result<Loaded, LoadError> {
             })
         }
     };
+    let shadow = match &config.shadow_policy_file {
+        None => None,
+        Some(path) => {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| LoadError::Unreadable {
+                what: "shadow policy",
+                path: shown.clone(),
+                why: e.to_string(),
+            })?;
+            let candidate = Policy::parse(&shown, &text).map_err(LoadError::Invalid)?;
+            Some(Engine::new(Some(candidate), RUNTIME_VERSION).with_profile(profile.clone()))
+        }
+    };
     let engine = Engine::new(policy, RUNTIME_VERSION)
         .with_profile(profile)
         .with_policy_version(config.policy_version.as_deref());
     Ok(Loaded {
         known: crate::metrics::KnownNames::of(&engine),
         engine,
+        shadow,
+        shadow_counts: ShadowCounts::default(),
         policy_exists: exists,
         loaded_at: faramesh_storage::now_timestamp(),
     })

@@ -41,6 +41,7 @@ pub fn api(state: AppState) -> Router {
         .route("/v1/gate/denied", post(denied))
         .route("/v1/policy/info", get(policy_info))
         .route("/v1/policy/reload", post(policy_reload))
+        .route("/v1/policy/shadow", get(shadow_report))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(crate::metrics::exposition))
@@ -159,6 +160,8 @@ pub async fn submit_action(
     state
         .metrics
         .decision(decision.outcome.as_str(), &decision.reason_code);
+    // The candidate decides too, before the request moves into the stored action.
+    let shadow = loaded.shadow.as_ref().map(|engine| engine.decide(&request));
     let received = Received {
         request,
         params_text,
@@ -166,6 +169,23 @@ pub async fn submit_action(
     };
     let own_run = state.executors.for_tool(&received.request.tool).is_none();
     let mut new = NewAction::decided(received, &decision, approval_token, demo, idempotency);
+    if let Some(shadow) = &shadow {
+        let disagrees = new.compared_with_shadow(shadow);
+        state.metrics.shadow(
+            decision.outcome.as_str(),
+            shadow.outcome.as_str(),
+            disagrees,
+        );
+        let counts = &loaded.shadow_counts;
+        counts
+            .decided
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if disagrees {
+            counts
+                .disagreed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
     if start_if_allowed && own_run {
         new = new.started_if_allowed();
     }
@@ -637,7 +657,106 @@ fn info(state: &AppState) -> faramesh_api::PolicyInfo {
         rules: policy.map_or_else(Vec::new, |p| p.rules_json().to_vec()),
         risk_rules: policy.map_or_else(Vec::new, |p| p.risk_rules_json().to_vec()),
         loaded_at: loaded.loaded_at.clone(),
+        shadow_policy: shadow_policy(state, &loaded),
     }
+}
+
+/// The shadow policy loaded, if any.
+fn shadow_policy(
+    state: &AppState,
+    loaded: &crate::policy_files::Loaded,
+) -> Option<faramesh_api::ShadowPolicy> {
+    let hash = loaded.shadow.as_ref()?.policy()?.hash().to_owned();
+    Some(faramesh_api::ShadowPolicy {
+        file: state
+            .config
+            .shadow_policy_file
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|f| f.to_string_lossy().into_owned()),
+        policy_hash: hash,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ShadowQuery {
+    policy_hash: Option<String>,
+    latest: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/policy/shadow",
+    params(("policy_hash" = Option<String>, Query, description = "Another shadow policy's hash; default the loaded one"), ("latest" = Option<i64>, Query, description = "How many latest disagreements, 0..1000, default 20")),
+    responses((status = 200, body = faramesh_api::ShadowReport), (status = 401, body = faramesh_api::ErrorBody), (status = 422, body = faramesh_api::ErrorBody)))]
+pub(crate) async fn shadow_report(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    query: Result<Query<ShadowQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    caller.require(Permission::Read)?;
+    let Query(q) =
+        query.map_err(|e| ApiError::Validation(format!("Bad query: {}", e.body_text())))?;
+    let latest = match q.latest.as_deref().map(str::trim) {
+        None | Some("") => 20,
+        Some(text) => text.parse::<usize>().map_err(|_| {
+            ApiError::Validation(format!("`latest` must be a whole number, not {text:?}"))
+        })?,
+    }
+    .min(1000);
+    let loaded = state.loaded.load();
+    let loaded_policy = shadow_policy(&state, &loaded);
+    let shadow = match q.policy_hash.filter(|h| !h.is_empty()) {
+        Some(hash) => Some(faramesh_api::ShadowPolicy {
+            file: loaded_policy
+                .as_ref()
+                .filter(|p| p.policy_hash == hash)
+                .and_then(|p| p.file.clone()),
+            policy_hash: hash,
+        }),
+        None => loaded_policy.clone(),
+    };
+    let summary = match &shadow {
+        Some(p) => state.store.shadow_summary(&p.policy_hash, latest).await?,
+        None => faramesh_storage::ShadowSummary::default(),
+    };
+    let counts = &loaded.shadow_counts;
+    let this_load = shadow.is_some() && shadow == loaded_policy;
+    let count = |n: &std::sync::atomic::AtomicU64| {
+        if this_load {
+            n.load(std::sync::atomic::Ordering::Relaxed)
+        } else {
+            0
+        }
+    };
+    ok(faramesh_api::ShadowReport {
+        shadow_policy: shadow,
+        decided_since_loaded: count(&counts.decided),
+        disagreed_since_loaded: count(&counts.disagreed),
+        pairs: summary
+            .pairs
+            .into_iter()
+            .map(|p| faramesh_api::ShadowPair {
+                active: p.active,
+                shadow: p.shadow,
+                count: p.count,
+            })
+            .collect(),
+        latest: summary
+            .latest
+            .into_iter()
+            .map(|e| faramesh_api::ShadowDisagreement {
+                action_id: e.action_id,
+                agent_id: e.agent_id,
+                tool: e.tool,
+                operation: e.operation,
+                active_outcome: e.active_outcome,
+                shadow_outcome: e.shadow_outcome,
+                shadow_reason_code: e.shadow_reason_code,
+                shadow_reason: e.shadow_reason,
+                created_at: e.created_at,
+            })
+            .collect(),
+    })
 }
 
 #[utoipa::path(get, path = "/v1/policy/info", responses((status = 200, body = faramesh_api::PolicyInfo), (status = 401, body = faramesh_api::ErrorBody)))]

@@ -73,11 +73,56 @@ impl NewAction {
             idempotency,
             approval_deadline,
             notifications: Vec::new(),
+            shadow: None,
         }
     }
 }
 
 impl NewAction {
+    /// With what the shadow policy decided for the same request: when its outcome differs,
+    /// the disagreement is recorded in the `decision_made` event's meta (`shadow`), with the
+    /// action (`reason_details.shadow`) and for the shadow report. The action itself is
+    /// decided by the active policy alone. Returns whether they disagreed.
+    pub fn compared_with_shadow(&mut self, shadow: &Decision) -> bool {
+        let active = self.action.outcome;
+        if active == Some(shadow.outcome) {
+            return false;
+        }
+        let policy_hash = shadow.policy_hash.as_deref().unwrap_or("").to_owned();
+        let recorded = json!({
+            "outcome": shadow.outcome.as_str(),
+            "reason_code": &*shadow.reason_code,
+            "reason": &*shadow.reason,
+            "policy_hash": policy_hash,
+        });
+        if let Some(meta) = self
+            .events
+            .iter_mut()
+            .find(|e| e.event_type == EventType::DecisionMade)
+            .and_then(|e| e.meta.as_object_mut())
+        {
+            meta.insert("shadow".into(), recorded.clone());
+        }
+        if let Some(details) = self
+            .action
+            .reason_details
+            .as_mut()
+            .and_then(|d| d.as_object_mut())
+        {
+            details.insert("shadow".into(), recorded);
+        }
+        if let Some(active) = active {
+            self.shadow = Some(crate::ShadowDisagreement {
+                policy_hash,
+                active_outcome: active,
+                shadow_outcome: shadow.outcome,
+                shadow_reason_code: shadow.reason_code.to_string(),
+                shadow_reason: shadow.reason.to_string(),
+            });
+        }
+        true
+    }
+
     /// The same action, started in the same write when its decision lets it run (`allowed`):
     /// `executing`, with a `started` event after its decision. An action that waits for a
     /// human or is denied is left as it is.

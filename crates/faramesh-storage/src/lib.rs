@@ -16,6 +16,7 @@ mod listing;
 mod model;
 mod outbox;
 pub mod postgres;
+mod shadow;
 pub mod sqlite;
 mod tokens;
 
@@ -30,6 +31,7 @@ pub use outbox::{
     Attempt, NewNotification, NotificationFilter, NotificationRecord, NotificationState,
 };
 pub use postgres::PostgresStore;
+pub use shadow::{OutcomePair, ShadowDisagreement, ShadowExample, ShadowSummary};
 pub use sqlite::{LedgerFile, SqliteStore};
 pub use tokens::{AtVersion, NewToken, Role, TokenChange, TokenRecord};
 
@@ -175,6 +177,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records how a delivery attempt of notification `id` ended.
     async fn finish_notification(&self, id: &str, attempt: Attempt) -> StoreResult<()>;
+
+    /// The disagreements recorded for the shadow policy with `policy_hash`: counted by
+    /// outcome pair, and the `latest` newest with their actions.
+    async fn shadow_summary(&self, policy_hash: &str, latest: usize) -> StoreResult<ShadowSummary>;
 
     /// Notifications matching `filter`, newest first.
     async fn list_notifications(

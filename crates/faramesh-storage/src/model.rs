@@ -134,6 +134,8 @@ pub struct NewAction {
     pub approval_deadline: Option<String>,
     /// Written with the action (the announcements of a pending action).
     pub notifications: Vec<crate::NewNotification>,
+    /// What a shadow policy would have decided instead, when it disagrees.
+    pub shadow: Option<crate::ShadowDisagreement>,
 }
 
 /// The result of [`crate::Store::create_action`].

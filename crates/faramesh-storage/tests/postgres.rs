@@ -65,7 +65,11 @@ async fn replicas_starting_together_migrate_once() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(applied, [1, 2, 3, 4], "each migration applied exactly once");
+    assert_eq!(
+        applied,
+        [1, 2, 3, 4, 5],
+        "each migration applied exactly once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -222,6 +222,19 @@ pub enum PolicyCommand {
         /// A cases file whose actions are decided under both policies.
         cases: Option<PathBuf>,
     },
+    /// What the server's shadow policy (`faramesh serve --shadow-policy FILE`) would have
+    /// decided otherwise: disagreements by outcome, and the latest ones. Needs a running
+    /// server.
+    ///
+    /// Exit code: 0 no disagreement, 1 some, 2 error or no shadow policy.
+    ShadowReport {
+        /// Report on the shadow policy with this hash instead of the loaded one.
+        #[arg(long)]
+        policy_hash: Option<String>,
+        /// How many of the latest disagreements to list.
+        #[arg(long, default_value_t = 20)]
+        latest: u32,
+    },
     /// Write a commented starter policy.
     New {
         /// Name of the policy; the file is policies/<name>.yaml unless --output is given.
@@ -292,6 +305,11 @@ pub struct ServeArgs {
     /// default mcp.yaml if it exists].
     #[arg(long, value_name = "FILE")]
     pub mcp_config: Option<PathBuf>,
+    /// A candidate policy every submission is also decided with and never enforced; its
+    /// disagreements are recorded (`faramesh policy shadow-report`) [env:
+    /// FARAMESH_SHADOW_POLICY].
+    #[arg(long, value_name = "FILE")]
+    pub shadow_policy: Option<PathBuf>,
     /// Routes file: where pending approvals are announced (webhook, Slack, email)
     /// [env: FARAMESH_NOTIFY_FILE, default notify.yaml if it exists].
     #[arg(long, value_name = "FILE")]

@@ -27,6 +27,9 @@ pub fn run(args: &ServeArgs, global: &crate::cli::Global) -> anyhow::Result<Stat
     if let Some(policy) = &args.policy {
         config.policy_file.clone_from(policy);
     }
+    if let Some(shadow) = &args.shadow_policy {
+        config.shadow_policy_file = Some(shadow.clone());
+    }
     if args.no_profile {
         // An empty path never exists: no profile is loaded, and none is watched.
         config.profile_file = std::path::PathBuf::new();

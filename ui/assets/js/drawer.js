@@ -224,12 +224,25 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
       if (by.line != null) parts.push(`(line ${by.line})`);
       rule = parts.join(' ');
     }
+    // What the shadow policy (never enforced) would have done, when it disagreed.
+    const shadow = a.reason_details?.shadow;
+    const shadowText = shadow && typeof shadow === 'object'
+      ? `would be ${String(shadow.outcome ?? '?')} (${String(shadow.reason_code ?? '?')}): ${String(shadow.reason ?? '')}`
+      : null;
+    // `when` expressions that could not be evaluated, and how each counted.
+    const failures = Array.isArray(a.reason_details?.expression_failures)
+      ? a.reason_details.expression_failures
+        .map((f) => `${String(f?.rule ?? '?')}: ${String(f?.error ?? '?')} (${f?.counted_as_match ? 'counted as matching' : 'counted as not matching'})`)
+        .join('; ')
+      : null;
     return section('Decision', 'decision', dl([
       ['Reason', a.reason],
       ['Decision', a.decision],
       ['Outcome', a.outcome],
       ['Reason code', a.reason_code],
       ['Decided by', rule],
+      ...(failures ? [['Expression failures', failures]] : []),
+      ...(shadowText ? [['Shadow policy', shadowText]] : []),
       ['Risk rule', a.reason_details?.risk_rule ? pretty(a.reason_details.risk_rule) : null],
       ['Policy version', a.policy_version],
       ['Request hash', a.request_hash, 'hash'],

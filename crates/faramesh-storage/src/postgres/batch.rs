@@ -338,7 +338,9 @@ async fn begin_insert_and_update(
 
     let create_extras = ops.iter().filter_map(|op| match op {
         WriteOp::Create { new, .. }
-            if new.approval_deadline.is_some() || !new.notifications.is_empty() =>
+            if new.approval_deadline.is_some()
+                || !new.notifications.is_empty()
+                || new.shadow.is_some() =>
         {
             Some(new)
         }
@@ -353,7 +355,15 @@ async fn begin_insert_and_update(
         })
         .collect();
     let notifications: Vec<(&str, &[crate::NewNotification])> = create_extras
+        .clone()
         .map(|new| (new.action.id.as_str(), new.notifications.as_slice()))
+        .collect();
+    let shadows: Vec<(&str, &crate::ShadowDisagreement, &str)> = create_extras
+        .filter_map(|new| {
+            new.shadow
+                .as_ref()
+                .map(|d| (new.action.id.as_str(), d, now.as_str()))
+        })
         .collect();
 
     let (begun, inserted_actions, inserted_events, inserted_keys, updated, extras) = futures::join!(
@@ -377,6 +387,9 @@ async fn begin_insert_and_update(
         // Rare (pending actions under approval rules or routes): after the actions they name.
         async {
             super::approvals::insert_deadlines(client, &deadlines)
+                .await
+                .map_err(BatchError::Database)?;
+            super::shadow::insert(client, &shadows)
                 .await
                 .map_err(BatchError::Database)?;
             insert_notifications(client, &notifications).await

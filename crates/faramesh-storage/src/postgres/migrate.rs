@@ -19,6 +19,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/postgres/0004_approvals_and_notifications.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/postgres/0005_shadow_decisions.sql"),
+    ),
 ];
 
 /// Arbitrary but fixed: the advisory lock id of Faramesh migrations.

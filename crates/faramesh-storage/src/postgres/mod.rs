@@ -12,6 +12,7 @@ mod batch;
 mod feed;
 mod migrate;
 mod outbox;
+mod shadow;
 mod write;
 
 use crate::decode::{
@@ -360,6 +361,15 @@ impl Store for PostgresStore {
     async fn finish_notification(&self, id: &str, attempt: crate::Attempt) -> StoreResult<()> {
         let client = self.client().await?;
         outbox::finish(&client, id, &attempt).await
+    }
+
+    async fn shadow_summary(
+        &self,
+        policy_hash: &str,
+        latest: usize,
+    ) -> StoreResult<crate::ShadowSummary> {
+        let client = self.client().await?;
+        shadow::summary(&client, policy_hash, latest).await
     }
 
     async fn list_notifications(

@@ -9,6 +9,7 @@ mod files;
 mod ledger_file;
 mod outbox;
 mod rows;
+mod shadow;
 mod shm_fault;
 mod tokens;
 mod writer;
@@ -46,6 +47,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/sqlite/0005_write_probe.sql")),
         M::up(include_str!(
             "../../migrations/sqlite/0006_approvals_and_notifications.sql"
+        )),
+        M::up(include_str!(
+            "../../migrations/sqlite/0007_shadow_decisions.sql"
         )),
     ])
 }
@@ -394,6 +398,16 @@ impl Store for SqliteStore {
     async fn finish_notification(&self, id: &str, attempt: crate::Attempt) -> StoreResult<()> {
         let id = id.to_owned();
         self.read(move |conn| outbox::finish(conn, &id, &attempt))
+            .await
+    }
+
+    async fn shadow_summary(
+        &self,
+        policy_hash: &str,
+        latest: usize,
+    ) -> StoreResult<crate::ShadowSummary> {
+        let policy_hash = policy_hash.to_owned();
+        self.read(move |conn| shadow::summary(conn, &policy_hash, latest))
             .await
     }
 

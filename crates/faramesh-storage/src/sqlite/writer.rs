@@ -399,6 +399,9 @@ fn create(conn: &Connection, new: NewAction) -> StoreResult<Created> {
         super::approvals::insert_deadline(conn, &action.id, deadline)?;
     }
     super::outbox::insert(conn, Some(&action.id), &new.notifications)?;
+    if let Some(shadow) = &new.shadow {
+        super::shadow::insert(conn, &action.id, shadow, &action.created_at)?;
+    }
     Ok(Created {
         action,
         events,
@@ -534,6 +537,7 @@ mod tests {
             idempotency: None,
             approval_deadline: None,
             notifications: Vec::new(),
+            shadow: None,
         }
     }
 

@@ -49,6 +49,7 @@ macro_rules! contract_tests {
             racing_approvals_under_a_quorum_count_each_identity_once,
             a_deadline_comes_due_escalates_once_and_is_forgotten_once_decided,
             the_outbox_is_written_with_its_event_and_each_notification_taken_once,
+            shadow_disagreements_are_written_with_their_action_and_summarized,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {
@@ -112,6 +113,7 @@ pub fn submission(record: ActionRecord) -> NewAction {
         idempotency: None,
         approval_deadline: None,
         notifications: Vec::new(),
+        shadow: None,
     }
 }
 
@@ -1015,4 +1017,48 @@ pub async fn claim_from_every_store(stores: &[Arc<dyn Store>]) {
     let distinct: std::collections::HashSet<&String> = all.iter().collect();
     assert_eq!(all.len(), 60, "every notification is taken");
     assert_eq!(distinct.len(), 60, "none is taken twice");
+}
+
+pub async fn shadow_disagreements_are_written_with_their_action_and_summarized(backend: &Backend) {
+    let store = backend.open().await;
+    let disagreement = |shadow: Outcome| faramesh_storage::ShadowDisagreement {
+        policy_hash: "candidate-hash".into(),
+        active_outcome: Outcome::Execute,
+        shadow_outcome: shadow,
+        shadow_reason_code: "POLICY_DENY".into(),
+        shadow_reason: "Denied by the candidate".into(),
+    };
+    let mut ids = Vec::new();
+    for shadow in [Outcome::Halt, Outcome::Halt, Outcome::Abstain] {
+        let mut new = submission(action(ActionStatus::Allowed, "http"));
+        new.shadow = Some(disagreement(shadow));
+        ids.push(store.create_action(new).await.unwrap().action.id);
+    }
+    // An agreeing action writes nothing.
+    store
+        .create_action(submission(action(ActionStatus::Allowed, "http")))
+        .await
+        .unwrap();
+    let summary = store.shadow_summary("candidate-hash", 2).await.unwrap();
+    let pairs: Vec<(Outcome, Outcome, u64)> = summary
+        .pairs
+        .iter()
+        .map(|p| (p.active, p.shadow, p.count))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            (Outcome::Execute, Outcome::Halt, 2),
+            (Outcome::Execute, Outcome::Abstain, 1)
+        ]
+    );
+    assert_eq!(summary.latest.len(), 2);
+    assert!(ids.contains(&summary.latest[0].action_id));
+    assert_eq!(summary.latest[0].tool, "http");
+    assert!(store
+        .shadow_summary("another-hash", 10)
+        .await
+        .unwrap()
+        .pairs
+        .is_empty());
 }

@@ -1,7 +1,8 @@
-//! `faramesh policy ...`: policy tools that need no server.
+//! `faramesh policy ...`: policy tools; all but `shadow-report` need no server.
 
 mod diff;
 mod new;
+mod shadow;
 mod test;
 mod validate;
 
@@ -26,6 +27,10 @@ pub fn run(cmd: &PolicyCommand, global: &Global) -> anyhow::Result<Status> {
             output,
             stdout,
         } => new::run(name, output.as_deref(), *stdout),
+        PolicyCommand::ShadowReport {
+            policy_hash,
+            latest,
+        } => shadow::run(policy_hash.as_deref(), *latest, global),
     }
 }
 
