@@ -78,6 +78,7 @@ codes! {
     WildcardTool = "wildcard-tool": "Warning: `*` in `allowed_tools` is a tool name, not a wildcard.",
     BadOutcome = "bad-outcome": "A profile rule's `outcome` is not HALT, ABSTAIN or EXECUTE.",
     BadApproval = "bad-approval": "The mapping form of `require_approval` holds a value it cannot use: `approvers` not 1 to 100, a role that cannot approve, a timeout that is not a duration, `on_timeout` not deny or escalate (or escalate without a timeout), a route name that is not text.",
+    BadLimit = "bad-limit": "A limit under `limits:` is missing `name`, `match` or `window`, counts neither calls nor a sum (or both), has a `per`, `sum`, `max` or `on_exceed` it cannot use, or repeats another limit's name.",
     MissingCases = "missing-cases": "A cases file is not a mapping with a `cases:` list.",
     BadCase = "bad-case": "A test case is not a mapping with the action's fields.",
     BadExpect = "bad-expect": "A test case's expectation is not an outcome, a decision or a risk level.",

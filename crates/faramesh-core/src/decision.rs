@@ -116,6 +116,7 @@ pub mod reason_code {
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
     pub const MISSING_POLICY: &str = "MISSING_POLICY";
     pub const PROFILE_LOAD_ERROR: &str = "PROFILE_LOAD_ERROR";
+    pub const LIMIT_EXCEEDED: &str = "LIMIT_EXCEEDED";
 }
 
 /// Which rule decided.
@@ -139,7 +140,7 @@ pub enum DecidedBy {
 }
 
 /// A decision with its version-bound fields (docs/audit.md).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
     pub outcome: Outcome,
     pub reason_code: Arc<str>,
@@ -154,6 +155,8 @@ pub struct Decision {
     /// `when` expressions that could not be evaluated, in the order they were met; empty
     /// almost always.
     pub expression_failures: Vec<ExpressionFailure>,
+    /// The limit that bit, when one did ([`crate::Engine::limit_exceeded`]).
+    pub limit: Option<crate::policy::limits::LimitExceeded>,
     /// `None` only when the action itself has no canonical form.
     pub request_hash: Option<String>,
     pub policy_hash: Option<Arc<str>>,

@@ -22,6 +22,8 @@ pub enum Item {
     RiskRule(usize),
     /// An execution-profile rule under `rules:` (1-based).
     ProfileRule(usize),
+    /// A limit under `limits:` (1-based).
+    Limit(usize),
 }
 
 impl fmt::Display for Item {
@@ -30,6 +32,7 @@ impl fmt::Display for Item {
             Item::Rule(n) => write!(f, "rule {n}"),
             Item::RiskRule(n) => write!(f, "risk rule {n}"),
             Item::ProfileRule(n) => write!(f, "profile rule {n}"),
+            Item::Limit(n) => write!(f, "limit {n}"),
         }
     }
 }

@@ -38,6 +38,7 @@ struct SharedReasons {
     internal_error: Arc<str>,
     missing_policy: Arc<str>,
     profile_load_error: Arc<str>,
+    limit_exceeded: Arc<str>,
     no_match_reason: Arc<str>,
     missing_token_reason: Arc<str>,
     no_policy_reason: Arc<str>,
@@ -56,6 +57,7 @@ impl SharedReasons {
             internal_error: reason_code::INTERNAL_ERROR.into(),
             missing_policy: reason_code::MISSING_POLICY.into(),
             profile_load_error: reason_code::PROFILE_LOAD_ERROR.into(),
+            limit_exceeded: reason_code::LIMIT_EXCEEDED.into(),
             no_match_reason: "No rule matched (deny by default)".into(),
             missing_token_reason: "Profile requires approval_token but none provided".into(),
             no_policy_reason: "No policy is loaded: every action is denied".into(),
@@ -72,6 +74,40 @@ pub struct Engine {
     runtime_version: Arc<str>,
     policy_version: Option<Arc<str>>,
     texts: SharedReasons,
+}
+
+/// Why a limit bit, in words: `Limit shell-burst: 20 of 20 calls in 1h used (agent:bot)`.
+fn limit_reason(e: &crate::policy::limits::LimitExceeded) -> String {
+    if let Some(why) = &e.unreadable {
+        return format!("Limit {} cannot count this action: {why}", e.name);
+    }
+    let number = |n: f64| {
+        if n.fract() == 0.0 && n.abs() < 1e15 {
+            format!("{}", n as i64)
+        } else {
+            format!("{n}")
+        }
+    };
+    if e.amount == 1.0 && e.max.fract() == 0.0 && e.used.fract() == 0.0 {
+        format!(
+            "Limit {}: {} of {} calls in {} used ({})",
+            e.name,
+            number(e.used),
+            number(e.max),
+            e.window,
+            e.key
+        )
+    } else {
+        format!(
+            "Limit {}: {} of {} used in {}, and this action adds {} ({})",
+            e.name,
+            number(e.used),
+            number(e.max),
+            e.window,
+            number(e.amount),
+            e.key
+        )
+    }
 }
 
 /// A decision before its version-bound fields are added.
@@ -312,6 +348,29 @@ impl Engine {
         }
     }
 
+    /// `decision` once the limit `exceeded` bit: reason code `LIMIT_EXCEEDED`, the limit in
+    /// `limit`, and HALT when the limit denies or ABSTAIN when it asks for a human. Limits only
+    /// tighten: a HALT stays as it was.
+    pub fn limit_exceeded(
+        &self,
+        mut decision: Decision,
+        exceeded: crate::policy::limits::LimitExceeded,
+    ) -> Decision {
+        use crate::policy::limits::OnExceed;
+        decision.outcome = match (decision.outcome, exceeded.on_exceed) {
+            (Outcome::Halt, _) => return decision,
+            (_, OnExceed::Deny) => Outcome::Halt,
+            (_, OnExceed::RequireApproval) => Outcome::Abstain,
+        };
+        if decision.outcome == Outcome::Halt {
+            decision.approval = None;
+        }
+        decision.reason_code = self.texts.limit_exceeded.clone();
+        decision.reason = limit_reason(&exceeded).into();
+        decision.limit = Some(exceeded);
+        decision
+    }
+
     fn failure(&self, code: &Arc<str>, reason: Arc<str>) -> UnboundDecision {
         UnboundDecision {
             outcome: Outcome::Halt,
@@ -351,6 +410,7 @@ impl Engine {
             decided_by: v.decided_by,
             approval: v.approval,
             expression_failures: v.expression_failures,
+            limit: None,
             request_hash,
             policy_hash,
             policy_version: self.policy_version.clone(),

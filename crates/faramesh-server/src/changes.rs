@@ -287,6 +287,31 @@ impl Store for ReportingStore {
         self.inner.list_notifications(filter).await
     }
 
+    async fn charge_limits(
+        &self,
+        action_id: &str,
+        charges: Vec<faramesh_core::policy::limits::LimitCharge>,
+        now: chrono::DateTime<chrono::Utc>,
+        mode: faramesh_storage::ChargeMode,
+    ) -> StoreResult<Option<faramesh_core::policy::limits::LimitExceeded>> {
+        self.inner
+            .charge_limits(action_id, charges, now, mode)
+            .await
+    }
+
+    async fn release_limits(&self, action_id: &str) -> StoreResult<()> {
+        self.inner.release_limits(action_id).await
+    }
+
+    async fn limit_usage(
+        &self,
+        limits: &[(String, u64)],
+        now: chrono::DateTime<chrono::Utc>,
+        per_limit: usize,
+    ) -> StoreResult<Vec<faramesh_storage::LimitUsage>> {
+        self.inner.limit_usage(limits, now, per_limit).await
+    }
+
     async fn shadow_summary(
         &self,
         policy_hash: &str,

@@ -157,6 +157,9 @@ fn reason_details(decision: &Decision) -> serde_json::Value {
         if let Some(approval) = &decision.approval {
             map.insert("approval".into(), json!(approval));
         }
+        if let Some(limit) = &decision.limit {
+            map.insert("limit".into(), json!(limit));
+        }
         if !decision.expression_failures.is_empty() {
             map.insert(
                 "expression_failures".into(),

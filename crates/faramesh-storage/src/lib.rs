@@ -12,6 +12,7 @@ mod action_id;
 mod approvals;
 mod decided;
 mod decode;
+mod limits;
 mod listing;
 mod model;
 mod outbox;
@@ -23,6 +24,7 @@ mod tokens;
 pub use action_id::new_action_id;
 pub use approvals::{Approval, ApprovalVote, DueApproval, Escalation};
 pub use decided::Received;
+pub use limits::{ChargeMode, LimitUsage};
 pub use model::{
     now_timestamp, ActionFilter, ActionRecord, ActionSummary, Change, Created, EventRecord,
     FeedItem, NewAction, NewEvent, TransitionUpdate,
@@ -177,6 +179,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records how a delivery attempt of notification `id` ended.
     async fn finish_notification(&self, id: &str, attempt: Attempt) -> StoreResult<()>;
+
+    /// Checks what action `action_id` counts against the policy's limits at `now`, each over
+    /// its sliding window, atomically with every other check of the same limit and key on any
+    /// replica: `mode` says whether the charges are counted. Returns the first charge that does
+    /// not fit, with the usage found; then nothing is counted (unless `mode` counts anyway).
+    async fn charge_limits(
+        &self,
+        action_id: &str,
+        charges: Vec<faramesh_core::policy::limits::LimitCharge>,
+        now: chrono::DateTime<chrono::Utc>,
+        mode: ChargeMode,
+    ) -> StoreResult<Option<faramesh_core::policy::limits::LimitExceeded>>;
+
+    /// Forgets what action `action_id` counted (its submission was not stored after all).
+    async fn release_limits(&self, action_id: &str) -> StoreResult<()>;
+
+    /// The usage of each `(limit, window in seconds)` at `now`, by key, most used first, at
+    /// most `per_limit` keys each.
+    async fn limit_usage(
+        &self,
+        limits: &[(String, u64)],
+        now: chrono::DateTime<chrono::Utc>,
+        per_limit: usize,
+    ) -> StoreResult<Vec<LimitUsage>>;
 
     /// The disagreements recorded for the shadow policy with `policy_hash`: counted by
     /// outcome pair, and the `latest` newest with their actions.

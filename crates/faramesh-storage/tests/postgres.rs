@@ -67,7 +67,7 @@ async fn replicas_starting_together_migrate_once() {
         .collect();
     assert_eq!(
         applied,
-        [1, 2, 3, 4, 5],
+        [1, 2, 3, 4, 5, 6],
         "each migration applied exactly once"
     );
 }
@@ -96,6 +96,20 @@ async fn approvals_racing_on_three_replicas_count_each_approver_once() {
         backend.open().await,
     ];
     common::race_quorum(&replicas).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn limit_charges_racing_on_three_replicas_let_exactly_max_through() {
+    let Some(backend) = postgres().await else {
+        return;
+    };
+    let replicas = [
+        backend.open().await,
+        backend.open().await,
+        backend.open().await,
+    ];
+    common::race_charges(&replicas).await;
+    common::race_budget(&replicas).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

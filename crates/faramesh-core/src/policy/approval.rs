@@ -215,7 +215,7 @@ fn approver(node: &Node) -> Result<Approver, String> {
 }
 
 /// `90s`, `30m`, `2h`, `1d`, or a whole number of seconds; at least one second.
-fn duration_seconds(node: &Node) -> Option<u64> {
+pub(crate) fn duration_seconds(node: &Node) -> Option<u64> {
     let seconds = match &node.kind {
         Kind::Number(_) => node.to_json().ok()?.as_u64()?,
         Kind::String(text) => {

@@ -12,6 +12,7 @@ mod condition;
 pub mod expression;
 mod fields;
 mod index;
+pub mod limits;
 mod parse;
 mod urls;
 
@@ -121,6 +122,7 @@ pub struct Policy {
     risk_rules: Vec<RiskRule>,
     rules_json: Vec<Value>,
     risk_rules_json: Vec<Value>,
+    limits: Vec<limits::Limit>,
     hash: Arc<str>,
     index: RuleIndex,
     risk_index: RuleIndex,
@@ -154,6 +156,23 @@ impl Policy {
 
     pub fn risk_rules(&self) -> &[RiskRule] {
         &self.risk_rules
+    }
+
+    /// The limits, in file order.
+    pub fn limits(&self) -> &[limits::Limit] {
+        &self.limits
+    }
+
+    /// What `action` counts against each limit that applies to it, in file order.
+    pub fn limit_charges(&self, action: &crate::ActionRequest) -> Vec<limits::LimitCharge> {
+        if self.limits.is_empty() {
+            return Vec::new();
+        }
+        let s = Subject::new(action);
+        self.limits
+            .iter()
+            .filter_map(|limit| limit.charge(&s, action))
+            .collect()
     }
 
     /// The rules as parsed (JSON), in file order.

@@ -11,7 +11,7 @@ use crate::yaml::{self, Node};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-const TOP_KEYS: &[&str] = &["rules", "risk", "name", "description", "version"];
+const TOP_KEYS: &[&str] = &["rules", "risk", "limits", "name", "description", "version"];
 const RULE_KEYS: &[&str] = &[
     "match",
     "allow",
@@ -135,6 +135,43 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
         }
     }
 
+    let mut limits: Vec<super::limits::Limit> = Vec::new();
+    let limits_node = doc.get("limits");
+    if let Some(node) = limits_node {
+        match node.as_seq() {
+            Some(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(limit) = super::limits::parse_limit(item, i + 1, &mut diags) {
+                        if limits.iter().any(|l| l.name == limit.name) {
+                            diags.push(
+                                Diagnostic::error(
+                                    Code::BadLimit,
+                                    item.head_span(),
+                                    format!("two limits are named {:?}", &*limit.name),
+                                )
+                                .hint(
+                                    "give each limit its own name: usage is counted by name"
+                                        .to_owned(),
+                                )
+                                .in_item(Some(Item::Limit(i + 1))),
+                            );
+                        }
+                        limits.push(limit);
+                    }
+                }
+            }
+            None if matches!(node.kind, yaml::Kind::Null) => {}
+            None => diags.push(
+                Diagnostic::error(
+                    Code::BadLimit,
+                    node.head_span(),
+                    format!("`limits` must be a list, found {}", node.describe()),
+                )
+                .hint("write each limit as a list item starting with `- name:`"),
+            ),
+        }
+    }
+
     if diags.iter().any(|d| d.severity == Severity::Error) {
         return Err(report(diags));
     }
@@ -149,7 +186,15 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
     };
     let rules_json = as_json(rules_node).map_err(|d| report(vec![d]))?;
     let risk_rules_json = as_json(risk_rules_node).map_err(|d| report(vec![d]))?;
-    let hashed = json!({"rules": rules_json, "risk_rules": risk_rules_json});
+    let mut hashed = json!({"rules": rules_json, "risk_rules": risk_rules_json});
+    // Limits are part of the hash when present; a policy without them hashes as before.
+    if let (Some(node), Some(map)) = (limits_node, hashed.as_object_mut()) {
+        map.insert(
+            "limits".into(),
+            node.to_json()
+                .map_err(|e| report(vec![Diagnostic::error(Code::BadValue, e.span, e.message)]))?,
+        );
+    }
     let hash = canonical_sha256(&hashed).map_err(|e| {
         report(vec![Diagnostic::error(
             Code::BadValue,
@@ -182,6 +227,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
         risk_rules,
         rules_json,
         risk_rules_json,
+        limits,
         hash: hash.into(),
         index,
         risk_index,

@@ -23,6 +23,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/postgres/0005_shadow_decisions.sql"),
     ),
+    (
+        6,
+        include_str!("../../migrations/postgres/0006_limit_usage.sql"),
+    ),
 ];
 
 /// Arbitrary but fixed: the advisory lock id of Faramesh migrations.

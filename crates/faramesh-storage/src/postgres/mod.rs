@@ -10,6 +10,7 @@
 mod approvals;
 mod batch;
 mod feed;
+mod limits;
 mod migrate;
 mod outbox;
 mod shadow;
@@ -361,6 +362,35 @@ impl Store for PostgresStore {
     async fn finish_notification(&self, id: &str, attempt: crate::Attempt) -> StoreResult<()> {
         let client = self.client().await?;
         outbox::finish(&client, id, &attempt).await
+    }
+
+    async fn charge_limits(
+        &self,
+        action_id: &str,
+        charges: Vec<faramesh_core::policy::limits::LimitCharge>,
+        now: chrono::DateTime<chrono::Utc>,
+        mode: crate::ChargeMode,
+    ) -> StoreResult<Option<faramesh_core::policy::limits::LimitExceeded>> {
+        if charges.is_empty() {
+            return Ok(None);
+        }
+        let mut client = self.client().await?;
+        limits::charge(&mut client, action_id, &charges, now, mode).await
+    }
+
+    async fn release_limits(&self, action_id: &str) -> StoreResult<()> {
+        let client = self.client().await?;
+        limits::release(&client, action_id).await
+    }
+
+    async fn limit_usage(
+        &self,
+        limits: &[(String, u64)],
+        now: chrono::DateTime<chrono::Utc>,
+        per_limit: usize,
+    ) -> StoreResult<Vec<crate::LimitUsage>> {
+        let client = self.client().await?;
+        limits::usage(&client, limits, now, per_limit).await
     }
 
     async fn shadow_summary(

@@ -7,6 +7,7 @@
 mod approvals;
 mod files;
 mod ledger_file;
+mod limits;
 mod outbox;
 mod rows;
 mod shadow;
@@ -51,6 +52,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0007_shadow_decisions.sql"
         )),
+        M::up(include_str!("../../migrations/sqlite/0008_limit_usage.sql")),
     ])
 }
 
@@ -398,6 +400,44 @@ impl Store for SqliteStore {
     async fn finish_notification(&self, id: &str, attempt: crate::Attempt) -> StoreResult<()> {
         let id = id.to_owned();
         self.read(move |conn| outbox::finish(conn, &id, &attempt))
+            .await
+    }
+
+    async fn charge_limits(
+        &self,
+        action_id: &str,
+        charges: Vec<faramesh_core::policy::limits::LimitCharge>,
+        now: chrono::DateTime<chrono::Utc>,
+        mode: crate::ChargeMode,
+    ) -> StoreResult<Option<faramesh_core::policy::limits::LimitExceeded>> {
+        if charges.is_empty() {
+            return Ok(None);
+        }
+        let action_id = action_id.to_owned();
+        self.write(|reply| WriteOp::ChargeLimits {
+            action_id,
+            charges,
+            now,
+            mode,
+            reply,
+        })
+        .await
+    }
+
+    async fn release_limits(&self, action_id: &str) -> StoreResult<()> {
+        let action_id = action_id.to_owned();
+        self.read(move |conn| limits::release(conn, &action_id))
+            .await
+    }
+
+    async fn limit_usage(
+        &self,
+        limits: &[(String, u64)],
+        now: chrono::DateTime<chrono::Utc>,
+        per_limit: usize,
+    ) -> StoreResult<Vec<crate::LimitUsage>> {
+        let limits = limits.to_vec();
+        self.read(move |conn| limits::usage(conn, &limits, now, per_limit))
             .await
     }
 

@@ -49,6 +49,14 @@ pub(super) enum WriteOp {
         escalation: Box<crate::Escalation>,
         reply: oneshot::Sender<StoreResult<(ActionRecord, EventRecord)>>,
     },
+    /// Limit charges (see [`crate::Store::charge_limits`]).
+    ChargeLimits {
+        action_id: String,
+        charges: Vec<faramesh_core::policy::limits::LimitCharge>,
+        now: chrono::DateTime<chrono::Utc>,
+        mode: crate::ChargeMode,
+        reply: oneshot::Sender<StoreResult<Option<faramesh_core::policy::limits::LimitExceeded>>>,
+    },
     /// A write that changes nothing lasting but goes to disk with the size the refused writes
     /// needed (see [`probe_space`]): answers whether the database takes them now.
     Probe(oneshot::Sender<StoreResult<()>>),
@@ -66,6 +74,7 @@ impl WriteOp {
             WriteOp::Transition { .. } | WriteOp::Approve { .. } | WriteOp::Escalate { .. } => {
                 4 * PAGE
             }
+            WriteOp::ChargeLimits { charges, .. } => 2 * PAGE * charges.len(),
             WriteOp::Probe(_) => 0,
         }
     }
@@ -79,6 +88,10 @@ enum Pending {
         oneshot::Sender<StoreResult<(ActionRecord, EventRecord)>>,
     ),
     Probe(StoreResult<()>, oneshot::Sender<StoreResult<()>>),
+    Limits(
+        StoreResult<Option<faramesh_core::policy::limits::LimitExceeded>>,
+        oneshot::Sender<StoreResult<Option<faramesh_core::policy::limits::LimitExceeded>>>,
+    ),
 }
 
 impl Pending {
@@ -88,6 +101,7 @@ impl Pending {
             Pending::Create(result, _) => result.as_ref().err(),
             Pending::Transition(result, _) => result.as_ref().err(),
             Pending::Probe(result, _) => result.as_ref().err(),
+            Pending::Limits(result, _) => result.as_ref().err(),
         };
         match failure {
             Some(StoreError::Refused { cause, .. }) => super::refusal_error(cause),
@@ -102,6 +116,7 @@ impl Pending {
             Pending::Create(result, _) => *result = Err(err()),
             Pending::Transition(result, _) => *result = Err(err()),
             Pending::Probe(result, _) => *result = Err(err()),
+            Pending::Limits(result, _) => *result = Err(err()),
         }
     }
 }
@@ -250,6 +265,18 @@ fn commit_batch(conn: &mut Connection, path: &Path, batch: &mut Vec<WriteOp>) ->
                 in_savepoint(&mut tx, |c| super::approvals::escalate(c, &id, *escalation)),
                 reply,
             ),
+            WriteOp::ChargeLimits {
+                action_id,
+                charges,
+                now,
+                mode,
+                reply,
+            } => Pending::Limits(
+                in_savepoint(&mut tx, |c| {
+                    super::limits::charge(c, &action_id, &charges, now, mode)
+                }),
+                reply,
+            ),
             WriteOp::Probe(reply) => Pending::Probe(in_savepoint(&mut tx, probe_space), reply),
         });
         let refusal = pending.last().and_then(Pending::refusal);
@@ -295,6 +322,9 @@ fn commit_batch(conn: &mut Connection, path: &Path, batch: &mut Vec<WriteOp>) ->
             Pending::Probe(result, reply) => {
                 let _ = reply.send(after_commit(result, &committed));
             }
+            Pending::Limits(result, reply) => {
+                let _ = reply.send(after_commit(result, &committed));
+            }
         }
     }
     trouble
@@ -320,6 +350,9 @@ fn fail(op: WriteOp, why: &str) {
             let _ = reply.send(Err(err()));
         }
         WriteOp::Probe(reply) => {
+            let _ = reply.send(Err(err()));
+        }
+        WriteOp::ChargeLimits { reply, .. } => {
             let _ = reply.send(Err(err()));
         }
     }

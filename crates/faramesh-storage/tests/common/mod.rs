@@ -50,6 +50,9 @@ macro_rules! contract_tests {
             a_deadline_comes_due_escalates_once_and_is_forgotten_once_decided,
             the_outbox_is_written_with_its_event_and_each_notification_taken_once,
             shadow_disagreements_are_written_with_their_action_and_summarized,
+            racing_charges_let_exactly_max_calls_through,
+            racing_budget_charges_never_exceed_the_budget,
+            a_window_slides_with_the_clock_and_modes_count_as_they_say,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {
@@ -1061,4 +1064,168 @@ pub async fn shadow_disagreements_are_written_with_their_action_and_summarized(b
         .unwrap()
         .pairs
         .is_empty());
+}
+
+fn charge(
+    limit: &str,
+    key: &str,
+    amount: f64,
+    max: f64,
+) -> faramesh_core::policy::limits::LimitCharge {
+    faramesh_core::policy::limits::LimitCharge {
+        limit: limit.into(),
+        key: key.into(),
+        amount,
+        max,
+        window_seconds: 3600,
+        on_exceed: faramesh_core::policy::limits::OnExceed::Deny,
+        unreadable: None,
+    }
+}
+
+pub async fn racing_charges_let_exactly_max_calls_through(backend: &Backend) {
+    race_charges(&[backend.open().await]).await;
+}
+
+/// 100 charges of one call each against `max_calls: 10`, at once, spread over `stores`:
+/// exactly 10 fit and are counted.
+pub async fn race_charges(stores: &[Arc<dyn Store>]) {
+    let now = chrono::Utc::now();
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let store = stores[i % stores.len()].clone();
+            tokio::spawn(async move {
+                store
+                    .charge_limits(
+                        &format!("action-{i}"),
+                        vec![charge("burst", "agent:bot", 1.0, 10.0)],
+                        now,
+                        faramesh_storage::ChargeMode::CheckAndCount,
+                    )
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut fitted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            None => fitted += 1,
+            Some(exceeded) => assert_eq!((exceeded.used, exceeded.max), (10.0, 10.0)),
+        }
+    }
+    assert_eq!(fitted, 10, "exactly max_calls charges fit");
+    let usage = stores[0]
+        .limit_usage(&[("burst".into(), 3600)], now, 10)
+        .await
+        .unwrap();
+    assert_eq!(usage.len(), 1);
+    assert_eq!((usage[0].used, usage[0].calls), (10.0, 10));
+}
+
+pub async fn racing_budget_charges_never_exceed_the_budget(backend: &Backend) {
+    race_budget(&[backend.open().await]).await;
+}
+
+/// 60 charges of assorted amounts against a budget of 5000, at once: what fits never sums
+/// over 5000, and the usage is exactly what fitted.
+pub async fn race_budget(stores: &[Arc<dyn Store>]) {
+    let now = chrono::Utc::now();
+    let amounts: Vec<f64> = (0..60u32).map(|i| f64::from((i * 379) % 997 + 1)).collect();
+    let tasks: Vec<_> = amounts
+        .iter()
+        .enumerate()
+        .map(|(i, amount)| {
+            let store = stores[i % stores.len()].clone();
+            let amount = *amount;
+            tokio::spawn(async move {
+                let exceeded = store
+                    .charge_limits(
+                        &format!("refund-{i}"),
+                        vec![charge("refunds-daily", "agent:bot", amount, 5000.0)],
+                        now,
+                        faramesh_storage::ChargeMode::CheckAndCount,
+                    )
+                    .await
+                    .unwrap();
+                (amount, exceeded.is_none())
+            })
+        })
+        .collect();
+    let mut allowed = 0.0;
+    for task in tasks {
+        let (amount, fitted) = task.await.unwrap();
+        if fitted {
+            allowed += amount;
+        }
+    }
+    assert!(
+        allowed <= 5000.0,
+        "{allowed} allowed against a budget of 5000"
+    );
+    assert!(allowed > 0.0);
+    let usage = stores[0]
+        .limit_usage(&[("refunds-daily".into(), 3600)], now, 10)
+        .await
+        .unwrap();
+    assert_eq!(usage[0].used, allowed);
+}
+
+pub async fn a_window_slides_with_the_clock_and_modes_count_as_they_say(backend: &Backend) {
+    use faramesh_storage::ChargeMode::{CheckAndCount, CheckOnly, CountAnyway};
+    let store = backend.open().await;
+    let t0 = chrono::DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let at = |seconds: i64| t0 + chrono::TimeDelta::seconds(seconds);
+    let two = || vec![charge("hourly", "global", 1.0, 2.0)];
+    assert!(store
+        .charge_limits("a1", two(), at(0), CheckAndCount)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .charge_limits("a2", two(), at(600), CheckAndCount)
+        .await
+        .unwrap()
+        .is_none());
+    let third = store
+        .charge_limits("a3", two(), at(1200), CheckAndCount)
+        .await
+        .unwrap();
+    assert_eq!(third.unwrap().used, 2.0, "full within the hour");
+    // A check alone counts nothing; a human's approval counts even over the limit.
+    assert!(store
+        .charge_limits("a4", two(), at(1300), CheckOnly)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .charge_limits("a5", two(), at(1400), CountAnyway)
+        .await
+        .unwrap()
+        .is_some());
+    let usage = store
+        .limit_usage(&[("hourly".into(), 3600)], at(1500), 10)
+        .await
+        .unwrap();
+    assert_eq!(usage[0].calls, 3);
+    // An hour after the first, it has left the window; the approved one is still in it.
+    let later = store
+        .charge_limits("a6", two(), at(3601), CheckAndCount)
+        .await
+        .unwrap();
+    assert_eq!(later.unwrap().used, 2.0, "a2 and a5 remain");
+    assert!(store
+        .charge_limits("a7", two(), at(4201), CheckAndCount)
+        .await
+        .unwrap()
+        .is_none());
+    // A submission that was not stored gives its count back.
+    store.release_limits("a7").await.unwrap();
+    let usage = store
+        .limit_usage(&[("hourly".into(), 3600)], at(4202), 10)
+        .await
+        .unwrap();
+    assert_eq!(usage[0].calls, 1, "only a5 remains: {usage:?}");
 }
