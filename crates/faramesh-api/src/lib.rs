@@ -362,6 +362,40 @@ pub struct ShadowDisagreement {
     pub created_at: String,
 }
 
+/// The policy's limits and their usage now (`GET /v1/limits`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Limits {
+    pub limits: Vec<LimitInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LimitInfo {
+    pub name: String,
+    /// agent_id | tool | global | a params./context. path
+    pub per: String,
+    /// Set for a rate limit.
+    pub max_calls: Option<u64>,
+    /// The summed path, for a budget.
+    pub sum: Option<String>,
+    pub max: f64,
+    pub window: String,
+    pub window_seconds: u64,
+    /// deny | require_approval
+    pub on_exceed: String,
+    /// The most used keys in the window now, most used first.
+    pub usage: Vec<LimitUse>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LimitUse {
+    pub key: String,
+    pub used: f64,
+    pub calls: u64,
+}
+
 /// Every error answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

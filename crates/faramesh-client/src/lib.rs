@@ -402,6 +402,21 @@ impl Client {
             .await
     }
 
+    /// A decision with the policy's limits taken at the usage given (limit name → usage; 0 for
+    /// the others) instead of the usage now: how a recorded decision is replayed.
+    pub async fn gate_decide_at_usage(
+        &self,
+        submission: &Submission,
+        usage: &serde_json::Map<String, Value>,
+    ) -> ClientResult<Value> {
+        let body =
+            serde_json::to_value(submission).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let url = self.endpoint(&["v1", "gate", "decide"])?;
+        let usage = Value::Object(usage.clone()).to_string();
+        self.send(self.http.post(url).query(&[("usage", usage)]), Some(&body))
+            .await
+    }
+
     /// Which of `operations` of `tool` the server's policy denies for every call by
     /// `agent_id` (`POST /v1/gate/denied`).
     pub async fn denied_operations(

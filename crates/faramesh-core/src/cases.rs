@@ -38,6 +38,7 @@ const CASE_KEYS: &[&str] = &[
     "operation",
     "params",
     "context",
+    "usage",
     "expect",
 ];
 const EXPECT_KEYS: &[&str] = &["decision", "outcome", "reason_code", "risk", "reason"];
@@ -51,6 +52,9 @@ pub struct Case {
     pub name: String,
     pub line: usize,
     pub action: ActionRequest,
+    /// The usage of the policy's limits before this action (limit name → usage; 0 for the
+    /// others), so a case can show a limit biting.
+    pub usage: std::collections::HashMap<String, f64>,
     pub expect: Expectation,
 }
 
@@ -131,7 +135,7 @@ pub fn run<'a>(engine: &Engine, cases: &'a [Case]) -> Vec<CaseResult<'a>> {
     cases
         .iter()
         .map(|case| {
-            let decision = engine.decide(&case.action);
+            let decision = engine.decide_at_usage(&case.action, &case.usage);
             let mismatches = case.expect.check(&decision);
             CaseResult {
                 case,
@@ -215,6 +219,37 @@ fn parse_case(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
     }
     let params = case_object(node, "params", number, diags);
     let context = case_object(node, "context", number, diags);
+    let mut usage = std::collections::HashMap::new();
+    if let Some(u) = node.get("usage") {
+        match u.as_map() {
+            Some(entries) => {
+                for (k, v) in entries {
+                    let number_of = v.to_json().ok().and_then(|j| j.as_f64());
+                    match (k.as_str(), number_of) {
+                        (Some(name), Some(n)) if n >= 0.0 => {
+                            usage.insert(name.to_owned(), n);
+                        }
+                        _ => err(
+                            diags,
+                            k,
+                            "each entry of `usage` is a limit's name and a number of at least 0"
+                                .to_owned(),
+                            "e.g. `usage: {shell-burst: 20}`",
+                        ),
+                    }
+                }
+            }
+            None => err(
+                diags,
+                u,
+                format!(
+                    "`usage` must map limit names to their usage, found {}",
+                    u.describe()
+                ),
+                "e.g. `usage: {shell-burst: 20}`",
+            ),
+        }
+    }
     let expect = match node.get("expect") {
         None => {
             err(
@@ -240,6 +275,7 @@ fn parse_case(node: &Node, number: usize, diags: &mut Vec<Diagnostic>) -> Option
             params,
             context,
         },
+        usage,
         expect: expect?,
     })
 }

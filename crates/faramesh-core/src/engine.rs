@@ -348,6 +348,31 @@ impl Engine {
         }
     }
 
+    /// Decides `action` with the policy's limits taken at the usage given (limit name → usage
+    /// in the window before this action; 0 for a limit not named): what a recorded decision
+    /// replays to, and what a test case with `usage:` expects. Consults no database.
+    pub fn decide_at_usage(
+        &self,
+        action: &ActionRequest,
+        usage: &std::collections::HashMap<String, f64>,
+    ) -> Decision {
+        let decision = self.decide(action);
+        if decision.outcome == Outcome::Halt {
+            return decision;
+        }
+        let Some(policy) = &self.policy else {
+            return decision;
+        };
+        let first = policy.limit_charges(action).into_iter().find_map(|c| {
+            let used = usage.get(&c.limit).copied().unwrap_or(0.0);
+            (!c.fits(used)).then(|| c.exceeded(used))
+        });
+        match first {
+            Some(exceeded) => self.limit_exceeded(decision, exceeded),
+            None => decision,
+        }
+    }
+
     /// `decision` once the limit `exceeded` bit: reason code `LIMIT_EXCEEDED`, the limit in
     /// `limit`, and HALT when the limit denies or ABSTAIN when it asks for a human. Limits only
     /// tighten: a HALT stays as it was.

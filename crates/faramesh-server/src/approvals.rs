@@ -120,6 +120,9 @@ pub async fn decide(
         notifications,
     };
     let (action, _) = state.store.approve(&action.id, vote).await?;
+    if action.status == ActionStatus::Approved {
+        crate::limits::count_approved(state, &action).await;
+    }
     Ok(action)
 }
 
@@ -160,7 +163,11 @@ async fn transition(
         reason,
         result: None,
     };
-    Ok(state.transition(&action.id, transition, update).await?)
+    let action = state.transition(&action.id, transition, update).await?;
+    if action.status == ActionStatus::Approved {
+        crate::limits::count_approved(state, &action).await;
+    }
+    Ok(action)
 }
 
 /// 403 unless the rule's `roles` admit `decider` (any approver or admin when it names none).

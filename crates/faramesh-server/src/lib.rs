@@ -12,6 +12,7 @@ pub mod execution;
 pub mod expiry;
 pub mod history;
 pub mod hot_reload;
+pub mod limits;
 pub mod mcp;
 pub mod metrics;
 pub mod notifications;

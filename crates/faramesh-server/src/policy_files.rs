@@ -86,18 +86,6 @@ fn check_approval_routes(
     Ok(())
 }
 
-/// Limits are read and checked by the policy language, but this server does not count them
-/// yet: a policy that relies on them is refused, never half enforced.
-fn refuse_unenforced_limits(path: &str, policy: &Policy) -> Result<(), LoadError> {
-    match policy.limits().first() {
-        Some(limit) => Err(LoadError::Unsupported(format!(
-            "{path}: limit {} (line {}) sets a rate limit or budget that this server does not count yet; it refuses the policy rather than enforce it in part",
-            limit.number, limit.line
-        ))),
-        None => Ok(()),
-    }
-}
-
 /// Loads the policy (and the profile, if its file exists) as configured.
 pub fn load(config: &ServerConfig) -> Result<Loaded, LoadError> {
     let policy_path = config.policy_file.display().to_string();
@@ -105,7 +93,6 @@ pub fn load(config: &ServerConfig) -> Result<Loaded, LoadError> {
         Ok(text) => {
             let policy = Policy::parse(&policy_path, &text).map_err(LoadError::Invalid)?;
             check_approval_routes(&policy_path, &policy, &config.notify_routes)?;
-            refuse_unenforced_limits(&policy_path, &policy)?;
             (Some(policy), true)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && config.allow_missing_policy => {

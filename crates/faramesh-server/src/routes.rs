@@ -42,6 +42,7 @@ pub fn api(state: AppState) -> Router {
         .route("/v1/policy/info", get(policy_info))
         .route("/v1/policy/reload", post(policy_reload))
         .route("/v1/policy/shadow", get(shadow_report))
+        .route("/v1/limits", get(crate::limits::list))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(crate::metrics::exposition))
@@ -157,11 +158,19 @@ pub async fn submit_action(
         context,
     };
     let decision = loaded.engine.decide(&request);
+    // The candidate decides too, before the request moves into the stored action.
+    let shadow = loaded.shadow.as_ref().map(|engine| engine.decide(&request));
+    let charges = loaded
+        .engine
+        .policy()
+        .map(|p| p.limit_charges(&request))
+        .unwrap_or_default();
+    let action_id = faramesh_storage::new_action_id();
+    let crate::limits::Charged { decision, counted } =
+        crate::limits::charge(state, &loaded.engine, &action_id, charges, decision).await?;
     state
         .metrics
         .decision(decision.outcome.as_str(), &decision.reason_code);
-    // The candidate decides too, before the request moves into the stored action.
-    let shadow = loaded.shadow.as_ref().map(|engine| engine.decide(&request));
     let received = Received {
         request,
         params_text,
@@ -169,6 +178,7 @@ pub async fn submit_action(
     };
     let own_run = state.executors.for_tool(&received.request.tool).is_none();
     let mut new = NewAction::decided(received, &decision, approval_token, demo, idempotency);
+    new.action.id = action_id;
     if let Some(shadow) = &shadow {
         let disagrees = new.compared_with_shadow(shadow);
         state.metrics.shadow(
@@ -202,9 +212,17 @@ pub async fn submit_action(
             None,
         );
     }
-    let created = state.store.create_action(new).await?;
+    let id = new.action.id.clone();
+    let created = state.store.create_action(new).await;
+    // What was counted for an action that was not stored gives its count back: a replayed
+    // request is its original, counted already.
+    if counted && !matches!(&created, Ok(c) if !c.replayed) {
+        if let Err(e) = state.store.release_limits(&id).await {
+            tracing::warn!(action = %id, error = %e, "could not give back a limit count");
+        }
+    }
     // The store has reported the new action to `state.changes`: counted and announced.
-    Ok(created.action)
+    Ok(created?.action)
 }
 
 /// 128 random bits, hex.
@@ -578,15 +596,56 @@ pub async fn record_result(
 }
 
 #[utoipa::path(post, path = "/v1/gate/decide", request_body = faramesh_api::Submission,
-    responses((status = 200, body = faramesh_api::GateDecision), (status = 401, body = faramesh_api::ErrorBody), (status = 413, body = faramesh_api::ErrorBody), (status = 422, body = faramesh_api::ErrorBody)))]
+    params(("usage" = Option<String>, Query, description = "A JSON object of limit names to usage: limits are checked at that usage instead of the usage now (how a recorded decision is replayed)")),
+    responses((status = 200, body = faramesh_api::GateDecision), (status = 401, body = faramesh_api::ErrorBody), (status = 413, body = faramesh_api::ErrorBody), (status = 422, body = faramesh_api::ErrorBody), (status = 503, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn decide(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
     payload: Result<Json<Box<RawValue>>, JsonRejection>,
 ) -> ApiResult {
     caller.require(Permission::Decide)?;
+    let Query(query) =
+        query.map_err(|e| ApiError::Validation(format!("The query is not valid: {e}")))?;
     let request = validate::action_request(&body(payload)?)?.into_request();
-    let d = state.loaded.load().engine.decide(&request);
+    let loaded = state.loaded.load();
+    // Limits as they stand (only checked: nothing is stored), or at the usage given.
+    let d = match query.get("usage") {
+        Some(text) => {
+            let usage: HashMap<String, f64> = serde_json::from_str(text).map_err(|e| {
+                ApiError::Validation(format!(
+                    "`usage` must be a JSON object of limit names to numbers: {e}"
+                ))
+            })?;
+            loaded.engine.decide_at_usage(&request, &usage)
+        }
+        None => {
+            let d = loaded.engine.decide(&request);
+            let charges = loaded
+                .engine
+                .policy()
+                .map(|p| p.limit_charges(&request))
+                .unwrap_or_default();
+            if charges.is_empty() || d.outcome == faramesh_core::Outcome::Halt {
+                d
+            } else {
+                let id = faramesh_storage::new_action_id();
+                match state
+                    .store
+                    .charge_limits(
+                        &id,
+                        charges,
+                        chrono::Utc::now(),
+                        faramesh_storage::ChargeMode::CheckOnly,
+                    )
+                    .await?
+                {
+                    Some(exceeded) => loaded.engine.limit_exceeded(d, exceeded),
+                    None => d,
+                }
+            }
+        }
+    };
     state.metrics.decision(d.outcome.as_str(), &d.reason_code);
     let owned = |text: Option<&str>| text.map(str::to_owned);
     ok(faramesh_api::GateDecision {

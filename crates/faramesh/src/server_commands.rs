@@ -782,7 +782,14 @@ async fn replay_decision(
         params: stored.params.map().clone(),
         context: stored.context.map().clone(),
     };
-    let now = client.gate_decide(&submission).await?;
+    // Limits are replayed at the usage the decision recorded (none recorded: under them).
+    let mut usage = serde_json::Map::new();
+    if let Some(limit) = stored.reason_details.as_ref().and_then(|d| d.get("limit")) {
+        if let (Some(name), Some(used)) = (limit["name"].as_str(), limit.get("used")) {
+            usage.insert(name.to_owned(), used.clone());
+        }
+    }
+    let now = client.gate_decide_at_usage(&submission, &usage).await?;
     let before = serde_json::to_value(&stored).unwrap_or(Value::Null);
     let mut rows = Vec::new();
     for (field, meaning) in REPLAY_FIELDS {
