@@ -79,6 +79,14 @@ export function localTime(iso) {
   return Number.isNaN(t) ? String(iso ?? '—') : timeFormat.format(t);
 }
 
+/** A number as people write it: 3, 1200, 4200.5; no float noise (0.1 + 0.2 is 0.3). */
+export function formatNumber(n) {
+  if (n === null || n === undefined || n === '') return '—';
+  const x = Number(n);
+  if (!Number.isFinite(x)) return String(n);
+  return String(Number.isInteger(x) ? x : Number(x.toPrecision(12)));
+}
+
 export const STATUSES = ['pending_approval', 'allowed', 'denied', 'approved', 'executing', 'succeeded', 'failed', 'timeout'];
 
 /** Colour family of a status, used as a CSS class suffix. */

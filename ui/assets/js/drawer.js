@@ -4,7 +4,7 @@
 // curl commands and SDK snippets.
 
 import { api, query } from './api.js';
-import { $, approvalsText, deliveryOutcome, deliveryPill, h, hasQuorum, localTime, mcpOf, pill, pretty, replace, shortId } from './dom.js';
+import { $, approvalsText, deliveryOutcome, deliveryPill, formatNumber, h, hasQuorum, localTime, mcpOf, pill, pretty, replace, shortId } from './dom.js';
 import { curlCommands, snippet } from './snippets.js';
 import * as store from './store.js';
 
@@ -235,12 +235,16 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
         .map((f) => `${String(f?.rule ?? '?')}: ${String(f?.error ?? '?')} (${f?.counted_as_match ? 'counted as matching' : 'counted as not matching'})`)
         .join('; ')
       : null;
+    // The limit that bit (LIMIT_EXCEEDED): its usage before this action, or why it could not be counted.
+    const limit = a.reason_details?.limit;
+    const limitText = limit && typeof limit === 'object' ? limitUsageText(limit) : null;
     return section('Decision', 'decision', dl([
       ['Reason', a.reason],
       ['Decision', a.decision],
       ['Outcome', a.outcome],
       ['Reason code', a.reason_code],
       ['Decided by', rule],
+      ...(limitText ? [['Limit', limitText]] : []),
       ...(failures ? [['Expression failures', failures]] : []),
       ...(shadowText ? [['Shadow policy', shadowText]] : []),
       ['Risk rule', a.reason_details?.risk_rule ? pretty(a.reason_details.risk_rule) : null],
@@ -394,6 +398,18 @@ function dl(entries) {
     h('dd', { class: kind === 'hash' ? 'mono wrap' : kind === 'mono' ? 'wrap' : null },
       kind === 'pre' ? h('pre', { class: 'code', text: String(v) }) : (v === null || v === undefined || v === '' ? '—' : String(v))),
   ]));
+}
+
+/**
+ * "shell-burst: 20 of 20 used in 1h (agent:bot-7)"; a budget adds what the action would have
+ * spent; an action whose number could not be read says why.
+ */
+function limitUsageText(limit) {
+  const name = String(limit.name ?? '?');
+  if (limit.unreadable) return `${name}: ${String(limit.unreadable)}`;
+  const calls = Number(limit.amount) === 1 && Number.isInteger(Number(limit.used)) && Number.isInteger(Number(limit.max));
+  const adds = calls ? '' : `, and this action adds ${formatNumber(limit.amount)}`;
+  return `${name}: ${formatNumber(limit.used)} of ${formatNumber(limit.max)} used in ${String(limit.window ?? '?')}${adds} (${String(limit.key ?? '?')})`;
 }
 
 /** Who an approval rule admits: its `roles` (roles or named tokens), or any approver or admin. */

@@ -1,22 +1,38 @@
 // The policy view: the active policy, read-only (file, version, hash, rules, risk rules),
-// and a playground that decides a hand-written action with POST /v1/gate/decide (nothing
-// is stored).
+// its limits with their usage now (GET /v1/limits, read when the view opens and on Refresh;
+// nothing polls), and a playground that decides a hand-written action with
+// POST /v1/gate/decide (nothing is stored).
 
 import { api } from './api.js';
-import { $, h, localTime, pill, pretty, replace } from './dom.js';
+import { $, formatNumber, h, localTime, pill, pretty, replace } from './dom.js';
 
 const EFFECTS = ['allow', 'deny', 'require_approval'];
+// What happens to an action over a limit, in words, and its colour.
+const ON_EXCEED = {
+  deny: ['then denied', 'bad'],
+  require_approval: ['then a human decides', 'warn'],
+};
+// Share of a limit from which a key's usage is shown as close to it.
+const NEAR = 0.8;
+// Most keys GET /v1/limits lists per limit.
+const KEYS_SHOWN = 100;
 
 export function createPolicyView() {
   const info = $('#policy-info');
   const rulesBody = $('#policy-rules');
   const riskBody = $('#policy-risk-rules');
   const reload = $('#policy-refresh');
+  const limitsBox = $('#policy-limits');
+  const limitsError = $('#limits-error');
+  const limitsRefresh = $('#limits-refresh');
   const form = $('#playground');
   const result = $('#playground-result');
   let loaded = false;
+  let limitsSeq = 0;
+  let limitsShown = false;
 
-  reload.addEventListener('click', () => load());
+  reload.addEventListener('click', () => { load(); loadLimits(); });
+  limitsRefresh.addEventListener('click', () => loadLimits());
   form.addEventListener('submit', (event) => { event.preventDefault(); decide(); });
 
   async function load() {
@@ -44,6 +60,37 @@ export function createPolicyView() {
       h('td', { 'data-label': 'When' }, conditions(r.when)),
       h('td', { 'data-label': 'Risk' }, pill('risk', r.risk_level))))
       : h('tr', {}, h('td', { colspan: '3', text: 'No risk rules: computed risk is low.' })));
+  }
+
+  /** Reads the policy's limits and their usage now. */
+  async function loadLimits() {
+    const seq = ++limitsSeq;
+    if (!limitsShown) replace(limitsBox, h('p', { class: 'muted', text: 'Loading the limits…' }));
+    limitsBox.setAttribute('aria-busy', 'true');
+    let answer;
+    try {
+      answer = await api('/v1/limits');
+    } catch (err) {
+      if (seq !== limitsSeq) return;
+      limitsBox.removeAttribute('aria-busy');
+      // What was shown before stays (a failed refresh), but not the loading note.
+      if (!limitsShown) replace(limitsBox);
+      limitsError.textContent = `Could not load the limits: ${err.detail ?? err}`;
+      limitsError.hidden = false;
+      return;
+    }
+    if (seq !== limitsSeq) return;
+    limitsBox.removeAttribute('aria-busy');
+    limitsError.hidden = true;
+    limitsShown = true;
+    const limits = Array.isArray(answer?.limits) ? answer.limits : [];
+    if (!limits.length) {
+      replace(limitsBox, h('p', { class: 'limits-none' },
+        'The policy has no limits: add ', h('code', { text: 'limits:' }),
+        ' to it to cap how often or how much agents may act (see ', h('code', { text: 'docs/policies.md#limits' }), ').'));
+      return;
+    }
+    replace(limitsBox, limits.map((limit, i) => limitSection(limit, i)));
   }
 
   function ruleRow(rule, i) {
@@ -109,9 +156,66 @@ export function createPolicyView() {
   }
 
   return {
-    show() { if (!loaded) load(); },
+    /** Shows the view: the policy is read once (or on Reload view), its limits' usage each time. */
+    show() {
+      if (!loaded) load();
+      loadLimits();
+    },
     load,
   };
+}
+
+/** One limit: its name, what it counts, what happens over it, and its usage by key. */
+function limitSection(limit, i) {
+  const name = String(limit.name ?? '?');
+  const id = `limit-h-${i}`;
+  const [then, tone] = ON_EXCEED[limit.on_exceed] ?? [`then ${limit.on_exceed ?? '?'}`, 'neutral'];
+  const usage = Array.isArray(limit.usage) ? limit.usage : [];
+  return h('section', { class: 'limit', 'aria-labelledby': id, dataset: { limit: name } },
+    h('h3', { id, class: 'limit-name mono', text: name }),
+    h('p', { class: 'limit-what' },
+      h('span', { text: limitText(limit) }), ' ',
+      h('span', { class: `pill tone-${tone}`, text: then })),
+    usage.length
+      ? h('div', { class: 'table-wrap' },
+        h('table', { class: 'plain limit-usage', 'aria-labelledby': id },
+          h('thead', {}, h('tr', {},
+            h('th', { scope: 'col', text: 'Key' }),
+            h('th', { scope: 'col', text: 'Used' }),
+            h('th', { scope: 'col', text: 'Calls' }),
+            h('th', { scope: 'col', text: 'Usage' }))),
+          h('tbody', {}, usage.map((u) => usageRow(limit, u)))))
+      : h('p', { class: 'muted limit-empty', text: 'No usage in the window' }),
+    usage.length >= KEYS_SHOWN ? h('p', { class: 'muted', text: `The ${KEYS_SHOWN} most used keys.` }) : null);
+}
+
+/** "20 calls per 1h, per agent_id" or "sum of params.amount up to 5000 per 24h, per agent_id". */
+function limitText(limit) {
+  const span = String(limit.window ?? '?');
+  const per = limit.per === 'global' ? 'all actions together' : `per ${limit.per ?? 'agent_id'}`;
+  if (limit.sum) return `sum of ${limit.sum} up to ${formatNumber(limit.max)} per ${span}, ${per}`;
+  const calls = limit.max_calls ?? limit.max;
+  return `${formatNumber(calls)} call${Number(calls) === 1 ? '' : 's'} per ${span}, ${per}`;
+}
+
+/** A key's usage: "12 of 20", its calls, and a bar marked when close to or at the limit. */
+function usageRow(limit, u) {
+  const used = Number(u.used) || 0;
+  const max = Number(limit.max) || 0;
+  const level = used > max ? 'over' : used >= max ? 'full' : used >= max * NEAR ? 'near' : 'ok';
+  const ofMax = `${formatNumber(used)} of ${formatNumber(max)}`;
+  const key = String(u.key ?? '?');
+  return h('tr', { class: `usage-${level}`, dataset: { usageKey: key, level } },
+    h('td', { 'data-label': 'Key', class: 'mono wrap', text: key }),
+    h('td', { 'data-label': 'Used', class: 'limit-used' },
+      h('span', { text: ofMax }),
+      level === 'full' || level === 'over' ? [' ', h('span', { class: 'pill tone-bad', text: level })] : null),
+    h('td', { 'data-label': 'Calls', text: formatNumber(u.calls ?? 0) }),
+    h('td', { 'data-label': 'Usage', class: 'limit-bar' },
+      h('meter', {
+        class: `usage-meter usage-${level}`, min: '0', max: String(max), value: String(used),
+        'aria-label': `${String(limit.name ?? '?')} usage of ${key}: ${ofMax}${level === 'full' || level === 'over' ? ` (${level})` : ''}`,
+      })));
 }
 
 function field(label, value, cls) {

@@ -36,23 +36,36 @@ pub(super) async fn charge(
     let mut used = Vec::with_capacity(charges.len());
     for c in charges {
         let start = window_start(now, c.window_seconds);
-        tx.execute(
-            "DELETE FROM limit_usage WHERE limit_name = $1 AND usage_key = $2 AND at <= $3",
-            &[&c.limit, &c.key, &start],
-        )
-        .await
-        .map_err(unavailable)?;
-        let row = tx
-            .query_one(
-                "SELECT COALESCE(SUM(amount), 0)::float8 FROM limit_usage WHERE limit_name = $1 AND usage_key = $2 AND at > $3",
+        // What left the window leaves the total: each row once, so a check costs the same
+        // however many actions the key has in its window.
+        let expired: f64 = tx
+            .query(
+                "DELETE FROM limit_usage WHERE limit_name = $1 AND usage_key = $2 AND at <= $3 RETURNING amount",
                 &[&c.limit, &c.key, &start],
             )
             .await
-            .map_err(unavailable)?;
-        used.push(
-            row.try_get::<_, f64>(0)
-                .map_err(|e| corrupt("limit usage", e))?,
-        );
+            .map_err(unavailable)?
+            .iter()
+            .map(|r| r.try_get::<_, f64>(0).map_err(|e| corrupt("limit usage", e)))
+            .sum::<StoreResult<f64>>()?;
+        let total: f64 = tx
+            .query_opt(
+                "SELECT total FROM limit_totals WHERE limit_name = $1 AND usage_key = $2",
+                &[&c.limit, &c.key],
+            )
+            .await
+            .map_err(unavailable)?
+            .map(|r| {
+                r.try_get::<_, f64>(0)
+                    .map_err(|e| corrupt("limit total", e))
+            })
+            .transpose()?
+            .unwrap_or(0.0);
+        let total = (total - expired).max(0.0);
+        if expired > 0.0 {
+            set_total(&tx, c, total).await?;
+        }
+        used.push(total);
     }
     let exceeded = first_exceeded(charges, &used);
     let count = match mode {
@@ -62,28 +75,70 @@ pub(super) async fn charge(
     };
     if count {
         let at = faramesh_core::timestamp::format(now);
-        for c in charges {
+        for (c, total) in charges.iter().zip(&used) {
             tx.execute(
                 "INSERT INTO limit_usage (limit_name, usage_key, amount, action_id, at) VALUES ($1, $2, $3, $4, $5)",
                 &[&c.limit, &c.key, &c.amount, &action_id, &at],
             )
             .await
             .map_err(unavailable)?;
+            set_total(&tx, c, total + c.amount).await?;
         }
     }
     tx.commit().await.map_err(unavailable)?;
     Ok(exceeded)
 }
 
-pub(super) async fn release(client: &impl GenericClient, action_id: &str) -> StoreResult<()> {
-    client
-        .execute(
-            "DELETE FROM limit_usage WHERE action_id = $1",
+async fn set_total(tx: &impl GenericClient, c: &LimitCharge, total: f64) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO limit_totals (limit_name, usage_key, total) VALUES ($1, $2, $3) \
+         ON CONFLICT (limit_name, usage_key) DO UPDATE SET total = excluded.total",
+        &[&c.limit, &c.key, &total],
+    )
+    .await
+    .map(|_| ())
+    .map_err(unavailable)
+}
+
+/// Gives back what an action counted, under the same locks as a charge.
+pub(super) async fn release(client: &mut Object, action_id: &str) -> StoreResult<()> {
+    let tx = client.transaction().await.map_err(unavailable)?;
+    let counted = tx
+        .query(
+            "SELECT DISTINCT limit_name, usage_key FROM limit_usage WHERE action_id = $1 ORDER BY 1, 2",
             &[&action_id],
         )
         .await
-        .map(|_| ())
-        .map_err(unavailable)
+        .map_err(unavailable)?;
+    for row in &counted {
+        let limit: String = row.try_get(0).map_err(|e| corrupt("limit usage", e))?;
+        let key: String = row.try_get(1).map_err(|e| corrupt("limit usage", e))?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 7037))",
+            &[&format!("{limit}\n{key}")],
+        )
+        .await
+        .map_err(unavailable)?;
+    }
+    let released = tx
+        .query(
+            "DELETE FROM limit_usage WHERE action_id = $1 RETURNING limit_name, usage_key, amount",
+            &[&action_id],
+        )
+        .await
+        .map_err(unavailable)?;
+    for row in released {
+        let limit: String = row.try_get(0).map_err(|e| corrupt("limit usage", e))?;
+        let key: String = row.try_get(1).map_err(|e| corrupt("limit usage", e))?;
+        let amount: f64 = row.try_get(2).map_err(|e| corrupt("limit usage", e))?;
+        tx.execute(
+            "UPDATE limit_totals SET total = GREATEST(total - $3, 0) WHERE limit_name = $1 AND usage_key = $2",
+            &[&limit, &key, &amount],
+        )
+        .await
+        .map_err(unavailable)?;
+    }
+    tx.commit().await.map_err(unavailable)
 }
 
 pub(super) async fn usage(

@@ -27,6 +27,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../migrations/postgres/0006_limit_usage.sql"),
     ),
+    (
+        7,
+        include_str!("../../migrations/postgres/0007_limit_totals.sql"),
+    ),
 ];
 
 /// Arbitrary but fixed: the advisory lock id of Faramesh migrations.

@@ -379,8 +379,8 @@ impl Store for PostgresStore {
     }
 
     async fn release_limits(&self, action_id: &str) -> StoreResult<()> {
-        let client = self.client().await?;
-        limits::release(&client, action_id).await
+        let mut client = self.client().await?;
+        limits::release(&mut client, action_id).await
     }
 
     async fn limit_usage(

@@ -53,6 +53,9 @@ fn migrations() -> Migrations<'static> {
             "../../migrations/sqlite/0007_shadow_decisions.sql"
         )),
         M::up(include_str!("../../migrations/sqlite/0008_limit_usage.sql")),
+        M::up(include_str!(
+            "../../migrations/sqlite/0009_limit_totals.sql"
+        )),
     ])
 }
 
@@ -426,7 +429,7 @@ impl Store for SqliteStore {
 
     async fn release_limits(&self, action_id: &str) -> StoreResult<()> {
         let action_id = action_id.to_owned();
-        self.read(move |conn| limits::release(conn, &action_id))
+        self.write(|reply| WriteOp::ReleaseLimits { action_id, reply })
             .await
     }
 

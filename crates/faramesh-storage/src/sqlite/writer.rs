@@ -57,6 +57,11 @@ pub(super) enum WriteOp {
         mode: crate::ChargeMode,
         reply: oneshot::Sender<StoreResult<Option<faramesh_core::policy::limits::LimitExceeded>>>,
     },
+    /// Gives back what an action counted (see [`crate::Store::release_limits`]).
+    ReleaseLimits {
+        action_id: String,
+        reply: oneshot::Sender<StoreResult<()>>,
+    },
     /// A write that changes nothing lasting but goes to disk with the size the refused writes
     /// needed (see [`probe_space`]): answers whether the database takes them now.
     Probe(oneshot::Sender<StoreResult<()>>),
@@ -75,6 +80,7 @@ impl WriteOp {
                 4 * PAGE
             }
             WriteOp::ChargeLimits { charges, .. } => 2 * PAGE * charges.len(),
+            WriteOp::ReleaseLimits { .. } => 2 * PAGE,
             WriteOp::Probe(_) => 0,
         }
     }
@@ -277,6 +283,10 @@ fn commit_batch(conn: &mut Connection, path: &Path, batch: &mut Vec<WriteOp>) ->
                 }),
                 reply,
             ),
+            WriteOp::ReleaseLimits { action_id, reply } => Pending::Probe(
+                in_savepoint(&mut tx, |c| super::limits::release(c, &action_id)),
+                reply,
+            ),
             WriteOp::Probe(reply) => Pending::Probe(in_savepoint(&mut tx, probe_space), reply),
         });
         let refusal = pending.last().and_then(Pending::refusal);
@@ -353,6 +363,9 @@ fn fail(op: WriteOp, why: &str) {
             let _ = reply.send(Err(err()));
         }
         WriteOp::ChargeLimits { reply, .. } => {
+            let _ = reply.send(Err(err()));
+        }
+        WriteOp::ReleaseLimits { reply, .. } => {
             let _ = reply.send(Err(err()));
         }
     }
