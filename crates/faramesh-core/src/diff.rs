@@ -1,4 +1,5 @@
-//! What changed between two policies: rules added, removed, moved and changed.
+//! What changed between two policies: rules, risk rules and limits added, removed, moved and
+//! changed.
 
 use crate::json::canonical_string;
 use crate::policy::Policy;
@@ -40,6 +41,7 @@ pub enum Change {
 pub enum Section {
     Rules,
     RiskRules,
+    Limits,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -62,6 +64,12 @@ pub fn diff(old: &Policy, new: &Policy) -> Vec<Change> {
         old.risk_rules_json(),
         new.risk_rules_json(),
         &["name", "when"],
+    ));
+    changes.extend(diff_section(
+        Section::Limits,
+        old.limits_json(),
+        new.limits_json(),
+        &["name"],
     ));
     changes
 }

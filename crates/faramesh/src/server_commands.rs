@@ -504,6 +504,7 @@ async fn explain(a: &Action, client: &Client, global: &Global) {
             "id": a.id, "status": a.status, "decision": a.decision, "reason": a.reason, "reason_code": a.reason_code,
             "risk_level": a.risk_level, "decided_by": details["decided_by"], "risk_rule": details["risk_rule"],
             "expression_failures": details.get("expression_failures"),
+            "limit": details.get("limit"),
             "policy_file": policy_file, "policy_version": a.policy_version, "policy_hash": a.policy_hash,
             "request_hash": a.request_hash, "profile_hash": a.profile_hash, "provenance_id": a.provenance_id,
         });
@@ -547,6 +548,26 @@ async fn explain(a: &Action, client: &Client, global: &Global) {
     row("decided by", &decided);
     if let Some(rule) = details["risk_rule"].as_str() {
         row("risk rule", rule);
+    }
+    if let Some(limit) = details.get("limit").filter(|l| l.is_object()) {
+        let text = |key: &str| limit[key].as_str().unwrap_or("?").to_owned();
+        let number = |key: &str| {
+            limit[key]
+                .as_f64()
+                .map_or_else(|| "?".to_owned(), |n| n.to_string())
+        };
+        row(
+            "limit",
+            &format!(
+                "{}: {} of {} used in {} ({}), on exceeding: {}",
+                text("name"),
+                number("used"),
+                number("max"),
+                text("window"),
+                text("key"),
+                text("on_exceed")
+            ),
+        );
     }
     // `when` expressions that could not be evaluated, and how each was counted (fail closed).
     for failure in details["expression_failures"]

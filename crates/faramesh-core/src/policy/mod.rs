@@ -123,6 +123,7 @@ pub struct Policy {
     rules_json: Vec<Value>,
     risk_rules_json: Vec<Value>,
     limits: Vec<limits::Limit>,
+    limits_json: Vec<Value>,
     hash: Arc<str>,
     index: RuleIndex,
     risk_index: RuleIndex,
@@ -156,6 +157,11 @@ impl Policy {
 
     pub fn risk_rules(&self) -> &[RiskRule] {
         &self.risk_rules
+    }
+
+    /// The limits as parsed (JSON), in file order.
+    pub fn limits_json(&self) -> &[Value] {
+        &self.limits_json
     }
 
     /// The limits, in file order.

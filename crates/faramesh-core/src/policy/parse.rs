@@ -186,6 +186,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
     };
     let rules_json = as_json(rules_node).map_err(|d| report(vec![d]))?;
     let risk_rules_json = as_json(risk_rules_node).map_err(|d| report(vec![d]))?;
+    let limits_json = as_json(limits_node).map_err(|d| report(vec![d]))?;
     let mut hashed = json!({"rules": rules_json, "risk_rules": risk_rules_json});
     // Limits are part of the hash when present; a policy without them hashes as before.
     if let (Some(node), Some(map)) = (limits_node, hashed.as_object_mut()) {
@@ -228,6 +229,7 @@ pub(super) fn parse(source: &str, text: &str) -> Result<Policy, Report> {
         rules_json,
         risk_rules_json,
         limits,
+        limits_json,
         hash: hash.into(),
         index,
         risk_index,

@@ -109,6 +109,7 @@ fn print_changes(changes: &[Change]) {
     let label = |s: &Section| match s {
         Section::Rules => "rule",
         Section::RiskRules => "risk rule",
+        Section::Limits => "limit",
     };
     for change in changes {
         match change {
