@@ -221,3 +221,27 @@ fn a_policy_with_a_broken_limit_is_refused_with_its_place() {
         ))
         .stdout(predicate::str::contains("(did you mean `agent_id`?)"));
 }
+
+#[test]
+fn policy_validate_says_what_each_limit_and_expression_does() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    assert_cmd::Command::cargo_bin("faramesh")
+        .unwrap()
+        .current_dir(&root)
+        .args(["policy", "validate", "policies/examples/limits.yaml"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("3 limits"))
+        .stdout(predicate::str::contains(
+            "limit refunds-daily (line 36): params.amount summed, at most 5000 in any 24h, per agent_id, counted when allowed or approved; over it: a human decides",
+        ));
+    assert_cmd::Command::cargo_bin("faramesh")
+        .unwrap()
+        .current_dir(&root)
+        .args(["policy", "validate", "policies/examples/expressions.yaml"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "rule 3 (line 38) when \"params.attachments.exists(a, a.bytes > 10000000)\": a CEL expression over params; one that cannot be evaluated matches, so this rule applies (fail closed)",
+        ));
+}

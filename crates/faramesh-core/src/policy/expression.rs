@@ -166,6 +166,16 @@ impl Expression {
         &self.source
     }
 
+    /// The names of the action it reads, in the order of [`VARIABLES`].
+    pub fn reads(&self) -> Vec<&'static str> {
+        VARIABLES
+            .iter()
+            .zip(self.reads)
+            .filter(|(_, reads)| *reads)
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
     /// Evaluates the expression for the action `s`.
     pub(crate) fn evaluate(&self, s: &Subject<'_>) -> Evaluation {
         let mut context = Context::with_env(env().clone());

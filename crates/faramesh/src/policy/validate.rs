@@ -11,13 +11,23 @@ use std::path::Path;
 pub fn run(file: &Path, profile: Option<&Path>, global: &Global) -> anyhow::Result<Status> {
     let mut status = check(file, "policy", global, |name, text| {
         Policy::parse(name, text).map(|p| {
-            let summary = format!(
-                "{}, {}, policy_hash {}",
+            let mut summary = format!(
+                "{}, {}, {}policy_hash {}",
                 count(p.rules().len(), "rule"),
                 count(p.risk_rules().len(), "risk rule"),
+                if p.limits().is_empty() {
+                    String::new()
+                } else {
+                    format!("{}, ", count(p.limits().len(), "limit"))
+                },
                 p.hash()
             );
-            let details = json!({"rules": p.rules().len(), "risk_rules": p.risk_rules().len(), "policy_hash": p.hash(), "policy_version": p.default_version()});
+            // The keys beyond the seed's, each said in words.
+            for line in explained(&p) {
+                summary.push_str("\n  ");
+                summary.push_str(&line);
+            }
+            let details = json!({"rules": p.rules().len(), "risk_rules": p.risk_rules().len(), "limits": p.limits().len(), "explained": explained(&p), "policy_hash": p.hash(), "policy_version": p.default_version()});
             (p.warnings().to_vec(), summary, details)
         })
     })?;
@@ -98,6 +108,68 @@ fn check(
     } else {
         Status::Failure
     })
+}
+
+/// What each limit and each `when` expression of `p` does, one line each.
+fn explained(p: &Policy) -> Vec<String> {
+    use faramesh_core::policy::limits::{Measure, OnExceed, Per};
+    use faramesh_core::policy::Effect;
+    let mut lines = Vec::new();
+    let expression =
+        |what: String, e: &faramesh_core::policy::expression::Expression, failing: &str| {
+            format!(
+            "{what} when \"{}\": a CEL expression over {}; one that cannot be evaluated {failing}",
+            e.source(),
+            e.reads().join(", ")
+        )
+        };
+    for rule in p.rules() {
+        if let Some(e) = &rule.conditions.expression {
+            let failing = if rule.effect == Effect::Allow {
+                "does not match, so this rule does not allow"
+            } else {
+                "matches, so this rule applies (fail closed)"
+            };
+            lines.push(expression(
+                format!("rule {} (line {})", rule.number, rule.line),
+                e,
+                failing,
+            ));
+        }
+    }
+    for rule in p.risk_rules() {
+        if let Some(e) = &rule.conditions.expression {
+            lines.push(expression(
+                format!("risk rule {} (line {})", rule.name, rule.line),
+                e,
+                "matches, so the risk is raised",
+            ));
+        }
+    }
+    for limit in p.limits() {
+        let window = faramesh_core::policy::limits::describe_window(limit.window_seconds);
+        let counts = match &limit.measure {
+            Measure::Calls { max } => format!("at most {max} calls in any {window}"),
+            Measure::Sum { path, max } => {
+                format!("{} summed, at most {max} in any {window}", path.text)
+            }
+        };
+        let per = match &limit.per {
+            Per::AgentId => "per agent_id".to_owned(),
+            Per::Tool => "per tool".to_owned(),
+            Per::Global => "for everyone together".to_owned(),
+            Per::Field(path) => format!("per {}", path.text),
+        };
+        let over = match limit.on_exceed {
+            OnExceed::Deny => "denied",
+            OnExceed::RequireApproval => "a human decides",
+        };
+        lines.push(format!(
+            "limit {} (line {}): {counts}, {per}, counted when allowed or approved; over it: {over}",
+            limit.name, limit.line
+        ));
+    }
+    lines
 }
 
 /// `1 rule`, `3 rules`.
