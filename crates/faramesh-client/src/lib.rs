@@ -24,6 +24,13 @@ pub fn normalize_prefix(id_or_prefix: &str) -> ClientResult<String> {
     if wanted.len() < 8 {
         return Err(ClientError::PrefixTooShort(wanted));
     }
+    if !wanted.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return Err(ClientError::Usage {
+            detail: format!(
+                "{id_or_prefix:?} is not an action id: ids hold only hex digits and dashes"
+            ),
+        });
+    }
     Ok(wanted)
 }
 
@@ -87,6 +94,9 @@ pub enum ClientError {
     },
     #[error("the request was refused: {detail}")]
     Invalid { detail: String },
+    /// The input cannot be used; nothing was sent.
+    #[error("{detail}")]
+    Usage { detail: String },
     #[error("the server answered {status}: {detail}")]
     Server { status: u16, detail: String },
     #[error("no action id starts with {prefix}")]
@@ -521,6 +531,19 @@ impl Client {
 }
 
 pub(crate) fn short_reason(e: &reqwest::Error) -> String {
+    // The kind of failure is only in the chain of causes: name a host that does not resolve
+    // as such, not as a refused connection.
+    let mut cause: Option<&dyn std::error::Error> = Some(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if text.contains("failed to lookup address")
+            || text.contains("Name or service not known")
+            || text.contains("nodename nor servname")
+        {
+            return "its host name does not resolve".to_owned();
+        }
+        cause = c.source();
+    }
     if e.is_connect() {
         "connection refused".to_owned()
     } else if e.is_timeout() {

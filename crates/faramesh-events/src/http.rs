@@ -58,9 +58,25 @@ async fn events(
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse::<u64>().ok());
+    let filter = normalise(filter);
+    // A status no action can have would make a stream that never says anything.
+    if let Some(status) = filter
+        .status
+        .as_deref()
+        .filter(|s| faramesh_core::ActionStatus::parse(s).is_none())
+    {
+        let all: Vec<&str> = faramesh_core::ActionStatus::ALL
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        let body = serde_json::json!({
+            "detail": format!("`status` must be one of {}, not {status:?}", all.join(", ")),
+            "code": "validation_error",
+        });
+        return (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response();
+    }
     // Subscribing here, before the response head is sent, means a client that
     // has seen the 200 is already registered and cannot miss a later publish.
-    let filter = normalise(filter);
     let subscription = match hub.subscribe(last_event_id, filter.clone()) {
         Ok(subscription) => subscription,
         Err(refused) => {

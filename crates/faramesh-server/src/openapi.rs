@@ -25,6 +25,7 @@ use utoipa::OpenApi;
     responses(
         (status = 200, description = "An endless `text/event-stream`", content_type = "text/event-stream", body = String),
         (status = 401, body = faramesh_api::ErrorBody),
+        (status = 422, body = faramesh_api::ErrorBody),
     ))]
 fn live_events() {}
 

@@ -53,7 +53,7 @@ pub enum Command {
     Logs { id: String },
     /// Follow the live stream, one line per change, until Ctrl-C; reconnects by itself.
     Tail {
-        #[arg(long)]
+        #[arg(long, value_parser = STATUSES)]
         status: Option<String>,
         #[arg(long)]
         agent: Option<String>,
@@ -319,12 +319,24 @@ pub struct ServeArgs {
     pub log_format: String,
 }
 
+/// The statuses an action can have, for the flags that filter by one.
+pub const STATUSES: [&str; 8] = [
+    "allowed",
+    "denied",
+    "pending_approval",
+    "approved",
+    "executing",
+    "succeeded",
+    "failed",
+    "timeout",
+];
+
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// How many (1..1000).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: u32,
-    #[arg(long)]
+    #[arg(long, value_parser = STATUSES)]
     pub status: Option<String>,
     #[arg(long)]
     pub tool: Option<String>,
@@ -336,10 +348,11 @@ pub struct ListArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("how").required(true).args(["success", "failure"]))]
 pub struct ResultArgs {
     pub id: String,
     /// The action succeeded.
-    #[arg(long, conflicts_with = "failure", required_unless_present = "failure")]
+    #[arg(long)]
     pub success: bool,
     /// The action failed.
     #[arg(long)]

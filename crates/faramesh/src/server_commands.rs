@@ -39,7 +39,9 @@ pub fn run(command: &Command, global: &Global) -> anyhow::Result<Status> {
         Err(
             e @ (ClientError::Unreachable { .. }
             | ClientError::Decode(_)
-            | ClientError::BadUrl { .. }),
+            | ClientError::BadUrl { .. }
+            | ClientError::Usage { .. }
+            | ClientError::PrefixTooShort(_)),
         ) => Err(e.into()),
         // The server (or the id) said no: one sentence, exit 1.
         Err(e) => {
@@ -118,9 +120,16 @@ async fn dispatch(
         } => crate::verify::verify(client, id.as_deref(), *all, global).await,
         Command::Token(command) => crate::tokens::run(command, client, global).await,
         Command::Audit(crate::cli::AuditCommand::Export { since }) => {
+            let since = since
+                .as_deref()
+                .map(|text| {
+                    since_time(text, chrono::Utc::now())
+                        .map_err(|detail| ClientError::Usage { detail })
+                })
+                .transpose()?;
             export(client, since.as_deref()).await
         }
-        Command::Logs { id } => logs(client, id).await,
+        Command::Logs { id } => logs(client, id, global).await,
         Command::Tail { status, agent } => {
             tail(client, status.as_deref(), agent.as_deref(), global).await
         }
@@ -167,7 +176,7 @@ async fn submit(
     context: &[String],
     global: &Global,
 ) -> Result<Status, ClientError> {
-    let invalid = |e: anyhow::Error| ClientError::Invalid {
+    let invalid = |e: anyhow::Error| ClientError::Usage {
         detail: e.to_string(),
     };
     let submission = Submission {
@@ -249,8 +258,27 @@ async fn apply(
 }
 
 /// `faramesh logs`: an action's history in words.
-async fn logs(client: &Client, id: &str) -> Result<Status, ClientError> {
+async fn logs(client: &Client, id: &str, global: &Global) -> Result<Status, ClientError> {
     let events = client.events(&client.resolve(id).await?).await?;
+    if global.json {
+        // One object per event: when, the status it led to (none for the submission), by whom
+        // and why.
+        let lines: Vec<Value> = events
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "at": e.created_at,
+                    "event": e.event_type,
+                    "status": faramesh_core::EventType::parse(&e.event_type)
+                        .and_then(faramesh_core::EventType::status_after),
+                    "by": e.meta.get("by"),
+                    "reason": e.meta.get("reason"),
+                })
+            })
+            .collect();
+        println!("{}", pretty(&lines));
+        return Ok(Status::Success);
+    }
     for e in &events {
         let status = match e.event_type.as_str() {
             "created" | "decision_made" => None,
@@ -306,7 +334,7 @@ async fn list(client: &Client, args: &ListArgs, global: &Global) -> Result<Statu
         "TOOL",
         "OPERATION",
         "PARAMS",
-        "CREATED",
+        "CREATED (UTC)",
     ]);
     for a in &actions {
         let params = a.params.text();
@@ -605,6 +633,16 @@ fn curl(client: &Client, id: &str, global: &Global) {
     } else {
         ""
     };
+    if global.json {
+        let commands = serde_json::json!({
+            "get": format!("curl -s{auth} {base}/v1/actions/{id}"),
+            "events": format!("curl -s{auth} {base}/v1/actions/{id}/events"),
+            "approve": format!("curl -s -X POST{auth} -H 'content-type: application/json' {base}/v1/actions/{id}/approval -d '{{\"token\": \"<approval_token>\", \"approve\": true}}'"),
+            "deny": format!("curl -s -X POST{auth} -H 'content-type: application/json' {base}/v1/actions/{id}/approval -d '{{\"token\": \"<approval_token>\", \"approve\": false, \"reason\": \"...\"}}'"),
+        });
+        println!("{}", pretty(&commands));
+        return;
+    }
     println!("# get the action\ncurl -s{auth} {base}/v1/actions/{id}");
     println!("# its ledger events\ncurl -s{auth} {base}/v1/actions/{id}/events");
     println!("# approve (use the action's approval_token)\ncurl -s -X POST{auth} -H 'content-type: application/json' {base}/v1/actions/{id}/approval -d '{{\"token\": \"<approval_token>\", \"approve\": true}}'");
@@ -860,6 +898,39 @@ async fn replay_decision(
     })
 }
 
+/// The instant `--since` names, as stored times compare: a date (`2026-12-01`, midnight UTC),
+/// an RFC 3339 time, or a span back from `now` (`90m`, `24h`, `7d`).
+fn since_time(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<String, String> {
+    let text = text.trim();
+    let refuse = || {
+        format!("--since {text:?} is not a time: give a date (2026-12-01), an RFC 3339 time (2026-12-01T09:30:00Z) or a span back from now (90m, 24h, 7d)")
+    };
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let midnight = date.and_hms_opt(0, 0, 0).ok_or_else(refuse)?.and_utc();
+        return Ok(faramesh_core::timestamp::format(midnight));
+    }
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(faramesh_core::timestamp::format(
+            at.with_timezone(&chrono::Utc),
+        ));
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(refuse)?;
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number.parse().map_err(|_| refuse())?;
+    let span = match unit {
+        "s" => chrono::TimeDelta::try_seconds(number),
+        "m" => chrono::TimeDelta::try_minutes(number),
+        "h" => chrono::TimeDelta::try_hours(number),
+        "d" => chrono::TimeDelta::try_days(number),
+        _ => None,
+    }
+    .ok_or_else(refuse)?;
+    let at = now.checked_sub_signed(span).ok_or_else(refuse)?;
+    Ok(faramesh_core::timestamp::format(at))
+}
+
 /// Every action (oldest first) and its events as JSON lines: `{"record": "action", ...}` then
 /// `{"record": "event", ...}` for each of its events.
 async fn export(client: &Client, since: Option<&str>) -> Result<Status, ClientError> {
@@ -898,6 +969,27 @@ mod tests {
     /// Misspelt keys of an action file get the same did-you-mean as a policy's.
     fn closest_key(key: &str) -> Option<&'static str> {
         faramesh_core::diagnostic::did_you_mean(key, APPLY_KEYS)
+    }
+
+    #[test]
+    fn since_takes_dates_times_and_spans_and_refuses_the_rest() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-05T12:00:00Z")
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_default();
+        let since = |t: &str| super::since_time(t, now);
+        assert_eq!(
+            since("2026-12-01").as_deref(),
+            Ok("2026-12-01T00:00:00.000000Z")
+        );
+        assert_eq!(
+            since("2026-12-01T09:30:00+01:00").as_deref(),
+            Ok("2026-12-01T08:30:00.000000Z")
+        );
+        assert_eq!(since("24h").as_deref(), Ok("2026-12-04T12:00:00.000000Z"));
+        assert_eq!(since("7d").as_deref(), Ok("2026-11-28T12:00:00.000000Z"));
+        for bad in ["yesterday", "2026-13-45", "24x", "", "h"] {
+            assert!(since(bad).is_err(), "{bad:?} was taken");
+        }
     }
 
     #[test]

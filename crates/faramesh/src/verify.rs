@@ -176,8 +176,10 @@ impl Tally {
 /// Verifies the chains in an export file.
 pub fn verify_file(file: &std::path::Path, global: &Global) -> Result<Status, ClientError> {
     let invalid = |detail: String| ClientError::Invalid { detail };
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| invalid(format!("cannot read {}: {e}", file.display())))?;
+    // A file that cannot be read is not a finding: nothing could be checked (exit 2).
+    let text = std::fs::read_to_string(file).map_err(|e| ClientError::Usage {
+        detail: format!("cannot read {}: {e}", file.display()),
+    })?;
     // Each action record with its events.
     let mut chains: Vec<(Value, Vec<Value>)> = Vec::new();
     for (n, line) in text
@@ -265,7 +267,7 @@ pub fn verify_db(
     id: Option<&str>,
     global: &Global,
 ) -> Result<Status, ClientError> {
-    let unusable = |e: faramesh_storage::StoreError| ClientError::Invalid {
+    let unusable = |e: faramesh_storage::StoreError| ClientError::Usage {
         detail: format!(
             "{e}; pass the server's database file (FARA_SQLITE_PATH, default data/actions.db)"
         ),

@@ -30,12 +30,14 @@ export async function freePort() {
  * settings); `demo` seeds demo actions. The server runs in a temporary directory so no
  * `.env` file of the developer's applies. `files` ({name: text}) are written into that
  * directory first (a `notify.yaml` there is the server's routes file); `policy` is the policy
- * file, relative to that directory (default: the repository's policies/default.yaml).
+ * file, relative to that directory (default: the repository's policies/default.yaml);
+ * `profile` the execution profile, likewise (default: none, a file that does not exist).
  */
-export async function startServer({ env = {}, demo = false, files = {}, policy = null } = {}) {
+export async function startServer({ env = {}, demo = false, files = {}, policy = null, profile = null } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'faramesh-ui-test-'));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   const policyFile = policy ? resolve(dir, policy) : join(repo, 'policies/default.yaml');
+  const profileFile = profile ? resolve(dir, profile) : join(dir, 'none.yaml');
   const port = await freePort();
   const server = {
     dir,
@@ -46,7 +48,7 @@ export async function startServer({ env = {}, demo = false, files = {}, policy =
     output: '',
     async start() {
       const args = ['serve', '--host', '127.0.0.1', '--port', String(port), '--db', join(dir, 'a.db'),
-        '--policy', policyFile, '--profile', join(dir, 'none.yaml')];
+        '--policy', policyFile, '--profile', profileFile];
       if (demo) args.push('--demo');
       const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^FARA(MESH)?_/.test(k)));
       const child = spawn(bin, args, { cwd: dir, env: { ...cleanEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,9 +1,13 @@
 // The action table: server-side filters (status, agent, tool) and pagination, a free-text
 // search over the loaded page, live updates from the stream, and approve/deny per row.
+// A pending row is an inbox entry: its full params (what will run), why it waits, who waits
+// and for how long, then Approve/Deny. Keys: j/k select a row, a/d approve/deny it (a
+// high-risk action asks first), Enter opens its details.
 // Rows are built with DOM APIs from a cloned template and written in batches; a row is
 // kept (not rebuilt) while its action stays on the page, so typing and focus survive updates.
 
 import { api, query } from './api.js';
+import { confirmDecision } from './confirm.js';
 import { $, age, approvalsText, h, hasQuorum, localTime, mcpOf, pill, preview, shortId } from './dom.js';
 import * as store from './store.js';
 
@@ -194,7 +198,12 @@ export function createActionsView({ notify, openDrawer }) {
     idButton.type = 'button';
     idButton.className = 'link-btn mono';
     tr.cells[0].append(idButton);
-    tr.cells[6].append(document.createElement('code'));
+    const params = document.createElement('code');
+    params.className = 'params-text';
+    const why = document.createElement('span');
+    why.className = 'inbox-why';
+    why.hidden = true;
+    tr.cells[6].append(params, why);
     tr.cells[7].append(document.createElement('time'));
     return tr;
   }
@@ -207,7 +216,7 @@ export function createActionsView({ notify, openDrawer }) {
       action,
       idButton: c[0].firstChild,
       status: c[1], risk: c[2], agent: c[3], tool: c[4], op: c[5],
-      params: c[6].firstChild, time: c[7].firstChild, decide: c[8],
+      params: c[6].firstChild, why: c[6].lastChild, time: c[7].firstChild, decide: c[8],
       decideForm: null, shown: {}, haystack: null,
     };
     tr.dataset.id = action.id;
@@ -248,18 +257,29 @@ export function createActionsView({ notify, openDrawer }) {
       s.tool = a.tool; s.mcp = isMcp;
     }
     if (s.op !== a.operation) { entry.op.textContent = a.operation ?? ''; s.op = a.operation; }
-    if (a.params !== undefined && s.params !== a.params) {
-      const text = preview(a.params, 400);
-      entry.params.textContent = text.length > 100 ? `${text.slice(0, 99)}…` : text;
-      entry.params.title = text;
+    // A pending row shows everything that will run, wrapped; other rows a one-line preview.
+    const inbox = a.status === 'pending_approval';
+    if (s.inbox !== inbox) { entry.tr.classList.toggle('inbox', inbox); }
+    if (a.params !== undefined && (s.params !== a.params || s.inbox !== inbox)) {
+      if (inbox) {
+        entry.params.textContent = preview(a.params, Infinity);
+        entry.params.removeAttribute('title');
+      } else {
+        const text = preview(a.params, 400);
+        entry.params.textContent = text.length > 100 ? `${text.slice(0, 99)}…` : text;
+        entry.params.title = text;
+      }
       s.params = a.params;
     }
-    if (a.created_at && s.created !== a.created_at) {
+    const why = inbox && a.reason ? String(a.reason) : '';
+    if (s.why !== why) { entry.why.textContent = why; entry.why.hidden = !why; s.why = why; }
+    if (a.created_at && (s.created !== a.created_at || s.inbox !== inbox)) {
       entry.time.dateTime = a.created_at;
       entry.time.title = localTime(a.created_at);
-      entry.time.textContent = age(a.created_at);
+      entry.time.textContent = ageText(a);
       s.created = a.created_at;
     }
+    s.inbox = inbox;
     const canDecide = a.status === 'pending_approval' && Boolean(a.approval_token);
     if (canDecide && !entry.decideForm) {
       entry.decideForm = decideControls(entry);
@@ -455,11 +475,76 @@ export function createActionsView({ notify, openDrawer }) {
     event.target.nextElementSibling?.focus();
   });
 
+  // ---- keyboard: j/k select a row, a/d approve/deny it, Enter opens it -------------------
+  let selectedId = null;
+
+  function currentEntry() {
+    const tr = document.activeElement?.closest?.('#actions-body tr');
+    return (tr && rows.get(tr.dataset.id)) ?? (selectedId ? rows.get(selectedId) : null) ?? null;
+  }
+
+  function select(entry) {
+    const previous = selectedId ? rows.get(selectedId) : null;
+    if (previous && previous !== entry) {
+      previous.tr.classList.remove('selected');
+      previous.tr.removeAttribute('aria-current');
+      previous.tr.removeAttribute('tabindex');
+    }
+    selectedId = entry.action.id;
+    entry.tr.classList.add('selected');
+    entry.tr.setAttribute('aria-current', 'true');
+    entry.tr.tabIndex = -1;
+    entry.tr.focus();
+    entry.tr.scrollIntoView({ block: 'nearest' });
+  }
+
+  function move(step) {
+    const visible = [...body.children].filter((tr) => !tr.hidden);
+    if (!visible.length) return;
+    const at = visible.indexOf(currentEntry()?.tr);
+    const next = at < 0 ? 0 : Math.min(visible.length - 1, Math.max(0, at + step));
+    select(rows.get(visible[next].dataset.id));
+  }
+
+  async function decideByKey(approve) {
+    const entry = currentEntry();
+    if (!entry) return;
+    if (!entry.decideForm) {
+      notify(`Action ${shortId(entry.action.id)} is not waiting for a decision.`);
+      return;
+    }
+    if (entry.action.risk_level === 'high' && !(await confirmDecision(entry.action, approve))) return;
+    if (!entry.decideForm || !rows.has(entry.action.id)) return;
+    await decideFromRow(entry, approve);
+  }
+
+  function typing(target) {
+    return Boolean(target?.closest?.('input, textarea, select, [contenteditable=""], [contenteditable="true"]'));
+  }
+
+  document.addEventListener('keydown', (event) => {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+    if ($('#view-actions').hidden || document.body.classList.contains('drawer-open') || document.querySelector('dialog[open]')) return;
+    if (typing(event.target)) return;
+    switch (event.key) {
+      case 'j': event.preventDefault(); move(1); break;
+      case 'k': event.preventDefault(); move(-1); break;
+      case 'a': event.preventDefault(); decideByKey(true); break;
+      case 'd': event.preventDefault(); decideByKey(false); break;
+      case 'Enter': {
+        const entry = rows.get(event.target?.dataset?.id);
+        if (entry && event.target === entry.tr) { event.preventDefault(); openDrawer(entry.action.id, entry.idButton); }
+        break;
+      }
+      default:
+    }
+  });
+
   // Ages tick without re-reading the server.
   setInterval(() => {
     const now = Date.now();
     for (const entry of rows.values()) {
-      const text = age(entry.action.created_at, now);
+      const text = ageText(entry.action, now);
       if (entry.time.textContent !== text) entry.time.textContent = text;
     }
   }, 15000);
@@ -474,6 +559,12 @@ export function createActionsView({ notify, openDrawer }) {
     rowCount: () => rows.size,
     isLoaded: () => state.loaded,
   };
+}
+
+/** How old an action is; a pending one says how long it has been waiting. */
+function ageText(a, now = Date.now()) {
+  const text = age(a.created_at, now);
+  return a.status === 'pending_approval' ? `waiting ${text}` : text;
 }
 
 function readPageSize() {

@@ -1,4 +1,5 @@
-// The detail drawer: every field of one action, params/context pretty-printed, the decision
+// The detail drawer: what the action will run (params, or an MCP call's arguments) first, then
+// approve/deny with a reason (after the content it decides on), then the decision
 // and its hashes, the approvals under an approval rule, its notifications, the event timeline
 // with the hash-chain status, the executor's result, approve/deny with a reason, and copyable
 // curl commands and SDK snippets.
@@ -35,15 +36,19 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
   const reasonInput = h('textarea', { id: 'drawer-reason', rows: '2', maxlength: '1000', autocomplete: 'off' });
   const approveButton = h('button', { type: 'button', class: 'btn btn-ok', text: 'Approve' });
   const denyButton = h('button', { type: 'button', class: 'btn btn-bad', text: 'Deny' });
+  const decideWhy = h('p', { class: 'decide-why' });
   const decideSection = h('section', { class: 'drawer-section decide-panel', 'aria-labelledby': 'decide-heading' },
     h('h3', { id: 'decide-heading', text: 'Waiting for your decision' }),
+    decideWhy,
     h('label', { for: 'drawer-reason', text: 'Reason (optional)' }),
     reasonInput,
     h('div', { class: 'button-row' }, approveButton, denyButton),
     decideNote,
     decideError);
+  // What the decision is about comes before the decision box; the rest after it.
+  const top = h('div', { class: 'drawer-body' });
   const body = h('div', { class: 'drawer-body' });
-  content.replaceChildren(decideSection, body);
+  content.replaceChildren(top, decideSection, body);
 
   closeButton.addEventListener('click', close);
   backdrop.addEventListener('click', close);
@@ -90,6 +95,8 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
     document.body.classList.add('drawer-open');
     onOpen?.(id);
     render();
+    // Another action opens at its top (with its decision box), not where the last one was scrolled.
+    if (switching) content.scrollTop = 0;
     closeButton.focus();
     await refresh();
   }
@@ -172,6 +179,7 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
       title.textContent = `Action ${shortId(currentId)}`;
       replace(subtitle, sideError ? '' : 'Loading…');
       decideSection.hidden = true;
+      replace(top);
       replace(body, sideError ? h('p', { class: 'error', role: 'alert', text: sideError }) : h('p', { text: 'Loading…' }));
       return;
     }
@@ -188,25 +196,28 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
     const canDecide = a.status === 'pending_approval' && Boolean(a.approval_token);
     decideSection.hidden = !canDecide;
     if (!canDecide) decideNote.hidden = true;
+    const waited = a.created_at ? ` · waiting since ${localTime(a.created_at)}` : '';
+    decideWhy.textContent = `${a.reason ? String(a.reason) : 'Pending approval'} · risk ${a.risk_level ?? 'unknown'} · from ${a.agent_id ?? '?'}${waited}`;
     const label = `${a.tool} ${a.operation} ${shortId(a.id)}`;
     approveButton.setAttribute('aria-label', `Approve ${label}`);
     denyButton.setAttribute('aria-label', `Deny ${label}`);
 
     const focusedKey = document.activeElement?.dataset?.key;
-    replace(body,
+    replace(top,
       sideError ? h('p', { class: 'error', role: 'alert', text: sideError }) : null,
-      hasQuorum(a) ? approvalsSection(a) : null,
-      decisionSection(a),
-      notificationsSection(),
       mcp ? mcpSection(a, mcp) : null,
       jsonSection(mcp ? 'Arguments' : 'Params', a.params, 'params'),
       jsonSection('Context', a.context, 'context'),
+      hasQuorum(a) ? approvalsSection(a) : null);
+    replace(body,
+      decisionSection(a),
+      notificationsSection(),
       resultSection(a),
       timelineSection(),
       fieldsSection(a),
       snippetsSection(a));
     // Keep keyboard focus on the same control when a live update re-renders the drawer.
-    if (focusedKey) body.querySelector(`[data-key="${CSS.escape(focusedKey)}"]`)?.focus();
+    if (focusedKey) content.querySelector(`[data-key="${CSS.escape(focusedKey)}"]`)?.focus();
   }
 
   function section(heading, key, ...children) {

@@ -1,11 +1,13 @@
 // Entry point: wires the views, the live stream, the connection indicator, the title
-// counter, the theme toggle and the hash routes (#/, #/policy, #/deliveries, #/action/<id>).
+// counter, the theme toggle and the hash routes (#/, #/policy, #/deliveries, #/health,
+// #/action/<id>).
 
 import { forgetToken, hasToken, onTokenChange } from './api.js';
 import { $, h } from './dom.js';
 import { createActionsView } from './actions.js';
 import { createDeliveriesView } from './deliveries.js';
 import { createDrawer } from './drawer.js';
+import { createHealthView } from './health.js';
 import { createPolicyView } from './policy.js';
 import { startStream } from './stream.js';
 import * as store from './store.js';
@@ -24,15 +26,17 @@ function notify(text) {
 }
 
 // ---- views ---------------------------------------------------------------------------------
-const VIEW_HASHES = { actions: '#/', policy: '#/policy', deliveries: '#/deliveries' };
+const VIEW_HASHES = { actions: '#/', policy: '#/policy', deliveries: '#/deliveries', health: '#/health' };
 let view = null;
 let drawer;
 const openDrawer = (id, from) => drawer.open(id, from);
 const actions = createActionsView({ notify, openDrawer });
 const deliveries = createDeliveriesView({ openDrawer });
+const health = createHealthView({ openDrawer });
 drawer = createDrawer({
   notify,
-  focusTarget: (id) => (view === 'deliveries' ? deliveries.focusTarget(id) : null) ?? actions.focusTarget(id),
+  focusTarget: (id) => (view === 'deliveries' ? deliveries.focusTarget(id) : view === 'health' ? health.focusTarget(id) : null)
+    ?? actions.focusTarget(id),
   onOpen: (id) => {
     const hash = `#/action/${encodeURIComponent(id)}`;
     if (location.hash !== hash) history.replaceState(null, '', hash);
@@ -48,12 +52,14 @@ function showView(name) {
   $('#view-actions').hidden = name !== 'actions';
   $('#view-policy').hidden = name !== 'policy';
   $('#view-deliveries').hidden = name !== 'deliveries';
+  $('#view-health').hidden = name !== 'health';
   for (const link of document.querySelectorAll('#nav a')) {
     if (link.dataset.view === name) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
   if (name === 'policy') policy.show();
   if (name === 'deliveries') deliveries.show();
+  if (name === 'health') health.show();
 }
 
 function route() {
@@ -65,7 +71,8 @@ function route() {
     return;
   }
   if (drawer.currentId) drawer.close();
-  showView(hash === '#/policy' ? 'policy' : hash === '#/deliveries' ? 'deliveries' : 'actions');
+  const views = { '#/policy': 'policy', '#/deliveries': 'deliveries', '#/health': 'health' };
+  showView(views[hash] ?? 'actions');
 }
 window.addEventListener('hashchange', route);
 
