@@ -322,8 +322,21 @@ impl Client {
 
     /// Revokes the token in use with this name or id (admin only).
     pub async fn revoke_token(&self, name_or_id: &str) -> ClientResult<TokenInfo> {
-        self.call(Method::DELETE, &["v1", "tokens", name_or_id], None, None)
-            .await
+        self.revoke_token_forced(name_or_id, false).await
+    }
+
+    /// Revokes a token; with `force`, even the last admin token.
+    pub async fn revoke_token_forced(
+        &self,
+        name_or_id: &str,
+        force: bool,
+    ) -> ClientResult<TokenInfo> {
+        let url = self.endpoint(&["v1", "tokens", name_or_id])?;
+        let mut request = self.http.delete(url);
+        if force {
+            request = request.query(&[("force", "true")]);
+        }
+        self.send(request, None).await
     }
 
     pub async fn start(&self, id: &str) -> ClientResult<Action> {

@@ -69,6 +69,8 @@ pub enum StartError {
 
 /// Opens the configured storage and loads the policy.
 pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
+    // The policy first: a server that cannot decide must not leave a database behind.
+    let loaded = policy_files::load(&config)?;
     let store: Arc<dyn Store> = match &config.backend {
         Backend::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
         Backend::Postgres(dsn) => Arc::new(faramesh_storage::PostgresStore::connect(dsn).await?),
@@ -76,7 +78,6 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
     let executors = faramesh_executors::ExecutorSet::parse(&config.executors)?;
     // Stream ids continue from the ledger so a client resuming after a restart misses nothing.
     let start_after = store.last_event_seq().await?;
-    let loaded = policy_files::load(&config)?;
     let tokens = auth::Tokens::new(config.tokens.clone(), &[]);
     tokens.replace(&store.token_snapshot().await?);
     if config.enable_cors {

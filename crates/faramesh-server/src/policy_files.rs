@@ -99,11 +99,16 @@ pub fn load(config: &ServerConfig) -> Result<Loaded, LoadError> {
             (None, false)
         }
         Err(e) => {
+            let why = if e.kind() == std::io::ErrorKind::NotFound {
+                format!("{e}; run `faramesh init` to write a starter policy here, or pass --policy FILE")
+            } else {
+                e.to_string()
+            };
             return Err(LoadError::Unreadable {
                 what: "policy",
                 path: policy_path,
-                why: e.to_string(),
-            })
+                why,
+            });
         }
     };
     let profile_path = config.profile_file.display().to_string();

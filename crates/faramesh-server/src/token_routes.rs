@@ -10,7 +10,7 @@ use crate::auth::{self, Caller, Permission};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
@@ -121,14 +121,33 @@ pub(crate) async fn list(
     Ok(Json(tokens.iter().map(view).collect::<Vec<_>>()).into_response())
 }
 
-#[utoipa::path(delete, path = "/v1/tokens/{name}", params(("name" = String, Path, description = "The token's name or id")),
-    responses((status = 200, body = faramesh_api::TokenInfo), (status = 401, body = faramesh_api::ErrorBody), (status = 403, body = faramesh_api::ErrorBody), (status = 404, body = faramesh_api::ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/tokens/{name}", params(("name" = String, Path, description = "The token's name or id"), ("force" = Option<bool>, Query, description = "true: revoke even the last admin token")),
+    responses((status = 200, body = faramesh_api::TokenInfo), (status = 401, body = faramesh_api::ErrorBody), (status = 403, body = faramesh_api::ErrorBody), (status = 404, body = faramesh_api::ErrorBody), (status = 409, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::ManageTokens)?;
+    let force = matches!(query.get("force").map(String::as_str), Some("true"));
+    // Revoking the last admin would leave nobody able to manage tokens: a lockout, unless the
+    // server has FARAMESH_TOKEN admins or the caller insists.
+    if !force && state.tokens.admin_count() == 0 {
+        let tokens = state.store.list_tokens().await?;
+        let admins: Vec<_> = tokens
+            .iter()
+            .filter(|t| t.revoked_at.is_none() && t.role == faramesh_storage::Role::Admin)
+            .collect();
+        if admins.len() == 1 && (admins[0].name == name || admins[0].id == name) {
+            return Err(ApiError::Refused {
+                detail: format!(
+                    "{name:?} is the last admin token: revoking it would leave nobody able to manage tokens or reload the policy. Create another admin token first, or revoke it anyway with force (`faramesh token revoke {name} --force`)"
+                ),
+                code: "last_admin_token",
+            });
+        }
+    }
     match state.store.revoke_token(&name).await? {
         Some(record) => {
             state.tokens.remove(&record);

@@ -407,8 +407,14 @@ pub enum TokenCommand {
     },
     /// List tokens (never their secrets), revoked ones dimmed.
     List,
-    /// Revoke a token by name or id; its secret stops working at once.
-    Revoke { name: String },
+    /// Revoke a token by name or id; its secret stops working at once. The last admin token
+    /// is kept unless --force.
+    Revoke {
+        name: String,
+        /// Revoke it even if it is the last admin token.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -43,6 +43,20 @@ pub fn outcome_style(outcome: faramesh_core::Outcome) -> Style {
 }
 
 /// `value` as indented JSON, for `--json` output.
+/// `text` as one word of a POSIX shell command: as it is when that is safe, else in single
+/// quotes, so a suggested command can be pasted as printed.
+pub fn shell_word(text: &str) -> String {
+    let safe = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@+,%".contains(c));
+    if safe {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
 pub fn pretty(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }

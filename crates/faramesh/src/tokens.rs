@@ -61,8 +61,8 @@ pub async fn run(
             println!("{}", table::render(&rows));
             Ok(Status::Success)
         }
-        TokenCommand::Revoke { name } => {
-            let revoked = client.revoke_token(name).await?;
+        TokenCommand::Revoke { name, force } => {
+            let revoked = client.revoke_token_forced(name, *force).await?;
             if global.json {
                 println!("{}", pretty(&revoked));
             } else {

@@ -183,3 +183,74 @@ fn every_printing_command_honours_json() {
     .unwrap();
     assert_eq!(logs[1]["event"], "decision_made");
 }
+
+#[test]
+fn serve_without_a_policy_says_to_run_init_and_leaves_nothing_behind() {
+    let dir = tempfile::TempDir::new().unwrap();
+    Command::cargo_bin("faramesh")
+        .unwrap()
+        .current_dir(dir.path())
+        .env_remove("FARA_POLICY_FILE")
+        .args(["serve", "--port", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("run `faramesh init`"));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no file was created"
+    );
+}
+
+#[test]
+fn the_last_admin_token_is_kept_unless_forced() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (child, url) = common::serve_with(dir.path(), &[("FARAMESH_EXECUTORS", "none")], &[]);
+    let _server = Server {
+        url: url.clone(),
+        child,
+        _dir: dir,
+    };
+    // With authentication off, the first token must be an admin.
+    let created = cli(&url)
+        .args([
+            "--json", "token", "create", "--name", "root", "--role", "admin",
+        ])
+        .output()
+        .unwrap();
+    let secret = serde_json::from_slice::<Value>(&created.stdout).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cli(&url)
+        .args(["--token", &secret, "token", "revoke", "root"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("is the last admin token"));
+    cli(&url)
+        .args(["--token", &secret, "token", "revoke", "root", "--force"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn suggestions_can_be_pasted_and_a_profile_is_named_as_such() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut new = Command::cargo_bin("faramesh").unwrap();
+    new.current_dir(dir.path())
+        .args(["policy", "new", "a b"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "faramesh policy validate 'policies/a b.yaml'",
+        ));
+    let profile =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles/default.yaml");
+    Command::cargo_bin("faramesh")
+        .unwrap()
+        .args(["policy", "validate"])
+        .arg(&profile)
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("looks like an execution profile"));
+}

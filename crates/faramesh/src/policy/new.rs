@@ -44,10 +44,10 @@ pub fn run(name: &str, output_path: Option<&Path>, to_stdout: bool) -> anyhow::R
     file.write_all(text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!("{} wrote {}", paint(output::GOOD, "✓"), path.display());
-    println!("  check it:  faramesh policy validate {}", path.display());
+    let shown = crate::output::shell_word(&path.display().to_string());
+    println!("  check it:  faramesh policy validate {shown}");
     println!(
-        "  try it:    faramesh policy test {} --tool http --op get --param url=https://example.com",
-        path.display()
+        "  try it:    faramesh policy test {shown} --tool http --op get --param url=https://example.com"
     );
     Ok(Status::Success)
 }

@@ -100,6 +100,12 @@ fn check(
                     paint(output::ERROR, "✗"),
                     if n == 1 { "" } else { "s" }
                 );
+                if what == "policy" && looks_like_a_profile(&text) {
+                    println!(
+                        "  {name} looks like an execution profile (it has `allowed_tools`): check it with `faramesh policy validate POLICY --profile {}`",
+                        crate::output::shell_word(&name)
+                    );
+                }
             }
         }
     }
@@ -108,6 +114,13 @@ fn check(
     } else {
         Status::Failure
     })
+}
+
+/// Whether `text` is a mapping with `allowed_tools` at its top: a profile, not a policy.
+fn looks_like_a_profile(text: &str) -> bool {
+    faramesh_core::yaml::load(text)
+        .ok()
+        .is_some_and(|doc| doc.get("allowed_tools").is_some())
 }
 
 /// What each limit and each `when` expression of `p` does, one line each.
