@@ -139,13 +139,15 @@ pub(crate) async fn revoke(
             .iter()
             .filter(|t| t.revoked_at.is_none() && t.role == faramesh_storage::Role::Admin)
             .collect();
-        if admins.len() == 1 && (admins[0].name == name || admins[0].id == name) {
-            return Err(ApiError::Refused {
-                detail: format!(
-                    "{name:?} is the last admin token: revoking it would leave nobody able to manage tokens or reload the policy. Create another admin token first, or revoke it anyway with force (`faramesh token revoke {name} --force`)"
-                ),
-                code: "last_admin_token",
-            });
+        if let [last] = admins.as_slice() {
+            if last.name == name || last.id == name {
+                return Err(ApiError::Refused {
+                    detail: format!(
+                        "{name:?} is the last admin token: revoking it would leave nobody able to manage tokens or reload the policy. Create another admin token first, or revoke it anyway with force (`faramesh token revoke {name} --force`)"
+                    ),
+                    code: "last_admin_token",
+                });
+            }
         }
     }
     match state.store.revoke_token(&name).await? {
