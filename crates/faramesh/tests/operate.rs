@@ -218,12 +218,13 @@ fn deny_records_the_reason() {
 }
 
 #[test]
-fn bad_ids_and_refusals_exit_1_with_one_sentence() {
+fn bad_ids_exit_2_and_refusals_exit_1_with_one_sentence() {
     let s = server();
+    // A mistake in the input: nothing is sent, exit 2.
     cli(&s)
         .args(["get", "abc"])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicate::str::contains("at least 8 characters"));
     cli(&s)
         .args(["get", "deadbeef00"])
@@ -243,7 +244,7 @@ fn bad_ids_and_refusals_exit_1_with_one_sentence() {
             "action", "submit", "--tool", "http", "--op", "get", "--param", "novalue",
         ])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicate::str::contains("key=value"));
 }
 
@@ -254,12 +255,13 @@ fn an_id_cannot_reach_another_endpoint() {
     // /v1/actions/… to /v1/tokens and the CLI would act on whatever answered there.
     let climbing = "aaaaaaaa-aaa/../../tokens/../actions";
     assert_eq!(climbing.len(), 36);
+    // Refused before anything is sent: an id holds only hex digits and dashes.
     cli(&s)
         .args(["get", climbing])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicate::str::contains(format!(
-            "Action {climbing} not found"
+            "{climbing:?} is not an action id"
         )));
 }
 
@@ -478,10 +480,11 @@ fn verify_log_detects_a_tampered_event() {
         .stdout(predicate::str::contains(
             "1 action(s), 2 event(s): every chain is intact",
         ));
+    // Nothing to check is not a finding: exit 2.
     in_dir(s.dir.path())
         .args(["verify-log", "--all", "--db", "missing.db"])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicate::str::contains("no database file at missing.db"));
     // And the server's own chain check agrees.
     let chain = tokio::runtime::Runtime::new()
