@@ -78,7 +78,8 @@ pub(crate) async fn create(
     if !state.tokens.enabled() && role != Role::Admin {
         return Err(ApiError::Refused {
             detail: format!(
-                "The first token must have the admin role: creating it turns authentication on, and a {role} token alone could not manage tokens. Create an admin token first (`faramesh token create --name admin --role admin`), then create this one with it"
+                "The first token must have the admin role: creating it turns authentication on, and {} {role} token alone could not manage tokens. Create an admin token first (`faramesh token create --name admin --role admin`), then create this one with it",
+                if role == Role::Agent { "an" } else { "a" }
             ),
             code: "first_token_must_be_admin",
         });

@@ -35,7 +35,7 @@ pub fn run(global: &Global) -> anyhow::Result<Status> {
                 format!("configuration: {e}"),
                 "fix or unset that variable (in the environment or .env)".into(),
             ));
-            return finish(checks);
+            return finish(checks, global);
         }
     };
     checks.push(policy(&config));
@@ -55,7 +55,7 @@ pub fn run(global: &Global) -> anyhow::Result<Status> {
             "rebuild from a complete checkout (ui/assets/index.html must exist)".into(),
         )
     });
-    finish(checks)
+    finish(checks, global)
 }
 
 fn policy(config: &ServerConfig) -> Check {
@@ -139,18 +139,16 @@ fn database(config: &ServerConfig) -> Check {
                 ),
             }
         }
-        Backend::Sqlite(path) => match (path.exists(), faramesh_storage::SqliteStore::open(path)) {
-            (true, Ok(_)) => Check::Pass(format!(
-                "database {} opens and is up to date",
-                path.display()
-            )),
-            (false, Ok(_)) => Check::Pass(format!(
-                "database {} did not exist; created it, empty and up to date",
-                path.display()
-            )),
-            (_, Err(e)) => Check::Fail(
+        // Read-only: a check never creates or migrates a database.
+        Backend::Sqlite(path) if !path.exists() => Check::Note(format!(
+            "database {} does not exist yet; `faramesh serve` creates it",
+            path.display()
+        )),
+        Backend::Sqlite(path) => match faramesh_storage::LedgerFile::open(path) {
+            Ok(_) => Check::Pass(format!("database {} opens", path.display())),
+            Err(e) => Check::Fail(
                 format!("database {}: {e}", path.display()),
-                "check the path and its directory's permissions, or set FARA_SQLITE_PATH".into(),
+                "check the file's permissions, or point FARA_SQLITE_PATH (--db) at the server's database".into(),
             ),
         },
     }
@@ -160,6 +158,14 @@ fn port(config: &ServerConfig) -> Check {
     let address = format!("{}:{}", config.host, config.port);
     match std::net::TcpListener::bind(&address) {
         Ok(_) => Check::Pass(format!("{address} is free to listen on")),
+        // A server already there is what the operator wants checked: ask it.
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => running_server(&address)
+            .unwrap_or_else(|| {
+                Check::Fail(
+                    format!("cannot listen on {address} ({e}), and what listens there is not a Faramesh server"),
+                    "stop it, or choose another --port / FARAMESH_PORT".into(),
+                )
+            }),
         Err(e) => Check::Fail(
             format!("cannot listen on {address} ({e})"),
             "is a server already running there? stop it, or choose another --port / FARAMESH_PORT"
@@ -168,7 +174,59 @@ fn port(config: &ServerConfig) -> Check {
     }
 }
 
-fn finish(checks: Vec<Check>) -> anyhow::Result<Status> {
+/// What a Faramesh server listening at `address` says of itself: `/health`, then `/ready`;
+/// `None` when what answers is not one.
+fn running_server(address: &str) -> Option<Check> {
+    let http = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()
+        .ok()?;
+    let health: serde_json::Value = http
+        .get(format!("http://{address}/health"))
+        .send()
+        .ok()?
+        .json()
+        .ok()?;
+    if health["status"] != "healthy" {
+        return None;
+    }
+    let ready = http.get(format!("http://{address}/ready")).send().ok()?;
+    Some(if ready.status().is_success() {
+        Check::Pass(format!(
+            "a Faramesh server is running at {address}: healthy and ready"
+        ))
+    } else {
+        let body: serde_json::Value = ready.json().unwrap_or_default();
+        Check::Fail(
+            format!(
+                "the Faramesh server at {address} runs but is not ready: {}",
+                body["detail"].as_str().unwrap_or("no reason given")
+            ),
+            "see its log; /ready names what it waits for".into(),
+        )
+    })
+}
+
+fn finish(checks: Vec<Check>, global: &Global) -> anyhow::Result<Status> {
+    if global.json {
+        let failed = checks.iter().any(|c| matches!(c, Check::Fail(..)));
+        let shown: Vec<serde_json::Value> = checks
+            .iter()
+            .map(|c| match c {
+                Check::Pass(text) => serde_json::json!({"result": "pass", "check": text}),
+                Check::Note(text) => serde_json::json!({"result": "note", "check": text}),
+                Check::Fail(text, fix) => {
+                    serde_json::json!({"result": "fail", "check": text, "fix": fix})
+                }
+            })
+            .collect();
+        println!("{}", output::pretty(&shown));
+        return Ok(if failed {
+            Status::Failure
+        } else {
+            Status::Success
+        });
+    }
     let mut failed = 0;
     for check in &checks {
         match check {

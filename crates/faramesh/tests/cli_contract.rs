@@ -254,3 +254,40 @@ fn suggestions_can_be_pasted_and_a_profile_is_named_as_such() {
         .code(1)
         .stdout(predicates::str::contains("looks like an execution profile"));
 }
+
+#[test]
+fn doctor_checks_a_running_server_instead_of_failing_and_creates_nothing() {
+    let s = server();
+    let port = s.url.rsplit(':').next().unwrap().to_owned();
+    let dir = tempfile::TempDir::new().unwrap();
+    let out = Command::cargo_bin("faramesh")
+        .unwrap()
+        .current_dir(dir.path())
+        .env_remove("FARAMESH_TOKEN")
+        .args(["--json", "doctor", "--port", &port])
+        .output()
+        .unwrap();
+    let checks: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let texts: Vec<&str> = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("a Faramesh server is running at")
+                && t.contains("healthy and ready")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.contains("does not exist yet")),
+        "{texts:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "doctor created no file"
+    );
+}

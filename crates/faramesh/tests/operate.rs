@@ -823,7 +823,7 @@ fn doctor_reports_each_check_with_its_fix() {
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy_port = busy.local_addr().unwrap().port().to_string();
     doctor(&busy_port).code(1).stdout(predicate::str::contains(
-        "is a server already running there?",
+        "and what listens there is not a Faramesh server",
     ));
 }
 
