@@ -314,6 +314,24 @@ pub struct PolicyInfo {
     /// The shadow policy decided alongside, never enforced (`--shadow-policy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow_policy: Option<ShadowPolicy>,
+    /// The execution profile that runs before the policy, when one is loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileInfo>,
+}
+
+/// The execution profile as loaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProfileInfo {
+    pub file: Option<String>,
+    pub id: String,
+    pub version: String,
+    pub profile_hash: String,
+    pub allowed_tools: Vec<String>,
+    /// The profile's rules with every default filled in, as hashed.
+    pub rules: Vec<Value>,
+    /// Whether an `approval_token` is required in params or context.
+    pub approval_token_required: bool,
 }
 
 /// What the shadow policy would have decided otherwise (`GET /v1/policy/shadow`).

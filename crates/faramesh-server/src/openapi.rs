@@ -94,6 +94,7 @@ fn metrics() {}
         faramesh_api::WithdrawRequest,
         faramesh_api::DeniedOperations,
         faramesh_api::PolicyInfo,
+        faramesh_api::ProfileInfo,
         faramesh_api::ShadowReport,
         faramesh_api::Limits,
         faramesh_api::LimitInfo,

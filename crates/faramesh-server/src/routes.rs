@@ -717,6 +717,33 @@ fn info(state: &AppState) -> faramesh_api::PolicyInfo {
         risk_rules: policy.map_or_else(Vec::new, |p| p.risk_rules_json().to_vec()),
         loaded_at: loaded.loaded_at.clone(),
         shadow_policy: shadow_policy(state, &loaded),
+        profile: match loaded.engine.profile() {
+            faramesh_core::ProfileState::Loaded(p) => {
+                let form = p.hashed_form();
+                Some(faramesh_api::ProfileInfo {
+                    file: state
+                        .config
+                        .profile_file
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned()),
+                    id: p.id().to_string(),
+                    version: p.version().to_string(),
+                    profile_hash: p.hash().to_string(),
+                    allowed_tools: form["allowed_tools"]
+                        .as_array()
+                        .map(|tools| {
+                            tools
+                                .iter()
+                                .filter_map(|t| t.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    rules: form["rules"].as_array().cloned().unwrap_or_default(),
+                    approval_token_required: form["required_controls"]["approval_token"] == true,
+                })
+            }
+            _ => None,
+        },
     }
 }
 

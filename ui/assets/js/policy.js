@@ -19,6 +19,7 @@ const KEYS_SHOWN = 100;
 
 export function createPolicyView() {
   const info = $('#policy-info');
+  const profileBox = $('#policy-profile');
   const rulesBody = $('#policy-rules');
   const riskBody = $('#policy-risk-rules');
   const reload = $('#policy-refresh');
@@ -52,6 +53,7 @@ export function createPolicyView() {
       field('Hash', p.policy_hash, 'mono wrap'),
       field('Loaded', p.loaded_at ? localTime(p.loaded_at) : null),
       p.exists === false ? field('Note', 'The policy file does not exist: every action is denied.') : null));
+    replace(profileBox, profileView(p.profile));
     const rules = Array.isArray(p.rules) ? p.rules : [];
     replace(rulesBody, rules.length ? rules.map((rule, i) => ruleRow(rule, i)) : h('tr', {}, h('td', { colspan: '5', text: 'No rules: every action is denied.' })));
     const riskRules = Array.isArray(p.risk_rules) ? p.risk_rules : [];
@@ -216,6 +218,27 @@ function usageRow(limit, u) {
         class: `usage-meter usage-${level}`, min: '0', max: String(max), value: String(used),
         'aria-label': `${String(limit.name ?? '?')} usage of ${key}: ${ofMax}${level === 'full' || level === 'over' ? ` (${level})` : ''}`,
       })));
+}
+
+/** The execution profile beside the policy, so a HALT by one of its rules has a visible rule. */
+function profileView(profile) {
+  if (!profile || typeof profile !== 'object') {
+    return h('p', { class: 'muted', text: 'No execution profile is loaded: the policy alone decides.' });
+  }
+  const tools = Array.isArray(profile.allowed_tools) ? profile.allowed_tools.map(String) : [];
+  const rules = Array.isArray(profile.rules) ? profile.rules : [];
+  return h('div', {},
+    h('dl', { class: 'fields' },
+      field('File', profile.file),
+      field('Id', profile.id),
+      field('Version', profile.version),
+      field('Hash', profile.profile_hash, 'mono wrap'),
+      field('Allowed tools', tools.length ? tools.join(', ') : 'none: every action is halted'),
+      field('Approval token', profile.approval_token_required ? 'required in params or context' : 'not required')),
+    rules.length
+      ? h('ol', { class: 'profile-rules', 'aria-label': 'Profile rules' },
+        rules.map((rule) => h('li', {}, h('pre', { class: 'code', text: pretty(rule) }))))
+      : h('p', { class: 'muted', text: 'The profile has no rules.' }));
 }
 
 function field(label, value, cls) {
