@@ -729,8 +729,9 @@ fn info(state: &AppState) -> faramesh_api::PolicyInfo {
                     id: p.id().to_string(),
                     version: p.version().to_string(),
                     profile_hash: p.hash().to_string(),
-                    allowed_tools: form["allowed_tools"]
-                        .as_array()
+                    allowed_tools: form
+                        .get("allowed_tools")
+                        .and_then(Value::as_array)
                         .map(|tools| {
                             tools
                                 .iter()
@@ -738,8 +739,16 @@ fn info(state: &AppState) -> faramesh_api::PolicyInfo {
                                 .collect()
                         })
                         .unwrap_or_default(),
-                    rules: form["rules"].as_array().cloned().unwrap_or_default(),
-                    approval_token_required: form["required_controls"]["approval_token"] == true,
+                    rules: form
+                        .get("rules")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                    approval_token_required: form
+                        .get("required_controls")
+                        .and_then(|c| c.get("approval_token"))
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
                 })
             }
             _ => None,
