@@ -106,7 +106,8 @@ pub fn message(kind: &str, payload: &Value) -> Value {
     })
 }
 
-fn capitalized(text: &str) -> String {
+/// `text` with its first letter upper case (`approved` → `Approved`).
+pub fn capitalized(text: &str) -> String {
     let mut chars = text.chars();
     chars
         .next()

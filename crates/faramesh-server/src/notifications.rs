@@ -289,19 +289,14 @@ async fn decide_from_slack(
             )
         }
         ActionStatus::Approved => format!("Approved by {token_name}: {what}"),
-        other => format!("{} by {token_name}: {what}", capitalize(other.as_str())),
+        other => format!(
+            "{} by {token_name}: {what}",
+            slack::capitalized(other.as_str())
+        ),
     };
     Ok(slack::outcome_message(
         &action.id,
         &outcome,
         action.status == ActionStatus::PendingApproval,
     ))
-}
-
-fn capitalize(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }

@@ -177,8 +177,14 @@ pub async fn submit_action(
         context_text,
     };
     let own_run = state.executors.for_tool(&received.request.tool).is_none();
-    let mut new = NewAction::decided(received, &decision, approval_token, demo, idempotency);
-    new.action.id = action_id;
+    let mut new = NewAction::decided(
+        action_id,
+        received,
+        &decision,
+        approval_token,
+        demo,
+        idempotency,
+    );
     if let Some(shadow) = &shadow {
         let disagrees = new.compared_with_shadow(shadow);
         state.metrics.shadow(

@@ -16,9 +16,10 @@ pub struct Received {
 }
 
 impl NewAction {
-    /// The action `decision` decided, ready to store. `approval_token` is called only when the
-    /// action waits for approval.
+    /// The action `decision` decided, ready to store as `id` (see [`crate::new_action_id`]).
+    /// `approval_token` is called only when the action waits for approval.
     pub fn decided(
+        id: String,
         received: Received,
         decision: &Decision,
         approval_token: impl FnOnce() -> String,
@@ -33,7 +34,7 @@ impl NewAction {
         let status = ActionStatus::from_outcome(decision.outcome);
         let owned = |text: Option<&str>| text.map(str::to_owned);
         let action = ActionRecord {
-            id: crate::new_action_id(),
+            id,
             agent_id: request.agent_id,
             tool: request.tool,
             operation: request.operation,
@@ -212,7 +213,14 @@ mod tests {
             params_text: empty().into_parts().0,
             context_text: empty().into_parts().0,
         };
-        NewAction::decided(received, &decision, || "t".into(), false, None)
+        NewAction::decided(
+            crate::new_action_id(),
+            received,
+            &decision,
+            || "t".into(),
+            false,
+            None,
+        )
     }
 
     #[test]

@@ -16,6 +16,17 @@ pub enum ChargeMode {
     CountAnyway,
 }
 
+impl ChargeMode {
+    /// Whether the charges are counted, given whether one of them did not fit.
+    pub(crate) fn counts(self, exceeded: bool) -> bool {
+        match self {
+            ChargeMode::CheckAndCount => !exceeded,
+            ChargeMode::CheckOnly => false,
+            ChargeMode::CountAnyway => true,
+        }
+    }
+}
+
 /// The usage of one limit by one key, now.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LimitUsage {

@@ -10,31 +10,17 @@
 )]
 
 mod common;
+use common::Server;
 
 use assert_cmd::Command;
 use serde_json::Value;
 
-struct Server {
-    url: String,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn server() -> Server {
-    let dir = tempfile::TempDir::new().unwrap();
-    let (child, url) = common::serve_with(dir.path(), &[("FARAMESH_EXECUTORS", "none")], &[]);
-    Server {
-        url,
-        child,
-        _dir: dir,
-    }
+    common::server_in(
+        tempfile::TempDir::new().unwrap(),
+        &[("FARAMESH_EXECUTORS", "none")],
+        &[],
+    )
 }
 
 fn cli(url: &str) -> Command {
@@ -204,13 +190,8 @@ fn serve_without_a_policy_says_to_run_init_and_leaves_nothing_behind() {
 
 #[test]
 fn the_last_admin_token_is_kept_unless_forced() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let (child, url) = common::serve_with(dir.path(), &[("FARAMESH_EXECUTORS", "none")], &[]);
-    let _server = Server {
-        url: url.clone(),
-        child,
-        _dir: dir,
-    };
+    let server = server();
+    let url = server.url.clone();
     // With authentication off, the first token must be an admin.
     let created = cli(&url)
         .args([

@@ -11,20 +11,7 @@ use predicates::prelude::*;
 use serde_json::Value;
 
 mod common;
-use common::serve_with;
-
-struct Server {
-    url: String,
-    child: std::process::Child,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{serve_with, server_in, Server};
 
 fn server() -> Server {
     server_in(
@@ -32,12 +19,6 @@ fn server() -> Server {
         &[("FARAMESH_EXECUTORS", "none")],
         &[],
     )
-}
-
-/// `faramesh serve` in `dir` with extra environment and flags.
-fn server_in(dir: tempfile::TempDir, env: &[(&str, &str)], flags: &[&str]) -> Server {
-    let (child, url) = serve_with(dir.path(), env, flags);
-    Server { url, child, dir }
 }
 
 /// The binary run in `dir`, without colour.

@@ -68,12 +68,7 @@ pub(super) async fn charge(
         used.push(total);
     }
     let exceeded = first_exceeded(charges, &used);
-    let count = match mode {
-        ChargeMode::CheckAndCount => exceeded.is_none(),
-        ChargeMode::CheckOnly => false,
-        ChargeMode::CountAnyway => true,
-    };
-    if count {
+    if mode.counts(exceeded.is_some()) {
         let at = faramesh_core::timestamp::format(now);
         for (c, total) in charges.iter().zip(&used) {
             tx.execute(

@@ -8,6 +8,26 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// A `faramesh serve` in its own directory, stopped when dropped.
+pub struct Server {
+    pub url: String,
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `faramesh serve` in `dir` with extra environment and flags.
+pub fn server_in(dir: tempfile::TempDir, env: &[(&str, &str)], flags: &[&str]) -> Server {
+    let (child, url) = serve_with(dir.path(), env, flags);
+    Server { url, child, dir }
+}
+
 /// Starts `faramesh serve` on a free port and returns it with its base URL, once it listens.
 pub fn serve(dir: &Path) -> (Child, String) {
     serve_with(dir, &[], &[])
