@@ -149,10 +149,11 @@ describe('dashboard', { timeout: 180_000 }, () => {
     await context.close();
   });
 
-  it('filters by status, agent and tool, and searches the page', async () => {
+  it('filters by status, finds agents, tools and operations over the whole ledger, and searches the page', async () => {
     const m = marker('filter');
     await server.submit({ agent_id: `filter-${m}`, tool: 'stripe', operation: 'refund', params: { amount: 10 } });
     await server.submit({ agent_id: `filter-${m}`, tool: 'shell', operation: 'run', params: { cmd: 'true' } });
+    await server.submit({ agent_id: 'someone-else', tool: 'http', operation: `op-${m}`, params: { url: 'https://example.com' } });
     const { page, context } = await open();
     await filters(page).getByLabel('Status').selectOption('denied');
     await eventually(async () => {
@@ -161,20 +162,51 @@ describe('dashboard', { timeout: 180_000 }, () => {
       assert.deepEqual([...new Set(statuses)], ['denied']);
     });
     await filters(page).getByLabel('Status').selectOption('');
-    await filters(page).getByLabel('Agent').fill(`filter-${m}`);
-    await eventually(async () => assert.equal(await page.locator('#actions-body tr').count(), 2));
-    await filters(page).getByLabel('Tool').fill('shell');
+    const find = filters(page).getByLabel('Agent, tool or operation');
+    // A piece of the agent's name, in other case: both of its actions, found by the server.
+    await find.fill(`FILTER-${m}`.slice(0, -2));
     await eventually(async () => {
-      const tools = await page.locator('#actions-body tr .c-tool').allTextContents();
-      assert.deepEqual(tools, ['shell']);
+      const agents = await page.locator('#actions-body tr .c-agent').allTextContents();
+      assert.deepEqual(agents, [`filter-${m}`, `filter-${m}`]);
     });
-    await page.getByRole('button', { name: 'Clear' }).click();
+    // An operation's name finds the action of another agent.
+    await find.fill(`op-${m}`);
+    await eventually(async () => {
+      const agents = await page.locator('#actions-body tr .c-agent').allTextContents();
+      assert.deepEqual(agents, ['someone-else']);
+    });
+    // While searching, a new action appears live only when one of its names matches.
+    await server.submit({ agent_id: `late-${m}`, tool: 'http', operation: 'get', params: {} });
+    await server.submit({ agent_id: `late-${m}`, tool: 'http', operation: `op-${m}`, params: { late: true } });
+    await eventually(async () => {
+      const params = await page.locator('#actions-body tr .c-params').allTextContents();
+      assert.deepEqual(params, ['{"late":true}', '{"url":"https://example.com"}']);
+    });
+    await find.fill(`filter-${m}`);
+    await eventually(async () => assert.equal(await page.locator('#actions-body tr').count(), 2));
     await filters(page).getByLabel('Search this page').fill('refund');
     await eventually(async () => {
       const ops = await page.locator('#actions-body tr:not([hidden]) .c-op').allTextContents();
-      assert.ok(ops.length > 0);
-      assert.deepEqual([...new Set(ops)], ['refund']);
+      assert.deepEqual(ops, ['refund']);
     });
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await eventually(async () => assert.ok(await page.locator('#actions-body tr').count() > 3));
+    await context.close();
+  });
+
+  it('says what to do when a search matches too many names to list', async () => {
+    const m = marker('broad');
+    for (let i = 0; i < 33; i++) {
+      await server.submit({ agent_id: `broad-${m}-${String(i).padStart(2, '0')}`, tool: 'http', operation: 'get', params: {} });
+    }
+    const { page, context } = await open();
+    const find = filters(page).getByLabel('Agent, tool or operation');
+    await find.fill(`broad-${m}`);
+    await page.locator('#table-empty').getByText(/is in 33 agent, tool and operation names .* type more of the name/).waitFor();
+    assert.equal(await page.locator('#actions-body tr').count(), 0);
+    await find.fill(`broad-${m}-3`);
+    await eventually(async () => assert.equal(await page.locator('#actions-body tr').count(), 3));
+    assert.equal(await page.locator('#table-empty').isHidden(), true);
     await context.close();
   });
 
@@ -293,7 +325,7 @@ describe('dashboard', { timeout: 180_000 }, () => {
       await server.submit({ agent_id: m, tool: 'http', operation: 'get', params: { n: i } });
     }
     const { page, context } = await open();
-    await filters(page).getByLabel('Agent').fill(m);
+    await filters(page).getByLabel('Agent, tool or operation').fill(m);
     await page.getByLabel('Per page').selectOption('25');
     const shown = () => page.locator('#actions-body tr .c-params').allTextContents();
     const range = (from, to) => Array.from({ length: from - to + 1 }, (_, i) => `{"n":${from - i}}`);

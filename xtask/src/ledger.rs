@@ -91,7 +91,8 @@ fn target_dir(root: &Path) -> PathBuf {
 // ---------------------------------------------------------------------------------------------
 // Measurements
 
-/// The listing queries: the default page, each filter alone, combinations, and deep pages.
+/// The listing queries: the default page, each filter alone, combinations, searches and deep
+/// pages.
 /// Values come from the generator's own agents and tools, so each query has a known shape:
 /// common and rare values, a combination that never occurs (the whole range must be searched)
 /// and offsets far from the newest action.
@@ -113,6 +114,16 @@ const LISTING_QUERIES: &[&str] = &[
     "?offset=100000",
     "?agent_id=research-agent&offset=10000",
     "?status=succeeded&offset=100000",
+    // Searches: names in one column and in several, a handful of rare agents, a search
+    // combined with filters, one that matches nothing, and a deep page.
+    "?q=bot",
+    "?q=REF",
+    "?q=s",
+    "?q=agent-01",
+    "?q=agent-05&status=failed",
+    "?q=http&agent_id=support-bot",
+    "?q=nothing-is-called-this",
+    "?q=bot&offset=10000",
 ];
 
 /// The median latency of each listing query against a release server on `db`.

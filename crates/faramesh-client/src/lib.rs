@@ -16,7 +16,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-pub use faramesh_api::{Action, LedgerEvent as Event, NewToken, Submission, TokenInfo};
+pub use faramesh_api::{
+    Action, LedgerEvent as Event, NewToken, Notification, Submission, TokenInfo,
+};
 
 /// An id or prefix as typed, normalized; too short a prefix is refused.
 pub fn normalize_prefix(id_or_prefix: &str) -> ClientResult<String> {
@@ -61,6 +63,9 @@ pub struct ListFilter {
     pub agent_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_prefix: Option<String>,
+    /// Only actions whose agent, tool or operation contains this, ignoring case.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
 }
 
 /// Filters of `GET /v1/notifications`.

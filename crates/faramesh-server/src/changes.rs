@@ -7,8 +7,9 @@ use faramesh_core::{ActionStatus, EventType, Transition};
 use faramesh_events::{EventHub, EventKind};
 use faramesh_storage::{
     ActionFilter, ActionRecord, Approval, ApprovalVote, AtVersion, Attempt, Change, Created,
-    DueApproval, Escalation, EventRecord, FeedItem, NewAction, NewNotification, NewToken,
-    NotificationFilter, NotificationRecord, Store, StoreResult, TokenRecord, TransitionUpdate,
+    DueApproval, Escalation, EventRecord, FeedItem, NameColumn, NewAction, NewNotification,
+    NewToken, NotificationFilter, NotificationRecord, Store, StoreResult, TokenRecord,
+    TransitionUpdate,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -354,6 +355,10 @@ impl Store for ReportingStore {
 
     async fn list_actions(&self, filter: &ActionFilter) -> StoreResult<Vec<ActionRecord>> {
         self.inner.list_actions(filter).await
+    }
+
+    async fn names_containing(&self, column: NameColumn, text: &str) -> StoreResult<Vec<String>> {
+        self.inner.names_containing(column, text).await
     }
 
     async fn events(&self, action_id: &str) -> StoreResult<Vec<EventRecord>> {

@@ -20,7 +20,10 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use faramesh_core::policy::Effect;
 use faramesh_core::{ActionRequest, ActionStatus, Transition};
-use faramesh_storage::{ActionFilter, ActionRecord, NewAction, Received, TransitionUpdate};
+use faramesh_storage::{
+    ActionFilter, ActionRecord, Name, NameColumn, NewAction, Received, TransitionUpdate,
+    MAX_SEARCH_NAMES,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
@@ -245,10 +248,15 @@ pub(crate) struct ListQuery {
     status: Option<String>,
     /// Actions whose id starts with this (hex digits and dashes), for short ids in the CLI.
     id_prefix: Option<String>,
+    /// Actions whose agent, tool or operation contains this, ignoring case.
+    q: Option<String>,
 }
 
+/// The longest search text: names are short, and a longer text is a mistake.
+const MAX_SEARCH_CHARS: usize = 200;
+
 #[utoipa::path(get, path = "/v1/actions",
-    params(("limit" = Option<i64>, Query, description = "1..1000, default 20"), ("offset" = Option<i64>, Query), ("agent_id" = Option<String>, Query), ("tool" = Option<String>, Query), ("status" = Option<String>, Query), ("id_prefix" = Option<String>, Query, description = "Only actions whose id starts with this")),
+    params(("limit" = Option<i64>, Query, description = "1..1000, default 20"), ("offset" = Option<i64>, Query), ("agent_id" = Option<String>, Query), ("tool" = Option<String>, Query), ("status" = Option<String>, Query), ("id_prefix" = Option<String>, Query, description = "Only actions whose id starts with this"), ("q" = Option<String>, Query, description = "Only actions whose agent_id, tool or operation contains this, ignoring case (at most 32 distinct names may match)")),
     responses((status = 200, body = Vec<faramesh_api::Action>), (status = 401, body = faramesh_api::ErrorBody), (status = 422, body = faramesh_api::ErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -282,13 +290,17 @@ pub(crate) async fn list(
             ))
         })?),
     };
-    let filter = ActionFilter {
+    let mut filter = ActionFilter {
         limit: usize::try_from(limit).unwrap_or(20),
         offset: usize::try_from(offset).unwrap_or(0),
         agent_id: q.agent_id.filter(|s| !s.is_empty()),
         tool: q.tool.filter(|s| !s.is_empty()),
         status,
+        names: None,
     };
+    if let Some(text) = q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        filter.names = Some(search_names(&state, &filter, text).await?);
+    }
     if let Some(prefix) = q.id_prefix.filter(|p| !p.is_empty()) {
         if !prefix.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
             return Err(ApiError::Validation(format!(
@@ -309,6 +321,42 @@ pub(crate) async fn list(
     let actions = state.store.list_actions(&filter).await?;
     let progress = crate::approvals::progress_of(&state, &actions).await?;
     ok(listed(&actions, visibility, &progress))
+}
+
+/// The names of agents, tools and operations that contain `text` and agree with the exact
+/// filters: what the listing then selects actions by.
+async fn search_names(
+    state: &AppState,
+    filter: &ActionFilter,
+    text: &str,
+) -> Result<Vec<Name>, ApiError> {
+    if text.chars().count() > MAX_SEARCH_CHARS {
+        return Err(ApiError::Validation(format!(
+            "`q` may be at most {MAX_SEARCH_CHARS} characters; search for a part of an agent, tool or operation name"
+        )));
+    }
+    let mut names = Vec::new();
+    for column in NameColumn::ALL {
+        let exact = match column {
+            NameColumn::Agent => filter.agent_id.as_deref(),
+            NameColumn::Tool => filter.tool.as_deref(),
+            NameColumn::Operation => None,
+        };
+        for value in state.store.names_containing(column, text).await? {
+            if exact.is_none_or(|exact| exact == value) {
+                names.push(Name { column, value });
+            }
+        }
+    }
+    if names.len() > MAX_SEARCH_NAMES {
+        let sample: Vec<&str> = names.iter().take(5).map(|n| n.value.as_str()).collect();
+        return Err(ApiError::Validation(format!(
+            "{text:?} is in {} agent, tool and operation names ({}, …); a search lists the actions of at most {MAX_SEARCH_NAMES}: type more of the name, or filter by agent or tool",
+            names.len(),
+            sample.join(", ")
+        )));
+    }
+    Ok(names)
 }
 
 fn listed<'a>(

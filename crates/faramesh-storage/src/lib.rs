@@ -25,9 +25,10 @@ pub use action_id::new_action_id;
 pub use approvals::{Approval, ApprovalVote, DueApproval, Escalation};
 pub use decided::Received;
 pub use limits::{ChargeMode, LimitUsage};
+pub use listing::MAX_SEARCH_NAMES;
 pub use model::{
     now_timestamp, ActionFilter, ActionRecord, ActionSummary, Change, Created, EventRecord,
-    FeedItem, NewAction, NewEvent, TransitionUpdate,
+    FeedItem, Name, NameColumn, NewAction, NewEvent, TransitionUpdate,
 };
 pub use outbox::{
     Attempt, NewNotification, NotificationFilter, NotificationRecord, NotificationState,
@@ -217,8 +218,14 @@ pub trait Store: Send + Sync + 'static {
     /// Ids starting with `prefix`, at most `limit`.
     async fn ids_with_prefix(&self, prefix: &str, limit: usize) -> StoreResult<Vec<String>>;
 
-    /// Actions matching `filter`, newest first.
+    /// Actions matching `filter`, newest first. `filter.names` holds at most
+    /// [`MAX_SEARCH_NAMES`] names.
     async fn list_actions(&self, filter: &ActionFilter) -> StoreResult<Vec<ActionRecord>>;
+
+    /// The distinct names of `column` that contain `text`, ignoring case, in order. Read from
+    /// the column's index one name at a time, so the cost follows the number of distinct
+    /// names, not of actions.
+    async fn names_containing(&self, column: NameColumn, text: &str) -> StoreResult<Vec<String>>;
 
     /// The events of one action, oldest first.
     async fn events(&self, action_id: &str) -> StoreResult<Vec<EventRecord>>;

@@ -9,9 +9,20 @@
 //! needs. Without any filter, the ranges are those of the status index: a deep page then skips
 //! small index entries instead of whole rows of the table. The page's positions come from the
 //! indexes alone; its rows are read by position afterwards.
+//!
+//! A search adds names (of an agent, tool or operation) any of which an action must have: each
+//! name makes its own ranges, one per status, in the index led by its column, and the ranges
+//! of all names are merged the same way. Names of different columns can select the same
+//! action twice, so their ranges are joined with `UNION`, which both databases merge without
+//! reading past the page either (SQLite merges a compound `SELECT … ORDER BY` of any kind;
+//! PostgreSQL deduplicates the already-cut ranges).
 
-use crate::ActionFilter;
+use crate::{ActionFilter, NameColumn};
 use faramesh_core::ActionStatus;
+
+/// The most names a search may select actions by: each makes one range per status, and SQLite
+/// refuses a compound `SELECT` of more than 500 parts.
+pub const MAX_SEARCH_NAMES: usize = 32;
 
 /// How a backend spells its listing query.
 pub(crate) struct Dialect {
@@ -26,8 +37,28 @@ pub(crate) struct Dialect {
     pub limit_each_range: bool,
 }
 
-/// The listing's SQL, selecting `columns`, and its filter arguments (agent, tool, as given);
-/// the limit and offset follow them as the last two parameters.
+/// Whether the filter can match no action at all: a search that found no name, or whose
+/// names all contradict the exact filters. The backends answer such a listing without a query.
+pub(crate) fn matches_nothing(filter: &ActionFilter) -> bool {
+    filter
+        .names
+        .as_ref()
+        .is_some_and(|names| names.iter().all(|name| contradicts(filter, name)))
+}
+
+/// Whether an action with `name` cannot match the filter's exact agent or tool.
+fn contradicts(filter: &ActionFilter, name: &crate::Name) -> bool {
+    let exact = match name.column {
+        NameColumn::Agent => &filter.agent_id,
+        NameColumn::Tool => &filter.tool,
+        NameColumn::Operation => return false,
+    };
+    exact.as_ref().is_some_and(|value| *value != name.value)
+}
+
+/// The listing's SQL, selecting `columns`, and its filter arguments (agent, tool and names, as
+/// given); the limit and offset follow them as the last two parameters. Not for a filter that
+/// [`matches_nothing`].
 pub(crate) fn query(
     dialect: &Dialect,
     columns: &str,
@@ -46,15 +77,35 @@ pub(crate) fn query(
             equal.push(format!("{column} = {}", placeholder(args.len())));
         }
     }
+    // The conditions of each name's ranges, beside the exact ones; without a search, one set.
+    let by_name: Vec<Vec<String>> = match &filter.names {
+        None => vec![equal],
+        Some(names) => names
+            .iter()
+            .filter(|name| !contradicts(filter, name))
+            .map(|name| {
+                let mut conditions = equal.clone();
+                args.push(name.value.clone());
+                // A fixed column name, never input: safe to spell out.
+                conditions.push(format!(
+                    "{} = {}",
+                    name.column.as_str(),
+                    placeholder(args.len())
+                ));
+                conditions
+            })
+            .collect(),
+    };
     let statuses: &[ActionStatus] = match &filter.status {
         Some(status) => std::slice::from_ref(status),
         None => &ActionStatus::ALL,
     };
     let (limit, offset) = (placeholder(args.len() + 1), placeholder(args.len() + 2));
-    let arms: Vec<String> = statuses
+    let arms: Vec<String> = by_name
         .iter()
-        .map(|status| {
-            let mut conditions = equal.clone();
+        .flat_map(|conditions| statuses.iter().map(move |status| (conditions, status)))
+        .map(|(conditions, status)| {
+            let mut conditions = conditions.clone();
             // A fixed word of the lifecycle, never input: safe to spell out.
             conditions.push(format!("status = '{}'", status.as_str()));
             let arm = format!(
@@ -70,10 +121,25 @@ pub(crate) fn query(
             }
         })
         .collect();
+    let page = if by_name.len() > 1 {
+        // Written as one compound so that SQLite merges it; see the module's comment.
+        format!(
+            "{} ORDER BY 1 DESC LIMIT {limit} OFFSET {offset}",
+            arms.join(" UNION ")
+        )
+    } else {
+        format!(
+            "SELECT {position} FROM ({}) AS ranges ORDER BY 1 DESC LIMIT {limit} OFFSET {offset}",
+            arms.join(" UNION ALL ")
+        )
+    };
     let sql = format!(
-        "SELECT {columns} FROM actions WHERE {position} IN (SELECT {position} FROM ({}) AS ranges \
-         ORDER BY 1 DESC LIMIT {limit} OFFSET {offset}) ORDER BY {position} DESC",
-        arms.join(" UNION ALL ")
+        "SELECT {columns} FROM actions WHERE {position} IN ({page}) ORDER BY {position} DESC"
     );
     (sql, args)
+}
+
+/// Whether `name` contains `text`, ignoring case: what a search matches names by.
+pub(crate) fn name_contains(name: &str, lowercase_text: &str) -> bool {
+    name.to_lowercase().contains(lowercase_text)
 }

@@ -171,6 +171,37 @@ pub struct ActionFilter {
     pub agent_id: Option<String>,
     pub tool: Option<String>,
     pub status: Option<ActionStatus>,
+    /// What a search found: only actions with at least one of these names, besides the
+    /// filters above. `Some` of an empty list matches nothing; `None` does not filter.
+    pub names: Option<Vec<Name>>,
+}
+
+/// The columns a search reads names from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NameColumn {
+    Agent,
+    Tool,
+    Operation,
+}
+
+impl NameColumn {
+    pub const ALL: [NameColumn; 3] = [NameColumn::Agent, NameColumn::Tool, NameColumn::Operation];
+
+    /// The column, as the schema and the API spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NameColumn::Agent => "agent_id",
+            NameColumn::Tool => "tool",
+            NameColumn::Operation => "operation",
+        }
+    }
+}
+
+/// One name of one column, as a search found it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Name {
+    pub column: NameColumn,
+    pub value: String,
 }
 
 /// What the live stream says of an action (the data of `GET /v1/events` messages).

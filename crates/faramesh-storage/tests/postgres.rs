@@ -67,7 +67,7 @@ async fn replicas_starting_together_migrate_once() {
         .collect();
     assert_eq!(
         applied,
-        [1, 2, 3, 4, 5, 6, 7],
+        [1, 2, 3, 4, 5, 6, 7, 8],
         "each migration applied exactly once"
     );
 }

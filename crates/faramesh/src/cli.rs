@@ -342,6 +342,9 @@ pub struct ListArgs {
     pub tool: Option<String>,
     #[arg(long)]
     pub agent: Option<String>,
+    /// Only actions whose agent, tool or operation contains this text, ignoring case.
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
     /// Show full ids and params.
     #[arg(long)]
     pub full: bool,

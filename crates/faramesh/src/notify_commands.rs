@@ -55,15 +55,25 @@ async fn test(
     global: &Global,
 ) -> Result<Status, ClientError> {
     let queued = client.test_notification(route).await?;
-    let deadline = Instant::now() + Duration::from_secs(wait);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(wait);
     let mut latest = queued.clone();
+    // A receiver that is down keeps this waiting for the whole `wait`: say what is happening.
+    let spinner = if global.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new_spinner()
+    };
+    spinner.enable_steady_tick(Duration::from_millis(120));
     // The delivery worker takes it within a second; poll until it is no longer pending.
     while latest.state == "pending" && Instant::now() < deadline {
+        spinner.set_message(waiting_message(route, &latest, started.elapsed(), wait));
         tokio::time::sleep(Duration::from_millis(200)).await;
         if let Some(found) = client.notification(&queued.id).await? {
             latest = found;
         }
     }
+    spinner.finish_and_clear();
     if global.json {
         println!("{}", output::pretty(&latest));
     }
@@ -97,6 +107,24 @@ async fn test(
             Ok(Status::Failure)
         }
     }
+}
+
+/// The spinner's line while a test message waits: how long, and the last failed attempt.
+fn waiting_message(
+    route: &str,
+    latest: &faramesh_client::Notification,
+    waited: Duration,
+    wait: u64,
+) -> String {
+    let attempts = match (latest.attempts, latest.last_error.as_deref()) {
+        (0, _) => String::new(),
+        (n, Some(error)) => format!("; attempt {n} failed: {error}"),
+        (n, None) => format!("; attempt {n}"),
+    };
+    format!(
+        "waiting for the delivery through route {route} ({} of {wait} s{attempts})",
+        waited.as_secs()
+    )
 }
 
 async fn list(

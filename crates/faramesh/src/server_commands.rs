@@ -315,6 +315,7 @@ async fn list(client: &Client, args: &ListArgs, global: &Global) -> Result<Statu
         status: args.status.clone(),
         tool: args.tool.clone(),
         agent_id: args.agent.clone(),
+        q: args.search.clone(),
         ..Default::default()
     };
     let actions = client.list(&filter).await?;

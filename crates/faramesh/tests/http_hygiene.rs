@@ -259,13 +259,13 @@ async fn a_uri_too_long_is_a_414_with_detail() {
     // Over the server's own limit, and over hyper's (answered before any middleware).
     for size in [20 * 1024, 70 * 1024] {
         let raw = format!(
-            "GET /v1/actions?q={} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            "GET /v1/actions?unused={} HTTP/1.1\r\nHost: localhost\r\n\r\n",
             "a".repeat(size)
         );
         refused(&server, raw, 414).await;
     }
     let fits = format!(
-        "GET /v1/actions?q={} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "GET /v1/actions?unused={} HTTP/1.1\r\nHost: localhost\r\n\r\n",
         "a".repeat(8 * 1024)
     );
     let (_, reply) = request(&server, fits.as_bytes()).await;

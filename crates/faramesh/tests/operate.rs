@@ -1029,3 +1029,76 @@ fn serve_refuses_approval_rules_naming_routes_it_does_not_have() {
             "rule 1 (line 2) notifies route \"payments-oncall\", but no routes file is loaded",
         ));
 }
+
+/// `list --search` (and `GET /v1/actions?q=`) finds actions by a piece of their agent, tool or
+/// operation name, ignoring case, newest first; a search too broad to list is refused with
+/// what to do instead.
+#[test]
+fn list_search_finds_actions_by_a_piece_of_agent_tool_or_operation() {
+    let s = server();
+    let submitted = |agent: &str, tool: &str, op: &str| -> String {
+        json_of(cli(&s).args([
+            "action", "submit", "--agent", agent, "--tool", tool, "--op", op, "--param", "n=1",
+        ]))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let support = submitted("Support-Bot-EU", "http", "get");
+    let refund = submitted("billing", "stripe", "refund");
+    let deploy = submitted("deploy-bot", "shell", "run");
+    let post = submitted("billing", "http", "post");
+
+    let found = |args: &[&str]| -> Vec<String> {
+        let listed = json_of(cli(&s).args(["list"]).args(args));
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        found(&["--search", "BOT"]),
+        [deploy.as_str(), support.as_str()]
+    );
+    assert_eq!(found(&["--search", "ref"]), [refund.as_str()]);
+    // "http" is a tool of two actions; "get" an operation; "bill" an agent of two.
+    assert_eq!(
+        found(&["--search", "http"]),
+        [post.as_str(), support.as_str()]
+    );
+    assert_eq!(
+        found(&["--search", "bill", "--tool", "http"]),
+        [post.as_str()]
+    );
+    assert_eq!(
+        found(&["--search", "t", "--status", "pending_approval"]).len(),
+        found(&["--status", "pending_approval"]).len(),
+        "every action here has a name with a t, so the search keeps every pending one"
+    );
+    assert!(found(&["--search", "nothing-like-this"]).is_empty());
+    assert!(found(&["--search", "%"]).is_empty(), "no wildcards");
+
+    // Thirty-three agents with "fleet" in their names are too many to list by.
+    for i in 0..33 {
+        submitted(&format!("fleet-{i:02}"), "http", "get");
+    }
+    cli(&s)
+        .args(["list", "--search", "fleet"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("\"fleet\" is in 33 agent, tool and operation names")
+                .and(predicate::str::contains("type more of the name")),
+        );
+    assert_eq!(found(&["--search", "fleet-3"]).len(), 3);
+    let long = "x".repeat(201);
+    cli(&s)
+        .args(["list", "--search", &long])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "`q` may be at most 200 characters",
+        ));
+}

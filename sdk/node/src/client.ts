@@ -375,6 +375,7 @@ export class ExecutionGovernorClient {
         agent_id: options.agentId ?? options.agent_id,
         tool: options.tool,
         status: options.status,
+        q: options.search,
       },
     });
     return Array.isArray(result) ? result : (result.actions ?? []);

@@ -168,6 +168,8 @@ export interface ListActionsOptions {
   agentId?: string;
   tool?: string;
   status?: ActionStatus;
+  /** Only actions whose agent id, tool or operation contains this, ignoring case. */
+  search?: string;
 }
 
 export interface ApprovalRequest {

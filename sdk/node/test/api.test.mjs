@@ -197,6 +197,10 @@ describe("reading", () => {
     const http = await listActions({ agent_id: "agent-list", tool: "http", limit: 1 });
     assert.deepEqual(http.map((x) => x.id), [a.id]);
     assert.equal((await listActions({ agent_id: "agent-list", offset: 1 })).length, 1);
+    const found = await listActions({ search: "AGENT-LIS" });
+    assert.deepEqual(found.map((x) => x.id), [b.id, a.id], "a piece of the agent's name, any case");
+    const run = await listActions({ search: "ru", agent_id: "agent-list" });
+    assert.deepEqual(run.map((x) => x.id), [b.id], "a piece of an operation's name");
 
     const events = await getEvents(a.id);
     assert.deepEqual(events.map((e) => e.event_type), ["created", "decision_made"]);

@@ -60,6 +60,9 @@ def test_get_action_and_list_actions(configured: ExecutionGovernorClient, agent:
     assert [a["id"] for a in faramesh.list_actions(agent_id=agent, tool="calc")] == [first["id"]]
     assert [a["id"] for a in faramesh.list_actions(agent_id=agent, limit=1)] == [second["id"]]
     assert [a["id"] for a in faramesh.list_actions(agent_id=agent, limit=1, offset=1)] == [first["id"]]
+    # A piece of the agent's name, in other case, finds both; a piece of an operation one.
+    assert [a["id"] for a in faramesh.list_actions(search=agent[:-2].upper())] == [second["id"], first["id"]]
+    assert [a["id"] for a in faramesh.list_actions(search="REFUND", agent_id=agent)] == [second["id"]]
 
 
 def test_approve_action_fetches_the_token_itself(configured: ExecutionGovernorClient, agent: str) -> None:

@@ -1,5 +1,5 @@
-// The action table: server-side filters (status, agent, tool) and pagination, a free-text
-// search over the loaded page, live updates from the stream, and approve/deny per row.
+// The action table: server-side filters (status, and a piece of an agent, tool or operation
+// name searched over the whole ledger) and pagination, a free-text search over the loaded page, live updates from the stream, and approve/deny per row.
 // A pending row is an inbox entry: its full params (what will run), why it waits, who waits
 // and for how long, then Approve/Deny. Keys: j/k select a row, a/d approve/deny it (a
 // high-risk action asks first), Enter opens its details.
@@ -26,8 +26,7 @@ export function createActionsView({ notify, openDrawer }) {
   const banner = $('#new-banner');
   const bannerButton = $('#new-banner button');
   const fStatus = $('#f-status');
-  const fAgent = $('#f-agent');
-  const fTool = $('#f-tool');
+  const fFind = $('#f-find');
   const fSearch = $('#f-search');
   const searchCount = $('#search-count');
 
@@ -35,8 +34,7 @@ export function createActionsView({ notify, openDrawer }) {
     limit: readPageSize(),
     offset: 0,
     status: '',
-    agent_id: '',
-    tool: '',
+    find: '',
     q: '',
     lastCount: 0,
     loaded: false,
@@ -77,13 +75,11 @@ export function createActionsView({ notify, openDrawer }) {
     });
   });
   fStatus.addEventListener('change', () => goTo(0));
-  for (const input of [fAgent, fTool]) {
-    input.addEventListener('input', () => {
-      clearTimeout(filterTimer);
-      filterTimer = setTimeout(() => goTo(0), 300);
-    });
-    input.addEventListener('change', () => { clearTimeout(filterTimer); if (readFilters()) goTo(0); });
-  }
+  fFind.addEventListener('input', () => {
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(() => goTo(0), 300);
+  });
+  fFind.addEventListener('change', () => { clearTimeout(filterTimer); if (readFilters()) goTo(0); });
   fSearch.addEventListener('input', () => { state.q = fSearch.value.trim().toLowerCase(); applySearch(); });
   pageSize.addEventListener('change', () => {
     state.limit = Number(pageSize.value) || 100;
@@ -96,8 +92,8 @@ export function createActionsView({ notify, openDrawer }) {
 
   /** Copies the filter fields into the state; true when they changed. */
   function readFilters() {
-    const next = { status: fStatus.value, agent_id: fAgent.value.trim(), tool: fTool.value.trim() };
-    const changed = next.status !== state.status || next.agent_id !== state.agent_id || next.tool !== state.tool;
+    const next = { status: fStatus.value, find: fFind.value.trim() };
+    const changed = next.status !== state.status || next.find !== state.find;
     Object.assign(state, next);
     return changed;
   }
@@ -125,7 +121,7 @@ export function createActionsView({ notify, openDrawer }) {
     const controller = new AbortController();
     loadController = controller;
     if (clear) body.setAttribute('aria-busy', 'true');
-    const q = query({ limit: state.limit, offset: state.offset, status: state.status, agent_id: state.agent_id, tool: state.tool });
+    const q = query({ limit: state.limit, offset: state.offset, status: state.status, q: state.find });
     let list;
     const seq = beginRequest();
     try {
@@ -138,6 +134,13 @@ export function createActionsView({ notify, openDrawer }) {
       render(list, seq);
     } catch (err) {
       if (err?.name === 'AbortError') return;
+      if (err?.status === 422 && state.find) {
+        // A search the server cannot list (too broad, too long): say why instead of stale rows.
+        state.lastCount = 0;
+        render([], seq);
+        showEmpty(err.detail);
+        return;
+      }
       if (!state.loaded) showEmpty(`Could not load actions: ${err.detail ?? err}`);
       else notify(`Could not refresh the actions: ${err.detail ?? err}`);
     } finally {
@@ -338,7 +341,7 @@ export function createActionsView({ notify, openDrawer }) {
     }
     searchCount.textContent = state.q ? `${visible} of ${rows.size} on this page match` : '';
     if (rows.size === 0) {
-      const filtered = state.status || state.agent_id || state.tool;
+      const filtered = state.status || state.find;
       showEmpty(state.offset > 0 ? 'No more actions.'
         : filtered ? 'No actions match these filters.'
           : 'No actions yet. Agents submit them with POST /v1/actions; they appear here as they arrive.');
@@ -371,9 +374,10 @@ export function createActionsView({ notify, openDrawer }) {
   });
 
   function matchesFilters(d) {
+    const find = state.find.toLowerCase();
+    const named = (name) => typeof name === 'string' && name.toLowerCase().includes(find);
     return (!state.status || d.status === state.status)
-      && (!state.agent_id || d.agent_id === state.agent_id)
-      && (!state.tool || d.tool === state.tool);
+      && (!find || named(d.agent_id) || named(d.tool) || named(d.operation));
   }
 
   /** Applies one stream message: patch a row on the page, or fetch an action that now belongs here. */

@@ -31,6 +31,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../migrations/postgres/0007_limit_totals.sql"),
     ),
+    (
+        8,
+        include_str!("../../migrations/postgres/0008_search_by_operation.sql"),
+    ),
 ];
 
 /// Arbitrary but fixed: the advisory lock id of Faramesh migrations.

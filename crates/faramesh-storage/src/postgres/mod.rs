@@ -21,8 +21,8 @@ use crate::decode::{
     TOKEN_COLUMNS,
 };
 use crate::{
-    ActionFilter, ActionRecord, AtVersion, Change, Created, EventRecord, FeedItem, NewAction,
-    NewToken, Store, StoreError, StoreResult, TokenRecord, TransitionUpdate,
+    ActionFilter, ActionRecord, AtVersion, Change, Created, EventRecord, FeedItem, NameColumn,
+    NewAction, NewToken, Store, StoreError, StoreResult, TokenRecord, TransitionUpdate,
 };
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
@@ -430,6 +430,9 @@ impl Store for PostgresStore {
     }
 
     async fn list_actions(&self, filter: &ActionFilter) -> StoreResult<Vec<ActionRecord>> {
+        if crate::listing::matches_nothing(filter) {
+            return Ok(Vec::new());
+        }
         let client = self.client().await?;
         let (sql, args) = crate::listing::query(&LISTING, ACTION_COLUMNS, filter);
         // Each status range is cut at limit + offset, which must not overflow; no ledger holds
@@ -447,6 +450,33 @@ impl Store for PostgresStore {
             .await
             .map_err(unavailable)?;
         rows.iter().map(raw_action).collect()
+    }
+
+    async fn names_containing(&self, column: NameColumn, text: &str) -> StoreResult<Vec<String>> {
+        let client = self.client().await?;
+        // A loose scan of the index led by the column, one seek per distinct name: PostgreSQL
+        // 15 has no skip scan, and `SELECT DISTINCT` would read every entry.
+        let column = column.as_str();
+        let sql = format!(
+            "WITH RECURSIVE names(name) AS ( \
+               (SELECT {column} FROM actions ORDER BY {column} LIMIT 1) \
+               UNION ALL \
+               SELECT (SELECT {column} FROM actions WHERE {column} > names.name \
+                       ORDER BY {column} LIMIT 1) \
+               FROM names WHERE names.name IS NOT NULL) \
+             SELECT name FROM names WHERE name IS NOT NULL"
+        );
+        let statement = client.prepare_cached(&sql).await.map_err(unavailable)?;
+        let rows = client.query(&statement, &[]).await.map_err(unavailable)?;
+        let text = text.to_lowercase();
+        let mut found = Vec::new();
+        for row in &rows {
+            let name: String = row.try_get(0).map_err(|e| corrupt("name", e))?;
+            if crate::listing::name_contains(&name, &text) {
+                found.push(name);
+            }
+        }
+        Ok(found)
     }
 
     async fn events(&self, action_id: &str) -> StoreResult<Vec<EventRecord>> {

@@ -20,8 +20,8 @@ pub use ledger_file::{
 };
 
 use crate::{
-    ActionFilter, ActionRecord, AtVersion, Change, Created, EventRecord, NewAction, NewToken,
-    Store, StoreError, StoreResult, TokenRecord, TransitionUpdate,
+    ActionFilter, ActionRecord, AtVersion, Change, Created, EventRecord, NameColumn, NewAction,
+    NewToken, Store, StoreError, StoreResult, TokenRecord, TransitionUpdate,
 };
 use async_trait::async_trait;
 use faramesh_core::{ActionStatus, Transition};
@@ -55,6 +55,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/sqlite/0008_limit_usage.sql")),
         M::up(include_str!(
             "../../migrations/sqlite/0009_limit_totals.sql"
+        )),
+        M::up(include_str!(
+            "../../migrations/sqlite/0010_search_by_operation.sql"
         )),
     ])
 }
@@ -484,6 +487,12 @@ impl Store for SqliteStore {
     async fn list_actions(&self, filter: &ActionFilter) -> StoreResult<Vec<ActionRecord>> {
         let filter = filter.clone();
         self.read(move |conn| rows::list_actions(conn, &filter))
+            .await
+    }
+
+    async fn names_containing(&self, column: NameColumn, text: &str) -> StoreResult<Vec<String>> {
+        let text = text.to_owned();
+        self.read(move |conn| rows::names_containing(conn, column, &text))
             .await
     }
 

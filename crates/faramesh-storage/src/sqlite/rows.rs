@@ -2,7 +2,7 @@
 
 use super::unavailable;
 use crate::decode::{decode_action, json_text, to_event, RawAction, ACTION_COLUMNS, EVENT_COLUMNS};
-use crate::{ActionFilter, ActionRecord, Change, EventRecord, StoreResult};
+use crate::{ActionFilter, ActionRecord, Change, EventRecord, NameColumn, StoreResult};
 use faramesh_core::policy::Effect;
 use faramesh_core::{Outcome, RiskLevel};
 use rusqlite::types::Value as SqlValue;
@@ -58,6 +58,9 @@ pub(super) fn list_actions(
     conn: &Connection,
     filter: &ActionFilter,
 ) -> StoreResult<Vec<ActionRecord>> {
+    if crate::listing::matches_nothing(filter) {
+        return Ok(Vec::new());
+    }
     let (sql, mut args) = listing_query(filter);
     args.push(SqlValue::Integer(
         i64::try_from(filter.limit).unwrap_or(i64::MAX),
@@ -72,6 +75,35 @@ pub(super) fn list_actions(
         .collect::<Result<Vec<_>, _>>()
         .map_err(unavailable)?;
     raws.into_iter().map(decode_action).collect()
+}
+
+/// The distinct names of `column` containing `text` (ignoring case), in order: a loose scan of
+/// the index led by the column, one seek per distinct name.
+pub(super) fn names_containing(
+    conn: &Connection,
+    column: NameColumn,
+    text: &str,
+) -> StoreResult<Vec<String>> {
+    let column = column.as_str();
+    let sql = format!(
+        "WITH RECURSIVE names(name) AS ( \
+           SELECT MIN({column}) FROM actions \
+           UNION ALL \
+           SELECT (SELECT MIN({column}) FROM actions WHERE {column} > names.name) \
+           FROM names WHERE names.name IS NOT NULL) \
+         SELECT name FROM names WHERE name IS NOT NULL"
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+    let text = text.to_lowercase();
+    let mut found = Vec::new();
+    let mut rows = stmt.query([]).map_err(unavailable)?;
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        let name: String = row.get(0).map_err(unavailable)?;
+        if crate::listing::name_contains(&name, &text) {
+            found.push(name);
+        }
+    }
+    Ok(found)
 }
 
 /// How SQLite spells the listing (see [`crate::listing`]).
@@ -253,6 +285,7 @@ mod tests {
                         agent_id: agent.map(str::to_owned),
                         tool: tool.map(str::to_owned),
                         status,
+                        names: None,
                     };
                     let steps = plan(&conn, &filter);
                     let text = steps.join("; ");
@@ -289,6 +322,50 @@ mod tests {
                         "{filter:?} should search {wanted}: {text}"
                     );
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn a_search_merges_one_index_range_per_name_and_status_without_sorting() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrations().to_latest(&mut conn).unwrap();
+        let names: Vec<crate::Name> = NameColumn::ALL
+            .into_iter()
+            .map(|column| crate::Name {
+                column,
+                value: "support".into(),
+            })
+            .collect();
+        for status in [None, Some(ActionStatus::Failed)] {
+            let filter = ActionFilter {
+                limit: 20,
+                status,
+                names: Some(names.clone()),
+                ..Default::default()
+            };
+            let steps = plan(&conn, &filter);
+            let text = steps.join("; ");
+            assert!(!text.contains("TEMP B-TREE"), "{filter:?}: {text}");
+            assert!(!text.contains("SCAN actions"), "{filter:?}: {text}");
+            // Merged in order, so reading stops once the page is full.
+            assert!(text.contains("MERGE (UNION)"), "{filter:?}: {text}");
+            for column in NameColumn::ALL {
+                let index = format!("actions_{}_status", column.as_str().trim_end_matches("_id"));
+                let wanted = format!(
+                    "COVERING INDEX {index} ({}=? AND status=?)",
+                    column.as_str()
+                );
+                let ranges = steps.iter().filter(|s| s.contains(&wanted)).count();
+                let per_name = if status.is_some() {
+                    1
+                } else {
+                    ActionStatus::ALL.len()
+                };
+                assert_eq!(
+                    ranges, per_name,
+                    "{filter:?} should search {wanted}: {text}"
+                );
             }
         }
     }

@@ -6,8 +6,8 @@ use faramesh_core::ledger::{verify_chain, ChainedEvent};
 use faramesh_core::policy::Effect;
 use faramesh_core::{ActionStatus, EventType, Outcome, RiskLevel, Transition};
 use faramesh_storage::{
-    ActionFilter, ActionRecord, ApprovalVote, Attempt, Escalation, EventRecord, NewAction,
-    NewEvent, NewNotification, NotificationFilter, NotificationState, Store, StoreError,
+    ActionFilter, ActionRecord, ApprovalVote, Attempt, Escalation, EventRecord, Name, NameColumn,
+    NewAction, NewEvent, NewNotification, NotificationFilter, NotificationState, Store, StoreError,
     TransitionUpdate,
 };
 use serde_json::{json, Map};
@@ -44,6 +44,7 @@ macro_rules! contract_tests {
             api_tokens_are_stored_by_hash_named_uniquely_and_revocable,
             transitions_of_one_action_committed_together_chain_in_order,
             every_combination_of_listing_filters_lists_the_matching_actions_newest_first,
+            a_search_finds_names_by_any_piece_and_lists_their_actions_newest_first,
             the_ledger_gives_back_the_changes_the_stream_announced,
             a_quorum_needs_distinct_approvers_and_each_approval_is_in_the_ledger,
             racing_approvals_under_a_quorum_count_each_identity_once,
@@ -628,6 +629,7 @@ pub async fn every_combination_of_listing_filters_lists_the_matching_actions_new
             agent_id: agent.map(str::to_owned),
             tool: tool.map(str::to_owned),
             status,
+            names: None,
         };
         let listed: Vec<String> = store
             .list_actions(&filter)
@@ -658,6 +660,141 @@ pub async fn every_combination_of_listing_filters_lists_the_matching_actions_new
             agent_id: None,
             tool: None,
             status: None,
+            names: None,
+        };
+        assert_eq!(store.list_actions(&filter).await.unwrap(), Vec::new());
+    }
+}
+
+/// A search reads the distinct names of agents, tools and operations that contain a piece of
+/// text, ignoring case; listing by those names gives every action with any of them once,
+/// newest first, with the exact filters and paging applied as well.
+pub async fn a_search_finds_names_by_any_piece_and_lists_their_actions_newest_first(
+    backend: &Backend,
+) {
+    let store = backend.open().await;
+    assert_eq!(
+        store
+            .names_containing(NameColumn::Agent, "a")
+            .await
+            .unwrap(),
+        Vec::<String>::new(),
+        "an empty ledger has no names"
+    );
+    let agents = ["Support-Bot", "billing-agent", "deploy-bot"];
+    let tools = ["shell", "stripe", "http"];
+    let operations = ["run", "refund", "get", "support"];
+    let statuses = [
+        ActionStatus::Allowed,
+        ActionStatus::PendingApproval,
+        ActionStatus::Denied,
+    ];
+    let mut stored = Vec::new();
+    for i in 0..48usize {
+        let mut record = action(statuses[i % 3], tools[i / 3 % 3]);
+        record.agent_id = agents[i / 2 % 3].into();
+        record.operation = operations[i / 5 % 4].into();
+        let id = store
+            .create_action(submission(record.clone()))
+            .await
+            .unwrap()
+            .action
+            .id;
+        stored.push((id, record));
+    }
+    let names = |column, text: &'static str| {
+        let store = &store;
+        async move { store.names_containing(column, text).await.unwrap() }
+    };
+    assert_eq!(
+        names(NameColumn::Agent, "BOT").await,
+        ["Support-Bot", "deploy-bot"]
+    );
+    assert_eq!(names(NameColumn::Tool, "s").await, ["shell", "stripe"]);
+    assert_eq!(names(NameColumn::Operation, "un").await, ["refund", "run"]);
+    assert_eq!(
+        names(NameColumn::Tool, "").await,
+        ["http", "shell", "stripe"]
+    );
+    assert!(
+        names(NameColumn::Agent, "%").await.is_empty(),
+        "no wildcards"
+    );
+
+    // "support" is an agent and an operation; an action with both is listed once.
+    let found: Vec<Name> = [
+        Name {
+            column: NameColumn::Agent,
+            value: "Support-Bot".into(),
+        },
+        Name {
+            column: NameColumn::Operation,
+            value: "support".into(),
+        },
+    ]
+    .into();
+    let has = |name: &Name, record: &ActionRecord| match name.column {
+        NameColumn::Agent => record.agent_id == name.value,
+        NameColumn::Tool => record.tool == name.value,
+        NameColumn::Operation => record.operation == name.value,
+    };
+    // (exact agent, exact tool, status, offset)
+    type Choice = (
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<ActionStatus>,
+        usize,
+    );
+    let choices: [Choice; 5] = [
+        (None, None, None, 0),
+        (None, None, None, 3),
+        (None, Some("stripe"), None, 0),
+        (None, None, Some(ActionStatus::PendingApproval), 1),
+        // The exact agent leaves only the operation's name.
+        (Some("deploy-bot"), None, None, 0),
+    ];
+    for (agent, tool, status, offset) in choices {
+        let filter = ActionFilter {
+            limit: 5,
+            offset,
+            agent_id: agent.map(str::to_owned),
+            tool: tool.map(str::to_owned),
+            status,
+            names: Some(found.clone()),
+        };
+        let listed: Vec<String> = store
+            .list_actions(&filter)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        let expected: Vec<String> = stored
+            .iter()
+            .rev()
+            .filter(|(_, r)| {
+                found.iter().any(|name| has(name, r))
+                    && agent.is_none_or(|x| x == r.agent_id)
+                    && tool.is_none_or(|x| x == r.tool)
+                    && status.is_none_or(|x| x == r.status)
+            })
+            .skip(offset)
+            .take(5)
+            .map(|(id, _)| id.clone())
+            .collect();
+        assert!(!expected.is_empty(), "{filter:?} has actions to list");
+        assert_eq!(listed, expected, "{filter:?}");
+    }
+    // A search that found nothing, or only names the exact filters exclude, lists nothing.
+    for (names, agent) in [
+        (Vec::new(), None),
+        (found[..1].to_vec(), Some("deploy-bot".to_owned())),
+    ] {
+        let filter = ActionFilter {
+            limit: 10,
+            agent_id: agent,
+            names: Some(names),
+            ..Default::default()
         };
         assert_eq!(store.list_actions(&filter).await.unwrap(), Vec::new());
     }

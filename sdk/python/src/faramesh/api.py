@@ -238,9 +238,13 @@ def list_actions(
     agent_id: Optional[str] = None,
     tool: Optional[str] = None,
     status: Optional[str] = None,
+    search: Optional[str] = None,
 ) -> List[Action]:
-    """List actions, newest first, with optional filters."""
-    return get_client().list_actions(limit=limit, offset=offset, agent_id=agent_id, tool=tool, status=status)
+    """List actions, newest first, with optional filters; ``search`` finds a piece of an agent,
+    tool or operation name, ignoring case."""
+    return get_client().list_actions(
+        limit=limit, offset=offset, agent_id=agent_id, tool=tool, status=status, search=search
+    )
 
 
 def approve_action(action_id: str, token: Optional[str] = None, reason: Optional[str] = None) -> Action:

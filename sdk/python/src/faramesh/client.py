@@ -589,9 +589,20 @@ class ExecutionGovernorClient:
         agent_id: Optional[str] = None,
         tool: Optional[str] = None,
         status: Optional[str] = None,
+        search: Optional[str] = None,
     ) -> List[Action]:
-        """List actions, newest first (``limit`` is clamped to 1..1000 by the server)."""
-        query = {"limit": limit, "offset": offset, "agent_id": agent_id, "tool": tool, "status": status}
+        """List actions, newest first (``limit`` is clamped to 1..1000 by the server).
+
+        ``search`` keeps the actions whose agent id, tool or operation contains it, ignoring case.
+        """
+        query = {
+            "limit": limit,
+            "offset": offset,
+            "agent_id": agent_id,
+            "tool": tool,
+            "status": status,
+            "q": search,
+        }
         return self._request_list("GET", "/v1/actions", query=query)
 
     def get_events(self, action_id: str) -> List[Dict[str, Any]]:
