@@ -238,6 +238,18 @@ impl Client {
             .await
     }
 
+    /// Submits an action under an `Idempotency-Key`: the same key and body again return the
+    /// action the first submission made instead of a second one.
+    pub async fn submit_once(&self, submission: &Submission, key: &str) -> ClientResult<Action> {
+        let body =
+            serde_json::to_value(submission).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let request = self
+            .http
+            .post(self.endpoint(&["v1", "actions"])?)
+            .header("Idempotency-Key", key);
+        self.send(request, Some(&body)).await
+    }
+
     /// Submits an action and, when it is allowed, starts it in the same write
     /// (`POST /v1/actions?start=true`): the answer is then `executing`.
     pub async fn submit_and_start(&self, submission: &Submission) -> ClientResult<Action> {

@@ -125,6 +125,10 @@ pub enum Command {
     /// server sees it.
     #[command(subcommand)]
     Mcp(McpCommand),
+    /// Govern coding agents through their hooks: each tool call they are about to make is
+    /// submitted and decided, and its outcome recorded (`hook install claude-code` sets it up).
+    #[command(subcommand)]
+    Hook(HookCommand),
     /// Where pending approvals are announced (the server's routes file) and how their
     /// delivery went.
     #[command(subcommand)]
@@ -435,4 +439,76 @@ impl Role {
             Role::Admin => "admin",
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// The Claude Code hook command: reads a PreToolUse, PostToolUse or PostToolUseFailure
+    /// payload on stdin. Before a tool runs it submits the call (tool `claude-code`, operation
+    /// the tool's name, params its input) and answers allow, deny (the reason goes to the
+    /// model) or ask; afterwards it records the outcome on the same action.
+    ///
+    /// Fails closed: when Faramesh cannot be asked the call is denied (see --on-unreachable).
+    /// A payload it cannot read exits 2, which Claude Code takes as a refusal.
+    ClaudeCode(HookArgs),
+    /// The Cursor hook command: reads a beforeShellExecution, beforeMCPExecution or
+    /// beforeReadFile payload on stdin and answers allow, deny or ask (a file read: allow or
+    /// deny). Fails closed like the Claude Code hook.
+    Cursor(HookArgs),
+    /// Write the hook into the agent's settings, keeping every other setting and hook.
+    Install(HookInstallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    /// When the policy requires approval, wait up to this many seconds for a decision in
+    /// Faramesh (then deny, withdrawing the action). 0: hand the call to the agent's own
+    /// permission prompt instead ("ask").
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub wait: u64,
+    /// What to answer when Faramesh cannot be asked.
+    #[arg(long, value_enum, default_value_t = Unreachable::Deny)]
+    pub on_unreachable: Unreachable,
+    /// The actions' agent id (default: the agent's name, `claude-code` or `cursor`).
+    #[arg(long, value_name = "ID")]
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Unreachable {
+    /// Refuse the call.
+    Deny,
+    /// Leave it to the agent's own permission prompt.
+    Ask,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HookAgent {
+    /// Claude Code: .claude/settings.json (project) or ~/.claude/settings.json (user).
+    ClaudeCode,
+    /// Cursor: .cursor/hooks.json (project) or ~/.cursor/hooks.json (user).
+    Cursor,
+}
+
+#[derive(Debug, Args)]
+pub struct HookInstallArgs {
+    pub agent: HookAgent,
+    /// Into the project's settings in the current directory (the default).
+    #[arg(long, conflicts_with = "user")]
+    pub project: bool,
+    /// Into the user's settings in the home directory.
+    #[arg(long)]
+    pub user: bool,
+    /// Seconds the hook waits for an approval (passed as --wait; 0: ask in the agent instead).
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub wait: u64,
+    /// What the hook answers when Faramesh cannot be asked.
+    #[arg(long, value_enum, default_value_t = Unreachable::Deny)]
+    pub on_unreachable: Unreachable,
+    /// The actions' agent id.
+    #[arg(long, value_name = "ID")]
+    pub agent_id: Option<String>,
+    /// Print the file that would be written instead of writing it.
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod doctor;
 mod env_file;
+mod hook_commands;
 mod init;
 mod key_values;
 mod mcp_commands;
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         cli::Command::InitDocker => init::docker(),
         cli::Command::Doctor => doctor::run(&cli.global),
         cli::Command::Mcp(command) => mcp_commands::run(command, &cli.global),
+        cli::Command::Hook(command) => hook_commands::run(command, &cli.global),
         cli::Command::Notify(command) => notify_commands::run(command, &cli.global),
         cli::Command::Completions { shell } => {
             use clap::CommandFactory;

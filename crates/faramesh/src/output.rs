@@ -42,7 +42,6 @@ pub fn outcome_style(outcome: faramesh_core::Outcome) -> Style {
     }
 }
 
-/// `value` as indented JSON, for `--json` output.
 /// `text` as one word of a POSIX shell command: as it is when that is safe, else in single
 /// quotes, so a suggested command can be pasted as printed.
 pub fn shell_word(text: &str) -> String {
@@ -57,6 +56,7 @@ pub fn shell_word(text: &str) -> String {
     }
 }
 
+/// `value` as indented JSON, for `--json` output.
 pub fn pretty(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }

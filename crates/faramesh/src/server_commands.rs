@@ -143,6 +143,7 @@ async fn dispatch(
         | Command::Doctor
         | Command::Mcp(_)
         | Command::Notify(_)
+        | Command::Hook(_)
         | Command::Completions { .. } => Ok(Status::Error),
     }
 }

@@ -16,6 +16,8 @@ use rusqlite::{params, Connection};
 use serde_json::{json, Map, Value};
 use std::path::Path;
 
+mod common;
+
 /// What checking each action's chain and row on its own gives, in the JSON form of
 /// `verify-log`.
 fn one_chain_at_a_time(db: &Path) -> Value {
@@ -302,6 +304,37 @@ fn a_file_of_an_older_schema_is_checked_the_same_way() {
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report, one_chain_at_a_time(&db));
     assert_eq!(report["broken"].as_array().unwrap().len(), 7);
+}
+
+/// A server started on a file of an older schema says it upgrades it, then serves it.
+#[test]
+fn serving_a_file_of_an_older_schema_says_it_upgrades_it() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let db = dir.path().join("actions.db");
+    let conn = Connection::open(&db).unwrap();
+    conn.execute_batch(include_str!(
+        "../../faramesh-storage/migrations/sqlite/0001_init.sql"
+    ))
+    .unwrap();
+    conn.execute_batch(include_str!(
+        "../../faramesh-storage/migrations/sqlite/0002_api_tokens.sql"
+    ))
+    .unwrap();
+    conn.pragma_update(None, "user_version", 2).unwrap();
+    fill(&conn, false, 10);
+    drop(conn);
+    let (mut child, url, logged) = common::serve_logged(dir.path(), &[], &[], None);
+    let said = logged
+        .iter()
+        .any(|l| l.contains("upgrading the database schema") && l.contains("from version 2"));
+    let listed = reqwest::blocking::get(format!("{url}/v1/actions?limit=100&q=agent"))
+        .and_then(reqwest::blocking::Response::json::<Value>);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(said, "{logged:#?}");
+    assert_eq!(listed.unwrap().as_array().map(Vec::len), Some(10));
+    let (code, out) = verify_log(&db, true);
+    assert_eq!(code, Some(0), "{out}");
 }
 
 /// Rows rewritten behind the server's back, each in its own way, in a file whose chains all

@@ -64,6 +64,12 @@ pub(super) async fn run(client: &mut deadpool_postgres::Object) -> StoreResult<(
             "the database schema is version {current}, newer than this server knows ({latest}); upgrade faramesh"
         )));
     }
+    if current > 0 && current < latest {
+        // A new index over a ledger of millions of actions takes a while to build.
+        tracing::info!(
+            "upgrading the database schema from version {current} to {latest}; on a large ledger this can take a minute"
+        );
+    }
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         tx.batch_execute(sql).await.map_err(|e| {
             StoreError::unavailable_because(format!("migration {version} failed: {e}"), e)

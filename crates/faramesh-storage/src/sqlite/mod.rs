@@ -119,7 +119,19 @@ impl SqliteStore {
         // memory. With the file, that was a 4 KiB write per index page touched per request.
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(unavailable)?;
-        migrations().to_latest(&mut conn).map_err(|e| {
+        let migrations = migrations();
+        let before: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(unavailable)?;
+        let pending = migrations.pending_migrations(&conn).unwrap_or(0);
+        if before > 0 && pending > 0 {
+            // A new index over a ledger of millions of actions takes a while to build.
+            tracing::info!(
+                database = %path.display(),
+                "upgrading the database schema ({pending} step(s) from version {before}); on a large ledger this can take a minute"
+            );
+        }
+        migrations.to_latest(&mut conn).map_err(|e| {
             StoreError::unavailable(format!("cannot migrate database {}: {e}", path.display()))
         })?;
 

@@ -45,6 +45,17 @@ pub fn serve_limited(
     flags: &[&str],
     open_files: Option<u64>,
 ) -> (Child, String) {
+    let (child, url, _) = serve_logged(dir, env, flags, open_files);
+    (child, url)
+}
+
+/// `serve_limited`, also returning what the server logged before it listened.
+pub fn serve_logged(
+    dir: &Path,
+    env: &[(&str, &str)],
+    flags: &[&str],
+    open_files: Option<u64>,
+) -> (Child, String, Vec<String>) {
     let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.yaml");
     let mut command = Command::new(assert_cmd::cargo::cargo_bin("faramesh"));
     command
@@ -108,17 +119,24 @@ pub fn serve_limited(
     let mut child = command.spawn().expect("faramesh serve starts");
     let stderr = child.stderr.take().expect("stderr is piped");
     let (tx, rx) = mpsc::channel();
+    // Reads stderr to its end, so the server never blocks on a full pipe.
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(url) = line.split("listening on ").nth(1) {
-                let _ = tx.send(url.trim().to_owned());
-            }
+            let _ = tx.send(line);
         }
     });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server reports where it listens");
-    (child, url)
+    let mut logged = Vec::new();
+    loop {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server reports where it listens; it logged {logged:#?}");
+        };
+        if let Some(url) = line.split("listening on ").nth(1) {
+            return (child, url.trim().to_owned(), logged);
+        }
+        logged.push(line);
+    }
 }
 
 pub async fn get_json(client: &reqwest::Client, url: String) -> Value {
