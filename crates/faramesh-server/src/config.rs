@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub mcp_max_sessions: usize,
     /// Where approval events are announced (none unless a routes file is read).
     pub notify_routes: std::sync::Arc<faramesh_notify::Routes>,
+    /// Traces over OTLP, when the `OTEL_*` variables ask for them (set by `faramesh serve`).
+    pub telemetry: Option<std::sync::Arc<faramesh_otel::Telemetry>>,
 }
 
 /// A variable with a value that cannot be used.
@@ -207,6 +209,7 @@ impl ServerConfig {
                 .unwrap_or(Duration::from_secs(300)),
             mcp_max_sessions: count("FARAMESH_MCP_MAX_SESSIONS")?.unwrap_or(100),
             notify_routes: Default::default(),
+            telemetry: None,
         })
     }
 }

@@ -22,6 +22,7 @@ pub mod routes;
 pub mod run;
 pub mod serve;
 pub mod state;
+pub mod telemetry;
 pub mod token_routes;
 pub mod validate;
 pub mod view;
@@ -195,6 +196,7 @@ pub fn app(state: AppState) -> Router {
         None
     };
     let guarded = state.clone();
+    let telemetry = state.config.telemetry.clone();
     let hub = state.hub.clone();
     let history = Arc::new(history::LedgerHistory(state.store.clone()));
     let tracked = state.clone();
@@ -225,6 +227,13 @@ pub fn app(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ));
+    // Only when traces are on: otherwise a request costs nothing more.
+    if let Some(telemetry) = telemetry {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            telemetry,
+            telemetry::trace_request,
+        ));
+    }
     if let Some(cors) = cors {
         router = router.layer(cors);
     }

@@ -143,6 +143,32 @@ pub async fn submit_action(
     submission: validate::Submission,
     how: Submit,
 ) -> Result<ActionRecord, ApiError> {
+    let span = crate::telemetry::start_decision(state.config.telemetry.as_ref());
+    let created = decide_and_store(state, submission, how).await;
+    if let Some(span) = span {
+        match &created {
+            Ok(action) => span.finish(&faramesh_otel::Decided {
+                action_id: Some(&action.id),
+                agent_id: &action.agent_id,
+                tool: &action.tool,
+                operation: &action.operation,
+                outcome: action.outcome.map_or("", |o| o.as_str()),
+                reason_code: action.reason_code.as_deref().unwrap_or_default(),
+                risk_level: action.risk_level.map(|r| r.as_str()),
+                status: Some(action.status.as_str()),
+            }),
+            Err(e) => span.fail(&e.to_string()),
+        }
+    }
+    created
+}
+
+/// Decides a submission and stores the action with its decision.
+async fn decide_and_store(
+    state: &AppState,
+    submission: validate::Submission,
+    how: Submit,
+) -> Result<ActionRecord, ApiError> {
     let Submit {
         idempotency,
         demo,
@@ -662,6 +688,7 @@ pub(crate) async fn decide(
     let Query(query) =
         query.map_err(|e| ApiError::Validation(format!("The query is not valid: {e}")))?;
     let request = validate::action_request(&body(payload)?)?.into_request();
+    let span = crate::telemetry::start_decision(state.config.telemetry.as_ref());
     let loaded = state.loaded.load();
     // Limits as they stand (only checked: nothing is stored), or at the usage given.
     let d = match query.get("usage") {
@@ -701,6 +728,18 @@ pub(crate) async fn decide(
         }
     };
     state.metrics.decision(d.outcome.as_str(), &d.reason_code);
+    if let Some(span) = span {
+        span.finish(&faramesh_otel::Decided {
+            action_id: None,
+            agent_id: &request.agent_id,
+            tool: &request.tool,
+            operation: &request.operation,
+            outcome: d.outcome.as_str(),
+            reason_code: &d.reason_code,
+            risk_level: Some(d.risk_level.as_str()),
+            status: None,
+        });
+    }
     let owned = |text: Option<&str>| text.map(str::to_owned);
     ok(faramesh_api::GateDecision {
         outcome: d.outcome,

@@ -45,6 +45,17 @@ pub fn run(args: &ServeArgs, global: &crate::cli::Global) -> anyhow::Result<Stat
     config.allow_missing_policy |= args.allow_missing_policy;
     config.demo |= args.demo;
     config.hot_reload |= args.hot_reload;
+    // Built before the runtime: the exporter sends from a thread of its own.
+    config.telemetry = faramesh_otel::Telemetry::from_env()
+        .context("cannot set up traces")?
+        .map(std::sync::Arc::new);
+    let telemetry = config.telemetry.clone();
+    if let Some(telemetry) = &telemetry {
+        tracing::info!(
+            endpoint = %telemetry.endpoint(),
+            "traces: a span per request and per decision, exported over OTLP"
+        );
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -54,6 +65,10 @@ pub fn run(args: &ServeArgs, global: &crate::cli::Global) -> anyhow::Result<Stat
     // Shutdown has already waited its bound for in-flight requests; what is left (a blocked
     // executor, a stuck client) must not hold the process.
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    // The spans of the last requests are still buffered.
+    if let Some(telemetry) = telemetry {
+        telemetry.shutdown();
+    }
     status
 }
 
