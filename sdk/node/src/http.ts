@@ -12,6 +12,7 @@ import {
   FarameshTimeoutError,
   FarameshValidationError,
 } from "./errors.js";
+import { traceHeaders } from "./tracing.js";
 import { VERSION } from "./version.js";
 
 export type Method = "GET" | "POST" | "DELETE";
@@ -71,11 +72,16 @@ export function buildUrl(baseUrl: string, path: string, query?: RequestOptions["
   return url.toString();
 }
 
-/** Headers every request carries. */
+/**
+ * Headers every request carries; built for each request, since the trace context headers
+ * (`traceparent`, `tracestate`: see tracing.ts) are those of the span current at the call.
+ * Headers set in the configuration take precedence over them.
+ */
 export function baseHeaders(config: ResolvedConfig): Record<string, string> {
   const headers: Record<string, string> = {
     accept: "application/json",
     "user-agent": `faramesh-node/${VERSION}`,
+    ...traceHeaders(),
     ...lowerKeys(config.headers),
   };
   if (config.token) headers.authorization = `Bearer ${config.token}`;

@@ -160,6 +160,8 @@ export class EventStream implements AsyncIterable<StreamEvent> {
   private closedFlag = false;
   private readonly closer = new AbortController();
   private current: AbortController | undefined;
+  /** The silence timer of the open connection (cleared by close(), even while a value is out). */
+  private idle: ReturnType<typeof setTimeout> | undefined;
   private iterating = false;
   private readonly options: EventStreamOptions;
   private readonly config: ResolvedConfig;
@@ -185,6 +187,7 @@ export class EventStream implements AsyncIterable<StreamEvent> {
     this.closedFlag = true;
     this.closer.abort();
     this.current?.abort();
+    clearTimeout(this.idle);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<StreamEvent> {
@@ -211,11 +214,10 @@ export class EventStream implements AsyncIterable<StreamEvent> {
       while (!this.closedFlag) {
         const controller = new AbortController();
         this.current = controller;
-        let idle: ReturnType<typeof setTimeout> | undefined;
         const touch = () => {
           if (idleMs <= 0) return;
-          clearTimeout(idle);
-          idle = setTimeout(() => controller.abort(new IdleTimeout()), idleMs);
+          clearTimeout(this.idle);
+          this.idle = setTimeout(() => controller.abort(new IdleTimeout()), idleMs);
         };
         let failure: Error | undefined;
         try {
@@ -276,7 +278,7 @@ export class EventStream implements AsyncIterable<StreamEvent> {
                   { cause: error },
                 );
         } finally {
-          clearTimeout(idle);
+          clearTimeout(this.idle);
           controller.abort();
         }
         if (this.closedFlag) return;

@@ -73,8 +73,9 @@ function serverEnv(extra) {
 }
 
 class FarameshServer {
-  constructor({ port, dir, token, env }) {
+  constructor({ port, dir, token, env, policy }) {
     this.port = port;
+    this.policy = policy ?? POLICY;
     this.dir = dir;
     this.token = token;
     this.extraEnv = env ?? {};
@@ -83,10 +84,13 @@ class FarameshServer {
     this.log = "";
   }
 
-  /** Starts a server on a free port with a fresh database; `token` turns authentication on. */
-  static async start({ token, env } = {}) {
+  /**
+   * Starts a server on a free port with a fresh database; `token` turns authentication on,
+   * `policy` names another policy file than policies/default.yaml.
+   */
+  static async start({ token, env, policy } = {}) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "faramesh-node-sdk-"));
-    const server = new FarameshServer({ port: await freePort(), dir, token, env });
+    const server = new FarameshServer({ port: await freePort(), dir, token, env, policy });
     await server.launch();
     return server;
   }
@@ -100,7 +104,7 @@ class FarameshServer {
       "serve",
       "--host", "127.0.0.1",
       "--port", String(this.port),
-      "--policy", POLICY,
+      "--policy", this.policy,
       "--db", this.dbPath,
       "--profile", path.join(this.dir, "none.yaml"),
     ];
