@@ -1,4 +1,5 @@
-"""Test helpers: a real `faramesh serve` process, a stub HTTP server, a fault-injecting proxy."""
+"""Test helpers: a real `faramesh serve` process, running the examples, a stub HTTP server, a
+fault-injecting proxy."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import collections
 import http.client
 import json
 import os
+import queue
 import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -19,9 +22,12 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 import httpx
 
+from faramesh import ExecutionGovernorClient
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent.parent
 POLICY = HERE / "policy.yaml"
+EXAMPLES = REPO / "examples"
 
 # Upper bounds for things that normally take milliseconds; they only keep a broken server from
 # hanging the suite, no assertion depends on them.
@@ -29,6 +35,7 @@ STARTUP_TIMEOUT_S = 60.0
 WAIT_S = 60.0
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+APPROVE = re.compile(r"faramesh approve ([0-9a-f-]{36})")
 
 
 def faramesh_bin() -> str:
@@ -183,6 +190,71 @@ class Server:
         if check and done.returncode != 0:
             raise AssertionError(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
         return done
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def run_example(script: Path, srv: Server, workdir: Path) -> List[str]:
+    """Run an example with this interpreter; when it prints the approve command, run that
+    command with the CLI. Returns the lines it printed."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "visible-to-ls.txt").write_text("hello\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-u", str(script)],
+        cwd=workdir,
+        env=clean_env({"FARAMESH_BASE_URL": srv.url}),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: "queue.Queue[str | None]" = queue.Queue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    output: List[str] = []
+    approved = False
+    try:
+        while True:
+            line = lines.get(timeout=WAIT_S)
+            if line is None:
+                break
+            output.append(line)
+            match = APPROVE.search(line)
+            if match and not approved:
+                srv.cli("approve", match.group(1), "--reason", "approved by the example test")
+                approved = True
+        assert proc.wait(timeout=WAIT_S) == 0, "\n".join(output)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert approved, "the example never printed a `faramesh approve <id>` command:\n" + "\n".join(output)
+    return output
+
+
+def check_example(script: Path, agent: str, denial: str, srv: Server, workdir: Path) -> None:
+    """Run an example against ``srv`` (started with examples/policy.yaml) and check its three
+    calls: the health check ran, the destructive command was refused with ``denial`` in the
+    output, and ``ls -la`` ran once approved; and that the server recorded exactly that."""
+    output = "\n".join(run_example(script, srv, workdir))
+
+    assert 'HTTP 200 {"status":"healthy"}' in output
+    assert denial in output
+    assert "visible-to-ls.txt" in output  # `ls -la` ran after the approval
+
+    with ExecutionGovernorClient(srv.url, timeout=15.0) as c:
+        actions = list(reversed(c.list_actions(agent_id=agent)))
+    summary = [(a["tool"], a["status"]) for a in actions]
+    assert summary == [("http", "succeeded"), ("shell", "denied"), ("shell", "succeeded")], output
+    assert actions[2]["params"] == {"cmd": "ls -la"}
+    assert actions[2]["reason"] == "approved by the example test"
 
 
 # --------------------------------------------------------------------------- stub HTTP server

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Dict, List
+from typing import Annotated, Any, Dict, List
 
 import pytest
 from langchain_core.messages import ToolMessage
-from langchain_core.tools import BaseTool, Tool, ToolException, tool
+from langchain_core.tools import BaseTool, InjectedToolCallId, Tool, ToolException, tool
 
 from faramesh import DenyError, ExecutionGovernorClient
 from faramesh.integrations.langchain import (
@@ -86,6 +86,25 @@ def test_tool_call_input_gives_a_tool_message(client: ExecutionGovernorClient) -
     message = governed.invoke({"name": "calc", "args": {"a": 1, "b": 1}, "id": "call-1", "type": "tool_call"})
     assert isinstance(message, ToolMessage)
     assert message.content == "2" and message.tool_call_id == "call-1"
+
+
+def test_injected_tool_call_id_reaches_the_tool_but_not_the_params(
+    client: ExecutionGovernorClient, agent: str
+) -> None:
+    @tool("calc")
+    def answer(a: int, tool_call_id: Annotated[str, InjectedToolCallId]) -> str:
+        """Say which call asked."""
+        calls.append(("answer", a, tool_call_id))
+        return f"{a} for {tool_call_id}"
+
+    governed = GovernedTool(answer, client=client)
+    message = governed.invoke({"name": "calc", "args": {"a": 1}, "id": "call-7", "type": "tool_call"})
+    assert isinstance(message, ToolMessage)
+    assert (message.content, message.tool_call_id) == ("1 for call-7", "call-7")
+    assert calls == [("answer", 1, "call-7")]
+    [action] = _actions(client, agent)
+    assert action["params"] == {"a": 1}
+    assert (action["status"], action["result"]) == ("succeeded", "1 for call-7")
 
 
 def test_denied_call_returns_a_refusal(client: ExecutionGovernorClient, agent: str) -> None:

@@ -14,25 +14,53 @@ approved, and reports the result. A denied call does not run: the agent gets the
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import (
+    Annotated,
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Optional,
+    Tuple,
+    Union,
+    get_args,
+    get_origin,
+)
 
 from langchain_core.callbacks import AsyncCallbackManagerForToolRun, CallbackManagerForToolRun
+from langchain_core.messages import ToolMessage
 from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import BaseTool, ToolException
-from pydantic import ConfigDict, Field
+from langchain_core.tools import BaseTool, InjectedToolCallId, ToolException
+from langchain_core.tools.base import get_all_basemodel_annotations
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from ...api import get_client
 from ...client import ExecutionGovernorClient
-from ...exceptions import DenyError, FarameshTimeoutError
-from ...govern import await_permission, report_outcome, to_jsonable
+from ...exceptions import DenyError
 from ...models import Action
+from .._gate import DENIAL_PREFIX, decide, params_from_input, refusal_error, report
 
 __all__ = ["GovernedTool", "GovernedToolDenied", "wrap_tool", "govern_tools", "DENIAL_PREFIX"]
 
-#: Start of the refusal text a denied call returns.
-DENIAL_PREFIX = "Faramesh denied this call"
-
 ToolInput = Union[str, Dict[str, Any]]
+
+
+def _field_names(schema: Any) -> FrozenSet[str]:
+    """Argument names of a tool schema (a Pydantic model or a JSON schema)."""
+    if isinstance(schema, dict):
+        properties = schema.get("properties")
+        return frozenset(properties) if isinstance(properties, dict) else frozenset()
+    fields = getattr(schema, "model_fields", None)
+    if fields is None:
+        fields = getattr(schema, "__fields__", None)
+    return frozenset(fields) if isinstance(fields, dict) else frozenset()
+
+
+def _is_call_id(annotation: Any) -> bool:
+    if get_origin(annotation) is not Annotated:
+        return False
+    return any(m is InjectedToolCallId or isinstance(m, InjectedToolCallId) for m in get_args(annotation)[1:])
 
 
 class GovernedToolDenied(DenyError, ToolException):
@@ -55,7 +83,8 @@ class GovernedTool(BaseTool):
         poll_interval: Seconds between polls while waiting for approval.
         max_wait_time: Seconds to wait for a human decision (``None``: no limit; default 300).
             When it passes, the call is refused like a denial.
-        context: Extra context sent with every action.
+        context: Extra context sent with every action; its ``integration`` is ``"langchain"``
+            unless this names another.
         on_pending: Called with the action when it needs approval, before waiting.
         report_results: Report each call's outcome (default True).
     """
@@ -72,6 +101,9 @@ class GovernedTool(BaseTool):
     context: Dict[str, Any] = Field(default_factory=dict)
     on_pending: Optional[Callable[[Action], Any]] = None
     report_results: bool = True
+
+    # (injected argument names, names of those that take the tool-call id), worked out once.
+    _injected: Optional[Tuple[FrozenSet[str], Tuple[str, ...]]] = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -101,9 +133,6 @@ class GovernedTool(BaseTool):
 
     # ------------------------------------------------------------------ governance
 
-    def _client(self) -> ExecutionGovernorClient:
-        return self.client or get_client()
-
     @staticmethod
     def _tool_input(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> ToolInput:
         if len(args) == 1 and not kwargs:
@@ -113,55 +142,57 @@ class GovernedTool(BaseTool):
             return {**kwargs, "args": list(args)}
         return dict(kwargs)
 
-    @staticmethod
-    def _params(tool_input: ToolInput) -> Dict[str, Any]:
+    def _injected_arguments(self) -> Tuple[FrozenSet[str], Tuple[str, ...]]:
+        """Arguments a framework injects rather than the model (LangGraph's state, store and
+        runtime, the tool-call id): those of the input schema missing from the tool-call
+        schema. Also which of them take the tool-call id."""
+        if self._injected is None:
+            injected = _field_names(self.tool.get_input_schema()) - _field_names(self.tool.tool_call_schema)
+            schema = self.tool.args_schema
+            call_id: Tuple[str, ...] = ()
+            if isinstance(schema, type) and issubclass(schema, BaseModel):
+                annotations = get_all_basemodel_annotations(schema)
+                call_id = tuple(name for name, annotation in annotations.items() if _is_call_id(annotation))
+            self._injected = (injected, call_id)
+        return self._injected
+
+    def _params(self, tool_input: ToolInput) -> Dict[str, Any]:
+        """The action's params: what the model sent, without injected arguments."""
         if isinstance(tool_input, dict):
-            data = to_jsonable(tool_input)
-            return data if isinstance(data, dict) else {"input": data}
-        return {"input": tool_input}
+            injected, _ = self._injected_arguments()
+            tool_input = {k: v for k, v in tool_input.items() if k not in injected}
+        return params_from_input(tool_input)
+
+    def _wrapped_input(self, tool_input: ToolInput) -> Tuple[ToolInput, Optional[str]]:
+        """The input for the wrapped tool and the tool-call id to give it: a tool with an
+        ``InjectedToolCallId`` argument insists on receiving the id itself."""
+        if not isinstance(tool_input, dict):
+            return tool_input, None
+        _, call_id_names = self._injected_arguments()
+        present = [name for name in call_id_names if name in tool_input]
+        if not present:
+            return tool_input, None
+        rest = {k: v for k, v in tool_input.items() if k not in present}
+        return rest, tool_input[present[0]]
 
     def _gate(self, tool_input: ToolInput) -> Tuple[ExecutionGovernorClient, Action, Optional[str]]:
         """Submit and wait. Returns (client, action, refusal); refusal is None when the call
         may run."""
-        client = self._client()
-        action = client.submit_action(
-            agent_id=self.agent_id or client.config.agent_id,
+        return decide(
+            self.client,
+            agent_id=self.agent_id,
             tool=self.tool.name,
             operation=self.operation,
             params=self._params(tool_input),
-            context={**self.context, "integration": "langchain"},
+            context={"integration": "langchain", **self.context},
+            timeout=self.max_wait_time,
+            poll_interval=self.poll_interval,
+            on_pending=self.on_pending,
         )
-        try:
-            action = await_permission(
-                client,
-                action,
-                timeout=self.max_wait_time,
-                poll_interval=self.poll_interval,
-                on_pending=self.on_pending,
-            )
-        except DenyError as exc:
-            reason = exc.reason or "denied"
-            return client, exc.action or action, f"{DENIAL_PREFIX}: {reason}"
-        except FarameshTimeoutError as exc:
-            current = exc.action or action
-            if current.get("status") == "timeout":
-                refusal = f"{DENIAL_PREFIX}: the approval request expired before anyone decided"
-            else:
-                refusal = (
-                    f"{DENIAL_PREFIX}: no one approved it within {self.max_wait_time} seconds "
-                    f"(action {current.get('id')} is still pending approval)"
-                )
-            return client, current, refusal
-        return client, action, None
 
     def _refuse(self, action: Action, refusal: str) -> str:
         if self.raise_on_deny:
-            raise GovernedToolDenied(
-                refusal,
-                action=action,
-                reason=action.get("reason"),
-                reason_code=str(action.get("reason_code") or ""),
-            )
+            raise refusal_error(action, refusal, GovernedToolDenied)
         return refusal
 
     def _report(
@@ -172,12 +203,13 @@ class GovernedTool(BaseTool):
         output: Any = None,
         error: Optional[BaseException] = None,
     ) -> None:
-        if not self.report_results or action.get("fail_open"):
-            return
-        if error is None:
-            report_outcome(client, action, success=True, output=output)
-        else:
-            report_outcome(client, action, success=False, error=f"{type(error).__name__}: {error}")
+        if isinstance(output, ToolMessage):
+            # The wrapped tool answered the tool call itself (it was given the call id).
+            if output.status == "error":
+                report(client, action, enabled=self.report_results, failure=str(output.content))
+                return
+            output = output.content
+        report(client, action, enabled=self.report_results, output=output, error=error)
 
     def _run(self, *args: Any, run_manager: Optional[CallbackManagerForToolRun] = None, **kwargs: Any) -> Any:
         tool_input = self._tool_input(args, kwargs)
@@ -185,8 +217,9 @@ class GovernedTool(BaseTool):
         if refusal is not None:
             return self._refuse(action, refusal)
         callbacks = run_manager.get_child() if run_manager is not None else None
+        wrapped_input, call_id = self._wrapped_input(tool_input)
         try:
-            result = self.tool.run(tool_input, callbacks=callbacks)
+            result = self.tool.run(wrapped_input, callbacks=callbacks, tool_call_id=call_id)
         except Exception as exc:
             self._report(client, action, error=exc)
             raise
@@ -201,8 +234,9 @@ class GovernedTool(BaseTool):
         if refusal is not None:
             return self._refuse(action, refusal)
         callbacks = run_manager.get_child() if run_manager is not None else None
+        wrapped_input, call_id = self._wrapped_input(tool_input)
         try:
-            result = await self.tool.arun(tool_input, callbacks=callbacks)
+            result = await self.tool.arun(wrapped_input, callbacks=callbacks, tool_call_id=call_id)
         except Exception as exc:
             await asyncio.to_thread(self._report, client, action, error=exc)
             raise
