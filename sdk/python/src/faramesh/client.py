@@ -38,6 +38,7 @@ from urllib.parse import quote
 import httpx
 
 from ._sse import parse_sse
+from ._tracing import trace_headers
 from ._version import __version__
 from .config import ClientConfig
 from .exceptions import (
@@ -247,6 +248,9 @@ class ExecutionGovernorClient:
 
     def _headers(self, extra: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
         headers = {"Accept": "application/json"}
+        # The agent's current span, if any: the server's spans join its trace. Configured
+        # headers win.
+        headers.update(trace_headers())
         headers.update(self.config.headers)
         if self.config.token:
             headers["Authorization"] = f"Bearer {self.config.token}"
