@@ -402,8 +402,10 @@ fn install(args: &HookInstallArgs, global: &Global) -> anyhow::Result<Status> {
 fn hook_command(args: &HookInstallArgs, global: &Global) -> anyhow::Result<String> {
     let program = std::env::current_exe().context("cannot find the faramesh binary's path")?;
     let mut words = vec![output::shell_word(&program.display().to_string())];
-    if let Some(url) = &global.url {
-        words.extend(["--url".to_owned(), output::shell_word(url)]);
+    // A server named at install time (by URL, host or port) is the one the hook asks.
+    if global.url.is_some() || global.host.is_some() || global.port.is_some() {
+        let url = crate::server_commands::client(global).base_url().to_owned();
+        words.extend(["--url".to_owned(), output::shell_word(&url)]);
     }
     words.push("hook".into());
     words.push(agent_name(args.agent).into());
