@@ -308,7 +308,53 @@ fn remember(
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(&path, action_id).with_context(|| format!("cannot write {}", path.display()))
+    let written = std::fs::write(&path, action_id).or_else(|e| match path.parent() {
+        // Another hook's sweep took the folder away while it was still empty: make it again.
+        Some(dir) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, action_id))
+        }
+        _ => Err(e),
+    });
+    written.with_context(|| format!("cannot write {}", path.display()))?;
+    sweep(&state_dir().join(agent_name(agent)));
+    Ok(())
+}
+
+/// How long a call's file waits for its after-hook: a call that never reports (the agent was
+/// stopped, the hook was removed) leaves one behind.
+const CALL_FILE_KEPT: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How often the files of calls that never reported are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(60 * 60);
+
+/// Removes call files older than [`CALL_FILE_KEPT`], and session folders left empty, at most
+/// once per [`SWEEP_EVERY`] (a marker file's age says when the last sweep was).
+fn sweep(agent_dir: &Path) {
+    let marker = agent_dir.join(".swept");
+    let age = |path: &Path| {
+        std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+    };
+    if age(&marker).is_some_and(|a| a < SWEEP_EVERY) {
+        return;
+    }
+    let _ = std::fs::write(&marker, b"");
+    let Ok(sessions) = std::fs::read_dir(agent_dir) else {
+        return;
+    };
+    for session in sessions.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+        if let Ok(calls) = std::fs::read_dir(&session) {
+            for call in calls.flatten().map(|e| e.path()) {
+                if age(&call).is_some_and(|a| a > CALL_FILE_KEPT) {
+                    let _ = std::fs::remove_file(&call);
+                }
+            }
+        }
+        // Fails, as it should, while the folder still holds a call.
+        let _ = std::fs::remove_dir(&session);
+    }
 }
 
 // ---- installing ---------------------------------------------------------------------------

@@ -228,6 +228,28 @@ fn claude_code_reads_are_allowed_and_their_outcome_is_recorded_on_the_same_actio
         json!("String to replace not found in file.")
     );
 
+    // Files of calls that never reported are swept after a day, with their empty sessions.
+    let state = s.dir.path().join("hook-state/claude-code");
+    std::fs::create_dir_all(state.join("old-session")).unwrap();
+    let stale = state.join("old-session/toolu_gone");
+    std::fs::write(&stale, "some-action").unwrap();
+    for path in [&stale, &state.join(".swept")] {
+        let touched = std::process::Command::new("touch")
+            .args(["-d", "2 days ago"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(touched.success());
+    }
+    let fresh = pre_tool_use(
+        "Read",
+        json!({"file_path": "/work/app/b.rs"}),
+        "toolu_fresh",
+    );
+    assert_eq!(decision(&run(&s, "claude-code", &[], &fresh).1).0, "allow");
+    assert!(!stale.exists() && !state.join("old-session").exists());
+    assert!(state.join("session-1/toolu_fresh").exists());
+
     // An outcome for a call the hook never saw is said, not invented.
     let mut unknown = done.clone();
     unknown["tool_use_id"] = json!("toolu_never_seen");
