@@ -13,6 +13,7 @@ pub mod expiry;
 pub mod history;
 pub mod hot_reload;
 pub mod limits;
+pub mod log_key;
 pub mod mcp;
 pub mod metrics;
 pub mod notifications;

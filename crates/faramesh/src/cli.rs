@@ -129,6 +129,9 @@ pub enum Command {
     /// submitted and decided, and its outcome recorded (`hook install claude-code` sets it up).
     #[command(subcommand)]
     Hook(HookCommand),
+    /// The ledger as a transparency log: its signing key.
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Where pending approvals are announced (the server's routes file) and how their
     /// delivery went.
     #[command(subcommand)]
@@ -511,4 +514,30 @@ pub struct HookInstallArgs {
     /// Print the file that would be written instead of writing it.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Create the key that signs the log's checkpoints (Ed25519, C2SP signed-note format).
+    ///
+    /// Writes the signer key (readable by you only) and, beside it with the extension .pub,
+    /// the verifier key, which it also prints: give that to whoever checks the log. An existing
+    /// key is kept unless --force. Exit code: 0 written, 2 not written.
+    Keygen {
+        /// The key's name, also the log's origin line in its checkpoints (no spaces or '+');
+        /// default `<host name>/faramesh`.
+        #[arg(long)]
+        name: Option<String>,
+        /// Where to write the signer key.
+        #[arg(long, default_value = faramesh_server::log_key::DEFAULT_KEY_FILE)]
+        key_file: PathBuf,
+        /// Replace an existing key.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the verifier key of a signer key file (refused when others may read the file).
+    Key {
+        #[arg(long, default_value = faramesh_server::log_key::DEFAULT_KEY_FILE)]
+        key_file: PathBuf,
+    },
 }

@@ -6,6 +6,7 @@ mod env_file;
 mod hook_commands;
 mod init;
 mod key_values;
+mod log_commands;
 mod mcp_commands;
 mod notify_commands;
 mod output;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         cli::Command::Doctor => doctor::run(&cli.global),
         cli::Command::Mcp(command) => mcp_commands::run(command, &cli.global),
         cli::Command::Hook(command) => hook_commands::run(command, &cli.global),
+        cli::Command::Log(command) => log_commands::run(command, &cli.global),
         cli::Command::Notify(command) => notify_commands::run(command, &cli.global),
         cli::Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -144,6 +144,7 @@ async fn dispatch(
         | Command::Mcp(_)
         | Command::Notify(_)
         | Command::Hook(_)
+        | Command::Log(_)
         | Command::Completions { .. } => Ok(Status::Error),
     }
 }
