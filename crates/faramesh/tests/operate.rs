@@ -66,7 +66,7 @@ fn submit_list_approve_start_result_and_events() {
         .success()
         .stdout(predicate::str::contains("ID        STATUS"))
         .stdout(predicate::str::contains(format!(
-            "{short}  pending_approval  medium  shell"
+            "{short}  pending_approval  medium  cli    shell"
         )))
         .stdout(predicate::str::contains(r#"{"cmd":"ls -la"}"#));
     let listed = json_of(cli(&s).args(["list", "--status", "pending_approval"]));
