@@ -125,3 +125,58 @@ fn a_key_others_may_read_or_a_bad_name_is_refused() {
         .code(2)
         .stderr(predicate::str::contains("cannot read missing.key"));
 }
+
+/// A checkpoint signed with a key from `log keygen` verifies with pyca/cryptography's Ed25519,
+/// read from the signed-note format by a script that knows only the specifications
+/// (tests/tlog/verify_note.py); the same note altered does not.
+#[test]
+fn a_signed_checkpoint_verifies_with_an_independent_ed25519_implementation() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let setup = std::process::Command::new(repo.join("tests/tlog/setup"))
+        .output()
+        .unwrap();
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let dir = tempfile::TempDir::new().unwrap();
+    let out = faramesh(dir.path())
+        .args(["log", "keygen", "--name", "log.example/faramesh"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let verifier = String::from_utf8(out.stdout).unwrap();
+    let signer =
+        Signer::parse(&std::fs::read_to_string(dir.path().join("data/log.key")).unwrap()).unwrap();
+    let checkpoint = Checkpoint {
+        origin: "log.example/faramesh".into(),
+        size: 4242,
+        root: [0xab; 32],
+    };
+    let note = signer.sign(&checkpoint.text()).unwrap();
+    let check = |note: &str| {
+        let file = dir.path().join("checkpoint");
+        std::fs::write(&file, note).unwrap();
+        std::process::Command::new(repo.join("target/tlog-python-venv/bin/python"))
+            .arg(repo.join("tests/tlog/verify_note.py"))
+            .arg(verifier.trim())
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let good = check(&note);
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    let read: serde_json::Value = serde_json::from_slice(&good.stdout).unwrap();
+    assert_eq!(
+        read,
+        serde_json::json!({"origin": "log.example/faramesh", "size": 4242, "root": "ab".repeat(32)})
+    );
+    let bad = check(&note.replacen("4242", "4243", 1));
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("does not verify"));
+}
