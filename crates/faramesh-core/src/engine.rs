@@ -309,11 +309,16 @@ impl Engine {
                 (Outcome::Abstain, &t.policy_require_approval, &rule.reason)
             }
         };
-        // A rule that matched only because its expression failed says so.
-        let this_rule = format!("rule {}", rule.number);
+        // A rule that matched only because its expression failed says so. Compared without
+        // formatting the rule's name: this runs on every decision that matches a rule.
+        let is_this_rule = |name: &str| {
+            name.strip_prefix("rule ")
+                .and_then(|n| n.parse::<usize>().ok())
+                == Some(rule.number)
+        };
         let reason = match failures
             .iter()
-            .find(|f| f.rule == this_rule && f.counted_as_match)
+            .find(|f| f.counted_as_match && is_this_rule(&f.rule))
         {
             Some(f) => format!(
                 "{reason} (its `when` expression could not be evaluated, so the rule applies: {})",
