@@ -42,6 +42,33 @@ pub async fn charge(
             counted: false,
         });
     };
+    apply(state, engine, action_id, charges, decision, mode).await
+}
+
+/// `decision` under the limits as they stand, checked and never counted: what
+/// `POST /v1/gate/decide` answers, since it stores nothing.
+pub async fn check(
+    state: &AppState,
+    engine: &Engine,
+    charges: Vec<LimitCharge>,
+    decision: Decision,
+) -> Result<Decision, StoreError> {
+    if charges.is_empty() || decision.outcome == Outcome::Halt {
+        return Ok(decision);
+    }
+    let id = faramesh_storage::new_action_id();
+    let checked = apply(state, engine, &id, charges, decision, ChargeMode::CheckOnly).await?;
+    Ok(checked.decision)
+}
+
+async fn apply(
+    state: &AppState,
+    engine: &Engine,
+    action_id: &str,
+    charges: Vec<LimitCharge>,
+    decision: Decision,
+    mode: ChargeMode,
+) -> Result<Charged, StoreError> {
     let exceeded = state
         .store
         .charge_limits(action_id, charges, chrono::Utc::now(), mode)

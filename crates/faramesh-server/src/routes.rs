@@ -707,24 +707,7 @@ pub(crate) async fn decide(
                 .policy()
                 .map(|p| p.limit_charges(&request))
                 .unwrap_or_default();
-            if charges.is_empty() || d.outcome == faramesh_core::Outcome::Halt {
-                d
-            } else {
-                let id = faramesh_storage::new_action_id();
-                match state
-                    .store
-                    .charge_limits(
-                        &id,
-                        charges,
-                        chrono::Utc::now(),
-                        faramesh_storage::ChargeMode::CheckOnly,
-                    )
-                    .await?
-                {
-                    Some(exceeded) => loaded.engine.limit_exceeded(d, exceeded),
-                    None => d,
-                }
-            }
+            crate::limits::check(&state, &loaded.engine, charges, d).await?
         }
     };
     state.metrics.decision(d.outcome.as_str(), &d.reason_code);
