@@ -17,7 +17,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 pub use faramesh_api::{
-    Action, LedgerEvent as Event, NewToken, Notification, Submission, TokenInfo,
+    Action, LedgerEvent as Event, McpServer, NewToken, Notification, ShadowReport, Submission,
+    TokenInfo,
 };
 
 /// An id or prefix as typed, normalized; too short a prefix is refused.

@@ -20,11 +20,7 @@ pub fn run(command: &LogCommand, global: &Global) -> anyhow::Result<Status> {
     let signer = match signer {
         Ok(signer) => signer,
         Err(e) => {
-            eprintln!(
-                "{}error:{} {e}",
-                output::ERROR.render(),
-                output::ERROR.render_reset()
-            );
+            output::error(e);
             return Ok(Status::Error);
         }
     };

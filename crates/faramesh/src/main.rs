@@ -66,11 +66,7 @@ fn main() -> ExitCode {
     match status {
         Ok(status) => ExitCode::from(status as u8),
         Err(err) => {
-            anstream::eprintln!(
-                "{}error:{} {err:#}",
-                output::ERROR.render(),
-                output::ERROR.render_reset()
-            );
+            output::error(format_args!("{err:#}"));
             ExitCode::from(Status::Error as u8)
         }
     }

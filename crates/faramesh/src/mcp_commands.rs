@@ -2,9 +2,8 @@
 
 use crate::cli::{Global, McpCommand, WrapArgs};
 use crate::{output, table, Status};
-use anstream::{eprintln, println};
+use anstream::println;
 use anyhow::{bail, Context};
-use faramesh_client::ClientError;
 use faramesh_mcp::{Ended, Options, RestGate, RESERVED_SERVER_NAMES};
 use std::time::Duration;
 
@@ -17,32 +16,19 @@ pub fn run(command: &McpCommand, global: &Global) -> anyhow::Result<Status> {
 
 /// `faramesh mcp servers`.
 fn servers(global: &Global) -> anyhow::Result<Status> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let client = crate::server_commands::client(global);
-    let servers = match runtime.block_on(client.mcp_servers()) {
-        Ok(servers) => servers,
-        Err(e @ (ClientError::Unreachable { .. } | ClientError::BadUrl { .. })) => {
-            return Err(e.into())
-        }
-        Err(e) => {
-            eprintln!(
-                "{}error:{} {e}",
-                output::ERROR.render(),
-                output::ERROR.render_reset()
-            );
-            return Ok(Status::Failure);
-        }
-    };
+    crate::server_commands::with_client(global, |client| async move {
+        Ok(show_servers(client.mcp_servers().await?, global))
+    })
+}
+
+fn show_servers(servers: Vec<faramesh_client::McpServer>, global: &Global) -> Status {
     if global.json {
         println!("{}", output::pretty(&servers));
-        return Ok(Status::Success);
+        return Status::Success;
     }
     if servers.is_empty() {
         println!("No MCP servers: start `faramesh serve` with a servers file (--mcp-config, or mcp.yaml in its directory).");
-        return Ok(Status::Success);
+        return Status::Success;
     }
     let mut rows = table::new(&[
         "NAME",
@@ -63,7 +49,7 @@ fn servers(global: &Global) -> anyhow::Result<Status> {
         ]);
     }
     println!("{}", table::render(&rows));
-    Ok(Status::Success)
+    Status::Success
 }
 
 fn wrap(args: &WrapArgs, global: &Global) -> anyhow::Result<Status> {

@@ -3,17 +3,11 @@
 use crate::cli::{Global, NotifyCommand};
 use crate::{output, table, Status};
 use anstream::{eprintln, println};
-use anyhow::Context;
 use faramesh_client::{Client, ClientError, NotificationFilter};
 use std::time::{Duration, Instant};
 
 pub fn run(command: &NotifyCommand, global: &Global) -> anyhow::Result<Status> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let client = crate::server_commands::client(global);
-    let result = runtime.block_on(async {
+    crate::server_commands::with_client(global, |client| async move {
         match command {
             NotifyCommand::Test { route, wait } => test(&client, route, *wait, global).await,
             NotifyCommand::List {
@@ -32,19 +26,7 @@ pub fn run(command: &NotifyCommand, global: &Global) -> anyhow::Result<Status> {
             }
             NotifyCommand::Routes => routes(&client, global).await,
         }
-    });
-    match result {
-        Ok(status) => Ok(status),
-        Err(e @ (ClientError::Unreachable { .. } | ClientError::BadUrl { .. })) => Err(e.into()),
-        Err(e) => {
-            eprintln!(
-                "{}error:{} {e}",
-                output::ERROR.render(),
-                output::ERROR.render_reset()
-            );
-            Ok(Status::Failure)
-        }
-    }
+    })
 }
 
 /// Queues a test message and waits up to `wait` seconds for its delivery.

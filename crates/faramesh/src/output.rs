@@ -56,6 +56,11 @@ pub fn shell_word(text: &str) -> String {
     }
 }
 
+/// Says on stderr what went wrong: `error: <message>`, the word in the error style.
+pub fn error(message: impl std::fmt::Display) {
+    anstream::eprintln!("{}error:{} {message}", ERROR.render(), ERROR.render_reset());
+}
+
 /// `value` as indented JSON, for `--json` output.
 pub fn pretty(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()

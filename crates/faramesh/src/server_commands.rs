@@ -28,12 +28,24 @@ pub(crate) fn client(global: &Global) -> Client {
 }
 
 pub fn run(command: &Command, global: &Global) -> anyhow::Result<Status> {
+    with_client(global, |client| async move {
+        dispatch(command, global, &client).await
+    })
+}
+
+/// Runs a command that asks the server, under the CLI's exit codes: what could not run at all
+/// (no server, a bad URL or argument, an answer that cannot be read) exits 2 through the
+/// caller; a refusal by the server is said in one sentence and exits 1.
+pub(crate) fn with_client<F, Fut>(global: &Global, command: F) -> anyhow::Result<Status>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = Result<Status, ClientError>>,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let client = client(global);
-    match runtime.block_on(dispatch(command, global, &client)) {
+    match runtime.block_on(command(client(global))) {
         Ok(status) => Ok(status),
         // Could not run at all: exit 2 through the caller.
         Err(
@@ -45,11 +57,7 @@ pub fn run(command: &Command, global: &Global) -> anyhow::Result<Status> {
         ) => Err(e.into()),
         // The server (or the id) said no: one sentence, exit 1.
         Err(e) => {
-            eprintln!(
-                "{}error:{} {e}",
-                output::ERROR.render(),
-                output::ERROR.render_reset()
-            );
+            output::error(&e);
             if let ClientError::Ambiguous { candidates, .. } = &e {
                 for c in candidates {
                     eprintln!("  {c}");
@@ -246,11 +254,7 @@ async fn apply(
         // A file that does not describe an action is a bad argument: exit 2, and
         // nothing is submitted.
         Err(detail) => {
-            eprintln!(
-                "{}error:{} {detail}",
-                output::ERROR.render(),
-                output::ERROR.render_reset()
-            );
+            output::error(detail);
             return Ok(Status::Error);
         }
     };

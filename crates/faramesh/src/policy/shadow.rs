@@ -4,29 +4,16 @@
 use crate::cli::Global;
 use crate::{output, table, Status};
 use anstream::{eprintln, println};
-use anyhow::Context;
-use faramesh_client::ClientError;
 
 pub fn run(policy_hash: Option<&str>, latest: u32, global: &Global) -> anyhow::Result<Status> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let client = crate::server_commands::client(global);
-    let report = match runtime.block_on(client.shadow_report(policy_hash, latest)) {
-        Ok(report) => report,
-        Err(e @ (ClientError::Unreachable { .. } | ClientError::BadUrl { .. })) => {
-            return Err(e.into())
-        }
-        Err(e) => {
-            eprintln!(
-                "{}error:{} {e}",
-                output::ERROR.render(),
-                output::ERROR.render_reset()
-            );
-            return Ok(Status::Failure);
-        }
-    };
+    crate::server_commands::with_client(global, |client| async move {
+        let report = client.shadow_report(policy_hash, latest).await?;
+        Ok(show(&report, global))
+    })
+}
+
+/// Prints the report; failure when the shadow policy disagreed, error when there is none.
+fn show(report: &faramesh_client::ShadowReport, global: &Global) -> Status {
     if global.json {
         println!("{}", output::pretty(&report));
     }
@@ -34,15 +21,15 @@ pub fn run(policy_hash: Option<&str>, latest: u32, global: &Global) -> anyhow::R
         if !global.json {
             eprintln!("The server runs without a shadow policy: start it with `faramesh serve --shadow-policy FILE` (or FARAMESH_SHADOW_POLICY) to try a candidate policy on real traffic.");
         }
-        return Ok(Status::Error);
+        return Status::Error;
     };
     let disagreements: u64 = report.pairs.iter().map(|p| p.count).sum();
     if global.json {
-        return Ok(if disagreements == 0 {
+        return if disagreements == 0 {
             Status::Success
         } else {
             Status::Failure
-        });
+        };
     }
     let name = shadow.file.as_deref().unwrap_or("the shadow policy");
     let hash = shadow.policy_hash.get(..12).unwrap_or(&shadow.policy_hash);
@@ -52,7 +39,7 @@ pub fn run(policy_hash: Option<&str>, latest: u32, global: &Global) -> anyhow::R
     );
     if disagreements == 0 {
         println!("No recorded disagreement: it would have decided every recorded action as the active policy did.");
-        return Ok(Status::Success);
+        return Status::Success;
     }
     println!("{disagreements} recorded disagreement(s) in all:");
     let mut pairs = table::new(&["ACTIVE", "SHADOW", "ACTIONS"]);
@@ -97,5 +84,5 @@ pub fn run(policy_hash: Option<&str>, latest: u32, global: &Global) -> anyhow::R
         }
         println!("{}", table::render(&rows));
     }
-    Ok(Status::Failure)
+    Status::Failure
 }
