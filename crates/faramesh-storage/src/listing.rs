@@ -139,7 +139,12 @@ pub(crate) fn query(
     (sql, args)
 }
 
-/// Whether `name` contains `text`, ignoring case: what a search matches names by.
-pub(crate) fn name_contains(name: &str, lowercase_text: &str) -> bool {
-    name.to_lowercase().contains(lowercase_text)
+/// The `names` that contain `text`, ignoring case: what a search matches names by, in Rust
+/// rather than SQL so both databases agree on what "ignoring case" means.
+pub(crate) fn containing(names: impl IntoIterator<Item = String>, text: &str) -> Vec<String> {
+    let text = text.to_lowercase();
+    names
+        .into_iter()
+        .filter(|name| name.to_lowercase().contains(&text))
+        .collect()
 }

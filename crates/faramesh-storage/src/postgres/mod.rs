@@ -468,15 +468,11 @@ impl Store for PostgresStore {
         );
         let statement = client.prepare_cached(&sql).await.map_err(unavailable)?;
         let rows = client.query(&statement, &[]).await.map_err(unavailable)?;
-        let text = text.to_lowercase();
-        let mut found = Vec::new();
-        for row in &rows {
-            let name: String = row.try_get(0).map_err(|e| corrupt("name", e))?;
-            if crate::listing::name_contains(&name, &text) {
-                found.push(name);
-            }
-        }
-        Ok(found)
+        let names = rows
+            .iter()
+            .map(|row| row.try_get(0).map_err(|e| corrupt("name", e)))
+            .collect::<StoreResult<Vec<String>>>()?;
+        Ok(crate::listing::containing(names, text))
     }
 
     async fn events(&self, action_id: &str) -> StoreResult<Vec<EventRecord>> {

@@ -94,16 +94,12 @@ pub(super) fn names_containing(
          SELECT name FROM names WHERE name IS NOT NULL"
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
-    let text = text.to_lowercase();
-    let mut found = Vec::new();
-    let mut rows = stmt.query([]).map_err(unavailable)?;
-    while let Some(row) = rows.next().map_err(unavailable)? {
-        let name: String = row.get(0).map_err(unavailable)?;
-        if crate::listing::name_contains(&name, &text) {
-            found.push(name);
-        }
-    }
-    Ok(found)
+    let names = stmt
+        .query_map([], |row| row.get::<_, String>(0))
+        .map_err(unavailable)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    Ok(crate::listing::containing(names, text))
 }
 
 /// How SQLite spells the listing (see [`crate::listing`]).
