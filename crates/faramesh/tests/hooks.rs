@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 mod common;
+mod notify_support;
 use common::{server_in, Server};
 
 fn policy() -> PathBuf {
@@ -111,17 +111,11 @@ fn action_with(s: &Server, text: &str) -> Value {
 
 /// Waits until an action whose params hold `text` is pending approval.
 fn pending_with(s: &Server, text: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(found) = actions(s, "status=pending_approval")
+    notify_support::wait_for(&format!("a pending action holding {text}"), || {
+        actions(s, "status=pending_approval")
             .into_iter()
             .find(|a| a["params"].to_string().contains(text))
-        {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "no pending action holds {text}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    })
 }
 
 fn decide(s: &Server, id: &str, approve: bool, reason: &str) {

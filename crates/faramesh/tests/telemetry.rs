@@ -8,93 +8,30 @@
     reason = "a test stops at the first setup step or expectation that fails"
 )]
 
+use notify_support::{repo, Fixture};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 mod common;
+mod notify_support;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The OTLP receiver, writing the spans it receives to a file; stopped when dropped.
-struct Receiver {
-    child: Child,
-    url: String,
-    spans: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Receiver {
-    fn start() -> Receiver {
-        let setup = Command::new(repo().join("tests/otel/setup"))
-            .output()
-            .expect("tests/otel/setup runs");
-        assert!(
-            setup.status.success(),
-            "tests/otel/setup failed: {}",
-            String::from_utf8_lossy(&setup.stderr)
-        );
-        let dir = tempfile::TempDir::new().unwrap();
-        let spans = dir.path().join("spans.jsonl");
-        let mut child = Command::new(repo().join("target/otel-python-venv/bin/python"))
-            .arg(repo().join("tests/otel/otlp_receiver.py"))
-            .arg(&spans)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the receiver starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected ready line {line:?}"))
-            .to_owned();
-        Receiver {
-            child,
-            url,
-            spans,
-            _dir: dir,
-        }
-    }
-
-    /// The spans received so far (a line still being written is left for the next read).
-    fn spans(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.spans)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    /// Waits until a span matches `f`.
-    fn wait_span(&self, what: &str, f: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(span) = self.spans().into_iter().find(|s| f(s)) {
-                return span;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no span {what} among {:#?}",
-                self.spans()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+/// The OTLP receiver, writing each span it receives as a JSON line.
+fn receiver() -> Fixture {
+    let setup = Command::new(repo().join("tests/otel/setup"))
+        .output()
+        .expect("tests/otel/setup runs");
+    assert!(
+        setup.status.success(),
+        "tests/otel/setup failed: {}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let dir = tempfile::TempDir::new().unwrap();
+    let spans = dir.path().join("spans.jsonl");
+    let mut command = Command::new(repo().join("target/otel-python-venv/bin/python"));
+    command
+        .arg(repo().join("tests/otel/otlp_receiver.py"))
+        .arg(&spans);
+    Fixture::spawn(command, dir, spans)
 }
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -102,12 +39,12 @@ const AGENT_SPAN: &str = "00f067aa0ba902b7";
 
 #[test]
 fn requests_and_decisions_are_spans_inside_the_agents_trace() {
-    let receiver = Receiver::start();
+    let receiver = receiver();
     let dir = tempfile::TempDir::new().unwrap();
     let (child, url, logged) = common::serve_logged(
         dir.path(),
         &[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.url),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.address),
             // Export each batch at once instead of every five seconds.
             ("OTEL_BSP_SCHEDULE_DELAY", "10"),
             ("FARAMESH_EXECUTORS", "none"),
@@ -124,7 +61,7 @@ fn requests_and_decisions_are_spans_inside_the_agents_trace() {
     assert!(
         logged.iter().any(
             |l| l.contains("traces: a span per request and per decision")
-                && l.contains(&receiver.url)
+                && l.contains(&receiver.address)
         ),
         "{logged:#?}"
     );
@@ -162,7 +99,7 @@ fn requests_and_decisions_are_spans_inside_the_agents_trace() {
     assert_eq!(status, 200);
 
     // The submission's server span is a child of the agent's span, in the agent's trace.
-    let request = receiver.wait_span("POST /v1/actions", |s| {
+    let request = receiver.wait_record("POST /v1/actions", |s| {
         s["name"] == json!("POST /v1/actions")
     });
     assert_eq!(request["trace_id"], json!(TRACE_ID));
@@ -178,7 +115,7 @@ fn requests_and_decisions_are_spans_inside_the_agents_trace() {
     assert_eq!(request["attributes"]["faramesh.action_id"], json!(id));
 
     // Its decision is a span inside it, with what was decided.
-    let decision = receiver.wait_span("of the decision", |s| {
+    let decision = receiver.wait_record("of the decision", |s| {
         s["name"] == json!("faramesh.decision")
             && s["attributes"]["faramesh.action_id"] == json!(id)
     });
@@ -194,12 +131,12 @@ fn requests_and_decisions_are_spans_inside_the_agents_trace() {
 
     // A request without a traceparent starts a trace of its own; a decision that stores
     // nothing has no action id.
-    let gate = receiver.wait_span("POST /v1/gate/decide", |s| {
+    let gate = receiver.wait_record("POST /v1/gate/decide", |s| {
         s["name"] == json!("POST /v1/gate/decide")
     });
     assert_eq!(gate["parent_span_id"], json!(""));
     assert_ne!(gate["trace_id"], json!(TRACE_ID));
-    let halted = receiver.wait_span("of the gate decision", |s| {
+    let halted = receiver.wait_record("of the gate decision", |s| {
         s["name"] == json!("faramesh.decision") && s["parent_span_id"] == gate["span_id"]
     });
     assert_eq!(halted["attributes"]["faramesh.outcome"], json!("HALT"));
@@ -210,12 +147,12 @@ fn requests_and_decisions_are_spans_inside_the_agents_trace() {
     assert!(halted["attributes"].get("faramesh.action_id").is_none());
 
     // Span names carry the route, never an action id.
-    let read = receiver.wait_span("GET /v1/actions/{id}", |s| {
+    let read = receiver.wait_record("GET /v1/actions/{id}", |s| {
         s["name"] == json!("GET /v1/actions/{id}")
     });
     assert_eq!(read["parent_span_id"], json!(AGENT_SPAN));
     assert!(!receiver
-        .spans()
+        .records()
         .iter()
         .any(|s| s["name"].as_str().unwrap().contains(&id)));
 }
