@@ -38,7 +38,7 @@ from agents.tool_context import ToolContext
 
 from ...client import ExecutionGovernorClient
 from ...models import Action
-from .._gate import PendingHook, decide, refusal_error, report
+from .._gate import PendingHook, decide, params_from_input, refusal_error, report
 
 __all__ = ["governed_function_tool", "govern_function_tool", "govern_tools"]
 
@@ -67,7 +67,7 @@ def _params(arguments: str) -> Dict[str, Any]:
         data = json.loads(arguments)
     except ValueError:
         return {"input": arguments}
-    return data if isinstance(data, dict) else {"input": data}
+    return params_from_input(data)
 
 
 def govern_function_tool(
