@@ -228,13 +228,7 @@ fn cannot_ask(client: &Client, error: &ClientError, on_unreachable: Unreachable)
 
 /// Records how a call ended on the action its before-hook submitted.
 async fn record(client: &Client, outcome: &HookOutcome, agent: HookAgent) -> Status {
-    let path = match call_file(agent, outcome.session_id.as_deref(), &outcome.call_id) {
-        Ok(path) => path,
-        Err(e) => {
-            eprintln!("faramesh hook: {e}");
-            return Status::Failure;
-        }
-    };
+    let path = call_file(agent, outcome.session_id.as_deref(), &outcome.call_id);
     let Ok(action_id) = std::fs::read_to_string(&path) else {
         eprintln!(
             "faramesh hook: no Faramesh action is known for tool call {} (was the PreToolUse hook run?); its outcome is not recorded",
@@ -291,11 +285,12 @@ fn file_name(id: &str) -> String {
     }
 }
 
-fn call_file(agent: HookAgent, session: Option<&str>, call: &str) -> anyhow::Result<PathBuf> {
-    let dir = state_dir()
+/// The file of one call: ids the agent sends are names only, never paths (see [`file_name`]).
+fn call_file(agent: HookAgent, session: Option<&str>, call: &str) -> PathBuf {
+    state_dir()
         .join(agent_name(agent))
-        .join(file_name(session.unwrap_or("-")));
-    Ok(dir.join(file_name(call)))
+        .join(file_name(session.unwrap_or("-")))
+        .join(file_name(call))
 }
 
 fn remember(
@@ -304,7 +299,7 @@ fn remember(
     call: &str,
     action_id: &str,
 ) -> anyhow::Result<()> {
-    let path = call_file(agent, session, call)?;
+    let path = call_file(agent, session, call);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }

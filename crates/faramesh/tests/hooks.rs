@@ -255,6 +255,55 @@ fn claude_code_reads_are_allowed_and_their_outcome_is_recorded_on_the_same_actio
     );
 }
 
+/// Ids the agent sends name files in the hook's state folder; ids made to climb out of it
+/// (`../`, absolute paths) are hashed into plain names, and the outcome is still recorded.
+#[test]
+fn hostile_session_and_call_ids_never_reach_outside_the_state_folder() {
+    let s = server();
+    let outside = s.dir.path().join("escaped");
+    let mut read = pre_tool_use(
+        "Read",
+        json!({"file_path": "/work/app/c.rs"}),
+        "../../escaped/call",
+    );
+    read["session_id"] = json!("../../escaped");
+    assert_eq!(decision(&run(&s, "claude-code", &[], &read).1).0, "allow");
+    assert!(
+        !outside.exists(),
+        "nothing was written outside the state folder"
+    );
+    let state = s.dir.path().join("hook-state/claude-code");
+    let sessions: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert_eq!(sessions.len(), 1);
+    assert!(
+        sessions[0].len() == 64 && sessions[0].bytes().all(|b| b.is_ascii_hexdigit()),
+        "{sessions:?}"
+    );
+    let hashed = |name: &str| name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit());
+    let calls: Vec<String> = std::fs::read_dir(state.join(&sessions[0]))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(calls.len() == 1 && hashed(&calls[0]), "{calls:?}");
+    assert!(!s.dir.path().join("hook-state/escaped").exists());
+
+    let mut done = read.clone();
+    done["hook_event_name"] = json!("PostToolUse");
+    done["tool_response"] = json!({"ok": true});
+    let (code, _, stderr) = run(&s, "claude-code", &[], &done);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        action_with(&s, "/work/app/c.rs")["status"],
+        json!("succeeded")
+    );
+}
+
 #[test]
 fn claude_code_secrets_are_denied_with_the_reason_shown_to_the_model() {
     let s = server();
