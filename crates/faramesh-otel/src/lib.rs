@@ -33,6 +33,7 @@ pub enum TelemetryError {
 
 /// The tracer, while traces are exported.
 pub struct Telemetry {
+    endpoint: String,
     provider: SdkTracerProvider,
     tracer: SdkTracer,
     propagator: TraceContextPropagator,
@@ -71,7 +72,7 @@ impl Telemetry {
             Some("none") => return Ok(None),
             Some(other) => return Err(TelemetryError::Exporter(other.to_owned())),
         }
-        let Some(_) = endpoint() else {
+        let Some(endpoint) = endpoint() else {
             return Ok(None);
         };
         for variable in [
@@ -98,6 +99,7 @@ impl Telemetry {
             .build();
         let tracer = provider.tracer("faramesh");
         Ok(Some(Telemetry {
+            endpoint,
             provider,
             tracer,
             propagator: TraceContextPropagator::new(),
@@ -105,8 +107,8 @@ impl Telemetry {
     }
 
     /// The endpoint traces are sent to, as configured.
-    pub fn endpoint(&self) -> String {
-        endpoint().unwrap_or_default()
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
     }
 
     /// Starts the server span of a request: a child of its `traceparent` when it has a valid
