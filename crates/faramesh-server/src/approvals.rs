@@ -8,7 +8,7 @@
 use crate::error::ApiError;
 use crate::state::AppState;
 use faramesh_core::policy::{ApprovalRule, Approver, Effect};
-use faramesh_core::{ActionRequest, ActionStatus, Transition};
+use faramesh_core::{ActionStatus, Transition};
 use faramesh_notify::{Approvals, Kind};
 use faramesh_storage::{
     ActionRecord, Approval, ApprovalVote, NewNotification, Role, TransitionUpdate,
@@ -260,13 +260,7 @@ pub fn announcements(
         routes.escalation_routes()
     } else {
         let named = rule_of(action).map(|r| r.notify).unwrap_or_default();
-        let request = ActionRequest {
-            agent_id: action.agent_id.clone(),
-            tool: action.tool.clone(),
-            operation: action.operation.clone(),
-            params: action.params.map().clone(),
-            context: action.context.map().clone(),
-        };
+        let request = action.request();
         let subject = faramesh_notify::Subject {
             request: &request,
             risk: action.risk_level,

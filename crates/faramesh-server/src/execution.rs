@@ -11,7 +11,7 @@
 use crate::error::ApiError;
 use crate::state::AppState;
 use faramesh_core::policy::Effect;
-use faramesh_core::{ActionRequest, ActionStatus, EventType, Outcome, Transition};
+use faramesh_core::{ActionStatus, EventType, Outcome, Transition};
 use faramesh_executors::{execute, timeout_for, ExecOutcome, ExecutorKind, ExecutorSet, Limits};
 use faramesh_storage::{ActionRecord, StoreError, TransitionUpdate};
 use serde_json::{json, Value};
@@ -78,13 +78,7 @@ async fn decide_again_if_changed(
     state: &AppState,
     action: &ActionRecord,
 ) -> Result<Option<Value>, ApiError> {
-    let request = ActionRequest {
-        agent_id: action.agent_id.clone(),
-        tool: action.tool.clone(),
-        operation: action.operation.clone(),
-        params: action.params.map().clone(),
-        context: action.context.map().clone(),
-    };
+    let request = action.request();
     let decision = state.loaded.load().engine.decide(&request);
     let policy_changed = decision.policy_hash.as_deref() != action.policy_hash.as_deref();
     let profile_changed = decision.profile_hash.as_deref() != action.profile_hash.as_deref();

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use faramesh_core::policy::limits::{LimitCharge, Measure, Per};
-use faramesh_core::{ActionRequest, Decision, Engine, Outcome};
+use faramesh_core::{Decision, Engine, Outcome};
 use faramesh_storage::{ActionRecord, ChargeMode, StoreError};
 use std::collections::HashMap;
 
@@ -95,13 +95,7 @@ pub async fn count_approved(state: &AppState, action: &ActionRecord) {
     if policy.limits().is_empty() {
         return;
     }
-    let request = ActionRequest {
-        agent_id: action.agent_id.clone(),
-        tool: action.tool.clone(),
-        operation: action.operation.clone(),
-        params: action.params.map().clone(),
-        context: action.context.map().clone(),
-    };
+    let request = action.request();
     let charges = policy.limit_charges(&request);
     if let Err(e) = state
         .store

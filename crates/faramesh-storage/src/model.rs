@@ -51,6 +51,19 @@ pub struct ActionRecord {
     pub updated_at: String,
 }
 
+impl ActionRecord {
+    /// The request this action was decided on, for deciding it again or reading its limits.
+    pub fn request(&self) -> faramesh_core::ActionRequest {
+        faramesh_core::ActionRequest {
+            agent_id: self.agent_id.clone(),
+            tool: self.tool.clone(),
+            operation: self.operation.clone(),
+            params: self.params.map().clone(),
+            context: self.context.map().clone(),
+        }
+    }
+}
+
 /// A ledger event as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventRecord {
