@@ -133,7 +133,7 @@ async fn decide(client: &Client, hook: &HookAction, args: &HookArgs, agent: Hook
                 ),
             }
         }
-        ActionStatus::Denied => denied(&action),
+        ActionStatus::Denied => denied(action.reason.as_deref().unwrap_or("denied")),
         ActionStatus::PendingApproval if args.wait == 0 => {
             // Nobody in Faramesh needs to decide what the agent's own prompt will.
             let why = "Left to the coding agent's permission prompt: the hook does not wait for approvals (--wait 0)";
@@ -156,12 +156,10 @@ async fn decide(client: &Client, hook: &HookAction, args: &HookArgs, agent: Hook
     }
 }
 
-fn denied(action: &Action) -> Verdict {
+/// A denial, by the policy or a person, with the reason the model reads.
+fn denied(reason: &str) -> Verdict {
     Verdict::Deny {
-        reason: format!(
-            "Faramesh denied this call: {}",
-            action.reason.as_deref().unwrap_or("denied")
-        ),
+        reason: format!("Faramesh denied this call: {reason}"),
     }
 }
 
@@ -180,9 +178,7 @@ async fn wait_for_approval(client: &Client, action: &Action, agent_id: &str, wai
                 decided.reason, action.id
             ),
         },
-        Ok(Ok(decided)) => Verdict::Deny {
-            reason: format!("Faramesh denied this call: {}", decided.reason),
-        },
+        Ok(Ok(decided)) => denied(&decided.reason),
         Ok(Err(e)) => Verdict::Deny {
             reason: format!(
                 "Faramesh could not say whether this call is approved ({e}); it is not run"
