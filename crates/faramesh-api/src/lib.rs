@@ -132,6 +132,37 @@ pub struct LedgerEvent {
     pub created_at: String,
     pub prev_hash: Option<String>,
     pub record_hash: String,
+    /// The event's position in the ledger's Merkle log (0-based, no gaps; docs/audit.md).
+    #[serde(default)]
+    pub log_index: Option<u64>,
+}
+
+/// `GET /v1/log/proof/inclusion`: the audit path of leaf `index` in the tree of `size` leaves
+/// (RFC 9162 §2.1.3), hex hashes from the leaf up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InclusionProof {
+    pub index: u64,
+    pub size: u64,
+    pub hashes: Vec<String>,
+}
+
+/// `GET /v1/log/proof/consistency`: that the tree of `to` leaves extends the tree of `from`
+/// (RFC 9162 §2.1.4), hex hashes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+    pub hashes: Vec<String>,
+}
+
+/// `GET /v1/log/leaves`: one leaf of the log, the event at `log_index` by its `record_hash`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogLeaf {
+    pub log_index: u64,
+    pub record_hash: String,
 }
 
 impl LedgerEvent {

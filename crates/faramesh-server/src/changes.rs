@@ -365,6 +365,33 @@ impl Store for ReportingStore {
         self.inner.events(action_id).await
     }
 
+    async fn log_size(&self) -> StoreResult<u64> {
+        self.inner.log_size().await
+    }
+
+    async fn log_hashes(&self, indexes: Vec<u64>) -> StoreResult<Vec<faramesh_tlog::Hash>> {
+        self.inner.log_hashes(indexes).await
+    }
+
+    async fn log_leaves(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> StoreResult<Vec<faramesh_storage::LogLeaf>> {
+        self.inner.log_leaves(start, end).await
+    }
+
+    async fn add_checkpoint(
+        &self,
+        checkpoint: faramesh_storage::StoredCheckpoint,
+    ) -> StoreResult<()> {
+        self.inner.add_checkpoint(checkpoint).await
+    }
+
+    async fn latest_checkpoint(&self) -> StoreResult<Option<faramesh_storage::StoredCheckpoint>> {
+        self.inner.latest_checkpoint().await
+    }
+
     async fn pending_since_before(&self, created_before: &str) -> StoreResult<Vec<String>> {
         self.inner.pending_since_before(created_before).await
     }

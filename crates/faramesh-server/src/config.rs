@@ -56,6 +56,12 @@ pub struct ServerConfig {
     pub notify_routes: std::sync::Arc<faramesh_notify::Routes>,
     /// Traces over OTLP, when the `OTEL_*` variables ask for them (set by `faramesh serve`).
     pub telemetry: Option<std::sync::Arc<faramesh_otel::Telemetry>>,
+    /// The key that signs the log's checkpoints (`FARAMESH_LOG_KEY`; default `log.key` beside
+    /// the SQLite database, or `data/log.key`). Created at first start when missing.
+    pub log_key_file: PathBuf,
+    /// How often a checkpoint is signed while the log grows (`FARAMESH_CHECKPOINT_EVERY`,
+    /// seconds, default 5).
+    pub checkpoint_every: Duration,
 }
 
 /// A variable with a value that cannot be used.
@@ -160,7 +166,18 @@ impl ServerConfig {
                     })
                 }
             };
+        let log_key_file = match (get("FARAMESH_LOG_KEY", None), &backend) {
+            (Some((_, v)), _) => PathBuf::from(v),
+            (None, Backend::Sqlite(db)) => db
+                .parent()
+                .unwrap_or(std::path::Path::new(""))
+                .join("log.key"),
+            (None, Backend::Postgres(_)) => PathBuf::from(crate::log_key::DEFAULT_KEY_FILE),
+        };
         Ok(ServerConfig {
+            log_key_file,
+            checkpoint_every: seconds("FARAMESH_CHECKPOINT_EVERY")?
+                .unwrap_or(Duration::from_secs(5)),
             host: get("FARAMESH_HOST", Some("FARA_API_HOST"))
                 .map_or_else(|| "127.0.0.1".to_owned(), |(_, v)| v.trim().to_owned()),
             port,

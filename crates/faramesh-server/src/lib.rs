@@ -25,6 +25,7 @@ pub mod serve;
 pub mod state;
 pub mod telemetry;
 pub mod token_routes;
+pub mod transparency;
 pub mod validate;
 pub mod view;
 
@@ -78,6 +79,9 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
         Backend::Postgres(dsn) => Arc::new(faramesh_storage::PostgresStore::connect(dsn).await?),
     };
     let executors = faramesh_executors::ExecutorSet::parse(&config.executors)?;
+    let log_signer = transparency::load_or_create_key(&config.log_key_file)
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let log_signer = Arc::new(transparency::LogSigner::new(log_signer));
     // Stream ids continue from the ledger so a client resuming after a restart misses nothing.
     let start_after = store.last_event_seq().await?;
     let tokens = auth::Tokens::new(config.tokens.clone(), &[]);
@@ -121,6 +125,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
     }
     let mcp = mcp_gateway(&config);
     Ok(AppState::new(state::Shared {
+        log_signer,
         mcp,
         tokens,
         shared_database,
@@ -205,6 +210,7 @@ pub fn app(state: AppState) -> Router {
     let mut router = routes::api(state.clone())
         .merge(mcp::routes(state.clone()))
         .merge(notifications::routes(state.clone()))
+        .merge(transparency::routes(state.clone()))
         .merge(token_routes::routes().with_state(state))
         .merge(faramesh_events::router(hub, Some(history)))
         .merge(faramesh_ui::router())

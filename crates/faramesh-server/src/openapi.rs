@@ -66,6 +66,11 @@ fn metrics() {}
         crate::token_routes::create,
         crate::token_routes::list,
         crate::token_routes::revoke,
+        crate::transparency::key,
+        crate::transparency::latest,
+        crate::transparency::inclusion,
+        crate::transparency::consistency,
+        crate::transparency::leaves,
         crate::routes::health,
         crate::routes::ready,
         live_events,
@@ -102,6 +107,9 @@ fn metrics() {}
         faramesh_api::ShadowPolicy,
         faramesh_api::ShadowPair,
         faramesh_api::ShadowDisagreement,
+        faramesh_api::InclusionProof,
+        faramesh_api::ConsistencyProof,
+        faramesh_api::LogLeaf,
         faramesh_api::ErrorBody,
         faramesh_api::StatusBody
     ))

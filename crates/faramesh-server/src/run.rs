@@ -54,6 +54,13 @@ impl Server {
             tracing::info!("hot reload: policy and profile files are checked every second");
         }
         expiry::spawn_rule_timeouts(state.clone());
+        // A checkpoint before the first request, so there always is one to fetch.
+        if let Err(e) =
+            crate::transparency::checkpoint(state.store.as_ref(), &state.log_signer).await
+        {
+            tracing::error!(error = %e, "no log checkpoint signed");
+        }
+        crate::transparency::spawn_checkpoints(state.clone(), config.checkpoint_every);
         if !config.notify_routes.routes.is_empty() {
             tokio::spawn(faramesh_notify::worker::run(
                 state.store.clone(),
@@ -121,6 +128,7 @@ impl Server {
         }
         let hub = self.state.hub.clone();
         let mcp = self.state.mcp.clone();
+        let last = self.state.clone();
         crate::serve::serve(self.listener, crate::app(self.state), limits, async move {
             shutdown.await;
             hub.close();
@@ -128,6 +136,11 @@ impl Server {
             mcp.shutdown();
         })
         .await;
+        // What was written until the end is covered by a checkpoint a verifier can fetch later.
+        if let Err(e) = crate::transparency::checkpoint(last.store.as_ref(), &last.log_signer).await
+        {
+            tracing::error!(error = %e, "no log checkpoint signed");
+        }
         tracing::info!("stopped");
     }
 }

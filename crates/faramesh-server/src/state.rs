@@ -53,6 +53,8 @@ pub struct Shared {
     pub confirmations: Option<Arc<crate::auth::Confirmations>>,
     /// The MCP gateway (`/mcp/{name}`), with no servers unless some are configured.
     pub mcp: Arc<crate::mcp::McpGateway>,
+    /// The key the log's checkpoints are signed with.
+    pub log_signer: Arc<crate::transparency::LogSigner>,
 }
 
 impl AppState {

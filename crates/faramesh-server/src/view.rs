@@ -125,6 +125,7 @@ pub fn event(e: &EventRecord) -> faramesh_api::LedgerEvent {
         created_at: e.created_at.clone(),
         prev_hash: e.prev_hash.clone(),
         record_hash: e.record_hash.clone(),
+        log_index: e.log_index,
     }
 }
 

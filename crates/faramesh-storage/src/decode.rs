@@ -133,6 +133,7 @@ pub(crate) fn to_event(
         created_at,
         prev_hash,
         record_hash,
+        log_index: None,
     })
 }
 

@@ -14,6 +14,7 @@ mod decided;
 mod decode;
 mod limits;
 mod listing;
+mod log;
 mod model;
 mod outbox;
 pub mod postgres;
@@ -26,6 +27,7 @@ pub use approvals::{Approval, ApprovalVote, DueApproval, Escalation};
 pub use decided::Received;
 pub use limits::{ChargeMode, LimitUsage};
 pub use listing::MAX_SEARCH_NAMES;
+pub use log::{LogLeaf, StoredCheckpoint, MAX_LEAVES};
 pub use model::{
     now_timestamp, ActionFilter, ActionRecord, ActionSummary, Change, Created, EventRecord,
     FeedItem, Name, NameColumn, NewAction, NewEvent, TransitionUpdate,
@@ -227,8 +229,24 @@ pub trait Store: Send + Sync + 'static {
     /// names, not of actions.
     async fn names_containing(&self, column: NameColumn, text: &str) -> StoreResult<Vec<String>>;
 
-    /// The events of one action, oldest first.
+    /// The events of one action, oldest first, each with its place in the Merkle log.
     async fn events(&self, action_id: &str) -> StoreResult<Vec<EventRecord>>;
+
+    /// How many leaves the Merkle log holds: every committed event is one.
+    async fn log_size(&self) -> StoreResult<u64>;
+
+    /// The log's stored hashes at these indexes (`faramesh_tlog::tree`'s layout), in order.
+    async fn log_hashes(&self, indexes: Vec<u64>) -> StoreResult<Vec<faramesh_tlog::Hash>>;
+
+    /// The log's leaves from `start` up to `end` (exclusive), at most [`MAX_LEAVES`].
+    async fn log_leaves(&self, start: u64, end: u64) -> StoreResult<Vec<LogLeaf>>;
+
+    /// Keeps a signed checkpoint. One of the same size kept before stays: signatures are
+    /// deterministic, so with the same key it is the same note.
+    async fn add_checkpoint(&self, checkpoint: StoredCheckpoint) -> StoreResult<()>;
+
+    /// The kept checkpoint of the largest tree.
+    async fn latest_checkpoint(&self) -> StoreResult<Option<StoredCheckpoint>>;
 
     /// Ids of actions pending approval since before `created_before` (ISO-8601).
     async fn pending_since_before(&self, created_before: &str) -> StoreResult<Vec<String>>;

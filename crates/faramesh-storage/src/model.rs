@@ -76,6 +76,9 @@ pub struct EventRecord {
     pub created_at: String,
     pub prev_hash: Option<String>,
     pub record_hash: String,
+    /// Position in the Merkle log (0-based, no gaps); `None` until the event's transaction
+    /// appended it, so only in what is read back.
+    pub log_index: Option<u64>,
 }
 
 impl EventRecord {
@@ -110,6 +113,7 @@ impl EventRecord {
             created_at,
             prev_hash,
             record_hash,
+            log_index: None,
         })
     }
 

@@ -67,7 +67,7 @@ async fn replicas_starting_together_migrate_once() {
         .collect();
     assert_eq!(
         applied,
-        [1, 2, 3, 4, 5, 6, 7, 8],
+        [1, 2, 3, 4, 5, 6, 7, 8, 9],
         "each migration applied exactly once"
     );
 }
@@ -392,4 +392,30 @@ async fn token_changes_raise_the_token_version_and_reach_every_replica_in_order(
             (3, "bot".to_owned(), true, bot.secret_hash),
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_writing_at_once_keep_one_log_with_every_event_once() {
+    let Some(backend) = postgres().await else {
+        return;
+    };
+    let replicas = [
+        backend.open().await,
+        backend.open().await,
+        backend.open().await,
+    ];
+    let writes: Vec<_> = replicas
+        .iter()
+        .map(|store| {
+            let store = store.clone();
+            tokio::spawn(async move { common::write_every_kind_of_event(&store).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for write in writes {
+        ids.extend(write.await.unwrap());
+    }
+    for store in &replicas {
+        common::assert_log_holds(store, &ids).await;
+    }
 }

@@ -84,6 +84,7 @@ pub(super) async fn approve(
     };
     let action = raw_action(&row)?;
     let event = append_and_announce(&tx, &action, event_type, vote.meta(count)).await?;
+    super::log::append(&tx, &[(event.seq, &event.record_hash)]).await?;
     tx.commit().await.map_err(unavailable)?;
     Ok((action, event))
 }
@@ -113,6 +114,7 @@ pub(super) async fn escalate(
     outbox::insert(&tx, Some(id), &escalation.notifications).await?;
     let action = raw_action(&row)?;
     let event = append_and_announce(&tx, &action, EventType::Escalated, escalation.meta).await?;
+    super::log::append(&tx, &[(event.seq, &event.record_hash)]).await?;
     tx.commit().await.map_err(unavailable)?;
     Ok((action, event))
 }

@@ -516,13 +516,37 @@ async fn announce_and_commit(
         .filter(|(a, u)| a.is_some() && !u.update.notifications.is_empty())
         .map(|(_, u)| (u.id.as_str(), u.update.notifications.as_slice()))
         .collect();
-    let (queued, announced, committed) = futures::join!(
+    // Last before the commit, so the log is held only while this batch commits.
+    let events: Vec<(i64, &str)> = creates
+        .iter()
+        .flat_map(|p| p.events.iter())
+        .chain(applied.iter().flatten().map(|(_, event)| event))
+        .map(|e| (e.seq, e.record_hash.as_str()))
+        .collect();
+    let appended = if events.is_empty() {
+        None
+    } else {
+        Some(
+            super::log::lock_and_append(client, &events)
+                .await
+                .map_err(BatchError::Store)?,
+        )
+    };
+    let log_written = async {
+        match &appended {
+            Some(appended) => super::log::write(client, appended).await,
+            None => Ok(()),
+        }
+    };
+    let (queued, announced, logged, committed) = futures::join!(
         insert_notifications(client, &outbox),
         join_all(notify_values.iter().map(|v| client.execute(&s.notify, v))),
+        log_written,
         client.batch_execute("COMMIT"),
     );
     queued?;
     collect(announced)?;
+    logged.map_err(BatchError::Store)?;
     committed?;
     Ok(())
 }

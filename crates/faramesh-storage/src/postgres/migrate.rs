@@ -35,6 +35,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../migrations/postgres/0008_search_by_operation.sql"),
     ),
+    (
+        9,
+        include_str!("../../migrations/postgres/0009_merkle_log.sql"),
+    ),
 ];
 
 /// Arbitrary but fixed: the advisory lock id of Faramesh migrations.

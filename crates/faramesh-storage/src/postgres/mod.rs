@@ -11,6 +11,7 @@ mod approvals;
 mod batch;
 mod feed;
 mod limits;
+mod log;
 mod migrate;
 mod outbox;
 mod shadow;
@@ -96,6 +97,7 @@ impl PostgresStore {
         };
         let mut client = store.client().await?;
         migrate::run(&mut client).await?;
+        log::backfill(&mut client).await?;
         Ok(store)
     }
 
@@ -482,7 +484,37 @@ impl Store for PostgresStore {
             .query(&sql, &[&action_id])
             .await
             .map_err(unavailable)?;
-        rows.iter().map(event_row).collect()
+        let mut events = rows
+            .iter()
+            .map(event_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+        let indexes = log::indexes_of(&client, &seqs).await?;
+        for e in &mut events {
+            e.log_index = indexes.get(&e.seq).copied();
+        }
+        Ok(events)
+    }
+
+    async fn log_size(&self) -> StoreResult<u64> {
+        log::size(&self.client().await?).await
+    }
+
+    async fn log_hashes(&self, indexes: Vec<u64>) -> StoreResult<Vec<faramesh_tlog::Hash>> {
+        log::hashes(&self.client().await?, &indexes).await
+    }
+
+    async fn log_leaves(&self, start: u64, end: u64) -> StoreResult<Vec<crate::LogLeaf>> {
+        let end = end.min(start.saturating_add(crate::MAX_LEAVES));
+        log::leaves(&self.client().await?, start, end).await
+    }
+
+    async fn add_checkpoint(&self, checkpoint: crate::StoredCheckpoint) -> StoreResult<()> {
+        log::add_checkpoint(&self.client().await?, &checkpoint).await
+    }
+
+    async fn latest_checkpoint(&self) -> StoreResult<Option<crate::StoredCheckpoint>> {
+        log::latest_checkpoint(&self.client().await?).await
     }
 
     async fn changes_between(

@@ -8,6 +8,7 @@ mod approvals;
 mod files;
 mod ledger_file;
 mod limits;
+mod log;
 mod outbox;
 mod rows;
 mod shadow;
@@ -59,6 +60,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0010_search_by_operation.sql"
         )),
+        M::up(include_str!("../../migrations/sqlite/0011_merkle_log.sql")),
     ])
 }
 
@@ -134,6 +136,8 @@ impl SqliteStore {
         migrations.to_latest(&mut conn).map_err(|e| {
             StoreError::unavailable(format!("cannot migrate database {}: {e}", path.display()))
         })?;
+
+        log::catch_up(&mut conn, path)?;
 
         let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c));
         let readers = r2d2::Pool::builder()
@@ -510,7 +514,38 @@ impl Store for SqliteStore {
 
     async fn events(&self, action_id: &str) -> StoreResult<Vec<EventRecord>> {
         let id = action_id.to_owned();
-        self.read(move |conn| rows::events(conn, &id)).await
+        self.read(move |conn| {
+            let mut events = rows::events(conn, &id)?;
+            let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+            let indexes = log::indexes_of(conn, &seqs)?;
+            for e in &mut events {
+                e.log_index = indexes.get(&e.seq).copied();
+            }
+            Ok(events)
+        })
+        .await
+    }
+
+    async fn log_size(&self) -> StoreResult<u64> {
+        self.read(log::size).await
+    }
+
+    async fn log_hashes(&self, indexes: Vec<u64>) -> StoreResult<Vec<faramesh_tlog::Hash>> {
+        self.read(move |conn| log::hashes(conn, &indexes)).await
+    }
+
+    async fn log_leaves(&self, start: u64, end: u64) -> StoreResult<Vec<crate::LogLeaf>> {
+        let end = end.min(start.saturating_add(crate::MAX_LEAVES));
+        self.read(move |conn| log::leaves(conn, start, end)).await
+    }
+
+    async fn add_checkpoint(&self, checkpoint: crate::StoredCheckpoint) -> StoreResult<()> {
+        self.read(move |conn| log::add_checkpoint(conn, &checkpoint))
+            .await
+    }
+
+    async fn latest_checkpoint(&self) -> StoreResult<Option<crate::StoredCheckpoint>> {
+        self.read(log::latest_checkpoint).await
     }
 
     async fn changes_between(

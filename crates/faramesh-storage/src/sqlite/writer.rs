@@ -315,8 +315,15 @@ fn commit_batch(conn: &mut Connection, path: &Path, batch: &mut Vec<WriteOp>) ->
             fail(op, why);
         }
     }
-    let committed = match &refused {
-        Some(why) if tx.is_autocommit() => Err(why.clone()),
+    // The batch's events join the Merkle log in the same transaction, so no committed event is
+    // ever missing from it. A log that cannot be appended to refuses the whole batch.
+    let logged = match &refused {
+        Some(_) => Ok(0),
+        None => super::log::integrate(&tx, i64::MAX).map_err(|e| e.to_string()),
+    };
+    let committed = match (&refused, logged) {
+        (Some(why), _) if tx.is_autocommit() => Err(why.clone()),
+        (_, Err(why)) => Err(why),
         _ => tx.commit().map_err(describe),
     };
     let trouble = refused.is_some() || committed.is_err();

@@ -54,6 +54,8 @@ macro_rules! contract_tests {
             racing_charges_let_exactly_max_calls_through,
             racing_budget_charges_never_exceed_the_budget,
             a_window_slides_with_the_clock_and_modes_count_as_they_say,
+            the_log_holds_every_event_once_and_proves_it,
+            checkpoints_are_kept_once_per_size_and_the_largest_is_the_latest,
         );
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {
@@ -162,7 +164,10 @@ pub async fn an_action_and_its_events_are_written_together_and_survive_reopening
         .unwrap()
         .expect("action persisted");
     assert_eq!(stored, created.action);
-    let events = store.events(&id).await.unwrap();
+    let mut events = store.events(&id).await.unwrap();
+    // Read back, each event also has its place in the Merkle log.
+    let indexes: Vec<Option<u64>> = events.iter_mut().map(|e| e.log_index.take()).collect();
+    assert_eq!(indexes, [Some(0), Some(1)]);
     assert_eq!(events, created.events);
     assert_eq!(events[0].prev_hash, None);
     assert_chain(&events);
@@ -1365,4 +1370,171 @@ pub async fn a_window_slides_with_the_clock_and_modes_count_as_they_say(backend:
         .await
         .unwrap();
     assert_eq!(usage[0].calls, 1, "only a5 remains: {usage:?}");
+}
+
+/// RFC 9162 §2.1.1's MTH, written out from its definition: independent of the stored hashes
+/// and of the tree code under test.
+pub fn mth(leaves: &[[u8; 32]]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    match leaves.len() {
+        0 => Sha256::digest([]).into(),
+        1 => leaves[0],
+        n => {
+            let k = 1 << (usize::BITS - (n - 1).leading_zeros() - 1);
+            let mut h = Sha256::new();
+            h.update([1u8]);
+            h.update(mth(&leaves[..k]));
+            h.update(mth(&leaves[k..]));
+            h.finalize().into()
+        }
+    }
+}
+
+/// SHA-256(0x00 ‖ the 32 bytes of `record_hash`).
+pub fn leaf_of(record_hash: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(hex::decode(record_hash).unwrap());
+    h.finalize().into()
+}
+
+/// Checks the store's Merkle log against the events of the actions `ids`, which must be every
+/// action written: one leaf per event, log indexes 0..n without gaps, each leaf the event's
+/// record hash, the root that of an independent computation, and every inclusion proof and
+/// every consistency proof from an earlier size verifying.
+pub async fn assert_log_holds(store: &Arc<dyn Store>, ids: &[String]) {
+    use faramesh_tlog::tree;
+    let mut by_index = std::collections::BTreeMap::new();
+    for id in ids {
+        for e in store.events(id).await.unwrap() {
+            let index = e.log_index.expect("every stored event is in the log");
+            assert!(
+                by_index.insert(index, e.record_hash).is_none(),
+                "log index {index} is given to two events"
+            );
+        }
+    }
+    let n = store.log_size().await.unwrap();
+    assert_eq!(
+        by_index.keys().copied().collect::<Vec<_>>(),
+        (0..n).collect::<Vec<_>>(),
+        "the log's indexes are 0..size, one per event"
+    );
+    let mut leaves = Vec::new();
+    while (leaves.len() as u64) < n {
+        let page = store.log_leaves(leaves.len() as u64, n).await.unwrap();
+        assert!(!page.is_empty() && page.len() as u64 <= faramesh_storage::MAX_LEAVES);
+        leaves.extend(page);
+    }
+    for (i, leaf) in leaves.iter().enumerate() {
+        assert_eq!(leaf.log_index, i as u64);
+        assert_eq!(leaf.record_hash, by_index[&leaf.log_index]);
+    }
+    let hashes: Vec<[u8; 32]> = leaves.iter().map(|l| leaf_of(&l.record_hash)).collect();
+    let root = mth(&hashes);
+    let stored = store.log_hashes(tree::tree_hash_indexes(n)).await.unwrap();
+    assert_eq!(
+        tree::tree_hash(n, &stored).unwrap(),
+        root,
+        "root of {n} leaves"
+    );
+    for (i, leaf) in hashes.iter().enumerate() {
+        let i = i as u64;
+        let needed = tree::inclusion_proof_indexes(n, i).unwrap();
+        let proof = tree::inclusion_proof(n, i, &store.log_hashes(needed).await.unwrap()).unwrap();
+        tree::check_inclusion(&proof, n, &root, i, leaf).unwrap();
+    }
+    for m in 1..n {
+        let needed = tree::consistency_proof_indexes(m, n).unwrap();
+        let proof =
+            tree::consistency_proof(m, n, &store.log_hashes(needed).await.unwrap()).unwrap();
+        tree::check_consistency(&proof, m, &mth(&hashes[..m as usize]), n, &root).unwrap();
+    }
+}
+
+/// Actions written every way events are written, many at once so they share batches: new
+/// actions, transitions, approvals under a quorum and an escalation.
+pub async fn write_every_kind_of_event(store: &Arc<dyn Store>) -> Vec<String> {
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let status = if i % 2 == 0 {
+                    ActionStatus::PendingApproval
+                } else {
+                    ActionStatus::Allowed
+                };
+                let id = store
+                    .create_action(submission(action(status, "shell")))
+                    .await
+                    .unwrap()
+                    .action
+                    .id;
+                if i % 4 == 0 {
+                    store
+                        .transition(&id, Transition::Approve, TransitionUpdate::default())
+                        .await
+                        .unwrap();
+                } else if i % 4 == 1 {
+                    store
+                        .transition(&id, Transition::Start, TransitionUpdate::default())
+                        .await
+                        .unwrap();
+                }
+                id
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap());
+    }
+    let quorum = pending(store).await;
+    store.approve(&quorum, vote("alice", 2)).await.unwrap();
+    store.approve(&quorum, vote("bob", 2)).await.unwrap();
+    let mut due = submission(action(ActionStatus::PendingApproval, "stripe"));
+    due.approval_deadline = Some("2000-01-01T00:00:00.000000Z".into());
+    let escalated = store.create_action(due).await.unwrap().action.id;
+    let escalation = Escalation {
+        deadline: "2999-01-02T00:00:00.000000Z".into(),
+        meta: json!({"routes": ["security"]}),
+        notifications: vec![notification("approval.escalated")],
+    };
+    store.escalate(&escalated, escalation).await.unwrap();
+    ids.extend([quorum, escalated]);
+    ids
+}
+
+pub async fn the_log_holds_every_event_once_and_proves_it(backend: &Backend) {
+    let store = backend.open().await;
+    assert_eq!(store.log_size().await.unwrap(), 0);
+    let mut ids = write_every_kind_of_event(&store).await;
+    assert_log_holds(&store, &ids).await;
+    drop(store);
+    // A restarted server appends after what is there.
+    let store = backend.open().await;
+    ids.extend(write_every_kind_of_event(&store).await);
+    assert_log_holds(&store, &ids).await;
+}
+
+pub async fn checkpoints_are_kept_once_per_size_and_the_largest_is_the_latest(backend: &Backend) {
+    use faramesh_storage::StoredCheckpoint;
+    let store = backend.open().await;
+    assert_eq!(store.latest_checkpoint().await.unwrap(), None);
+    let kept = |size: u64, note: &str| StoredCheckpoint {
+        size,
+        root: format!("{size:064x}"),
+        note: note.to_owned(),
+        created_at: faramesh_storage::now_timestamp(),
+    };
+    store.add_checkpoint(kept(3, "three")).await.unwrap();
+    store.add_checkpoint(kept(7, "seven")).await.unwrap();
+    store.add_checkpoint(kept(5, "five")).await.unwrap();
+    store
+        .add_checkpoint(kept(7, "another seven"))
+        .await
+        .unwrap();
+    let latest = store.latest_checkpoint().await.unwrap().unwrap();
+    assert_eq!((latest.size, latest.note.as_str()), (7, "seven"));
 }
