@@ -189,9 +189,20 @@ impl Client {
 
     async fn send<T: DeserializeOwned>(
         &self,
-        mut request: reqwest::RequestBuilder,
+        request: reqwest::RequestBuilder,
         body: Option<&Value>,
     ) -> ClientResult<T> {
+        let text = self.send_text(request, body).await?;
+        serde_json::from_str(&text)
+            .map_err(|e| ClientError::Decode(format!("{e} in {}", truncate(&text))))
+    }
+
+    /// Sends the request; the body of a success as text, or the error the server answered.
+    async fn send_text(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        body: Option<&Value>,
+    ) -> ClientResult<String> {
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
@@ -208,8 +219,7 @@ impl Client {
             .await
             .map_err(|e| ClientError::Decode(e.to_string()))?;
         if status.is_success() {
-            return serde_json::from_str(&text)
-                .map_err(|e| ClientError::Decode(format!("{e} in {}", truncate(&text))));
+            return Ok(text);
         }
         let error: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let text_field = |key: &str| error.get(key).and_then(Value::as_str);
@@ -290,6 +300,57 @@ impl Client {
             }
             all.extend(page);
         }
+    }
+
+    /// The log's verifier key (`GET /v1/log/key`), in note format.
+    pub async fn log_key(&self) -> ClientResult<String> {
+        let request = self.http.get(self.endpoint(&["v1", "log", "key"])?);
+        Ok(self.send_text(request, None).await?.trim().to_owned())
+    }
+
+    /// The latest signed checkpoint (`GET /v1/log/checkpoint`), a signed note.
+    pub async fn log_checkpoint(&self) -> ClientResult<String> {
+        let request = self.http.get(self.endpoint(&["v1", "log", "checkpoint"])?);
+        self.send_text(request, None).await
+    }
+
+    /// The inclusion proof of leaf `index` in the tree of `size` leaves.
+    pub async fn inclusion_proof(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> ClientResult<faramesh_api::InclusionProof> {
+        let request = self
+            .http
+            .get(self.endpoint(&["v1", "log", "proof", "inclusion"])?)
+            .query(&[("index", index), ("size", size)]);
+        self.send(request, None).await
+    }
+
+    /// The proof that the tree of `to` leaves extends the tree of `from`.
+    pub async fn consistency_proof(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> ClientResult<faramesh_api::ConsistencyProof> {
+        let request = self
+            .http
+            .get(self.endpoint(&["v1", "log", "proof", "consistency"])?)
+            .query(&[("from", from), ("to", to)]);
+        self.send(request, None).await
+    }
+
+    /// The log's leaves from `start` up to `end` (exclusive), at most 1,000.
+    pub async fn log_leaves(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> ClientResult<Vec<faramesh_api::LogLeaf>> {
+        let request = self
+            .http
+            .get(self.endpoint(&["v1", "log", "leaves"])?)
+            .query(&[("start", start), ("end", end)]);
+        self.send(request, None).await
     }
 
     pub async fn events(&self, id: &str) -> ClientResult<Vec<Event>> {

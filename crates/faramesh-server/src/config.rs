@@ -56,9 +56,9 @@ pub struct ServerConfig {
     pub notify_routes: std::sync::Arc<faramesh_notify::Routes>,
     /// Traces over OTLP, when the `OTEL_*` variables ask for them (set by `faramesh serve`).
     pub telemetry: Option<std::sync::Arc<faramesh_otel::Telemetry>>,
-    /// The key that signs the log's checkpoints (`FARAMESH_LOG_KEY`; default `log.key` beside
-    /// the SQLite database, or `data/log.key`). Created at first start when missing.
-    pub log_key_file: PathBuf,
+    /// The key that signs the log's checkpoints (`FARAMESH_LOG_KEY`); see
+    /// [`ServerConfig::log_key_path`].
+    pub log_key_file: Option<PathBuf>,
     /// How often a checkpoint is signed while the log grows (`FARAMESH_CHECKPOINT_EVERY`,
     /// seconds, default 5).
     pub checkpoint_every: Duration,
@@ -74,6 +74,19 @@ pub struct ConfigError {
 }
 
 impl ServerConfig {
+    /// Where the log's signing key is: the file configured, else `log.key` beside the SQLite
+    /// database, else `data/log.key`. Created at first start when missing.
+    pub fn log_key_path(&self) -> PathBuf {
+        match (&self.log_key_file, &self.backend) {
+            (Some(file), _) => file.clone(),
+            (None, Backend::Sqlite(db)) => db
+                .parent()
+                .unwrap_or(std::path::Path::new(""))
+                .join("log.key"),
+            (None, Backend::Postgres(_)) => PathBuf::from(crate::log_key::DEFAULT_KEY_FILE),
+        }
+    }
+
     /// Reads the configuration through `var` (the process environment in production).
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<ServerConfig, ConfigError> {
         // The new name wins over the legacy one.
@@ -166,16 +179,8 @@ impl ServerConfig {
                     })
                 }
             };
-        let log_key_file = match (get("FARAMESH_LOG_KEY", None), &backend) {
-            (Some((_, v)), _) => PathBuf::from(v),
-            (None, Backend::Sqlite(db)) => db
-                .parent()
-                .unwrap_or(std::path::Path::new(""))
-                .join("log.key"),
-            (None, Backend::Postgres(_)) => PathBuf::from(crate::log_key::DEFAULT_KEY_FILE),
-        };
         Ok(ServerConfig {
-            log_key_file,
+            log_key_file: get("FARAMESH_LOG_KEY", None).map(|(_, v)| PathBuf::from(v)),
             checkpoint_every: seconds("FARAMESH_CHECKPOINT_EVERY")?
                 .unwrap_or(Duration::from_secs(5)),
             host: get("FARAMESH_HOST", Some("FARA_API_HOST"))

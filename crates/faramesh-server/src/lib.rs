@@ -79,7 +79,7 @@ pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
         Backend::Postgres(dsn) => Arc::new(faramesh_storage::PostgresStore::connect(dsn).await?),
     };
     let executors = faramesh_executors::ExecutorSet::parse(&config.executors)?;
-    let log_signer = transparency::load_or_create_key(&config.log_key_file)
+    let log_signer = transparency::load_or_create_key(&config.log_key_path())
         .map_err(|e| StartError::Config(e.to_string()))?;
     let log_signer = Arc::new(transparency::LogSigner::new(log_signer));
     // Stream ids continue from the ledger so a client resuming after a restart misses nothing.

@@ -129,7 +129,8 @@ pub enum Command {
     /// submitted and decided, and its outcome recorded (`hook install claude-code` sets it up).
     #[command(subcommand)]
     Hook(HookCommand),
-    /// The ledger as a transparency log: its signing key.
+    /// The ledger as a transparency log: its signing key, and checking it against signed
+    /// checkpoints (verify, prove, watch).
     #[command(subcommand)]
     Log(LogCommand),
     /// Where pending approvals are announced (the server's routes file) and how their
@@ -396,7 +397,8 @@ pub enum ActionCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Every action followed by its ledger events, as JSON lines on stdout.
+    /// Every action followed by its ledger events, as JSON lines on stdout; a whole export ends
+    /// with the log's latest signed checkpoint (`faramesh log verify --file` checks it).
     Export {
         /// Only actions created at or after this time (ISO-8601, e.g. 2026-11-01 or 2026-11-01T12:00:00Z).
         #[arg(long)]
@@ -539,5 +541,59 @@ pub enum LogCommand {
     Key {
         #[arg(long, default_value = faramesh_server::log_key::DEFAULT_KEY_FILE)]
         key_file: PathBuf,
+    },
+    /// Check the whole ledger against a signed checkpoint, as a third party would: the
+    /// signature, every event's record_hash recomputed from its content, and the root rebuilt
+    /// from every leaf. Reads the server (--url), a SQLite file (--db) or an export (--file).
+    ///
+    /// Exit code: 0 the ledger is the one the checkpoint signed, 1 it is not (each problem
+    /// named), 2 could not check.
+    Verify {
+        /// The verifier key (a file, or the key text `name+hash+key`).
+        #[arg(long)]
+        key: String,
+        /// The signed checkpoint to check against (default: the latest the source keeps).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// A SQLite database file, read directly (read-only, no server needed).
+        #[arg(long, conflicts_with = "file")]
+        db: Option<PathBuf>,
+        /// An export written by `faramesh audit export` (it carries its checkpoint).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Prove that every event of an action is in the log: each event's record_hash recomputed,
+    /// and its inclusion proof checked against a signed checkpoint. Waits a few seconds for a
+    /// checkpoint that covers a new action. Exit code: 0 proved, 1 not, 2 could not check.
+    Prove {
+        /// The action id (or a unique prefix).
+        id: String,
+        /// The verifier key (a file, or the key text). Without it the server's own key is
+        /// used, which proves only that the server agrees with itself.
+        #[arg(long)]
+        key: Option<String>,
+        /// The signed checkpoint to prove against (default: the server's latest).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// How long to wait for a checkpoint that covers the action.
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+    },
+    /// Watch the log as a witness: keep the last checkpoint seen in --state, and check that each
+    /// new one is signed and extends it (a consistency proof). Exit code 1 on a fork or a
+    /// rollback, with both checkpoints in the report; 2 could not check.
+    Watch {
+        /// The verifier key (a file, or the key text).
+        #[arg(long)]
+        key: String,
+        /// A folder of the witness's own, where it keeps the last checkpoint it accepted.
+        #[arg(long)]
+        state: PathBuf,
+        /// Seconds between checks.
+        #[arg(long, default_value_t = 10)]
+        every: u64,
+        /// Check once and exit (for cron or CI).
+        #[arg(long)]
+        once: bool,
     },
 }

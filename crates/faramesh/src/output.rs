@@ -61,6 +61,11 @@ pub fn error(message: impl std::fmt::Display) {
     anstream::eprintln!("{}error:{} {message}", ERROR.render(), ERROR.render_reset());
 }
 
+/// Says on stderr what the user should know: `note: <message>`, the word in the warning style.
+pub fn note(message: impl std::fmt::Display) {
+    anstream::eprintln!("{}note:{} {message}", WARN.render(), WARN.render_reset());
+}
+
 /// `value` as indented JSON, for `--json` output.
 pub fn pretty(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()

@@ -941,8 +941,17 @@ fn since_time(text: &str, now: chrono::DateTime<chrono::Utc>) -> Result<String, 
 }
 
 /// Every action (oldest first) and its events as JSON lines: `{"record": "action", ...}` then
-/// `{"record": "event", ...}` for each of its events.
+/// `{"record": "event", ...}` for each of its events. A whole export (no `since`) ends with
+/// `{"record": "checkpoint", "note": ...}`, the log's latest signed checkpoint, so it can be
+/// checked with `faramesh log verify --file` and the verifier key alone.
 async fn export(client: &Client, since: Option<&str>) -> Result<Status, ClientError> {
+    // The checkpoint first: every event it covers was committed before it was signed, so the
+    // listing below holds them all.
+    let checkpoint = match client.log_checkpoint().await {
+        Ok(note) if since.is_none() => Some(note),
+        Ok(_) | Err(ClientError::NotFound { .. }) => None,
+        Err(e) => return Err(e),
+    };
     let mut actions = client.list_all().await?;
     actions.reverse();
     // Timestamps are ISO-8601 UTC, so text order is time order.
@@ -955,6 +964,12 @@ async fn export(client: &Client, since: Option<&str>) -> Result<Status, ClientEr
         for event in events {
             println!("{}", export_line(&event, "event"));
         }
+    }
+    if let Some(note) = checkpoint {
+        println!(
+            "{}",
+            export_line(&serde_json::json!({ "note": note }), "checkpoint")
+        );
     }
     Ok(Status::Success)
 }

@@ -191,6 +191,8 @@ pub fn verify_file(file: &std::path::Path, global: &Global) -> Result<Status, Cl
             .map_err(|e| invalid(format!("{} line {}: not JSON ({e})", file.display(), n + 1)))?;
         match record["record"].as_str() {
             Some("action") => chains.push((record, Vec::new())),
+            // The log's checkpoint, which `faramesh log verify --file` checks.
+            Some("checkpoint") => {}
             Some("event") => {
                 let action_id = record["action_id"].as_str().unwrap_or_default().to_owned();
                 match chains

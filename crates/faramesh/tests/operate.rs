@@ -686,7 +686,8 @@ fn audit_export_is_verifiable_offline_and_tampering_shows() {
         .collect();
     assert_eq!(
         kinds,
-        ["action", "event", "event", "action", "event", "event", "event"]
+        ["action", "event", "event", "action", "event", "event", "event", "checkpoint"],
+        "each action with its events, then the log's signed checkpoint"
     );
 
     let file = verify_export(&s, &text, "2 action(s), 5 event(s): every chain is intact");

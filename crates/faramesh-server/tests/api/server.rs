@@ -49,6 +49,8 @@ async fn start_custom(
     config.backend = if POSTGRES {
         let (url, database) = testkit::fresh_postgres_database().await?;
         postgres_database = Some(database);
+        // The signing key in the test's folder, not the working directory.
+        config.log_key_file = Some(dir.path().join("log.key"));
         Backend::Postgres(url)
     } else {
         Backend::Sqlite(dir.path().join("data/actions.db"))

@@ -97,6 +97,15 @@ fn lossy<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Cow<'r, s
     })
 }
 
+/// A leaf of the Merkle log as stored: its index, the hashes the server stored for it, and its
+/// event.
+#[derive(Debug, Clone)]
+pub struct LogRow {
+    pub log_index: u64,
+    pub hashes: Vec<u8>,
+    pub event: StoredEvent,
+}
+
 /// A ledger database opened read-only.
 pub struct LedgerFile {
     conn: Connection,
@@ -245,6 +254,98 @@ impl LedgerFile {
         })
         .optional()
         .map_err(unavailable)
+    }
+
+    /// Refuses a file written before the ledger had its Merkle log.
+    fn log_tables(&self) -> StoreResult<()> {
+        let tables: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('log_leaves', 'log_checkpoints')",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(unavailable)?;
+        if tables == 2 {
+            Ok(())
+        } else {
+            Err(StoreError::unavailable(
+                "this database has no Merkle log yet: start `faramesh serve` on it once, which adds its events to one",
+            ))
+        }
+    }
+
+    /// The signed note of the largest checkpoint kept in the file.
+    pub fn latest_checkpoint_note(&self) -> StoreResult<Option<String>> {
+        self.log_tables()?;
+        self.conn
+            .query_row(
+                "SELECT note FROM log_checkpoints ORDER BY size DESC LIMIT 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(unavailable)
+    }
+
+    /// How many leaves the log holds, by its highest index.
+    pub fn log_rows(&self) -> StoreResult<u64> {
+        self.log_tables()?;
+        let last: Option<i64> = self
+            .conn
+            .query_row("SELECT MAX(log_index) FROM log_leaves", [], |row| {
+                row.get(0)
+            })
+            .map_err(unavailable)?;
+        Ok(last.map_or(0, |i| u64::try_from(i).unwrap_or(0) + 1))
+    }
+
+    /// How many more events the ledger holds than the log has leaves.
+    pub fn events_outside_log(&self) -> StoreResult<u64> {
+        self.log_tables()?;
+        let extra: i64 = self
+            .conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM events) - (SELECT COUNT(*) FROM log_leaves)",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(unavailable)?;
+        Ok(u64::try_from(extra).unwrap_or(0))
+    }
+
+    /// Every leaf of the log with its event, in log order. A leaf whose event is gone is left
+    /// out, so the caller sees the hole.
+    pub fn scan_log(&self, mut each: impl FnMut(&LogRow)) -> StoreResult<()> {
+        self.log_tables()?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT l.log_index, l.hashes, e.id, e.action_id, e.event_type, e.meta, e.created_at, e.prev_hash, e.record_hash \
+                 FROM log_leaves l JOIN events e ON e.seq = l.event_seq ORDER BY l.log_index",
+            )
+            .map_err(unavailable)?;
+        let mut rows = stmt.query([]).map_err(unavailable)?;
+        while let Some(row) = rows.next().map_err(unavailable)? {
+            let read = || -> rusqlite::Result<LogRow> {
+                let meta: String = row.get(5)?;
+                Ok(LogRow {
+                    log_index: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(u64::MAX),
+                    hashes: row.get(1)?,
+                    event: StoredEvent {
+                        id: row.get(2)?,
+                        action_id: row.get(3)?,
+                        event_type: row.get(4)?,
+                        meta: meta_value(&meta),
+                        created_at: row.get(6)?,
+                        prev_hash: row.get(7)?,
+                        record_hash: row.get(8)?,
+                    },
+                })
+            };
+            each(&read().map_err(unavailable)?);
+        }
+        Ok(())
     }
 
     /// Runs `read` in one read transaction: everything it reads comes from the same state of

@@ -17,7 +17,8 @@ mod tokens;
 mod writer;
 
 pub use ledger_file::{
-    meta_value, ActionRows, ActionText, EventText, Events, LedgerFile, StoredAction, StoredEvent,
+    meta_value, ActionRows, ActionText, EventText, Events, LedgerFile, LogRow, StoredAction,
+    StoredEvent,
 };
 
 use crate::{
