@@ -56,6 +56,8 @@ describe('health view', { timeout: 180_000 }, () => {
 
     const { page, context, record } = await openHealth(server);
     assert.equal(new URL(page.url()).hash, '#/health');
+    // The signed log's latest checkpoint, its signature checked in the browser.
+    await page.getByText(/✓ Last checkpoint: \d+ events?, signed by \S+; signature verified\./).waitFor();
     const chains = page.getByRole('list', { name: 'Chain verification of the most recent actions' });
     const item = (id) => chains.getByRole('listitem').filter({ has: page.getByRole('button', { name: `Details of action ${id.slice(0, 8)}` }) });
     await item(bad.id).getByText('✗ broken').waitFor();

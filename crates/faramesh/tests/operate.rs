@@ -686,7 +686,16 @@ fn audit_export_is_verifiable_offline_and_tampering_shows() {
         .collect();
     assert_eq!(
         kinds,
-        ["action", "event", "event", "action", "event", "event", "event", "checkpoint"],
+        [
+            "action",
+            "event",
+            "event",
+            "action",
+            "event",
+            "event",
+            "event",
+            "checkpoint"
+        ],
         "each action with its events, then the log's signed checkpoint"
     );
 

@@ -51,7 +51,9 @@ export async function startServer({ env = {}, demo = false, files = {}, policy =
         '--policy', policyFile, '--profile', profileFile];
       if (demo) args.push('--demo');
       const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^FARA(MESH)?_/.test(k)));
-      const child = spawn(bin, args, { cwd: dir, env: { ...cleanEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Checkpoints five times a second, so a new action is proved in the log at once.
+      const quick = { FARAMESH_CHECKPOINT_EVERY: '0.2' };
+      const child = spawn(bin, args, { cwd: dir, env: { ...cleanEnv, ...quick, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
       this.child = child;
       // Never leave a server behind, even when a test file crashes.
       const reap = () => child.kill('SIGKILL');

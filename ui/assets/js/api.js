@@ -119,6 +119,31 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
   }
 }
 
+/** A text answer of the API (the log's key and checkpoint); asks for a token on 401. */
+export async function apiText(path) {
+  for (;;) {
+    let response;
+    try {
+      response = await fetch(path, { headers: { Accept: 'text/plain', ...authHeaders() }, cache: 'no-store' });
+    } catch {
+      throw new ApiError(0, 'The server cannot be reached; is `faramesh serve` running?');
+    }
+    const text = await response.text();
+    if (response.status === 401) {
+      let detail;
+      try { detail = JSON.parse(text)?.detail; } catch { detail = undefined; }
+      await requestToken(detail);
+      continue;
+    }
+    if (!response.ok) {
+      let detail = `HTTP ${response.status}`;
+      try { detail = JSON.parse(text)?.detail ?? detail; } catch { /* not JSON */ }
+      throw new ApiError(response.status, detail);
+    }
+    return text;
+  }
+}
+
 async function readJson(response) {
   const text = await response.text();
   if (!text) return null;

@@ -6,6 +6,7 @@
 
 import { api, query } from './api.js';
 import { $, approvalsText, deliveryOutcome, deliveryPill, formatNumber, h, hasQuorum, localTime, mcpOf, pill, pretty, replace, shortId } from './dom.js';
+import { proveIncluded } from './logproof.js';
 import { curlCommands, snippet } from './snippets.js';
 import * as store from './store.js';
 
@@ -27,6 +28,8 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
   let loadSeq = 0;
   let events = null;
   let chain = null;
+  // Whether the events are in the signed Merkle log (see logproof.js).
+  let inLog = null;
   let notifications = null;
   let sideError = null;
 
@@ -84,7 +87,7 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
     store.pin(id);
     opener = from ?? opener;
     if (switching) {
-      events = null; chain = null; notifications = null; sideError = null;
+      events = null; chain = null; inLog = null; notifications = null; sideError = null;
       reasonInput.value = '';
       decideError.hidden = true;
       decideNote.hidden = true;
@@ -133,7 +136,10 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
       api(`/v1/notifications${query({ action_id: id, limit: 50 })}`)]);
     if (seq !== loadSeq || id !== currentId) return;
     sideError = null;
-    if (eventsR.status === 'fulfilled') events = eventsR.value; else sideError = `Could not load the events: ${eventsR.reason?.detail ?? eventsR.reason}`;
+    if (eventsR.status === 'fulfilled') {
+      events = eventsR.value;
+      checkLog(id, seq, events);
+    } else sideError = `Could not load the events: ${eventsR.reason?.detail ?? eventsR.reason}`;
     if (chainR.status === 'fulfilled') chain = chainR.value; else chain = { error: chainR.reason?.detail ?? String(chainR.reason) };
     // Notifications are a side note: when they cannot be read the section is left out.
     if (notificationsR.status === 'fulfilled' && Array.isArray(notificationsR.value)) notifications = notificationsR.value;
@@ -145,6 +151,16 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
       sideError = `Could not load action ${shortId(id)}: ${actionR.reason?.detail ?? actionR.reason}`;
       render();
     }
+  }
+
+  /** Proves the events are in the latest signed checkpoint, then shows it. */
+  async function checkLog(id, seq, checked) {
+    const verdict = await proveIncluded(checked);
+    if (seq !== loadSeq || id !== currentId) return;
+    inLog = verdict;
+    // A new action's events reach a checkpoint within seconds: look again then.
+    if (verdict.pending) setTimeout(() => { if (id === currentId) scheduleRefresh(); }, 2000);
+    render();
   }
 
   async function act(approve) {
@@ -365,7 +381,12 @@ export function createDrawer({ notify, focusTarget, onOpen, onClose }) {
         h('p', { class: 'hash-line mono', title: `record_hash ${e.record_hash}\nprev_hash ${e.prev_hash ?? 'none'}`,
           text: `record ${String(e.record_hash ?? '').slice(0, 16)}… ← prev ${e.prev_hash ? `${e.prev_hash.slice(0, 16)}…` : 'none'}` }))));
     }
-    return section('Event timeline', 'timeline', h('div', { class: 'chain' }, status), list);
+    let logStatus;
+    if (!inLog) logStatus = h('span', { class: 'pill tone-neutral', text: 'checking the signed log…' });
+    else if (inLog.verified) logStatus = h('span', { class: 'pill tone-ok log-status', text: `✓ included in checkpoint ${inLog.size} (verified)` });
+    else if (inLog.pending) logStatus = h('span', { class: 'pill tone-neutral log-status', text: `not in a checkpoint yet (latest: ${inLog.size})` });
+    else logStatus = h('span', { class: 'pill tone-bad log-status', role: 'alert', text: `✗ not proved in the signed log: ${inLog.problem}` });
+    return section('Event timeline', 'timeline', h('div', { class: 'chain' }, status, ' ', logStatus), list);
   }
 
   function metaList(meta) {

@@ -1,9 +1,11 @@
 // The health view: whether the ledger chain of each of the most recent actions verifies
 // (GET /v1/actions/{id}/chain), and how notification deliveries fare (failed and pending
 // deliveries of GET /v1/notifications, the routes of GET /v1/notifications/routes).
+// The latest checkpoint of the signed Merkle log, its signature checked here (logproof.js).
 // Read when the view opens and on Refresh; nothing polls.
 
 import { api, query } from './api.js';
+import { latestCheckpoint } from './logproof.js';
 import { $, deliveryOutcome, deliveryPill, h, localTime, replace, shortId } from './dom.js';
 
 const RECENT = 20;
@@ -14,6 +16,7 @@ export function createHealthView({ openDrawer }) {
   const deliverySummary = $('#health-delivery-summary');
   const failures = $('#health-failures');
   const errorNote = $('#health-error');
+  const logSummary = $('#health-log-summary');
   const refreshButton = $('#health-refresh');
   let loadSeq = 0;
 
@@ -28,6 +31,7 @@ export function createHealthView({ openDrawer }) {
   async function load() {
     const seq = ++loadSeq;
     chainList.setAttribute('aria-busy', 'true');
+    showLog(seq);
     const [actionsR, failedR, pendingR, routesR] = await Promise.allSettled([
       api(`/v1/actions${query({ limit: RECENT })}`),
       api(`/v1/notifications${query({ state: 'failed', limit: RECENT })}`),
@@ -52,6 +56,22 @@ export function createHealthView({ openDrawer }) {
     else showDeliveries(routes, failed, waiting);
     errorNote.textContent = problems.join(' ');
     errorNote.hidden = problems.length === 0;
+  }
+
+  async function showLog(seq) {
+    let text;
+    let tone;
+    try {
+      const checkpoint = await latestCheckpoint();
+      text = `✓ Last checkpoint: ${checkpoint.size} event${checkpoint.size === 1 ? '' : 's'}, signed by ${checkpoint.origin}; signature verified.`;
+      tone = 'ok';
+    } catch (err) {
+      text = `✗ The latest checkpoint does not verify: ${err?.detail ?? err?.message ?? err}`;
+      tone = 'bad';
+    }
+    if (seq !== loadSeq) return;
+    logSummary.className = `health-summary tone-${tone}`;
+    replace(logSummary, text);
   }
 
   function showChains(actions, chains) {
