@@ -21,20 +21,22 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Bump when the generated data changes, so older cached files are not reused.
-const GENERATOR_VERSION: u32 = 1;
+const GENERATOR_VERSION: u32 = 2;
 
 const FULL_EVENTS: u64 = 10_000_000;
 const QUICK_EVENTS: u64 = 200_000;
 
 const LISTING_TARGET_MS: f64 = 50.0;
 const VERIFY_TARGET: f64 = 500_000.0;
+const PROOF_TARGET_MS: f64 = 5.0;
+const LOG_VERIFY_TARGET: f64 = 1_000_000.0;
 
 pub fn run(root: &Path, binary: &Path, quick: bool) -> anyhow::Result<Vec<Row>> {
     let events = if quick { QUICK_EVENTS } else { FULL_EVENTS };
     let db = ensure_ledger(&target_dir(root), events)?;
     let runs = if quick { 1 } else { 3 };
 
-    let listing = listing_latency(root, binary, &db, if quick { 5 } else { 21 })?;
+    let (listing, proofs) = api_latency(root, binary, &db, events, if quick { 5 } else { 21 })?;
     let (worst_query, worst_ms) = listing
         .iter()
         .map(|(q, ms)| (q.as_str(), *ms))
@@ -44,22 +46,41 @@ pub fn run(root: &Path, binary: &Path, quick: bool) -> anyhow::Result<Vec<Row>> 
         eprintln!("  GET /v1/actions{query}: median {ms:.2} ms");
     }
 
+    for (query, ms) in &proofs {
+        eprintln!("  GET /v1/log/{query}: median {ms:.2} ms");
+    }
+    let (worst_proof, worst_proof_ms) = proofs
+        .iter()
+        .map(|(q, ms)| (q.as_str(), *ms))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .context("no proof was measured")?;
+
     let verify = verify_rate(binary, &db, runs)?;
     eprintln!(
         "  verify-log --all --db: {} events in {:.2} s (median of {runs})",
         verify.events, verify.seconds
     );
     let rate = verify.events as f64 / verify.seconds;
+    let log = log_verify_rate(binary, &db, runs)?;
+    eprintln!(
+        "  log verify --db: {} leaves in {:.2} s (median of {runs})",
+        log.events, log.seconds
+    );
+    let log_rate = log.events as f64 / log.seconds;
 
-    let (listing_what, verify_what) = if quick {
+    let (listing_what, verify_what, proof_what, log_what) = if quick {
         (
             "large ledger (quick: 200,000 events): listing/filtering actions",
             "large ledger (quick: 200,000 events): verify-log --all",
+            "large ledger (quick: 200,000 events): inclusion and consistency proofs",
+            "large ledger (quick: 200,000 events): log verify",
         )
     } else {
         (
             "large ledger (10 million events): listing/filtering actions",
             "large ledger: verify-log --all",
+            "large ledger (10 million events): inclusion and consistency proofs",
+            "large ledger: log verify (every leaf recomputed against a checkpoint)",
         )
     };
     Ok(vec![
@@ -80,6 +101,24 @@ pub fn run(root: &Path, binary: &Path, quick: bool) -> anyhow::Result<Vec<Row>> 
             ),
             target: "≥ 500,000 events/s",
             met: rate >= VERIFY_TARGET,
+        },
+        Row {
+            what: proof_what,
+            measured: format!(
+                "worst median {worst_proof_ms:.2} ms ({worst_proof}, {} proofs)",
+                proofs.len()
+            ),
+            target: "≤ 5 ms",
+            met: worst_proof_ms <= PROOF_TARGET_MS,
+        },
+        Row {
+            what: log_what,
+            measured: format!(
+                "{log_rate:.0} leaves/s ({} leaves in {:.2} s, --db)",
+                log.events, log.seconds
+            ),
+            target: "≥ 1,000,000 leaves/s",
+            met: log_rate >= LOG_VERIFY_TARGET,
         },
     ])
 }
@@ -126,13 +165,33 @@ const LISTING_QUERIES: &[&str] = &[
     "?q=bot&offset=10000",
 ];
 
-/// The median latency of each listing query against a release server on `db`.
-fn listing_latency(
+/// Each query with its median latency in milliseconds.
+type Medians = Vec<(String, f64)>;
+
+/// The proofs asked of a log of `size` leaves: leaves at its start, middle and end, and
+/// consistency from a quarter, a half and all but one leaf.
+fn proof_queries(size: u64) -> Vec<String> {
+    let mut queries: Vec<String> = [0, size / 3, size / 2, size - 1]
+        .iter()
+        .map(|i| format!("proof/inclusion?index={i}&size={size}"))
+        .collect();
+    queries.extend(
+        [size / 4, size / 2, size - 1]
+            .iter()
+            .map(|from| format!("proof/consistency?from={from}&to={size}")),
+    );
+    queries
+}
+
+/// The median latency of each listing query and of each proof (see [`proof_queries`])
+/// against a release server on `db`, whose log holds `size` leaves.
+fn api_latency(
     root: &Path,
     binary: &Path,
     db: &Path,
+    size: u64,
     samples: usize,
-) -> anyhow::Result<Vec<(String, f64)>> {
+) -> anyhow::Result<(Medians, Medians)> {
     let work = std::env::temp_dir().join(format!("faramesh-ledger-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     let server = Server::start(
@@ -150,9 +209,14 @@ fn listing_latency(
         .build()?;
     let measured = runtime.block_on(async {
         let http = reqwest::Client::new();
+        let listing = LISTING_QUERIES
+            .iter()
+            .map(|q| (q.to_string(), format!("{}/v1/actions{q}", server.url)));
+        let proofs = proof_queries(size)
+            .into_iter()
+            .map(|q| (q.clone(), format!("{}/v1/log/{q}", server.url)));
         let mut measured = Vec::new();
-        for query in LISTING_QUERIES {
-            let url = format!("{}/v1/actions{query}", server.url);
+        for (query, url) in listing.chain(proofs) {
             let mut times = Vec::with_capacity(samples);
             // The first requests warm the server's connections and the page cache.
             for i in 0..samples + 2 {
@@ -172,13 +236,15 @@ fn listing_latency(
                 }
             }
             times.sort_by(f64::total_cmp);
-            measured.push((query.to_string(), times[times.len() / 2]));
+            measured.push((query, times[times.len() / 2]));
         }
         Ok::<_, anyhow::Error>(measured)
     });
     drop(server);
     let _ = std::fs::remove_dir_all(&work);
-    measured
+    let mut listing = measured?;
+    let proofs = listing.split_off(LISTING_QUERIES.len());
+    Ok((listing, proofs))
 }
 
 struct Verified {
@@ -217,6 +283,45 @@ fn verify_rate(binary: &Path, db: &Path, runs: usize) -> anyhow::Result<Verified
     times.sort_by(f64::total_cmp);
     Ok(Verified {
         events,
+        seconds: times[times.len() / 2],
+    })
+}
+
+/// `faramesh log verify --db` against the checkpoint the server signed when it opened the
+/// ledger, with the verifier key it wrote beside it, `runs` times: the median wall time.
+fn log_verify_rate(binary: &Path, db: &Path, runs: usize) -> anyhow::Result<Verified> {
+    let key = db.with_file_name("log.pub");
+    let mut times = Vec::new();
+    let mut leaves = 0;
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        let output = Command::new(binary)
+            .args(["log", "verify", "--json", "--key"])
+            .arg(&key)
+            .arg("--db")
+            .arg(db)
+            .env_remove("FARAMESH_TOKEN")
+            .output()
+            .context("cannot run faramesh log verify")?;
+        let seconds = started.elapsed().as_secs_f64();
+        let text = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            bail!(
+                "log verify failed on the generated ledger ({}):\n{text}\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let report: Value = serde_json::from_str(&text)
+            .with_context(|| format!("log verify --json printed {text:?}"))?;
+        leaves = report["leaves"]
+            .as_u64()
+            .with_context(|| format!("no leaf count in {text}"))?;
+        times.push(seconds);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(Verified {
+        events: leaves,
         seconds: times[times.len() / 2],
     })
 }
@@ -712,6 +817,9 @@ fn timestamp(micros: u64) -> String {
 struct Writer<'c> {
     action: rusqlite::CachedStatement<'c>,
     event: rusqlite::CachedStatement<'c>,
+    /// Each event's leaf of the Merkle log, as the server appends it.
+    leaf: rusqlite::CachedStatement<'c>,
+    log: faramesh_tlog::Frontier,
     events: u64,
 }
 
@@ -728,7 +836,7 @@ impl Writer<'_> {
         let id = rng.uuid();
         let record_hash =
             hash::event_record_hash(&id, action_id, event_type.as_str(), at, meta, prev)?;
-        self.event.execute(params![
+        let seq = self.event.insert(params![
             id,
             action_id,
             pos,
@@ -738,6 +846,13 @@ impl Writer<'_> {
             prev,
             record_hash
         ])?;
+        let mut data = [0u8; 32];
+        hex::decode_to_slice(&record_hash, &mut data)?;
+        let mut stored = Vec::with_capacity(64);
+        let index = self
+            .log
+            .append(faramesh_tlog::tree::leaf_hash(&data), &mut stored);
+        self.leaf.execute(params![index as i64, seq, stored])?;
         self.events += 1;
         Ok(record_hash)
     }
@@ -792,6 +907,10 @@ fn generate(path: &Path, target_events: u64) -> anyhow::Result<()> {
             "INSERT INTO events (id, action_id, action_pos, event_type, meta, created_at, prev_hash, record_hash) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?,
+        leaf: conn.prepare_cached(
+            "INSERT INTO log_leaves (log_index, event_seq, hashes) VALUES (?1, ?2, ?3)",
+        )?,
+        log: faramesh_tlog::Frontier::empty(),
         events: 0,
     };
     let mut in_transaction = 0u64;
@@ -1018,7 +1137,12 @@ fn generate(path: &Path, target_events: u64) -> anyhow::Result<()> {
         }
     }
     let events = writer.events;
+    let log = std::mem::take(&mut writer.log);
     drop(writer);
+    conn.execute(
+        "UPDATE log_state SET size = ?1, last_seq = (SELECT MAX(seq) FROM events), frontier = ?2 WHERE id = 1",
+        params![log.size() as i64, log.to_bytes()],
+    )?;
     conn.execute_batch("COMMIT")?;
     eprintln!(
         "large ledger: {events} events written ({:.0} s); finishing the file",

@@ -78,6 +78,8 @@ export interface ActionEvent {
   created_at: string;
   prev_hash: string | null;
   record_hash: string;
+  /** The event's position in the ledger's Merkle log (0-based, no gaps). */
+  log_index: number | null;
 }
 
 /** `POST /v1/gate/decide`: a decision without storing an action. */

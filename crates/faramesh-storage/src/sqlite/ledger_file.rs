@@ -97,14 +97,66 @@ fn lossy<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Cow<'r, s
     })
 }
 
-/// A leaf of the Merkle log as stored: its index, the hashes the server stored for it, and its
-/// event.
-#[derive(Debug, Clone)]
-pub struct LogRow {
-    pub log_index: u64,
-    pub hashes: Vec<u8>,
-    pub event: StoredEvent,
+/// Consecutive leaves of the Merkle log as stored, in log order, with their events (see
+/// [`LedgerFile::scan_log`]).
+#[derive(Debug, Default)]
+pub struct LogBatch {
+    /// The events of the leaves that have one, in the same order.
+    pub events: Events,
+    hashes: Vec<u8>,
+    leaves: Vec<LeafSpans>,
+    /// Events read in this stretch that no leaf holds.
+    pub outside: u64,
 }
+
+#[derive(Debug, Clone, Copy)]
+struct LeafSpans {
+    log_index: u64,
+    start: usize,
+    end: usize,
+    has_event: bool,
+}
+
+/// A leaf as stored: its index, the hashes the server stored when appending it, and whether
+/// its event is still there (the next of [`LogBatch::events`] when it is).
+#[derive(Debug, Clone, Copy)]
+pub struct LeafRow<'a> {
+    pub log_index: u64,
+    pub hashes: &'a [u8],
+    pub has_event: bool,
+}
+
+impl LogBatch {
+    /// The leaves, in log order.
+    pub fn leaves(&self) -> impl ExactSizeIterator<Item = LeafRow<'_>> {
+        self.leaves.iter().map(|l| LeafRow {
+            log_index: l.log_index,
+            hashes: self.hashes.get(l.start..l.end).unwrap_or_default(),
+            has_event: l.has_event,
+        })
+    }
+
+    fn push_event(&mut self, e: &EventText<'_>) {
+        self.events.push(e);
+    }
+
+    fn push_leaf(&mut self, row: &rusqlite::Row<'_>, has_event: bool) -> rusqlite::Result<()> {
+        let index: i64 = row.get(0)?;
+        let start = self.hashes.len();
+        self.hashes
+            .extend_from_slice(row.get_ref(2)?.as_blob().unwrap_or_default());
+        self.leaves.push(LeafSpans {
+            log_index: u64::try_from(index).unwrap_or(u64::MAX),
+            start,
+            end: self.hashes.len(),
+            has_event,
+        });
+        Ok(())
+    }
+}
+
+/// How much of the file a read-only pass maps into memory (address space, not memory).
+const MMAP_BYTES: i64 = 1 << 36;
 
 /// A ledger database opened read-only.
 pub struct LedgerFile {
@@ -129,6 +181,10 @@ impl LedgerFile {
             StoreError::unavailable_because(format!("cannot open {}: {e}", path.display()), e)
         })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(unavailable)?;
+        // A whole-file pass reads pages through the memory map instead of copying each one out
+        // of the kernel with a read call (about 3% of `log verify` at 10 million events).
+        conn.pragma_update(None, "mmap_size", MMAP_BYTES)
             .map_err(unavailable)?;
         let tables: i64 = conn
             .query_row(
@@ -300,52 +356,78 @@ impl LedgerFile {
         Ok(last.map_or(0, |i| u64::try_from(i).unwrap_or(0) + 1))
     }
 
-    /// How many more events the ledger holds than the log has leaves.
-    pub fn events_outside_log(&self) -> StoreResult<u64> {
+    /// The Merkle log with its events, in log order, in batches of about `batch` leaves, over
+    /// one snapshot of the file. SQLite appends events to the log in `seq` order, so both tables
+    /// are read in their own order and matched as they go: an event with no leaf is counted in
+    /// [`LogBatch::outside`], a leaf whose event is gone comes without one.
+    pub fn scan_log(
+        &self,
+        batch: usize,
+        mut each: impl FnMut(LogBatch) -> StoreResult<()>,
+    ) -> StoreResult<()> {
         self.log_tables()?;
-        let extra: i64 = self
-            .conn
-            .query_row(
-                "SELECT (SELECT COUNT(*) FROM events) - (SELECT COUNT(*) FROM log_leaves)",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(unavailable)?;
-        Ok(u64::try_from(extra).unwrap_or(0))
-    }
-
-    /// Every leaf of the log with its event, in log order. A leaf whose event is gone is left
-    /// out, so the caller sees the hole.
-    pub fn scan_log(&self, mut each: impl FnMut(&LogRow)) -> StoreResult<()> {
-        self.log_tables()?;
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT l.log_index, l.hashes, e.id, e.action_id, e.event_type, e.meta, e.created_at, e.prev_hash, e.record_hash \
-                 FROM log_leaves l JOIN events e ON e.seq = l.event_seq ORDER BY l.log_index",
-            )
-            .map_err(unavailable)?;
-        let mut rows = stmt.query([]).map_err(unavailable)?;
-        while let Some(row) = rows.next().map_err(unavailable)? {
-            let read = || -> rusqlite::Result<LogRow> {
-                let meta: String = row.get(5)?;
-                Ok(LogRow {
-                    log_index: u64::try_from(row.get::<_, i64>(0)?).unwrap_or(u64::MAX),
-                    hashes: row.get(1)?,
-                    event: StoredEvent {
-                        id: row.get(2)?,
-                        action_id: row.get(3)?,
-                        event_type: row.get(4)?,
-                        meta: meta_value(&meta),
-                        created_at: row.get(6)?,
-                        prev_hash: row.get(7)?,
-                        record_hash: row.get(8)?,
-                    },
-                })
-            };
-            each(&read().map_err(unavailable)?);
-        }
-        Ok(())
+        self.snapshot(|ledger| {
+            let mut events = ledger
+                .conn
+                .prepare(&format!(
+                    "SELECT e.action_pos, {SCAN_COLUMNS} FROM events e ORDER BY e.seq"
+                ))
+                .map_err(unavailable)?;
+            let mut leaves = ledger
+                .conn
+                .prepare("SELECT log_index, event_seq, hashes FROM log_leaves ORDER BY log_index")
+                .map_err(unavailable)?;
+            let mut events = events.query([]).map_err(unavailable)?;
+            let mut leaves = leaves.query([]).map_err(unavailable)?;
+            let mut event = events.next().map_err(unavailable)?;
+            let mut leaf = leaves.next().map_err(unavailable)?;
+            let mut current = LogBatch::default();
+            loop {
+                let event_seq = event.map(|e| e.get::<_, i64>(1)).transpose();
+                let leaf_seq = leaf.map(|l| l.get::<_, i64>(1)).transpose();
+                match (
+                    event_seq.map_err(unavailable)?,
+                    leaf_seq.map_err(unavailable)?,
+                ) {
+                    (None, None) => break,
+                    (Some(seq), Some(of_leaf)) if seq == of_leaf => {
+                        if let (Some(e), Some(l)) = (event, leaf) {
+                            current.push_event(&event_text(e).map_err(unavailable)?);
+                            current.push_leaf(l, true).map_err(unavailable)?;
+                        }
+                        event = events.next().map_err(unavailable)?;
+                        leaf = leaves.next().map_err(unavailable)?;
+                    }
+                    (Some(seq), Some(of_leaf)) if seq < of_leaf => {
+                        current.outside += 1;
+                        event = events.next().map_err(unavailable)?;
+                    }
+                    (Some(_), None) => {
+                        current.outside += 1;
+                        event = events.next().map_err(unavailable)?;
+                    }
+                    (_, Some(_)) => {
+                        if let Some(l) = leaf {
+                            current.push_leaf(l, false).map_err(unavailable)?;
+                        }
+                        leaf = leaves.next().map_err(unavailable)?;
+                    }
+                }
+                if current.leaves.len() >= batch || current.events.full(batch) {
+                    let next = LogBatch {
+                        events: current.events.sized_like(),
+                        hashes: Vec::with_capacity(current.hashes.len()),
+                        leaves: Vec::with_capacity(current.leaves.len()),
+                        outside: 0,
+                    };
+                    each(std::mem::replace(&mut current, next))?;
+                }
+            }
+            if !current.leaves.is_empty() || current.outside > 0 {
+                each(current)?;
+            }
+            Ok(())
+        })
     }
 
     /// Runs `read` in one read transaction: everything it reads comes from the same state of

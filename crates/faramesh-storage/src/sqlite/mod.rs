@@ -17,8 +17,8 @@ mod tokens;
 mod writer;
 
 pub use ledger_file::{
-    meta_value, ActionRows, ActionText, EventText, Events, LedgerFile, LogRow, StoredAction,
-    StoredEvent,
+    meta_value, ActionRows, ActionText, EventText, Events, LeafRow, LedgerFile, LogBatch,
+    StoredAction, StoredEvent,
 };
 
 use crate::{
