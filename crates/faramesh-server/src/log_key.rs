@@ -48,13 +48,28 @@ pub fn generate(path: &Path, name: &str, force: bool) -> Result<Signer, KeyFileE
         std::fs::create_dir_all(dir).map_err(write_error)?;
     }
     // Private from its first byte: created 600 under another name, then renamed over.
-    let temporary = path.with_extension("key-new");
+    // Named for this process: a second replica starting at the same moment writes its own.
+    let temporary = path.with_extension(format!("key-new-{}", std::process::id()));
     let _ = std::fs::remove_file(&temporary);
     let mut file = private_file(&temporary).map_err(write_error)?;
     file.write_all(format!("{}\n", signer.secret_text()).as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(write_error)?;
-    std::fs::rename(&temporary, path).map_err(write_error)?;
+    if force {
+        std::fs::rename(&temporary, path).map_err(write_error)?;
+    } else {
+        // A link, unlike a rename, refuses to replace a key another process (a second replica
+        // starting at the same moment) wrote meanwhile: one key wins, the other reads it.
+        let linked = std::fs::hard_link(&temporary, path);
+        let _ = std::fs::remove_file(&temporary);
+        match linked {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(KeyFileError::Exists(path.to_owned()));
+            }
+            Err(e) => return Err(write_error(e)),
+        }
+    }
     let public = path.with_extension("pub");
     std::fs::write(&public, format!("{}\n", signer.verifier().text())).map_err(|source| {
         KeyFileError::Write {

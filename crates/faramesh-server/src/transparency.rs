@@ -341,7 +341,12 @@ pub fn load_or_create_key(path: &std::path::Path) -> Result<Signer, crate::log_k
     if path.exists() {
         return crate::log_key::read(path);
     }
-    let signer = crate::log_key::generate(path, &crate::log_key::default_name(), false)?;
+    let signer = match crate::log_key::generate(path, &crate::log_key::default_name(), false) {
+        Ok(signer) => signer,
+        // Another process made it a moment ago: use that one.
+        Err(crate::log_key::KeyFileError::Exists(_)) => return crate::log_key::read(path),
+        Err(e) => return Err(e),
+    };
     tracing::info!(
         key_file = %path.display(),
         verifier_key = %signer.verifier().text(),

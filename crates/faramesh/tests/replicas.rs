@@ -70,6 +70,8 @@ impl Cluster {
             ("FARA_DB_BACKEND", "postgres"),
             ("FARA_POSTGRES_DSN", dsn),
             ("FARAMESH_EXECUTORS", "none"),
+            // Checkpoints five times a second, so a test waits little for one.
+            ("FARAMESH_CHECKPOINT_EVERY", "0.2"),
         ];
         if let Some(admin) = self.admin {
             env.push(("FARAMESH_TOKEN", admin));
@@ -681,4 +683,157 @@ async fn without_its_database_a_server_answers_503_and_recovers_by_itself() {
     assert_eq!(approved.status.as_str(), "approved");
     let ready = reqwest::get(format!("{url}/ready")).await.unwrap();
     assert_eq!(ready.status(), 200);
+}
+
+/// The latest checkpoint of the replica at `url` once it covers `size` leaves.
+async fn checkpoint_covering(url: &str, size: u64) -> String {
+    tokio::time::timeout(LIMIT, async {
+        loop {
+            let note = reqwest::get(format!("{url}/v1/log/checkpoint"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let signed: u64 = note
+                .lines()
+                .nth(1)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            if signed >= size {
+                return note;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("a checkpoint covering the log")
+}
+
+/// `faramesh log <args>` against `url`: its exit code and what it printed.
+fn log_command(url: &str, args: &[&str]) -> (Option<i32>, String) {
+    let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("faramesh"))
+        .arg("log")
+        .args(args)
+        .env("FARAMESH_URL", url)
+        .env("NO_COLOR", "1")
+        .env_remove("FARAMESH_TOKEN")
+        .output()
+        .unwrap();
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code(), printed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_writing_at_once_sign_one_log_that_a_witness_follows_from_either() {
+    let Some(cluster) = Cluster::start(2).await else {
+        return;
+    };
+    // Both replicas found one key: the first made it, the second read it.
+    let keys: Vec<String> = keys_of(&cluster).await;
+    assert_eq!(keys[0], keys[1], "one verifier key for the cluster");
+    let key = cluster.dir.path().join("data/log.pub");
+    let key = key.to_str().unwrap();
+    let witness = tempfile::TempDir::new().unwrap();
+    let state = witness.path().join("state");
+    let state = state.to_str().unwrap();
+    let mut events = 0;
+    for round in 0..3 {
+        let writes: Vec<_> = (0..20)
+            .map(|i| {
+                let client = cluster.client(i % 2).clone();
+                tokio::spawn(async move {
+                    client
+                        .submit(&shell(&format!("echo {round}-{i}")))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for write in writes {
+            write.await.unwrap();
+        }
+        // Each action is two events.
+        events += 40;
+        // Every replica's checkpoint extends the one the witness saw last, whichever replica
+        // it came from.
+        for replica in &cluster.replicas {
+            checkpoint_covering(&replica.url, events).await;
+            let (code, printed) = log_command(
+                &replica.url,
+                &["watch", "--key", key, "--state", state, "--once"],
+            );
+            assert_eq!(code, Some(0), "{printed}");
+        }
+    }
+    for replica in &cluster.replicas {
+        let (code, printed) = log_command(&replica.url, &["verify", "--key", key]);
+        assert_eq!(code, Some(0), "{printed}");
+        assert!(printed.contains("120 events read"), "{printed}");
+    }
+}
+
+async fn keys_of(cluster: &Cluster) -> Vec<String> {
+    let mut keys = Vec::new();
+    for replica in &cluster.replicas {
+        keys.push(
+            reqwest::get(format!("{}/v1/log/key", replica.url))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_at_the_same_moment_without_a_key_share_the_one_made_first() {
+    let Some((dsn, _database)) = fresh_postgres_database().await else {
+        return;
+    };
+    let dir = tempfile::TempDir::new().unwrap();
+    let env = [
+        ("FARA_DB_BACKEND", "postgres"),
+        ("FARA_POSTGRES_DSN", dsn.as_str()),
+        ("FARAMESH_EXECUTORS", "none"),
+    ];
+    let started: Vec<(Child, String)> = std::thread::scope(|scope| {
+        let starts: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| common::serve_with(dir.path(), &env, &[])))
+            .collect();
+        starts.into_iter().map(|s| s.join().unwrap()).collect()
+    });
+    let mut keys = Vec::new();
+    for (_, url) in &started {
+        keys.push(
+            reqwest::get(format!("{url}/v1/log/key"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    for (mut child, _) in started {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let on_disk = std::fs::read_to_string(dir.path().join("data/log.pub")).unwrap();
+    assert_eq!(
+        keys,
+        [on_disk.clone(), on_disk],
+        "both serve the key on disk"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("key-new"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
