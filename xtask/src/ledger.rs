@@ -21,7 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Bump when the generated data changes, so older cached files are not reused.
-const GENERATOR_VERSION: u32 = 2;
+const GENERATOR_VERSION: u32 = 4;
 
 const FULL_EVENTS: u64 = 10_000_000;
 const QUICK_EVENTS: u64 = 200_000;
@@ -852,7 +852,8 @@ impl Writer<'_> {
         let index = self
             .log
             .append(faramesh_tlog::tree::leaf_hash(&data), &mut stored);
-        self.leaf.execute(params![index as i64, seq, stored])?;
+        self.leaf
+            .execute(params![index as i64, seq, &stored[32..]])?;
         self.events += 1;
         Ok(record_hash)
     }
@@ -908,7 +909,7 @@ fn generate(path: &Path, target_events: u64) -> anyhow::Result<()> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?,
         leaf: conn.prepare_cached(
-            "INSERT INTO log_leaves (log_index, event_seq, hashes) VALUES (?1, ?2, ?3)",
+            "INSERT INTO log_leaves (log_index, event_seq, nodes) VALUES (?1, ?2, ?3)",
         )?,
         log: faramesh_tlog::Frontier::empty(),
         events: 0,
@@ -1137,12 +1138,7 @@ fn generate(path: &Path, target_events: u64) -> anyhow::Result<()> {
         }
     }
     let events = writer.events;
-    let log = std::mem::take(&mut writer.log);
     drop(writer);
-    conn.execute(
-        "UPDATE log_state SET size = ?1, last_seq = (SELECT MAX(seq) FROM events), frontier = ?2 WHERE id = 1",
-        params![log.size() as i64, log.to_bytes()],
-    )?;
     conn.execute_batch("COMMIT")?;
     eprintln!(
         "large ledger: {events} events written ({:.0} s); finishing the file",

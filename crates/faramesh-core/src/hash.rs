@@ -162,6 +162,34 @@ pub fn event_record_digest(
     meta: &Value,
     prev_hash: Option<&str>,
 ) -> Result<[u8; 32], CanonicalError> {
+    record_text_before_meta(text, id, action_id, event_type, created_at);
+    write_canonical(text, meta)?;
+    Ok(record_digest_after_meta(text, prev_hash))
+}
+
+/// [`event_record_digest`] of an event whose `meta` is given in canonical form already: a pass
+/// that meets the same meta in many events canonicalizes it once.
+pub fn event_record_digest_of_canonical_meta(
+    text: &mut String,
+    id: &str,
+    action_id: &str,
+    event_type: &str,
+    created_at: &str,
+    canonical_meta: &str,
+    prev_hash: Option<&str>,
+) -> [u8; 32] {
+    record_text_before_meta(text, id, action_id, event_type, created_at);
+    text.push_str(canonical_meta);
+    record_digest_after_meta(text, prev_hash)
+}
+
+fn record_text_before_meta(
+    text: &mut String,
+    id: &str,
+    action_id: &str,
+    event_type: &str,
+    created_at: &str,
+) {
     use crate::json::write_string;
     text.clear();
     // Keys in code-point order: action_id < created_at < event_type < id < meta.
@@ -174,10 +202,12 @@ pub fn event_record_digest(
     text.push_str(",\"id\":");
     write_string(text, id);
     text.push_str(",\"meta\":");
-    write_canonical(text, meta)?;
+}
+
+fn record_digest_after_meta(text: &mut String, prev_hash: Option<&str>) -> [u8; 32] {
     text.push('}');
     if let Some(prev) = prev_hash {
         text.push_str(prev);
     }
-    Ok(Sha256::digest(text.as_bytes()).into())
+    Sha256::digest(text.as_bytes()).into()
 }

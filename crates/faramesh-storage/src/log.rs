@@ -1,6 +1,6 @@
-//! The Merkle log as both backends keep it: one row per leaf holding the hashes appending it
-//! stored, the tree's right edge ([`faramesh_tlog::Frontier`]) in one row, and the signed
-//! checkpoints.
+//! The Merkle log as both backends keep it: one row per leaf holding the roots of the subtrees
+//! appending it finished (its own hash is its event's `record_hash`'s), the tree's right edge
+//! ([`faramesh_tlog::Frontier`]), and the signed checkpoints.
 
 use crate::decode::corrupt;
 use crate::{StoreError, StoreResult};
@@ -55,7 +55,16 @@ pub(crate) fn rows_of(indexes: &[u64]) -> Vec<i64> {
     rows
 }
 
-/// The stored hashes at `indexes`, from the leaf rows [`rows_of`] named.
+/// A leaf's stored hashes as a row: its leaf hash, from its event's `record_hash`, then the
+/// `nodes` the row keeps.
+pub(crate) fn full_row(record_hash: &str, nodes: &[u8]) -> StoreResult<Vec<u8>> {
+    let mut row = Vec::with_capacity(32 + nodes.len());
+    row.extend_from_slice(&leaf_of(record_hash)?);
+    row.extend_from_slice(nodes);
+    Ok(row)
+}
+
+/// The stored hashes at `indexes`, from the leaf rows [`rows_of`] named (see [`full_row`]).
 pub(crate) fn pick(indexes: &[u64], rows: &HashMap<i64, Vec<u8>>) -> StoreResult<Vec<Hash>> {
     indexes
         .iter()
@@ -76,8 +85,9 @@ pub(crate) fn pick(indexes: &[u64], rows: &HashMap<i64, Vec<u8>>) -> StoreResult
         .collect()
 }
 
-/// What appending a run of events writes: per event, its log index, sequence number and
-/// stored hashes; and the frontier after them.
+/// What appending a run of events writes: per event, its log index, sequence number and the
+/// subtree roots it finished (its stored hashes but its own leaf hash, which its event gives);
+/// and the frontier after them.
 pub(crate) struct Appended {
     pub rows: Vec<(i64, i64, Vec<u8>)>,
     pub frontier: Frontier,
@@ -85,14 +95,33 @@ pub(crate) struct Appended {
 
 /// Appends the events `(seq, record_hash)`, in this order, to the tree `frontier`.
 pub(crate) fn append<'a>(
-    mut frontier: Frontier,
+    frontier: Frontier,
     events: impl IntoIterator<Item = (i64, &'a str)>,
 ) -> StoreResult<Appended> {
-    let mut rows = Vec::new();
-    for (seq, record_hash) in events {
-        let mut stored = Vec::with_capacity(64);
-        let index = frontier.append(leaf_of(record_hash)?, &mut stored);
-        rows.push((index as i64, seq, stored));
+    let leaves = events
+        .into_iter()
+        .map(|(seq, record_hash)| Ok((seq, leaf_of(record_hash)?)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(append_leaves(frontier, leaves))
+}
+
+/// Appends the leaves `(seq, leaf hash)`, in this order, to the tree `frontier`.
+pub(crate) fn append_leaves(
+    mut frontier: Frontier,
+    leaves: impl IntoIterator<Item = (i64, Hash)>,
+) -> Appended {
+    let leaves = leaves.into_iter();
+    let mut rows = Vec::with_capacity(leaves.size_hint().0);
+    let mut stored = Vec::with_capacity(64);
+    for (seq, leaf) in leaves {
+        stored.clear();
+        let index = frontier.append(leaf, &mut stored);
+        // The leaf's own hash is its event's: the row keeps only the subtree roots.
+        rows.push((
+            index as i64,
+            seq,
+            stored.get(32..).unwrap_or_default().to_vec(),
+        ));
     }
-    Ok(Appended { rows, frontier })
+    Appended { rows, frontier }
 }

@@ -1,10 +1,11 @@
 -- The ledger as one Merkle log (RFC 9162): every event, in commit order, is a leaf at its
--- log_index. A leaf's row holds the hashes appending it stored: its leaf hash, then the root of
--- each complete subtree it finished, lowest first. Any tree head or proof reads a few dozen rows.
+-- log_index. A leaf's row holds the root of each complete subtree appending it finished, lowest
+-- first (its own hash is that of its event's record_hash, read from the event). Any tree head or
+-- proof reads a few dozen rows.
 CREATE TABLE log_leaves (
     log_index BIGINT PRIMARY KEY,
     event_seq BIGINT NOT NULL UNIQUE,
-    hashes    BYTEA NOT NULL
+    nodes     BYTEA NOT NULL
 );
 
 -- The tree's right edge, which appending the next leaf needs. Every transaction that writes

@@ -1,21 +1,15 @@
 -- The ledger as one Merkle log (RFC 9162): every event, in ledger order, is a leaf at its
--- log_index. A leaf's row holds the hashes appending it stored: its leaf hash, then the root of
--- each complete subtree it finished, lowest first. Any tree head or proof reads a few dozen rows.
+-- log_index. A leaf's row holds the root of each complete subtree appending it finished, lowest
+-- first (its own hash is that of its event's record_hash, read from the event). Any tree head or
+-- proof reads a few dozen rows.
 CREATE TABLE log_leaves (
     log_index INTEGER PRIMARY KEY,
     event_seq INTEGER NOT NULL UNIQUE,
-    hashes    BLOB NOT NULL
+    nodes     BLOB NOT NULL
 );
 
--- The tree's right edge, which appending the next leaf needs: its size, the last event
--- appended, and the roots of its complete subtrees. Written in the transaction of the events.
-CREATE TABLE log_state (
-    id       INTEGER PRIMARY KEY CHECK (id = 1),
-    size     INTEGER NOT NULL,
-    last_seq INTEGER NOT NULL,
-    frontier BLOB NOT NULL
-);
-INSERT INTO log_state (id, size, last_seq, frontier) VALUES (1, 0, 0, x'');
+-- The tree's right edge, which appending needs, is kept by the one writer between batches and
+-- read back from the leaves at start, so a batch writes nothing but its new leaves.
 
 -- Signed checkpoints (C2SP signed notes), kept.
 CREATE TABLE log_checkpoints (

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use tokio_postgres::Statement;
 
 const LOCK: &str = "SELECT size, frontier FROM log_state WHERE id = 1 FOR UPDATE";
-const INSERT: &str = "INSERT INTO log_leaves (log_index, event_seq, hashes) \
+const INSERT: &str = "INSERT INTO log_leaves (log_index, event_seq, nodes) \
      SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bytea[])";
 const UPDATE: &str = "UPDATE log_state SET size = $1, frontier = $2 WHERE id = 1";
 
@@ -143,15 +143,20 @@ pub(super) async fn hashes(client: &impl GenericClient, indexes: &[u64]) -> Stor
     let rows = log::rows_of(indexes);
     let found = client
         .query(
-            "SELECT log_index, hashes FROM log_leaves WHERE log_index = ANY($1)",
+            "SELECT l.log_index, l.nodes, e.record_hash FROM log_leaves l \
+             JOIN events e ON e.seq = l.event_seq WHERE l.log_index = ANY($1)",
             &[&rows],
         )
         .await
         .map_err(unavailable)?
         .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<Result<HashMap<i64, Vec<u8>>, tokio_postgres::Error>>()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect::<Result<Vec<(i64, Vec<u8>, String)>, tokio_postgres::Error>>()
         .map_err(|e| corrupt("the log's stored hashes", e))?;
+    let found = found
+        .into_iter()
+        .map(|(index, nodes, record_hash)| Ok((index, log::full_row(&record_hash, &nodes)?)))
+        .collect::<StoreResult<HashMap<i64, Vec<u8>>>>()?;
     log::pick(indexes, &found)
 }
 

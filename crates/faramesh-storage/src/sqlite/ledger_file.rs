@@ -117,12 +117,13 @@ struct LeafSpans {
     has_event: bool,
 }
 
-/// A leaf as stored: its index, the hashes the server stored when appending it, and whether
-/// its event is still there (the next of [`LogBatch::events`] when it is).
+/// A leaf as stored: its index, the subtree roots the server stored when appending it (its
+/// stored hashes but its own leaf hash), and whether its event is still there (the next of
+/// [`LogBatch::events`] when it is).
 #[derive(Debug, Clone, Copy)]
 pub struct LeafRow<'a> {
     pub log_index: u64,
-    pub hashes: &'a [u8],
+    pub nodes: &'a [u8],
     pub has_event: bool,
 }
 
@@ -131,7 +132,7 @@ impl LogBatch {
     pub fn leaves(&self) -> impl ExactSizeIterator<Item = LeafRow<'_>> {
         self.leaves.iter().map(|l| LeafRow {
             log_index: l.log_index,
-            hashes: self.hashes.get(l.start..l.end).unwrap_or_default(),
+            nodes: self.hashes.get(l.start..l.end).unwrap_or_default(),
             has_event: l.has_event,
         })
     }
@@ -375,7 +376,7 @@ impl LedgerFile {
                 .map_err(unavailable)?;
             let mut leaves = ledger
                 .conn
-                .prepare("SELECT log_index, event_seq, hashes FROM log_leaves ORDER BY log_index")
+                .prepare("SELECT log_index, event_seq, nodes FROM log_leaves ORDER BY log_index")
                 .map_err(unavailable)?;
             let mut events = events.query([]).map_err(unavailable)?;
             let mut leaves = leaves.query([]).map_err(unavailable)?;

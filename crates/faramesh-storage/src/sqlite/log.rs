@@ -5,79 +5,142 @@
 use super::unavailable;
 use crate::log::{self, LogLeaf, StoredCheckpoint};
 use crate::StoreResult;
-use faramesh_tlog::Hash;
+use faramesh_tlog::{tree, Frontier, Hash};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use std::collections::HashMap;
 
-/// Appends to the log the events after the last one appended, at most `limit` of them; returns
-/// how many.
-pub(super) fn integrate(conn: &Connection, limit: i64) -> StoreResult<usize> {
-    let (size, last_seq, bytes): (i64, i64, Vec<u8>) = conn
-        .prepare_cached("SELECT size, last_seq, frontier FROM log_state WHERE id = 1")
-        .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))
-        .map_err(unavailable)?;
-    let frontier = log::frontier(size, &bytes)?;
-    let events: Vec<(i64, String)> = conn
-        .prepare_cached("SELECT seq, record_hash FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
-        .and_then(|mut s| {
-            s.query_map(params![last_seq, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect()
-        })
-        .map_err(unavailable)?;
-    let Some(&(last, _)) = events.last() else {
-        return Ok(0);
-    };
-    let appended = log::append(frontier, events.iter().map(|(s, h)| (*s, h.as_str())))?;
-    let mut insert = conn
-        .prepare_cached("INSERT INTO log_leaves (log_index, event_seq, hashes) VALUES (?1, ?2, ?3)")
-        .map_err(unavailable)?;
-    for (index, seq, hashes) in &appended.rows {
-        insert
-            .execute(params![index, seq, hashes])
+/// Leaves written by one statement.
+const INSERT_ROWS: usize = 64;
+
+fn insert_rows_sql(rows: usize) -> String {
+    let values = vec!["(?, ?, ?)"; rows].join(", ");
+    format!("INSERT INTO log_leaves (log_index, event_seq, nodes) VALUES {values}")
+}
+
+/// The log's right edge, which the one writer keeps between batches: read from the leaves at
+/// start, then carried from batch to batch, so a batch writes only its new leaves.
+#[derive(Debug, Clone)]
+pub(super) struct LogTail {
+    frontier: Frontier,
+    /// The `seq` of the last event appended (0 for an empty log).
+    last_seq: i64,
+}
+
+impl LogTail {
+    /// The tail of the log as stored.
+    pub(super) fn load(conn: &Connection) -> StoreResult<LogTail> {
+        let last: Option<(i64, i64)> = conn
+            .query_row(
+                "SELECT log_index, event_seq FROM log_leaves ORDER BY log_index DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
             .map_err(unavailable)?;
+        let Some((last_index, last_seq)) = last else {
+            return Ok(LogTail {
+                frontier: Frontier::empty(),
+                last_seq: 0,
+            });
+        };
+        let size = last_index + 1;
+        let roots = hashes(conn, &tree::tree_hash_indexes(size as u64))?;
+        Ok(LogTail {
+            frontier: log::frontier(size, &roots.concat())?,
+            last_seq,
+        })
     }
-    conn.prepare_cached(
-        "UPDATE log_state SET size = ?1, last_seq = ?2, frontier = ?3 WHERE id = 1",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
-            appended.frontier.size() as i64,
-            last,
-            appended.frontier.to_bytes()
-        ])
-    })
-    .map_err(unavailable)?;
-    Ok(events.len())
+
+    /// Appends the events after the last one appended, at most `limit` of them, in the
+    /// transaction `conn` is in; returns the tail after them, to keep once that commits, or
+    /// `None` when there were none.
+    pub(super) fn integrate(&self, conn: &Connection, limit: i64) -> StoreResult<Option<LogTail>> {
+        let mut leaves: Vec<(i64, Hash)> = Vec::new();
+        {
+            let mut read = conn
+                .prepare_cached(
+                    "SELECT seq, record_hash FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )
+                .map_err(unavailable)?;
+            let mut rows = read
+                .query(params![self.last_seq, limit])
+                .map_err(unavailable)?;
+            while let Some(row) = rows.next().map_err(unavailable)? {
+                let seq: i64 = row.get(0).map_err(unavailable)?;
+                let record_hash = row
+                    .get_ref(1)
+                    .and_then(|v| Ok(v.as_str()?))
+                    .map_err(unavailable)?;
+                leaves.push((seq, log::leaf_of(record_hash)?));
+            }
+        }
+        let Some(&(last_seq, _)) = leaves.last() else {
+            return Ok(None);
+        };
+        let appended = log::append_leaves(self.frontier.clone(), leaves);
+        // Many rows per statement: a batch of a few hundred events is a few statements.
+        let mut chunks = appended.rows.chunks_exact(INSERT_ROWS);
+        let mut insert_many = conn
+            .prepare_cached(&insert_rows_sql(INSERT_ROWS))
+            .map_err(unavailable)?;
+        for chunk in chunks.by_ref() {
+            let values = chunk.iter().flat_map(|(index, seq, nodes)| {
+                [
+                    rusqlite::types::ToSqlOutput::from(*index),
+                    rusqlite::types::ToSqlOutput::from(*seq),
+                    rusqlite::types::ToSqlOutput::from(nodes.as_slice()),
+                ]
+            });
+            insert_many
+                .execute(params_from_iter(values))
+                .map_err(unavailable)?;
+        }
+        let mut insert_one = conn
+            .prepare_cached(&insert_rows_sql(1))
+            .map_err(unavailable)?;
+        for (index, seq, nodes) in chunks.remainder() {
+            insert_one
+                .execute(params![index, seq, nodes])
+                .map_err(unavailable)?;
+        }
+        Ok(Some(LogTail {
+            frontier: appended.frontier,
+            last_seq,
+        }))
+    }
+
+    /// How many leaves the log holds.
+    pub(super) fn size(&self) -> u64 {
+        self.frontier.size()
+    }
 }
 
 /// Appends every event not in the log yet, in transactions of a bounded size: the first start
-/// on a ledger written before the log existed.
-pub(super) fn catch_up(conn: &mut Connection, path: &std::path::Path) -> StoreResult<()> {
+/// on a ledger written before the log existed. Returns the tail after them.
+pub(super) fn catch_up(conn: &mut Connection, path: &std::path::Path) -> StoreResult<LogTail> {
     const CHUNK: i64 = 100_000;
+    let mut tail = LogTail::load(conn)?;
     let mut total = 0;
     loop {
         let tx = conn.transaction().map_err(unavailable)?;
-        let n = integrate(&tx, CHUNK)?;
-        tx.commit().map_err(unavailable)?;
-        total += n;
-        if n < CHUNK as usize {
+        let Some(next) = tail.integrate(&tx, CHUNK)? else {
             break;
-        }
+        };
+        tx.commit().map_err(unavailable)?;
+        total += next.size() - tail.size();
+        tail = next;
         tracing::info!(database = %path.display(), events = total, "adding the ledger's events to its Merkle log");
     }
-    if total > 0 {
-        tracing::info!(database = %path.display(), events = total, "added the ledger's events to its Merkle log");
-    }
-    Ok(())
+    Ok(tail)
 }
 
 /// How many leaves the log holds.
 pub(super) fn size(conn: &Connection) -> StoreResult<u64> {
-    let size: i64 = conn
-        .prepare_cached("SELECT size FROM log_state WHERE id = 1")
+    let last: Option<i64> = conn
+        .prepare_cached("SELECT MAX(log_index) FROM log_leaves")
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .map_err(unavailable)?;
-    u64::try_from(size).map_err(|e| crate::decode::corrupt("the log's size", e))
+    Ok(last.map_or(0, |i| u64::try_from(i).unwrap_or(0) + 1))
 }
 
 /// The stored hashes at `indexes`.
@@ -85,15 +148,20 @@ pub(super) fn hashes(conn: &Connection, indexes: &[u64]) -> StoreResult<Vec<Hash
     let rows = log::rows_of(indexes);
     let mut found = HashMap::with_capacity(rows.len());
     let mut stmt = conn
-        .prepare_cached("SELECT hashes FROM log_leaves WHERE log_index = ?1")
+        .prepare_cached(
+            "SELECT l.nodes, e.record_hash FROM log_leaves l JOIN events e ON e.seq = l.event_seq \
+             WHERE l.log_index = ?1",
+        )
         .map_err(unavailable)?;
     for row in rows {
-        if let Some(hashes) = stmt
-            .query_row([row], |r| r.get::<_, Vec<u8>>(0))
+        if let Some((nodes, record_hash)) = stmt
+            .query_row([row], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+            })
             .optional()
             .map_err(unavailable)?
         {
-            found.insert(row, hashes);
+            found.insert(row, log::full_row(&record_hash, &nodes)?);
         }
     }
     log::pick(indexes, &found)

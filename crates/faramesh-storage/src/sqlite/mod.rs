@@ -138,7 +138,7 @@ impl SqliteStore {
             StoreError::unavailable(format!("cannot migrate database {}: {e}", path.display()))
         })?;
 
-        log::catch_up(&mut conn, path)?;
+        let tail = log::catch_up(&mut conn, path)?;
 
         let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c));
         let readers = r2d2::Pool::builder()
@@ -159,6 +159,7 @@ impl SqliteStore {
             path.to_owned(),
             Arc::clone(&write_failing),
             Arc::clone(&files),
+            tail,
         )?;
         Ok(SqliteStore {
             path: path.to_owned(),

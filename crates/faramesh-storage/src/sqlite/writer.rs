@@ -135,11 +135,12 @@ pub(super) fn spawn(
     path: PathBuf,
     failing: Arc<AtomicBool>,
     files: Arc<DatabaseFiles>,
+    tail: super::log::LogTail,
 ) -> StoreResult<mpsc::Sender<WriteOp>> {
     let (tx, rx) = mpsc::channel(QUEUE);
     std::thread::Builder::new()
         .name("faramesh-sqlite-writer".into())
-        .spawn(move || run(conn, &path, &failing, &files, rx))
+        .spawn(move || run(conn, &path, &failing, &files, rx, tail))
         .map_err(|e| {
             StoreError::unavailable_because(format!("cannot start the database writer: {e}"), e)
         })?;
@@ -152,6 +153,7 @@ fn run(
     failing: &AtomicBool,
     files: &DatabaseFiles,
     mut rx: mpsc::Receiver<WriteOp>,
+    mut tail: super::log::LogTail,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     // The size of the writes the database refused since the last batch it took.
@@ -176,7 +178,7 @@ fn run(
         let probing = batch.iter().any(|op| matches!(op, WriteOp::Probe(_)));
         let size: usize = batch.iter().map(WriteOp::size).sum();
         PROBE_BYTES.with(|bytes| bytes.set(probe_size(needed)));
-        let trouble = commit_batch(&mut conn, path, &mut batch);
+        let trouble = commit_batch(&mut conn, path, &mut batch, &mut tail);
         if trouble {
             // What the next probe must write to prove this batch would fit now.
             needed = needed.max(size);
@@ -215,7 +217,12 @@ std::thread_local! {
 /// the database itself refused (locked, disk full, read-only, I/O error), as opposed to
 /// requests refused for their own reasons. Once it refuses a request, the rest of the batch is
 /// answered with the same reason at once instead of each waiting to be refused in turn.
-fn commit_batch(conn: &mut Connection, path: &Path, batch: &mut Vec<WriteOp>) -> bool {
+fn commit_batch(
+    conn: &mut Connection,
+    path: &Path,
+    batch: &mut Vec<WriteOp>,
+    tail: &mut super::log::LogTail,
+) -> bool {
     // The raw handle only reads the operating system's reason for the last I/O error.
     // SAFETY: `conn` outlives every use below, all on this thread.
     #[allow(
@@ -318,14 +325,17 @@ fn commit_batch(conn: &mut Connection, path: &Path, batch: &mut Vec<WriteOp>) ->
     // The batch's events join the Merkle log in the same transaction, so no committed event is
     // ever missing from it. A log that cannot be appended to refuses the whole batch.
     let logged = match &refused {
-        Some(_) => Ok(0),
-        None => super::log::integrate(&tx, i64::MAX).map_err(|e| e.to_string()),
+        Some(_) => Ok(None),
+        None => tail.integrate(&tx, i64::MAX).map_err(|e| e.to_string()),
     };
-    let committed = match (&refused, logged) {
+    let committed = match (&refused, &logged) {
         (Some(why), _) if tx.is_autocommit() => Err(why.clone()),
-        (_, Err(why)) => Err(why),
+        (_, Err(why)) => Err(why.clone()),
         _ => tx.commit().map_err(describe),
     };
+    if let (Ok(()), Ok(Some(next))) = (&committed, logged) {
+        *tail = next;
+    }
     let trouble = refused.is_some() || committed.is_err();
     // A caller that went away (timed out, disconnected) no longer needs its answer.
     for p in pending {
@@ -607,7 +617,8 @@ mod tests {
             batch.push(WriteOp::Create(Box::new(new_action(id)), reply));
             replies.push(answer);
         }
-        let trouble = commit_batch(&mut conn, &dir.path().join("db"), &mut batch);
+        let mut tail = super::super::log::LogTail::load(&conn).unwrap();
+        let trouble = commit_batch(&mut conn, &dir.path().join("db"), &mut batch, &mut tail);
         assert!(
             !trouble,
             "a request's own failure is no trouble of the database"
@@ -646,7 +657,13 @@ mod tests {
             .unwrap();
 
         let (reply, mut answer) = oneshot::channel();
-        let trouble = commit_batch(&mut conn, &path, &mut vec![WriteOp::Probe(reply)]);
+        let mut tail = super::super::log::LogTail::load(&conn).unwrap();
+        let trouble = commit_batch(
+            &mut conn,
+            &path,
+            &mut vec![WriteOp::Probe(reply)],
+            &mut tail,
+        );
         assert!(!trouble);
         assert!(matches!(answer.try_recv(), Ok(Ok(()))));
         assert!(
@@ -670,6 +687,7 @@ mod tests {
             .pragma_query_value(None, "page_count", |row| row.get(0))
             .unwrap();
         conn.pragma_update(None, "max_page_count", pages).unwrap();
+        let mut tail = super::super::log::LogTail::load(&conn).unwrap();
         let big = |id: &str| {
             let mut new = new_action(id);
             let mut params = Map::new();
@@ -685,7 +703,7 @@ mod tests {
             replies.push(answer);
         }
         assert!(
-            commit_batch(&mut conn, &path, &mut batch),
+            commit_batch(&mut conn, &path, &mut batch, &mut tail),
             "the database refused"
         );
         for mut answer in replies {
@@ -712,11 +730,22 @@ mod tests {
             &mut conn,
             &path,
             &mut vec![WriteOp::Create(big("a4"), reply)],
+            &mut tail,
         );
         assert!(!trouble);
         assert!(
             matches!(answer.try_recv(), Ok(Ok(_))),
             "the next batch commits"
         );
+        // The refused batch left no leaf and no hole: the log holds exactly the events.
+        let (leaves, last, events): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM log_leaves), (SELECT MAX(log_index) FROM log_leaves), (SELECT COUNT(*) FROM events)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((leaves, last + 1), (events, events));
+        assert_eq!(tail.size(), events as u64);
     }
 }
