@@ -202,6 +202,18 @@ fn number(query: &HashMap<String, String>, name: &str) -> Result<u64, ApiError> 
     })
 }
 
+/// The two whole numbers a log endpoint takes, named `names`, and no other parameter.
+fn two_numbers(query: Params, names: [&str; 2]) -> Result<(u64, u64), ApiError> {
+    let query = params(query)?;
+    only(&query, &names)?;
+    Ok((number(&query, names[0])?, number(&query, names[1])?))
+}
+
+/// A 200 with `value` as JSON.
+fn json(value: impl serde::Serialize) -> ApiResult {
+    Ok((StatusCode::OK, Json(value)).into_response())
+}
+
 fn only(query: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
     match query.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(k) => Err(ApiError::Validation(format!(
@@ -244,9 +256,7 @@ pub(crate) async fn inclusion(
     query: Params,
 ) -> ApiResult {
     caller.require(Permission::Read)?;
-    let query = params(query)?;
-    only(&query, &["index", "size"])?;
-    let (index, size) = (number(&query, "index")?, number(&query, "size")?);
+    let (index, size) = two_numbers(query, ["index", "size"])?;
     if index >= size {
         return Err(ApiError::Validation(format!(
             "`index`={index} is not a leaf of a tree of size {size} (index < size)"
@@ -256,15 +266,11 @@ pub(crate) async fn inclusion(
     let indexes = tree::inclusion_proof_indexes(size, index).map_err(proof_error)?;
     let hashes = state.store.log_hashes(indexes).await?;
     let proof = tree::inclusion_proof(size, index, &hashes).map_err(proof_error)?;
-    Ok((
-        StatusCode::OK,
-        Json(faramesh_api::InclusionProof {
-            index,
-            size,
-            hashes: hex_all(&proof),
-        }),
-    )
-        .into_response())
+    json(faramesh_api::InclusionProof {
+        index,
+        size,
+        hashes: hex_all(&proof),
+    })
 }
 
 #[utoipa::path(get, path = "/v1/log/proof/consistency", tag = "log",
@@ -276,9 +282,7 @@ pub(crate) async fn consistency(
     query: Params,
 ) -> ApiResult {
     caller.require(Permission::Read)?;
-    let query = params(query)?;
-    only(&query, &["from", "to"])?;
-    let (from, to) = (number(&query, "from")?, number(&query, "to")?);
+    let (from, to) = two_numbers(query, ["from", "to"])?;
     if from == 0 || from > to {
         return Err(ApiError::Validation(format!(
             "no consistency proof from {from} to {to} leaves: 1 ≤ from ≤ to"
@@ -288,15 +292,11 @@ pub(crate) async fn consistency(
     let indexes = tree::consistency_proof_indexes(from, to).map_err(proof_error)?;
     let hashes = state.store.log_hashes(indexes).await?;
     let proof = tree::consistency_proof(from, to, &hashes).map_err(proof_error)?;
-    Ok((
-        StatusCode::OK,
-        Json(faramesh_api::ConsistencyProof {
-            from,
-            to,
-            hashes: hex_all(&proof),
-        }),
-    )
-        .into_response())
+    json(faramesh_api::ConsistencyProof {
+        from,
+        to,
+        hashes: hex_all(&proof),
+    })
 }
 
 #[utoipa::path(get, path = "/v1/log/leaves", tag = "log",
@@ -308,9 +308,7 @@ pub(crate) async fn leaves(
     query: Params,
 ) -> ApiResult {
     caller.require(Permission::Read)?;
-    let query = params(query)?;
-    only(&query, &["start", "end"])?;
-    let (start, end) = (number(&query, "start")?, number(&query, "end")?);
+    let (start, end) = two_numbers(query, ["start", "end"])?;
     if start > end {
         return Err(ApiError::Validation(format!(
             "`start`={start} is after `end`={end}"
@@ -325,7 +323,7 @@ pub(crate) async fn leaves(
             record_hash: l.record_hash,
         })
         .collect();
-    Ok((StatusCode::OK, Json(wire)).into_response())
+    json(wire)
 }
 
 /// A proof the stored hashes cannot give is the database's fault, not the caller's.

@@ -251,41 +251,9 @@ impl TreeCheck {
 
 /// The 32 bytes of a `record_hash`, or a finding naming the event.
 pub fn record_bytes(record_hash: &str, event_id: &str) -> Result<[u8; 32], String> {
-    hash_of_hex(record_hash)
-        .ok_or_else(|| format!("event {event_id} has a record_hash that is not 64 hex digits"))
-}
-
-/// The 32 bytes written as 64 hex digits. By table, one lookup per digit: this runs for every
-/// leaf of the log, and the `hex` crate's decoder was a tenth of `log verify`'s time.
-fn hash_of_hex(text: &str) -> Option<[u8; 32]> {
-    const NOT_HEX: u8 = 0xff;
-    const DIGITS: [u8; 256] = {
-        let mut table = [NOT_HEX; 256];
-        let mut c = 0;
-        while c < 256 {
-            table[c] = match c as u8 {
-                b @ b'0'..=b'9' => b - b'0',
-                b @ b'a'..=b'f' => b - b'a' + 10,
-                b @ b'A'..=b'F' => b - b'A' + 10,
-                _ => NOT_HEX,
-            };
-            c += 1;
-        }
-        table
-    };
-    let digits: &[u8; 64] = text.as_bytes().try_into().ok()?;
-    let mut bytes = [0u8; 32];
-    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
-        let (high, low) = match pair {
-            [h, l] => (DIGITS[usize::from(*h)], DIGITS[usize::from(*l)]),
-            _ => return None,
-        };
-        if high == NOT_HEX || low == NOT_HEX {
-            return None;
-        }
-        *byte = high << 4 | low;
-    }
-    Some(bytes)
+    crate::verify::hash_of_hex(record_hash).ok_or_else(|| {
+        format!("event {event_id} has a record_hash that is not 64 lower-case hex digits")
+    })
 }
 
 /// Whether an event's content hashes to its `record_hash`: `None` when it does, else the

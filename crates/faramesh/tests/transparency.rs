@@ -562,3 +562,46 @@ fn after_kill_9_under_load_the_log_verifies_and_extends_what_was_signed_before()
         0,
     );
 }
+
+#[test]
+fn bad_requests_to_the_log_endpoints_are_422s_that_name_the_problem() {
+    let server = common::server_in(tempfile::TempDir::new().unwrap(), QUICK, &[]);
+    submit(&server.url, "bot", 2);
+    let client = reqwest::blocking::Client::new();
+    let refused = |path: &str, naming: &str| {
+        let response = client
+            .get(format!("{}/v1/log/{path}", server.url))
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 422, "{path}");
+        let body: Value = response.json().unwrap();
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(naming), "{path}: {detail}");
+    };
+    refused("proof/inclusion?index=3&size=2", "`index`=3 is not a leaf");
+    refused(
+        "proof/inclusion?index=0&size=99",
+        "beyond the log, which holds 4 leaves",
+    );
+    refused(
+        "proof/inclusion?index=-1&size=2",
+        "`index` must be a whole number",
+    );
+    refused("proof/inclusion?size=2", "`index` is required");
+    refused(
+        "proof/inclusion?index=0&size=2&extra=1",
+        "unknown query parameter `extra`",
+    );
+    refused("proof/consistency?from=0&to=2", "1 ≤ from ≤ to");
+    refused("proof/consistency?from=3&to=2", "1 ≤ from ≤ to");
+    refused("leaves?start=3&end=1", "`start`=3 is after `end`=1");
+    // A range past the end is cut to the log, not refused.
+    let leaves: Vec<Value> = client
+        .get(format!("{}/v1/log/leaves?start=2&end=5000", server.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(leaves.len(), 2);
+    assert_eq!(leaves[0]["log_index"], 2);
+}
