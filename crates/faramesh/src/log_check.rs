@@ -293,9 +293,35 @@ pub fn checkpoint_note(given: Option<&Path>, kept: Option<String>) -> Result<Str
     }
 }
 
-/// Reads a whole-number field of a JSON record.
-pub fn index_of(value: &serde_json::Value) -> Option<u64> {
-    value.get("log_index").and_then(serde_json::Value::as_u64)
+/// Events read out of log order (from the API or an export): each one's content checked, and
+/// its `record_hash` placed at its `log_index` for the tree to be rebuilt in order afterwards.
+type Placed = std::collections::BTreeMap<u64, [u8; 32]>;
+
+fn place(
+    check: &mut TreeCheck,
+    placed: &mut Placed,
+    index: u64,
+    event: &faramesh_core::ledger::ChainedEvent<'_>,
+) {
+    match content_problem(event, index) {
+        Some(problem) => check.problem(problem),
+        None => check.content_holds(),
+    }
+    match record_bytes(event.record_hash, event.id) {
+        Ok(bytes) => {
+            if placed.insert(index, bytes).is_some() {
+                check.problem(format!("two events have log_index {index}"));
+            }
+        }
+        Err(problem) => check.problem(problem),
+    }
+}
+
+/// Rebuilds the tree from the placed events, in log order.
+fn add_placed(check: &mut TreeCheck, placed: &Placed) {
+    for (index, bytes) in placed {
+        check.leaf(*index, bytes, None);
+    }
 }
 
 /// The verdict when the checkpoint itself does not verify.
@@ -327,7 +353,7 @@ pub async fn verify_server(
         Err(problem) => return Ok(bad_checkpoint(&problem, global)),
     };
     let mut check = TreeCheck::new(checkpoint);
-    let mut by_index: std::collections::BTreeMap<u64, [u8; 32]> = Default::default();
+    let mut by_index = Placed::new();
     let actions = client.list_all().await?;
     for action in &actions {
         for event in client.events(&action.id).await? {
@@ -338,18 +364,7 @@ pub async fn verify_server(
                 ));
                 continue;
             };
-            match content_problem(&event.chained(), index) {
-                Some(problem) => check.problem(problem),
-                None => check.content_holds(),
-            }
-            match record_bytes(&event.record_hash, &event.id) {
-                Ok(bytes) => {
-                    if by_index.insert(index, bytes).is_some() {
-                        check.problem(format!("two events have log_index {index}"));
-                    }
-                }
-                Err(problem) => check.problem(problem),
-            }
+            place(&mut check, &mut by_index, index, &event.chained());
         }
     }
     // The server's own leaves must be the events' record hashes.
@@ -374,9 +389,7 @@ pub async fn verify_server(
         }
         start = end;
     }
-    for (index, bytes) in &by_index {
-        check.leaf(*index, bytes, None);
-    }
+    add_placed(&mut check, &by_index);
     Ok(check.report(client.base_url(), global))
 }
 
@@ -412,39 +425,15 @@ pub fn verify_export(
         Err(problem) => return Ok(bad_checkpoint(&problem, global)),
     };
     let mut check = TreeCheck::new(checkpoint);
-    let mut by_index: std::collections::BTreeMap<u64, [u8; 32]> = Default::default();
-    let text_of = |e: &'_ serde_json::Value, key: &str| e[key].as_str().map(str::to_owned);
-    for event in &events {
-        let id = text_of(event, "id").unwrap_or_default();
-        let Some(index) = index_of(event) else {
-            check.problem(format!("event {id} has no log_index"));
-            continue;
-        };
-        let chained = faramesh_core::ledger::ChainedEvent {
-            id: event["id"].as_str().unwrap_or_default(),
-            action_id: event["action_id"].as_str().unwrap_or_default(),
-            event_type: event["event_type"].as_str().unwrap_or_default(),
-            created_at: event["created_at"].as_str().unwrap_or_default(),
-            meta: &event["meta"],
-            prev_hash: event["prev_hash"].as_str(),
-            record_hash: event["record_hash"].as_str().unwrap_or_default(),
-        };
-        match content_problem(&chained, index) {
-            Some(problem) => check.problem(problem),
-            None => check.content_holds(),
-        }
-        match record_bytes(chained.record_hash, &id) {
-            Ok(bytes) => {
-                if by_index.insert(index, bytes).is_some() {
-                    check.problem(format!("two events have log_index {index}"));
-                }
-            }
-            Err(problem) => check.problem(problem),
+    let mut placed = Placed::new();
+    let chained = crate::verify::chained(&events);
+    for (record, event) in events.iter().zip(&chained) {
+        match record.get("log_index").and_then(serde_json::Value::as_u64) {
+            Some(index) => place(&mut check, &mut placed, index, event),
+            None => check.problem(format!("event {} has no log_index", event.id)),
         }
     }
-    for (index, bytes) in &by_index {
-        check.leaf(*index, bytes, None);
-    }
+    add_placed(&mut check, &placed);
     Ok(check.report(&file.display().to_string(), global))
 }
 

@@ -245,7 +245,7 @@ fn exported_facts(action: &Value) -> ActionFacts<'_> {
 
 /// The chain fields of events as JSON (an export's form). A missing field reads as empty,
 /// which breaks the chain where it is missing.
-fn chained(events: &[Value]) -> Vec<ChainedEvent<'_>> {
+pub(crate) fn chained(events: &[Value]) -> Vec<ChainedEvent<'_>> {
     fn text<'a>(e: &'a Value, key: &str) -> &'a str {
         e[key].as_str().unwrap_or_default()
     }
