@@ -74,14 +74,15 @@ pub enum StartError {
 pub async fn build_state(config: ServerConfig) -> Result<AppState, StartError> {
     // The policy first: a server that cannot decide must not leave a database behind.
     let loaded = policy_files::load(&config)?;
+    // The signing key before the database, too: a key others may read stops the start first.
+    let log_signer = transparency::load_or_create_key(&config.log_key_path())
+        .map_err(|e| StartError::Config(e.to_string()))?;
+    let log_signer = Arc::new(transparency::LogSigner::new(log_signer));
     let store: Arc<dyn Store> = match &config.backend {
         Backend::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
         Backend::Postgres(dsn) => Arc::new(faramesh_storage::PostgresStore::connect(dsn).await?),
     };
     let executors = faramesh_executors::ExecutorSet::parse(&config.executors)?;
-    let log_signer = transparency::load_or_create_key(&config.log_key_path())
-        .map_err(|e| StartError::Config(e.to_string()))?;
-    let log_signer = Arc::new(transparency::LogSigner::new(log_signer));
     // Stream ids continue from the ledger so a client resuming after a restart misses nothing.
     let start_after = store.last_event_seq().await?;
     let tokens = auth::Tokens::new(config.tokens.clone(), &[]);

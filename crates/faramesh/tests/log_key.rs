@@ -180,3 +180,32 @@ fn a_signed_checkpoint_verifies_with_an_independent_ed25519_implementation() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("does not verify"));
 }
+
+#[test]
+fn serve_refuses_to_start_with_a_signing_key_others_may_read() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let policy =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/default.yaml");
+    let serve = |dir: &std::path::Path| {
+        let mut cmd = faramesh(dir);
+        cmd.args(["serve", "--port", "0", "--no-profile", "--policy"])
+            .arg(&policy)
+            .env_remove("FARAMESH_TOKEN")
+            .timeout(std::time::Duration::from_secs(30));
+        cmd
+    };
+    faramesh(dir.path())
+        .args(["log", "keygen", "--name", "example.com/faramesh"])
+        .assert()
+        .success();
+    let key = dir.path().join("data/log.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    serve(dir.path()).assert().code(2).stderr(
+        predicate::str::contains("readable by other users")
+            .and(predicate::str::contains("chmod 600")),
+    );
+    // Refused before anything was written: no database, and the key file as it was.
+    assert!(!dir.path().join("data/actions.db").exists());
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+}
